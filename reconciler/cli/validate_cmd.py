@@ -1,0 +1,154 @@
+"""``reconciler validate [PATH]``: every problem of a spec repo, one line each.
+
+Output: ``path:line:col: error|warning: message (kind/name)``, paths relative to PATH;
+``--format json`` gives the same records. Exit 0 when valid (warnings allowed), 1 when
+any error, 2 on a usage error. Works offline; ``--host-checks`` adds the warnings only
+the daemon's host can give (secrets present, model paths on disk).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from reconciler.core.diagnostics import Diagnostic
+from reconciler.core.validation.repo import ValidateOptions, ValidationResult, validate_sources
+from reconciler.drivers import files as spec_files
+from reconciler.drivers.secrets import SecretResolver
+from reconciler.load.documents import SourceFile
+from reconciler.load.limits import LoadLimits
+from reconciler.load.nodes import available_parsers
+
+
+class _HostFacts:
+    """Host facts through the real secret resolver and file system."""
+
+    def __init__(self, resolver: SecretResolver) -> None:
+        self._resolver = resolver
+
+    def secret_exists(self, name: str) -> bool:
+        try:
+            return self._resolver.exists(name)
+        except ValueError:
+            return False
+
+    def path_exists(self, path: str) -> bool:
+        return os.path.exists(path)
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "validate",
+        help="check the specs of a repo or file; exit 1 on any error",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("path", nargs="?", default=".", help="a spec repo folder or one file")
+    parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument(
+        "--max-file-bytes",
+        type=int,
+        default=LoadLimits().max_file_bytes,
+        metavar="N",
+        help="refuse spec files larger than N bytes (default 1 MiB)",
+    )
+    parser.add_argument(
+        "--max-documents",
+        type=int,
+        default=LoadLimits().max_documents,
+        metavar="N",
+        help="refuse files holding more than N documents",
+    )
+    parser.add_argument(
+        "--parser",
+        choices=available_parsers(),
+        default=None,
+        help="YAML parser (default: libyaml when available)",
+    )
+    parser.add_argument(
+        "--host-checks",
+        action="store_true",
+        help="also warn about secrets and model paths missing on this host",
+    )
+    parser.add_argument(
+        "--secrets-dir",
+        type=Path,
+        default=None,
+        help="secrets folder for --host-checks (the daemon's secrets_dir)",
+    )
+    parser.add_argument(
+        "--implicit-projects",
+        action="store_true",
+        help="a missing Project is created implicitly (daemon config projects.create_missing)",
+    )
+    parser.set_defaults(handler=run)
+
+
+def _sources(target: Path, limits: LoadLimits) -> tuple[list[SourceFile], list[Diagnostic]]:
+    if target.is_file():
+        data = target.read_bytes() if target.stat().st_size <= limits.max_file_bytes else b""
+        if not data and target.stat().st_size > limits.max_file_bytes:
+            return [], [_refused(target.name, "file is larger than the size limit")]
+        return [SourceFile(target.name, data)], []
+    walk = spec_files.walk_spec_files(target, max_size=limits.max_file_bytes)
+    sources = [SourceFile(f.path, f.data) for f in walk.files]
+    return sources, [_refused(r.path, r.reason) for r in walk.refused]
+
+
+def _refused(path: str, reason: str) -> Diagnostic:
+    return Diagnostic(path=path, line=1, col=1, severity="error", message=reason)
+
+
+def run(args: argparse.Namespace) -> int:
+    target = Path(args.path)
+    if not target.exists():
+        print(f"reconciler validate: error: {target} does not exist", file=sys.stderr)
+        return 2
+    if args.max_file_bytes <= 0 or args.max_documents <= 0:
+        print("reconciler validate: error: limits must be positive", file=sys.stderr)
+        return 2
+    limits = LoadLimits(max_file_bytes=args.max_file_bytes, max_documents=args.max_documents)
+    sources, refused = _sources(target, limits)
+    host = None
+    if args.host_checks:
+        host = _HostFacts(SecretResolver(secrets_dir=args.secrets_dir))
+    result = validate_sources(
+        sources,
+        limits=limits,
+        parser=args.parser,
+        options=ValidateOptions(implicit_projects=args.implicit_projects),
+        host=host,
+    )
+    diagnostics = sorted(
+        [*refused, *result.diagnostics], key=lambda d: (d.path, d.line, d.col, d.message)
+    )
+    _print(args.format, diagnostics, result, len(sources))
+    return 1 if any(d.severity == "error" for d in diagnostics) else 0
+
+
+def _print(
+    fmt: str, diagnostics: list[Diagnostic], result: ValidationResult, file_count: int
+) -> None:
+    errors = sum(d.severity == "error" for d in diagnostics)
+    warnings = len(diagnostics) - errors
+    if fmt == "json":
+        payload = {
+            "valid": errors == 0,
+            "errors": errors,
+            "warnings": warnings,
+            "files": file_count,
+            "objects": len(result.objects),
+            "diagnostics": [d.to_json() for d in diagnostics],
+        }
+        print(json.dumps(payload, indent=2))
+        return
+    for diagnostic in diagnostics:
+        print(diagnostic.format())
+    print(
+        f"{errors} error(s), {warnings} warning(s) in {file_count} file(s), "
+        f"{len(result.objects)} object(s)",
+        file=sys.stderr,
+    )

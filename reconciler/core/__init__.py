@@ -1,0 +1,1 @@
+"""Pure core: diagnostics, durations, substitution, validation, diff and plan (no I/O)."""

@@ -1,0 +1,62 @@
+"""Deployment templates that ship with the daemon, usable by name without a spec.
+
+A Deployment's ``template`` names a DeploymentTemplate of the repo or one of these.
+Their fields follow the DeploymentTemplate kind; drivers render them like any other.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+BUILTIN_TEMPLATES: dict[str, dict[str, Any]] = {
+    "vllm": {
+        "modality": "llm",
+        "runtime": {
+            "image": "vllm/vllm-openai:v0.6.3",
+            "args": [
+                "--model",
+                "{model_path}",
+                "--port",
+                "{port}",
+                "--max-num-seqs",
+                "{concurrent_requests}",
+            ],
+            "command": None,
+            "port": 8000,
+            "health_path": "/health",
+        },
+        "resources": {"gpus_per_worker": 1, "cpu": "8", "memory": "32Gi"},
+        "defaults": {},
+    },
+    "llama-cpp": {
+        "modality": "llm",
+        "runtime": {
+            "image": "ghcr.io/ggerganov/llama.cpp:server",
+            "args": [
+                "-m",
+                "{model_path}",
+                "--port",
+                "{port}",
+                "--parallel",
+                "{concurrent_requests}",
+            ],
+            "command": None,
+            "port": 8080,
+            "health_path": "/health",
+        },
+        "resources": {"gpus_per_worker": 0, "cpu": "4", "memory": "8Gi"},
+        "defaults": {},
+    },
+    "text-embeddings": {
+        "modality": "embedding",
+        "runtime": {
+            "image": "ghcr.io/huggingface/text-embeddings-inference:cpu-1.5",
+            "args": ["--model-id", "{model_path}", "--port", "{port}"],
+            "command": None,
+            "port": 8080,
+            "health_path": "/health",
+        },
+        "resources": {"gpus_per_worker": 0, "cpu": "2", "memory": "4Gi"},
+        "defaults": {},
+    },
+}

@@ -1,0 +1,298 @@
+"""A plan as people and programs read it: terminal text, a PR comment, stable JSON.
+
+Every value shown passes through :func:`guard`, which masks anything that looks like a
+credential (the shapes :mod:`reconciler.core.validation.inline_secrets` knows, and
+strings under keys such as ``password``): specs only name secrets, but a plan of a bad
+revision must not leak one either.
+
+JSON keys (``format_version`` 1): ``base``, ``head``, ``has_changes``, ``summary``
+(``create``, ``update``, ``delete``, ``unchanged``), ``items`` (each: ``object``,
+``kind``, ``name``, ``action``, ``status``, ``reason``, ``notes``, ``fields`` [``path``,
+``op``, ``old``, ``new``], ``chain`` [``action``, ``cluster``, ``spec_hash``, ``steps``
+[``id``, ``type``, ``after``, ``pass_outputs``, ``retries``, ``retry_delay``,
+``timeout``]] or null, ``waits_for``), ``warnings`` (strings).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import networkx as nx
+
+from reconciler.core.chains import Chain
+from reconciler.core.diff import FieldChange
+from reconciler.core.plan import Plan, PlanItem
+from reconciler.core.validation.inline_secrets import find_inline_secrets
+
+MASK = "(hidden: looks like a secret)"
+FORMAT_VERSION = 1
+
+_SYMBOLS = {"create": "+", "update": "~", "delete": "-", "unchanged": "="}
+
+
+# --- values --------------------------------------------------------------------------
+
+
+def guard(value: Any, *, key: str | None = None) -> Any:
+    """``value`` with every string that looks like a secret replaced by :data:`MASK`."""
+    if isinstance(value, dict):
+        return {k: guard(v, key=str(k)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [guard(item, key=key) for item in value]
+    if isinstance(value, str):
+        probe: Any = {key: value} if key is not None else value
+        if next(find_inline_secrets(probe), None) is not None:
+            return MASK
+    return value
+
+
+def _last_key(path: str) -> str | None:
+    """The mapping key a field path ends in (list indexes skipped), or None."""
+    while path.endswith("]"):
+        start = path.rfind('["') if path.endswith('"]') else path.rfind("[")
+        inner = path[start + 1 : -1]
+        if inner.startswith('"'):
+            try:
+                return str(json.loads(inner))
+            except ValueError:
+                return None
+        path = path[:start]
+    tail = path.rsplit(".", 1)[-1]
+    return tail or None
+
+
+def show_value(value: Any, *, key: str | None = None) -> str:
+    """One value as compact JSON, secrets masked."""
+    return json.dumps(guard(value, key=key), sort_keys=True, ensure_ascii=False)
+
+
+def field_line(field: FieldChange) -> str:
+    """``spec.workers: 1 -> 2``; an added field shows ``(absent)`` before, a removed one after."""
+    key = _last_key(field.path)
+    old = "(absent)" if field.op == "add" else show_value(field.old, key=key)
+    new = "(absent)" if field.op == "remove" else show_value(field.new, key=key)
+    return f"{field.path}: {old} -> {new}"
+
+
+def chain_outline(chain: Chain) -> str:
+    """``add_model -> scan_model``; nodes that may run together are braced: ``a -> {b, c}``."""
+    labels = {
+        step.id: step.id if step.id == step.type else f"{step.id} ({step.type})"
+        for step in chain.steps
+    }
+    order = {step.id: index for index, step in enumerate(chain.steps)}
+    graph = chain.graph()
+    try:
+        generations = [
+            sorted(g, key=lambda n: order.get(n, 0)) for g in nx.topological_generations(graph)
+        ]
+    except nx.NetworkXUnfeasible:
+        generations = [[step.id] for step in chain.steps]
+    parts = []
+    for generation in generations:
+        names = [labels.get(node, str(node)) for node in generation]
+        parts.append(names[0] if len(names) == 1 else "{" + ", ".join(names) + "}")
+    return " -> ".join(parts) if parts else "(none)"
+
+
+def summary_line(plan: Plan) -> str:
+    counts = plan.counts
+    return (
+        f"Plan: {counts['create']} to create, {counts['update']} to update, "
+        f"{counts['delete']} to delete, {counts['unchanged']} unchanged."
+    )
+
+
+def _changed(plan: Plan) -> list[PlanItem]:
+    return [item for item in plan.items if item.change.action != "unchanged"]
+
+
+def _unchanged(plan: Plan) -> list[str]:
+    return [item.key for item in plan.items if item.change.action == "unchanged"]
+
+
+# --- text ----------------------------------------------------------------------------
+
+
+def render_text(plan: Plan) -> str:
+    """Terraform-like text: one block per change, unchanged objects on one line, a summary."""
+    lines: list[str] = []
+    for item in _changed(plan):
+        action = item.change.action
+        head = f"{_SYMBOLS[action]} {action} {item.key}"
+        lines.append(f"{head} ({item.reason})" if item.reason else head)
+        lines.extend(f"    {field_line(field)}" for field in item.change.fields)
+        if item.chain is not None:
+            lines.append(f"    steps: {chain_outline(item.chain)}")
+        lines.extend(f"    {note}" for note in item.notes)
+        if item.waits_for:
+            lines.append(f"    after: {', '.join(item.waits_for)}")
+    unchanged = _unchanged(plan)
+    if unchanged:
+        lines.append(f"= unchanged: {', '.join(unchanged)}")
+    if lines:
+        lines.append("")
+    if not plan.has_changes:
+        lines.append("No changes.")
+    lines.append(summary_line(plan))
+    return "\n".join(lines) + "\n"
+
+
+# --- markdown ------------------------------------------------------------------------
+
+
+def _code(text: str) -> str:
+    """Inline code that survives tables: HTML-escaped, pipes escaped."""
+    return "<code>" + html.escape(text).replace("|", "&#124;") + "</code>"
+
+
+def _cell(text: str) -> str:
+    return html.escape(text).replace("|", "&#124;")
+
+
+def render_markdown(
+    plan: Plan,
+    *,
+    base: str | None = None,
+    head: str | None = None,
+    warnings: Sequence[str] = (),
+) -> str:
+    """A ready PR comment: heading, summary, a table of changes, one details block each."""
+    lines = ["### reconciler plan", ""]
+    if base is not None or head is not None:
+        lines += [f"Base {_code(base or '?')} → head {_code(head or '?')}", ""]
+    lines += [f"**{summary_line(plan)}**", ""]
+    changed = _changed(plan)
+    if not changed:
+        lines += ["No changes.", ""]
+    else:
+        lines += ["| | Object | Action | Steps | Notes |", "|---|---|---|---|---|"]
+        for item in changed:
+            action = item.change.action
+            steps = _code(chain_outline(item.chain)) if item.chain is not None else ""
+            notes = "; ".join(([item.reason] if item.reason else []) + list(item.notes))
+            lines.append(
+                f"| {_SYMBOLS[action]} | {_code(item.key)} | {action} | {steps} | {_cell(notes)} |"
+            )
+        lines.append("")
+        for item in changed:
+            lines += _details(item)
+    unchanged = _unchanged(plan)
+    if unchanged:
+        lines += [
+            f"<details><summary>{len(unchanged)} unchanged</summary>",
+            "",
+            ", ".join(_code(key) for key in unchanged),
+            "",
+            "</details>",
+            "",
+        ]
+    if warnings:
+        lines += ["#### Warnings", ""]
+        lines += [f"- {_cell(text)}" for text in warnings]
+        lines.append("")
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _details(item: PlanItem) -> list[str]:
+    action = item.change.action
+    lines = [f"<details><summary>{_code(item.key)}: {action}</summary>", ""]
+    if item.reason:
+        lines += [f"Reason: {_cell(item.reason)}", ""]
+    if item.change.fields:
+        lines += ["| Field | Before | After |", "|---|---|---|"]
+        for field in item.change.fields:
+            key = _last_key(field.path)
+            old = "(absent)" if field.op == "add" else _code(show_value(field.old, key=key))
+            new = "(absent)" if field.op == "remove" else _code(show_value(field.new, key=key))
+            lines.append(f"| {_code(field.path)} | {old} | {new} |")
+        lines.append("")
+    if item.chain is not None:
+        lines += [f"Steps ({item.chain.action}): {_code(chain_outline(item.chain))}", ""]
+    if item.waits_for:
+        lines += [f"After: {', '.join(_code(k) for k in item.waits_for)}", ""]
+    lines += [f"- {_cell(note)}" for note in item.notes]
+    if item.notes:
+        lines.append("")
+    lines += ["</details>", ""]
+    return lines
+
+
+# --- json ----------------------------------------------------------------------------
+
+
+def _field_json(field: FieldChange) -> dict[str, Any]:
+    key = _last_key(field.path)
+    return {
+        "path": field.path,
+        "op": field.op,
+        "old": guard(field.old, key=key),
+        "new": guard(field.new, key=key),
+    }
+
+
+def _chain_json(chain: Chain) -> dict[str, Any]:
+    return {
+        "action": chain.action,
+        "cluster": chain.cluster,
+        "spec_hash": chain.spec_hash,
+        "steps": [
+            {
+                "id": step.id,
+                "type": step.type,
+                "after": list(step.after),
+                "pass_outputs": dict(step.pass_outputs),
+                "retries": step.retries,
+                "retry_delay": step.retry_delay,
+                "timeout": step.timeout,
+            }
+            for step in chain.steps
+        ],
+    }
+
+
+def plan_to_json(
+    plan: Plan,
+    *,
+    base: str | None = None,
+    head: str | None = None,
+    warnings: Sequence[str] = (),
+) -> dict[str, Any]:
+    """The plan as JSON values with the documented, stable keys."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "base": base,
+        "head": head,
+        "has_changes": plan.has_changes,
+        "summary": dict(plan.counts),
+        "items": [
+            {
+                "object": item.key,
+                "kind": item.change.kind,
+                "name": item.change.name,
+                "action": item.change.action,
+                "status": item.status,
+                "reason": item.reason,
+                "notes": list(item.notes),
+                "fields": [_field_json(field) for field in item.change.fields],
+                "chain": None if item.chain is None else _chain_json(item.chain),
+                "waits_for": list(item.waits_for),
+            }
+            for item in plan.items
+        ],
+        "warnings": list(warnings),
+    }
+
+
+def render_json(
+    plan: Plan,
+    *,
+    base: str | None = None,
+    head: str | None = None,
+    warnings: Sequence[str] = (),
+) -> str:
+    document = plan_to_json(plan, base=base, head=head, warnings=warnings)
+    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"

@@ -1,0 +1,150 @@
+"""Status documents: what the daemon says about each object, as plain values.
+
+Conditions follow the Kubernetes convention (``type``, ``status``, ``reason``,
+``message``, ``last_transition_time``); the time moves only when a condition's status
+changes, so a status file changes in Git only when something happened. Pure: the daemon
+gives the facts (what ran, what it returned, when), this module says what they mean.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import yaml
+
+ConditionStatus = Literal["True", "False", "Unknown"]
+
+READY = "Ready"
+RECONCILING = "Reconciling"
+STALLED = "Stalled"
+
+
+@dataclasses.dataclass(frozen=True)
+class Condition:
+    type: str
+    status: ConditionStatus
+    reason: str
+    message: str
+    last_transition_time: str
+
+    def to_dict(self) -> dict[str, str]:
+        return dataclasses.asdict(self)
+
+
+def merge_condition(
+    previous: Sequence[Mapping[str, Any]],
+    *,
+    type: str,
+    status: ConditionStatus,
+    reason: str,
+    message: str,
+    now: str,
+) -> Condition:
+    """A condition that keeps its previous transition time when its status is unchanged."""
+    for old in previous:
+        if old.get("type") == type and old.get("status") == status:
+            return Condition(
+                type, status, reason, message, str(old.get("last_transition_time", now))
+            )
+    return Condition(type, status, reason, message, now)
+
+
+@dataclasses.dataclass(frozen=True)
+class Verdict:
+    """The daemon's conclusion about one object, before it becomes conditions."""
+
+    phase: str
+    ready: ConditionStatus
+    reason: str
+    message: str
+    reconciling: bool = False
+    stalled: bool = False
+
+
+def no_chain_yet(kind: str, step_types: Sequence[str]) -> Verdict:
+    missing = ", ".join(step_types)
+    return Verdict(
+        phase="Pending",
+        ready="False",
+        reason="NoChainYet",
+        message=(
+            f"{kind} objects are validated and planned, but this daemon has no step "
+            f"implementation yet for: {missing}; nothing was done on any cluster"
+        ),
+    )
+
+
+def build_status(
+    *,
+    kind: str,
+    name: str,
+    verdict: Verdict,
+    observed_revision: str | None,
+    previous: Mapping[str, Any] | None,
+    now: str,
+    fields: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The status document of one object, ready to be written as YAML."""
+    old_conditions = list((previous or {}).get("conditions") or [])
+    conditions = [
+        merge_condition(
+            old_conditions,
+            type=READY,
+            status=verdict.ready,
+            reason=verdict.reason,
+            message=verdict.message,
+            now=now,
+        ),
+        merge_condition(
+            old_conditions,
+            type=RECONCILING,
+            status="True" if verdict.reconciling else "False",
+            reason=verdict.reason if verdict.reconciling else "Idle",
+            message=verdict.message if verdict.reconciling else "",
+            now=now,
+        ),
+        merge_condition(
+            old_conditions,
+            type=STALLED,
+            status="True" if verdict.stalled else "False",
+            reason=verdict.reason if verdict.stalled else "None",
+            message=verdict.message if verdict.stalled else "",
+            now=now,
+        ),
+    ]
+    document: dict[str, Any] = {
+        "apiVersion": "reconciler/v1",
+        "kind": kind,
+        "name": name,
+        "observed_revision": observed_revision,
+        "phase": verdict.phase,
+        "conditions": [c.to_dict() for c in conditions],
+    }
+    if fields:
+        document.update(fields)
+    return document
+
+
+def dump_status(document: Mapping[str, Any]) -> bytes:
+    """Stable YAML for a status document (keys in insertion order)."""
+    text = yaml.dump(
+        dict(document),
+        Dumper=yaml.CSafeDumper,
+        sort_keys=False,
+        default_flow_style=False,
+        allow_unicode=True,
+        width=100,
+    )
+    return text.encode("utf-8")
+
+
+def load_status(data: bytes) -> dict[str, Any]:
+    """Read back a status document written by :func:`dump_status`."""
+    value = yaml.load(data, Loader=yaml.CSafeLoader)
+    return value if isinstance(value, dict) else {}
+
+
+def status_path(kind_plural: str, name: str, *, prefix: str = "status/") -> str:
+    return f"{prefix}{kind_plural}/{name}.yaml"

@@ -1,0 +1,1 @@
+"""Validation of a spec repository: every problem of every file in one run."""

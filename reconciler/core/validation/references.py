@@ -1,0 +1,135 @@
+"""References between objects: every name a spec uses must name an object of the repo.
+
+Dangling references are errors with a did-you-mean suggestion. A Deployment's project may
+be missing only when the daemon config creates projects implicitly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from reconciler.core.builtin_templates import BUILTIN_TEMPLATES
+from reconciler.core.diagnostics import Diagnostic
+from reconciler.core.substitution import PLACEHOLDER
+from reconciler.core.validation.objects import SpecObject, did_you_mean
+
+Index = Mapping[str, Mapping[str, SpecObject]]
+
+SELF_HOSTED = frozenset({"hugging_face", "url", "disk"})
+
+
+def _dangling(
+    obj: SpecObject,
+    path: tuple[str | int, ...],
+    target_kind: str,
+    name: str,
+    index: Index,
+    *,
+    extra: tuple[str, ...] = (),
+) -> Diagnostic | None:
+    names = index.get(target_kind, {})
+    if name in names or name in extra:
+        return None
+    hint = did_you_mean(name, (*names, *extra))
+    return obj.problem(path, f"{target_kind} '{name}' does not exist{hint}")
+
+
+def deployment_references(
+    obj: SpecObject, index: Index, *, implicit_projects: bool
+) -> list[Diagnostic]:
+    spec = obj.spec
+    found: list[Diagnostic | None] = []
+    model_name = spec.get("model")
+    if isinstance(model_name, str):
+        found.append(_dangling(obj, ("spec", "model"), "Model", model_name, index))
+    for field, kind in (("cluster", "Cluster"), ("credential", "Credential")):
+        value = spec.get(field)
+        if isinstance(value, str):
+            found.append(_dangling(obj, ("spec", field), kind, value, index))
+    template = spec.get("template")
+    if isinstance(template, str):
+        found.append(
+            _dangling(
+                obj,
+                ("spec", "template"),
+                "DeploymentTemplate",
+                template,
+                index,
+                extra=tuple(BUILTIN_TEMPLATES),
+            )
+        )
+    project = spec.get("project")
+    projects = index.get("Project", {})
+    if isinstance(project, str) and not implicit_projects and project not in projects:
+        found.append(
+            obj.problem(
+                ("spec", "project"),
+                f"Project '{project}' does not exist{did_you_mean(project, projects)}; add the "
+                "Project, or set projects.create_missing in the daemon config",
+            )
+        )
+    model = index.get("Model", {}).get(model_name) if isinstance(model_name, str) else None
+    if model is not None:
+        provider = (model.spec.get("source") or {}).get("provider_type")
+        if provider in SELF_HOSTED and not spec.get("cluster"):
+            found.append(
+                obj.problem(
+                    ("spec", "model"),
+                    f"Model '{model_name}' is self-hosted ({provider}): the Deployment needs "
+                    "a cluster",
+                )
+            )
+    return [d for d in found if d is not None]
+
+
+def model_references(obj: SpecObject, index: Index) -> list[Diagnostic]:
+    source = obj.spec.get("source") or {}
+    credential = source.get("credential") if isinstance(source, dict) else None
+    if isinstance(credential, str):
+        problem = _dangling(obj, ("spec", "source", "credential"), "Credential", credential, index)
+        return [problem] if problem else []
+    return []
+
+
+def _literal(value: Any, params: Mapping[str, Any]) -> tuple[str | None, bool]:
+    """The name a step input resolves to before execution, and whether it was a literal."""
+    if not isinstance(value, str):
+        return None, False
+    whole = PLACEHOLDER.fullmatch(value.strip())
+    if whole is None:
+        return (value, True) if "${{" not in value else (None, False)
+    if whole.group(2) is None and isinstance(params.get(whole.group(1)), str):
+        return str(params[whole.group(1)]), False
+    return None, False
+
+
+_NODE_REFERENCES = {"wait_ready": ("deployment", "Deployment"), "k8s_job": ("cluster", "Cluster")}
+
+
+def workflow_references(obj: SpecObject, index: Index) -> list[Diagnostic]:
+    params = obj.spec.get("user_params") or {}
+    found: list[Diagnostic] = []
+    for graph_name, graph in (obj.spec.get("workflows") or {}).items():
+        for n_index, node in enumerate((graph or {}).get("nodes") or []):
+            target = _NODE_REFERENCES.get(str(node.get("type")))
+            if target is None:
+                continue
+            field, kind = target
+            name, literal = _literal((node.get("user_inputs") or {}).get(field), params)
+            if name is None or name in index.get(kind, {}):
+                continue
+            path = ("spec", "workflows", graph_name, "nodes", n_index, "user_inputs", field)
+            hint = did_you_mean(name, index.get(kind, {}))
+            if literal:
+                found.append(obj.problem(path, f"{kind} '{name}' does not exist{hint}"))
+            else:
+                found.append(
+                    obj.problem(
+                        path,
+                        f"{kind} '{name}' (from spec.user_params) does not exist{hint}; "
+                        "it must be given at execution time",
+                        severity="warning",
+                    )
+                )
+    return found

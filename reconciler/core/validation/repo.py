@@ -1,0 +1,265 @@
+"""Validating a whole spec repository: per-file checks, then checks across objects.
+
+Split in two so the daemon can cache the first half by blob id: :func:`parse_file` turns
+one loaded file into typed objects and the problems local to them (schema, names, inline
+secrets, workflow graphs); :func:`check_objects` runs what needs every object at once
+(duplicates, references, SLO with templates). :func:`validate_sources` does both.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Protocol
+
+from pydantic import ValidationError
+
+from reconciler.core.diagnostics import Diagnostic, sort_diagnostics
+from reconciler.core.validation import inline_secrets, references, slo, workflow_graph
+from reconciler.core.validation.objects import SpecObject, did_you_mean, document_problem
+from reconciler.core.validation.schema_errors import diagnostics_from_validation_error
+from reconciler.load.documents import FileLoad, RawDocument, SourceFile, load_file
+from reconciler.load.limits import DEFAULT_LIMITS, LoadLimits
+from reconciler.load.nodes import ParserName
+from reconciler.specs import registry
+
+
+@dataclasses.dataclass(frozen=True)
+class ValidateOptions:
+    """What the repo alone cannot decide: choices of the daemon config."""
+
+    implicit_projects: bool = False
+
+
+class HostFacts(Protocol):
+    """What only the daemon's host can tell; validate reports these as warnings."""
+
+    def secret_exists(self, name: str) -> bool: ...
+
+    def path_exists(self, path: str) -> bool: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class ParsedFile:
+    """One file's typed objects and the problems found in it alone.
+
+    ``secret_values`` are the inline secret values found in the file: no message of the
+    whole run may repeat them (a reference check elsewhere could echo one as a name).
+    """
+
+    path: str
+    blob: str | None
+    objects: tuple[SpecObject, ...]
+    diagnostics: tuple[Diagnostic, ...]
+    secret_values: frozenset[str] = frozenset()
+
+
+@dataclasses.dataclass(frozen=True)
+class ValidationResult:
+    objects: tuple[SpecObject, ...]
+    diagnostics: tuple[Diagnostic, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not any(d.severity == "error" for d in self.diagnostics)
+
+
+def _envelope(doc: RawDocument) -> tuple[str | None, str | None, list[Diagnostic]]:
+    value = doc.value
+    if not isinstance(value, dict):
+        return (
+            None,
+            None,
+            [
+                document_problem(
+                    doc, (), "a document must be a mapping with apiVersion, kind, metadata and spec"
+                )
+            ],
+        )
+    kind = value.get("kind")
+    metadata = value.get("metadata")
+    name = metadata.get("name") if isinstance(metadata, dict) else None
+    name = name if isinstance(name, str) else None
+    if not isinstance(kind, str):
+        where = ("kind",) if "kind" in value else ()
+        message = "missing required field 'kind'" if not where else "kind must be a string"
+        return (
+            None,
+            name,
+            [document_problem(doc, where, f"{message}; one of {', '.join(registry.KINDS)}")],
+        )
+    if kind not in registry.KINDS:
+        return (
+            None,
+            name,
+            [
+                document_problem(
+                    doc,
+                    ("kind",),
+                    f"unknown kind '{kind}'{did_you_mean(kind, registry.KINDS)}; "
+                    f"one of {', '.join(registry.KINDS)}",
+                    name=name,
+                )
+            ],
+        )
+    return kind, name, []
+
+
+def parse_file(load: FileLoad, *, blob: str | None = None) -> ParsedFile:
+    """Typed objects of one loaded file and every problem local to them."""
+    problems = list(load.diagnostics)
+    objects: list[SpecObject] = []
+    secrets: set[str] = set()
+    for doc in load.documents:
+        kind, name, envelope_problems = _envelope(doc)
+        secret_paths: set[tuple[str | int, ...]] = set()
+        for secret_path, message in inline_secrets.find_inline_secrets(doc.value):
+            secret_paths.add(secret_path)
+            problems.append(document_problem(doc, secret_path, message, kind=kind, name=name))
+        secrets.update(inline_secrets.values_at(doc.value, secret_paths))
+        if envelope_problems or kind is None:
+            problems.extend(envelope_problems)
+            continue
+        try:
+            model = registry.parse_document(doc.value)
+        except ValidationError as exc:
+            problems.extend(
+                diagnostics_from_validation_error(
+                    doc, exc, kind=kind, name=name, skip=frozenset(secret_paths)
+                )
+            )
+            continue
+        obj = SpecObject(kind=kind, name=model.metadata.name, doc=doc, model=model)
+        objects.append(obj)
+        if kind == "Workflow":
+            problems.extend(workflow_graph.check_workflow(obj))
+    return ParsedFile(load.path, blob, tuple(objects), tuple(problems), frozenset(secrets))
+
+
+def _index(
+    objects: Sequence[SpecObject],
+) -> tuple[dict[str, dict[str, SpecObject]], list[Diagnostic]]:
+    index: dict[str, dict[str, SpecObject]] = {}
+    problems: list[Diagnostic] = []
+    for obj in objects:
+        by_name = index.setdefault(obj.kind, {})
+        first = by_name.get(obj.name)
+        if first is not None:
+            line, col = first.doc.locate(("metadata", "name"))
+            problems.append(
+                obj.problem(
+                    ("metadata", "name"),
+                    f"duplicate {obj.key}: already defined at {first.path}:{line}:{col}",
+                )
+            )
+            continue
+        by_name[obj.name] = obj
+    return index, problems
+
+
+def check_objects(
+    objects: Sequence[SpecObject],
+    *,
+    options: ValidateOptions = ValidateOptions(),
+    host: HostFacts | None = None,
+) -> list[Diagnostic]:
+    """Problems that need every object: duplicates, references, SLO consistency."""
+    ordered = sorted(objects, key=lambda o: (o.path, o.doc.index))
+    index, problems = _index(ordered)
+    templates = index.get("DeploymentTemplate", {})
+    for obj in ordered:
+        if index.get(obj.kind, {}).get(obj.name) is not obj:
+            continue
+        if obj.kind == "Deployment":
+            problems.extend(
+                references.deployment_references(
+                    obj, index, implicit_projects=options.implicit_projects
+                )
+            )
+            problems.extend(slo.check_slo(obj, slo.template_for(obj, templates)))
+        elif obj.kind == "Model":
+            problems.extend(references.model_references(obj, index))
+        elif obj.kind == "Workflow":
+            problems.extend(references.workflow_references(obj, index))
+        if host is not None:
+            problems.extend(_host_checks(obj, host))
+    return problems
+
+
+def _host_checks(obj: SpecObject, host: HostFacts) -> list[Diagnostic]:
+    found: list[Diagnostic] = []
+    secret_paths: list[tuple[tuple[str | int, ...], object]] = []
+    if obj.kind == "Credential":
+        secret_paths.append((("spec", "secret"), obj.spec.get("secret")))
+    if obj.kind == "Cluster":
+        kubeconfig = obj.spec.get("kubeconfig") or {}
+        secret_paths.append((("spec", "kubeconfig", "secret"), kubeconfig.get("secret")))
+    for path, name in secret_paths:
+        if isinstance(name, str) and not host.secret_exists(name):
+            found.append(
+                obj.problem(
+                    path,
+                    f"secret '{name}' is not on this host (looked in $CREDENTIALS_DIRECTORY, "
+                    "the secrets directory and RECONCILER_SECRET_*); the daemon will report "
+                    "SecretNotFound",
+                    severity="warning",
+                )
+            )
+    if obj.kind == "Model":
+        source = obj.spec.get("source") or {}
+        uri = source.get("uri")
+        if (
+            source.get("provider_type") == "disk"
+            and isinstance(uri, str)
+            and not host.path_exists(uri)
+        ):
+            found.append(
+                obj.problem(
+                    ("spec", "source", "uri"),
+                    f"model path {uri} does not exist on this host",
+                    severity="warning",
+                )
+            )
+    return found
+
+
+def load_and_parse(
+    source: SourceFile, *, limits: LoadLimits = DEFAULT_LIMITS, parser: ParserName | None = None
+) -> ParsedFile:
+    return parse_file(load_file(source, limits=limits, parser=parser), blob=source.blob)
+
+
+def validate_parsed(
+    files: Iterable[ParsedFile],
+    *,
+    options: ValidateOptions = ValidateOptions(),
+    host: HostFacts | None = None,
+) -> ValidationResult:
+    objects: list[SpecObject] = []
+    problems: list[Diagnostic] = []
+    secrets: set[str] = set()
+    for parsed in files:
+        objects.extend(parsed.objects)
+        problems.extend(parsed.diagnostics)
+        secrets.update(parsed.secret_values)
+    problems.extend(check_objects(objects, options=options, host=host))
+    if secrets:
+        problems = [inline_secrets.redact(problem, secrets) for problem in problems]
+    return ValidationResult(tuple(objects), tuple(sort_diagnostics(problems)))
+
+
+def validate_sources(
+    sources: Iterable[SourceFile],
+    *,
+    limits: LoadLimits = DEFAULT_LIMITS,
+    parser: ParserName | None = None,
+    options: ValidateOptions = ValidateOptions(),
+    host: HostFacts | None = None,
+) -> ValidationResult:
+    """Load, parse and check every source; all problems in one result."""
+    parsed = [load_and_parse(source, limits=limits, parser=parser) for source in sources]
+    return validate_parsed(parsed, options=options, host=host)
+
+
+def objects_by_key(objects: Iterable[SpecObject]) -> Mapping[str, SpecObject]:
+    return {obj.key: obj for obj in objects}

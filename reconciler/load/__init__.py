@@ -1,0 +1,1 @@
+"""YAML loading with positions and safety limits: bytes in, plain values out."""

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The whole test suite: lint, types, layer contracts, then pytest.
+# Creates or reuses .venv and installs what it needs. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")"
+scripts/bootstrap.sh test
+echo "== ruff"
+.venv/bin/ruff check reconciler tests bench
+echo "== mypy --strict"
+.venv/bin/mypy --strict reconciler
+echo "== import contracts"
+.venv/bin/lint-imports
+echo "== schemas up to date"
+.venv/bin/python -m reconciler.specs.schema_export --check
+echo "== pytest"
+.venv/bin/python -m pytest -q -p no:cacheprovider "$@"
