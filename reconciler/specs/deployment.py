@@ -1,0 +1,69 @@
+"""Deployment: a model served as an endpoint on a cluster (or through a cloud provider).
+
+Only the shape of each field is checked here; whether the SLO targets can all hold and
+whether the references resolve is decided by the validator, which sees the whole repo.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from reconciler.specs.common import (
+    ClusterRef,
+    CredentialRef,
+    ModelRef,
+    NonEmptyStr,
+    ProjectRef,
+    SloRange,
+    SpecModel,
+    TemplateRef,
+)
+from reconciler.specs.envelope import Document
+
+Strategy = Literal["green", "recreate"]
+
+
+class DeployConfig(SpecModel):
+    """The expected load, and the SLO ranges that sizing must meet (units in SPEC.md)."""
+
+    concurrent_requests: int = Field(gt=0)
+    avg_sequence_length: int = Field(gt=0, description="tokens generated per request")
+    avg_context_length: int = Field(gt=0, description="tokens of prompt per request")
+    per_session_tokens_per_sec: SloRange | None = Field(
+        default=None, description="tokens/s per session, [min, max]"
+    )
+    ttft: SloRange | None = Field(default=None, description="time to first token, ms, [min, max]")
+    e2e_latency: SloRange | None = Field(
+        default=None, description="end-to-end latency, seconds, [min, max]"
+    )
+
+
+class DeploymentSpec(SpecModel):
+    """Which model to serve, where, how, and under which load."""
+
+    project: ProjectRef | None = None
+    model: ModelRef
+    cluster: ClusterRef | None = Field(default=None, description="none for a cloud model")
+    template: TemplateRef | None = Field(
+        default=None, description="a DeploymentTemplate's name, or a built-in template"
+    )
+    credential: CredentialRef | None = None
+    endpoint_name: NonEmptyStr
+    strategy: Strategy = Field(
+        default="green",
+        description="green: new workers ready before old ones go; recreate: stop, then start",
+    )
+    deploy_config: DeployConfig
+    workers: int | None = Field(
+        default=None, gt=0, description="null: sized from deploy_config; a number pins it"
+    )
+    suspend: bool = Field(default=False, description="true: the daemon leaves it as it is")
+
+
+class DeploymentDocument(Document):
+    """A Deployment document."""
+
+    kind: Literal["Deployment"]
+    spec: DeploymentSpec
