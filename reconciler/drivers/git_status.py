@@ -1,0 +1,311 @@
+"""Committing the daemon's status files back to Git, one commit per batch, without a work tree.
+
+Each :meth:`StatusPublisher.publish` writes the batch's blobs, loads the remote's current
+tip of the status branch into a throw-away index (``GIT_INDEX_FILE``), applies the batch
+(our files replace the same paths; ``None`` deletes), writes the tree and commits it on top
+of that tip (or as the root of a new orphan branch). A push the remote rejects because
+another writer moved the branch is rebuilt on the new tip and retried, a bounded number of
+times with a short backoff, so every other writer's files survive. A batch that changes
+nothing makes no commit.
+
+Two layouts: a dedicated branch (default ``reconciler/status``, files at its top), or the
+watched branch itself with ``path_prefix="status/"``, where only paths under the prefix are
+ever touched.
+"""
+
+from __future__ import annotations
+
+import random
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from io import BytesIO
+from pathlib import Path, PurePosixPath
+
+import git
+from gitdb.base import IStream  # type: ignore[import-untyped]  # GitPython's own dependency
+
+from reconciler.drivers import files
+from reconciler.drivers.git_source import (
+    NETWORK_ENV,
+    GitPushRejected,
+    GitSourceError,
+    RemoteUnavailable,
+    check_git,
+    open_or_init_bare,
+    redact_credentials,
+    run_git,
+)
+
+__all__ = ["DEFAULT_IDENTITY", "GitIdentity", "StatusPublisher"]
+
+_TIP_REF_PREFIX = "refs/reconciler/status-tip/"
+_LISTED_CHANGES = 50
+# Rejections that mean "someone else moved the branch": rebuild on the new tip and retry.
+_LOST_RACE_MARKERS = (
+    "fetch first",
+    "non-fast-forward",
+    "stale info",
+    "cannot lock ref",
+    "failed to update ref",
+    "failed to lock",
+    "incorrect old value",
+)
+
+
+@dataclass(frozen=True)
+class GitIdentity:
+    """Name and email that author and commit the status commits."""
+
+    name: str
+    email: str
+
+
+DEFAULT_IDENTITY = GitIdentity("reconciler", "reconciler@localhost")
+
+
+class StatusPublisher:
+    """Commits batches of status files to a branch of a remote and pushes them.
+
+    ``workdir`` holds a bare repository used as the object store; it may be a fresh
+    folder. ``before_push`` is called with the attempt number (1-based) just before each
+    push, e.g. for metrics. Methods block; run them in a worker thread from async code.
+    """
+
+    def __init__(
+        self,
+        remote: str | Path,
+        *,
+        workdir: Path,
+        branch: str = "reconciler/status",
+        path_prefix: str = "",
+        author: GitIdentity = DEFAULT_IDENTITY,
+        max_attempts: int = 5,
+        backoff_s: float = 0.2,
+        timeout_s: float = 120.0,
+        before_push: Callable[[int], None] | None = None,
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self._url = str(remote)
+        self._workdir = workdir
+        self._branch = branch
+        self._prefix = files.normalize_root(path_prefix)
+        self._author = author
+        self._max_attempts = max_attempts
+        self._backoff_s = backoff_s
+        self._timeout_s = timeout_s
+        self._before_push = before_push
+        self._repo: git.Repo | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def display_url(self) -> str:
+        return redact_credentials(self._url)
+
+    def publish(
+        self, changes: Mapping[str, bytes | None], *, summary: str = "Update status"
+    ) -> str | None:
+        """Commit ``changes`` ({path under the prefix: content, or None to delete}) and push.
+
+        Returns the new commit sha, or None when the batch changes nothing. Raises
+        RemoteUnavailable when the remote cannot be reached, GitPushRejected when it
+        refuses the push or keeps moving for ``max_attempts`` attempts.
+        """
+        entries = {self._full_path(path): data for path, data in changes.items()}
+        if not entries:
+            return None
+        with self._lock:
+            repo = self._open()
+            blob_shas = {path: _store_blob(repo, data) for path, data in entries.items()}
+            last_reason = ""
+            for attempt in range(1, self._max_attempts + 1):
+                tip = self._fetch_tip(repo)
+                commit = self._build_commit(repo, tip, blob_shas, summary)
+                if commit is None:
+                    return None
+                if self._before_push is not None:
+                    self._before_push(attempt)
+                pushed, last_reason = self._push(repo, commit)
+                if pushed:
+                    check_git(repo, "update_ref", self._tip_ref, commit)
+                    return commit
+                if attempt < self._max_attempts and self._backoff_s > 0:
+                    delay = self._backoff_s * 2 ** (attempt - 1)
+                    time.sleep(delay * random.uniform(0.5, 1.0))
+            raise GitPushRejected(
+                f"gave up pushing status to branch {self._branch!r} of {self.display_url} after "
+                f"{self._max_attempts} attempts, each lost to another writer ({last_reason}); "
+                "publish the batch again later"
+            )
+
+    def close(self) -> None:
+        if self._repo is not None:
+            self._repo.close()
+            self._repo = None
+
+    @property
+    def _tip_ref(self) -> str:
+        return _TIP_REF_PREFIX + self._branch
+
+    def _open(self) -> git.Repo:
+        if self._repo is None:
+            self._repo = open_or_init_bare(self._workdir, create=True)
+        assert self._repo is not None
+        return self._repo
+
+    def _full_path(self, path: str) -> str:
+        pure = PurePosixPath(path)
+        if (
+            not path
+            or path.startswith("/")
+            or "\\" in path
+            or any(part in ("", ".", "..") for part in path.split("/"))
+            or any(ch in path for ch in "\0\n\t")
+        ):
+            raise ValueError(f"status path {path!r} must be a plain relative path like 'a/b.yaml'")
+        return f"{self._prefix}/{pure.as_posix()}" if self._prefix else pure.as_posix()
+
+    def _fetch_tip(self, repo: git.Repo) -> str | None:
+        """The remote's current tip of the branch, fetched into the local store; None if absent."""
+        listing = run_git(
+            repo,
+            "ls_remote",
+            "--",
+            self._url,
+            f"refs/heads/{self._branch}",
+            env=NETWORK_ENV,
+            timeout_s=self._timeout_s,
+        )
+        if listing.status != 0:
+            raise self._unavailable("read the status branch of", listing.stderr)
+        for line in listing.stdout.decode("ascii", errors="replace").splitlines():
+            remote_sha, _, ref = line.partition("\t")
+            if ref == f"refs/heads/{self._branch}":
+                break
+        else:
+            return None
+        if run_git(repo, "cat_file", "-e", f"{remote_sha}^{{commit}}").status == 0:
+            check_git(repo, "update_ref", self._tip_ref, remote_sha)
+            return remote_sha  # already here (usually our own last push): no fetch needed
+        fetched = run_git(
+            repo,
+            "fetch",
+            "--quiet",
+            "--no-tags",
+            "--no-write-fetch-head",
+            "--",
+            self._url,
+            f"+refs/heads/{self._branch}:{self._tip_ref}",
+            env=NETWORK_ENV,
+            timeout_s=self._timeout_s,
+        )
+        if fetched.status != 0:
+            if "couldn't find remote ref" in fetched.stderr:
+                return None  # deleted between the two calls: build an orphan again
+            raise self._unavailable("fetch the status branch from", fetched.stderr)
+        return check_git(repo, "rev_parse", "--verify", self._tip_ref).decode().strip()
+
+    def _build_commit(
+        self, repo: git.Repo, tip: str | None, blob_shas: Mapping[str, str | None], summary: str
+    ) -> str | None:
+        """Commit the batch on ``tip`` (or as a root commit); None when the tree is unchanged."""
+        with tempfile.TemporaryDirectory(prefix="reconciler-status-") as scratch:
+            index_env = {"GIT_INDEX_FILE": str(Path(scratch) / "index")}
+            base = ["--empty"] if tip is None else [f"{tip}^{{tree}}"]
+            check_git(repo, "read_tree", *base, env=index_env)
+            lines = "".join(
+                f"100644 {sha}\t{path}\n" if sha is not None else f"0 {'0' * 40}\t{path}\n"
+                for path, sha in blob_shas.items()
+            )
+            check_git(repo, "update_index", "--index-info", stdin=lines.encode(), env=index_env)
+            tree = check_git(repo, "write_tree", env=index_env).decode().strip()
+        parent_tree = (
+            check_git(repo, "rev_parse", f"{tip}^{{tree}}").decode().strip()
+            if tip is not None
+            else _store_object(repo, "tree", b"")
+        )
+        if tree == parent_tree:
+            return None
+        message = _commit_message(summary, _tree_changes(repo, parent_tree, tree))
+        parents = ["-p", tip] if tip is not None else []
+        who = self._author
+        identity_env = {
+            "GIT_AUTHOR_NAME": who.name,
+            "GIT_AUTHOR_EMAIL": who.email,
+            "GIT_COMMITTER_NAME": who.name,
+            "GIT_COMMITTER_EMAIL": who.email,
+        }
+        out = check_git(
+            repo, "commit_tree", tree, *parents, "-F", "-", stdin=message.encode(), env=identity_env
+        )
+        return out.decode().strip()
+
+    def _push(self, repo: git.Repo, commit: str) -> tuple[bool, str]:
+        """Push; (True, "") on success, (False, reason) when another writer won the race."""
+        result = run_git(
+            repo,
+            "push",
+            "--porcelain",
+            "--",
+            self._url,
+            f"{commit}:refs/heads/{self._branch}",
+            env=NETWORK_ENV,
+            timeout_s=self._timeout_s,
+        )
+        if result.status == 0:
+            return True, ""
+        report = redact_credentials(result.stdout.decode("utf-8", errors="replace"))
+        rejected = [line for line in report.splitlines() if line.startswith("!")]
+        if not rejected:
+            raise self._unavailable("push the status branch to", result.stderr)
+        reason = rejected[0].split("\t")[-1]
+        if any(marker in reason for marker in _LOST_RACE_MARKERS):
+            return False, reason
+        raise GitPushRejected(
+            f"the remote {self.display_url} refused the status push to branch "
+            f"{self._branch!r}: {reason} {result.stderr.strip()}; allow this author to push "
+            "there or configure another status branch"
+        )
+
+    def _unavailable(self, action: str, stderr: str) -> RemoteUnavailable:
+        return RemoteUnavailable(
+            f"cannot {action} {self.display_url} (branch {self._branch!r}): "
+            f"{stderr.strip() or 'no output from git'}; check the URL, network and credentials"
+        )
+
+
+def _store_object(repo: git.Repo, kind: str, data: bytes) -> str:
+    """Write one object into the local store (in-process, no git subprocess)."""
+    try:
+        stored = repo.odb.store(IStream(kind, len(data), BytesIO(data)))
+    except OSError as e:
+        raise GitSourceError(f"cannot write a {kind} object into {repo.git_dir}: {e}") from e
+    hexsha: bytes = stored.hexsha
+    return hexsha.decode("ascii")
+
+
+def _store_blob(repo: git.Repo, data: bytes | None) -> str | None:
+    return None if data is None else _store_object(repo, "blob", data)
+
+
+def _tree_changes(repo: git.Repo, old_tree: str, new_tree: str) -> list[tuple[str, str]]:
+    """(status letter, path) for each path that differs between two trees."""
+    out = check_git(
+        repo, "diff_tree", "-r", "--no-renames", "--name-status", "-z", old_tree, new_tree
+    )
+    fields = [f.decode("utf-8", errors="replace") for f in out.split(b"\0") if f]
+    return list(zip(fields[0::2], fields[1::2], strict=True))
+
+
+def _commit_message(summary: str, changes: list[tuple[str, str]]) -> str:
+    words = {"A": "added", "M": "updated", "D": "deleted", "T": "updated"}
+    lines = [f"{words.get(status, status)} {path}" for status, path in changes]
+    if len(lines) > _LISTED_CHANGES:
+        extra = len(lines) - _LISTED_CHANGES
+        lines = [*lines[:_LISTED_CHANGES], f"... and {extra} more"]
+    count = len(changes)
+    body = "\n".join(lines)
+    return f"{summary} ({count} file{'s' if count != 1 else ''})\n\n{body}\n"

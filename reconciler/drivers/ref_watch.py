@@ -1,0 +1,102 @@
+"""Noticing pushes into a repository on a local path without polling it.
+
+When the state repo is a folder on the daemon's own host (``repo.url: /srv/state-repo``),
+a push rewrites files under its git folder: ``refs/heads/<branch>``, ``packed-refs`` or
+``HEAD``. ``watch_refs`` turns those file events into "look now" triggers, grouping a burst
+(one push touches several files) into one. It is only a latency optimisation: the daemon
+still polls, so a missed event costs time, never correctness.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Collection
+from pathlib import Path
+from typing import Protocol
+
+import watchfiles
+
+__all__ = ["RefWatchError", "StopSignal", "find_git_dirs", "watch_refs"]
+
+
+class RefWatchError(Exception):
+    """The path to watch is not a git repository."""
+
+
+class StopSignal(Protocol):
+    """Anything with ``is_set()``: an asyncio, anyio or threading ``Event``."""
+
+    def is_set(self) -> bool: ...
+
+
+def find_git_dirs(repo_path: Path) -> list[Path]:
+    """The folders holding ``repo_path``'s refs: its git dir, plus the common dir of a worktree."""
+    dot_git = repo_path / ".git"
+    if dot_git.is_dir():
+        git_dir = dot_git
+    elif dot_git.is_file():
+        text = dot_git.read_text(encoding="utf-8").strip()
+        if not text.startswith("gitdir:"):
+            raise RefWatchError(f"{dot_git} does not point to a git folder ('gitdir: ...')")
+        git_dir = (repo_path / text.removeprefix("gitdir:").strip()).resolve()
+    elif (repo_path / "HEAD").is_file() and (repo_path / "refs").is_dir():
+        git_dir = repo_path  # a bare repository
+    else:
+        raise RefWatchError(
+            f"{repo_path} is not a git repository (no .git folder, and not a bare repository)"
+        )
+    dirs = [git_dir.resolve()]
+    common = git_dir / "commondir"
+    if common.is_file():
+        shared = (git_dir / common.read_text(encoding="utf-8").strip()).resolve()
+        if shared not in dirs:
+            dirs.append(shared)
+    return dirs
+
+
+async def watch_refs(
+    repo_path: Path,
+    *,
+    stop_event: StopSignal | None = None,
+    branches: Collection[str] | None = None,
+    debounce_ms: int = 1600,
+    quiet_ms: int = 100,
+    force_polling: bool | None = None,
+) -> AsyncIterator[frozenset[str]]:
+    """Yield the ref files that changed, e.g. ``{"refs/heads/main"}``, after each burst.
+
+    ``branches`` limits the triggers to those branches (plus ``packed-refs``, which may
+    hold them); by default any branch or ``HEAD`` counts. A burst ends after ``quiet_ms``
+    without events or ``debounce_ms`` after it began. Stops when ``stop_event`` is set.
+    Raises RefWatchError when ``repo_path`` is not a repository.
+    """
+    git_dirs = find_git_dirs(repo_path)
+    wanted = None if branches is None else {f"refs/heads/{name}" for name in branches}
+
+    def ref_name(path: str) -> str | None:
+        target = Path(path)
+        for folder in git_dirs:
+            if target.is_relative_to(folder):
+                return target.relative_to(folder).as_posix()
+        return None
+
+    def is_trigger(_change: watchfiles.Change, path: str) -> bool:
+        name = ref_name(path)
+        if name is None or name.endswith(".lock"):
+            return False
+        if name == "packed-refs":
+            return True
+        if wanted is not None:
+            return name in wanted
+        return name == "HEAD" or name.startswith("refs/heads/")
+
+    async for changes in watchfiles.awatch(
+        *git_dirs,
+        watch_filter=is_trigger,
+        debounce=debounce_ms,
+        step=quiet_ms,
+        stop_event=stop_event,
+        force_polling=force_polling,
+    ):
+        names = frozenset(name for _, path in changes if (name := ref_name(path)) is not None)
+        if names:
+            yield names

@@ -1,0 +1,217 @@
+"""GitSource: a local bare copy of the watched branch, listed and read without a work tree."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from reconciler.drivers.git_source import (
+    BranchNotFound,
+    GitSource,
+    GitSourceError,
+    RemoteUnavailable,
+    RevisionNotFound,
+)
+
+if TYPE_CHECKING:
+    from conftest import MakeGitRemote
+
+SPECS = {
+    "clusters/gpu-a.yaml": "kind: Cluster\n",
+    "models/llama.yml": "kind: Model\n",
+    "README.md": "not a spec\n",
+    "status/models/llama.yaml": "phase: Ready\n",
+    ".github/workflows/ci.yaml": "on: push\n",
+    "deployments/.drafts/wip.yaml": "kind: Deployment\n",
+    "deployments/chat.yaml": "kind: Deployment\n",
+}
+
+
+def test_first_sync_creates_a_bare_copy_and_returns_the_branch_head(
+    make_git_remote: MakeGitRemote, tmp_path: Path
+) -> None:
+    remote = make_git_remote(files=SPECS)
+    source = GitSource(remote.url, "main", tmp_path / "copy")
+
+    head = source.sync()
+
+    assert head == remote.tip()
+    assert source.local_head() == head
+    assert (tmp_path / "copy" / "HEAD").is_file()
+    assert not (tmp_path / "copy" / "clusters").exists()  # no work tree
+
+
+def test_spec_listing_keeps_yaml_under_roots_and_skips_status_and_dot_folders(
+    make_git_remote: MakeGitRemote, tmp_path: Path
+) -> None:
+    remote = make_git_remote(files=SPECS)
+    source = GitSource(remote.url, "main", tmp_path / "copy")
+    head = source.sync()
+
+    everything = source.list_spec_blobs(head)
+    only_models = source.list_spec_blobs(head, roots=("./models/",))
+
+    assert [e.path for e in everything] == [
+        "clusters/gpu-a.yaml",
+        "deployments/chat.yaml",
+        "models/llama.yml",
+    ]
+    assert [e.path for e in only_models] == ["models/llama.yml"]
+    assert everything[0].size == len("kind: Cluster\n")
+
+
+def test_read_blobs_returns_each_requested_blob_by_sha(
+    make_git_remote: MakeGitRemote, tmp_path: Path
+) -> None:
+    remote = make_git_remote(files={**SPECS, "copy.yaml": "kind: Cluster\n"})
+    source = GitSource(remote.url, "main", tmp_path / "copy")
+    entries = source.list_spec_blobs(source.sync())
+
+    blobs = source.read_blobs(e.sha for e in entries)
+
+    assert {e.path: blobs[e.sha] for e in entries} == {
+        "clusters/gpu-a.yaml": b"kind: Cluster\n",
+        "copy.yaml": b"kind: Cluster\n",
+        "deployments/chat.yaml": b"kind: Deployment\n",
+        "models/llama.yml": b"kind: Model\n",
+    }
+    assert source.read_blobs([]) == {}
+
+
+def test_read_blobs_names_objects_missing_from_the_local_copy(
+    make_git_remote: MakeGitRemote, tmp_path: Path
+) -> None:
+    remote = make_git_remote(files=SPECS)
+    source = GitSource(remote.url, "main", tmp_path / "copy")
+    source.sync()
+
+    with pytest.raises(RevisionNotFound, match="1 object"):
+        source.read_blobs(["0123456789abcdef0123456789abcdef01234567"])
+
+
+def test_a_later_push_shows_up_as_changed_paths_and_commit_info(
+    make_git_remote: MakeGitRemote, tmp_path: Path
+) -> None:
+    remote = make_git_remote(files=SPECS)
+    source = GitSource(remote.url, "main", tmp_path / "copy")
+    first = source.sync()
+    remote.writer.commit_and_push(
+        {"models/llama.yml": "kind: Model\nspec: {}\n", "clusters/gpu-a.yaml": None},
+        "Resize llama\n\nMore detail.",
+    )
+
+    second = source.sync()
+    info = source.commit_info(second)
+
+    assert second != first
+    assert source.changed_paths(first, second) == {"models/llama.yml", "clusters/gpu-a.yaml"}
+    assert [e.path for e in source.list_spec_blobs(second)] == [
+        "deployments/chat.yaml",
+        "models/llama.yml",
+    ]
+    assert (info.sha, info.summary, info.author_name) == (second, "Resize llama", "Test Writer")
+    assert info.message == "Resize llama\n\nMore detail."
+    assert info.authored_at.tzinfo is not None
+
+
+def test_status_only_changes_are_told_apart_from_spec_changes(
+    make_git_remote: MakeGitRemote, tmp_path: Path
+) -> None:
+    remote = make_git_remote(files=SPECS)
+    source = GitSource(remote.url, "main", tmp_path / "copy")
+    base = source.sync()
+    status_commit = remote.writer.commit_and_push({"status/models/llama.yaml": "phase: Failed\n"})
+    source.sync()
+    spec_commit = remote.writer.commit_and_push({"models/llama.yml": "kind: Model\n# edit\n"})
+    source.sync()
+
+    assert source.is_status_only_change(base, status_commit, prefix="status/")
+    assert not source.is_status_only_change(status_commit, spec_commit, prefix="status/")
+    assert source.is_status_only_change(base, base)
+
+
+def test_unreachable_remote_keeps_the_local_copy_and_recovers_when_back(
+    make_git_remote: MakeGitRemote, tmp_path: Path
+) -> None:
+    remote = make_git_remote(files=SPECS)
+    source = GitSource(remote.url, "main", tmp_path / "copy")
+    head = source.sync()
+    moved_away = tmp_path / "elsewhere.git"
+    shutil.move(remote.path, moved_away)
+
+    with pytest.raises(RemoteUnavailable, match="last fetched revision stays in use"):
+        source.sync()
+    still_listed = source.list_spec_blobs(head)
+    assert source.local_head() == head
+    assert len(still_listed) == 3
+
+    shutil.move(moved_away, remote.path)
+    newer = remote.writer.commit_and_push({"models/new.yaml": "kind: Model\n"})
+    assert source.sync() == newer
+
+
+def test_remote_missing_at_first_sync_is_unavailable_not_a_crash(
+    tmp_path: Path, git_env: None
+) -> None:
+    source = GitSource(str(tmp_path / "nothing-here.git"), "main", tmp_path / "copy")
+
+    with pytest.raises(RemoteUnavailable):
+        source.sync()
+    assert source.local_head() is None
+
+
+def test_missing_branch_is_reported_as_branch_not_found(
+    make_git_remote: MakeGitRemote, tmp_path: Path
+) -> None:
+    remote = make_git_remote(files=SPECS)
+    source = GitSource(remote.url, "production", tmp_path / "copy")
+
+    with pytest.raises(BranchNotFound, match="no branch 'production'"):
+        source.sync()
+
+
+def test_credentials_in_the_url_never_reach_the_error_text(tmp_path: Path, git_env: None) -> None:
+    url = "http://deploy-bot:s3cr3t-t0ken@127.0.0.1:9/state.git"
+    source = GitSource(url, "main", tmp_path / "copy", fetch_timeout_s=20)
+
+    with pytest.raises(RemoteUnavailable) as caught:
+        source.sync()
+
+    assert "s3cr3t-t0ken" not in str(caught.value)
+    assert "***@127.0.0.1" in str(caught.value)
+    assert "s3cr3t-t0ken" not in source.display_url
+
+
+def test_reading_before_any_sync_says_to_sync_first(tmp_path: Path, git_env: None) -> None:
+    source = GitSource("/nowhere", "main", tmp_path / "copy")
+
+    with pytest.raises(GitSourceError, match="call sync"):
+        source.list_spec_blobs("main")
+
+
+def test_a_workdir_that_is_not_a_repository_is_refused(tmp_path: Path, git_env: None) -> None:
+    workdir = tmp_path / "copy"
+    workdir.mkdir()
+    (workdir / "stray.txt").write_text("x")
+    source = GitSource("/nowhere", "main", workdir)
+
+    with pytest.raises(GitSourceError, match="not a git repository"):
+        source.sync()
+
+
+def test_unknown_revisions_raise_revision_not_found(
+    make_git_remote: MakeGitRemote, tmp_path: Path
+) -> None:
+    remote = make_git_remote(files=SPECS)
+    source = GitSource(remote.url, "main", tmp_path / "copy")
+    head = source.sync()
+
+    with pytest.raises(RevisionNotFound):
+        source.list_spec_blobs("no-such-branch")
+    with pytest.raises(RevisionNotFound):
+        source.changed_paths("0" * 40, head)
+    with pytest.raises(RevisionNotFound, match="not a valid revision"):
+        source.commit_info("--all")
