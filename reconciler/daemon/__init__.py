@@ -1,0 +1,1 @@
+"""The long-running daemon: configuration, the reconcile loop, status, systemd glue."""

@@ -1,0 +1,511 @@
+"""The daemon's own configuration (``reconciler.yaml``), loaded once at start and on reload.
+
+DESIGN.md "Configuration" fixes the fields; every one has a default that serves a single
+machine, unknown fields are errors, and a bad file is refused with the file, line, field
+path and what to change, so a typo never starts a daemon that silently ignores it. The
+YAML goes through the project's one loader (:mod:`reconciler.load.documents`: YAML 1.2
+core schema, duplicate keys refused, positions on demand). The same essentials can be
+given as flags for a config-less start (:func:`config_from_flags`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+import re
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path, PurePosixPath
+from typing import Annotated, Any, Literal, get_args
+
+import pydantic
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+from reconciler.core.durations import DurationError, parse_duration
+from reconciler.drivers.secrets import InvalidSecretName, validate_secret_name
+from reconciler.load.documents import SourceFile, load_file
+
+CONFIG_ENV = "RECONCILER_CONFIG"
+DEFAULT_CONFIG_PATH = Path("/etc/reconciler/reconciler.yaml")
+
+Role = Literal["viewer", "operator", "editor", "admin"]
+ROLES: tuple[Role, ...] = ("viewer", "operator", "editor", "admin")
+WriteMode = Literal["commit", "branch", "off"]
+LogLevel = Literal["debug", "info", "warning", "error"]
+
+Loc = tuple[str | int, ...]
+
+
+# --- errors ---------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class ConfigProblem:
+    """One thing wrong with the configuration, at a field path (``repo.poll_interval``)."""
+
+    loc: Loc
+    message: str
+    source: str = "<config>"
+    line: int | None = None
+    col: int | None = None
+    label: str | None = None  # shown instead of the field path (a command-line flag)
+
+    @property
+    def field(self) -> str:
+        if self.label is not None:
+            return self.label
+        text = ""
+        for element in self.loc:
+            text += f"[{element}]" if isinstance(element, int) else f".{element}"
+        return text.lstrip(".")
+
+    def format(self) -> str:
+        where = self.source
+        if self.line is not None:
+            where += f":{self.line}" + (f":{self.col}" if self.col is not None else "")
+        field = self.field
+        return f"{where}: {field}: {self.message}" if field else f"{where}: {self.message}"
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; ``problems`` lists every problem found."""
+
+    def __init__(self, problems: Sequence[ConfigProblem]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("\n".join(p.format() for p in self.problems))
+
+
+# --- field types ----------------------------------------------------------------------
+
+
+def _duration(value: object) -> object:
+    try:
+        seconds = parse_duration(value)  # type: ignore[arg-type]
+    except DurationError as exc:
+        raise ValueError(str(exc)) from None
+    if seconds <= 0:
+        raise ValueError(f"duration {value!r} must be longer than zero")
+    return value
+
+
+def _secret_name(value: object) -> object:
+    if value is None:
+        return None
+    try:
+        return validate_secret_name(value)  # type: ignore[arg-type]
+    except InvalidSecretName as exc:
+        raise ValueError(str(exc)) from None
+
+
+_REF_BAD = re.compile(r"(^[-/.])|(\.\.)|([\s~^:?*\[\\])|(//)|(@\{)|([/.]$)|(\.lock$)")
+
+
+def _branch(value: object) -> object:
+    if not isinstance(value, str) or not value or _REF_BAD.search(value):
+        raise ValueError(f"{value!r} is not a usable git branch name")
+    return value
+
+
+def _relative_path(value: object) -> object:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("expected a non-empty path relative to the repository root")
+    pure = PurePosixPath(value)
+    if pure.is_absolute() or ".." in pure.parts:
+        raise ValueError(f"{value!r} must be relative to the repository root, without '..'")
+    return value
+
+
+Duration = Annotated[str, BeforeValidator(_duration)]
+"""A duration as written (``30s``); validated by :func:`parse_duration`, kept as text."""
+Branch = Annotated[str, BeforeValidator(_branch)]
+RepoPath = Annotated[str, BeforeValidator(_relative_path)]
+SecretName = Annotated[str | None, BeforeValidator(_secret_name)]
+
+
+def split_listen(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[v6]:PORT`` for IPv6) as (host, port); raise ValueError."""
+    host, sep, port_text = text.rpartition(":")
+    if not sep or not host:
+        raise ValueError(f"{text!r} is not HOST:PORT, e.g. 127.0.0.1:8080")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise ValueError(f"{text!r}: write an IPv6 address in brackets, e.g. [::1]:8080")
+    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ValueError(f"{text!r}: the port must be a number from 0 to 65535")
+    return host, int(port_text)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` can only be reached from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _listen(value: object) -> object:
+    if not isinstance(value, str):
+        raise ValueError("expected HOST:PORT, e.g. 127.0.0.1:8080")
+    split_listen(value)
+    return value
+
+
+def role_allows(role: Role, required: Role) -> bool:
+    """Roles are ordered viewer < operator < editor < admin."""
+    return ROLES.index(role) >= ROLES.index(required)
+
+
+# --- models ---------------------------------------------------------------------------
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _is_local_path(url: str) -> bool:
+    if "://" in url:
+        return False
+    colon = url.find(":")
+    return colon < 0 or "/" in url[:colon]  # "host:path" and "user@host:path" are ssh
+
+
+class RepoConfig(_Section):
+    """The state repo: where the specs are and how often to look."""
+
+    url: str = Field(default="/srv/state-repo", min_length=1)
+    branch: Branch = "main"
+    paths: list[RepoPath] = Field(default_factory=lambda: ["."], min_length=1)
+    poll_interval: Duration = "60s"
+
+    @field_validator("url")
+    @classmethod
+    def _absolute_local_path(cls, value: str, info: pydantic.ValidationInfo) -> str:
+        if _is_local_path(value) and not Path(value).is_absolute():
+            return str((_base_dir(info) / value).resolve())
+        return value
+
+    @property
+    def poll_interval_seconds(self) -> float:
+        return parse_duration(self.poll_interval)
+
+
+class StatusConfig(_Section):
+    """Where status files are committed (SPEC.md, Status)."""
+
+    branch: Branch = "reconciler/status"
+    path: RepoPath | None = None
+
+    @property
+    def directory(self) -> str:
+        """The folder holding the status files on ``branch``."""
+        return (self.path or "status").rstrip("/")
+
+
+class ApiToken(_Section):
+    """A bearer token, stored as the SHA-256 hex digest of the token, never the token."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    role: Role
+    sha256: str
+
+    @field_validator("sha256")
+    @classmethod
+    def _hex_digest(cls, value: str) -> str:
+        if not re.fullmatch(r"[0-9a-fA-F]{64}", value):
+            raise ValueError(
+                "expected the SHA-256 hex digest of the token (64 hex digits, e.g. from "
+                '`printf %s "$TOKEN" | sha256sum`), never the token itself'
+            )
+        return value.lower()
+
+
+class ApiConfig(_Section):
+    """The HTTP API; with no tokens it is read-only and must listen on loopback."""
+
+    listen: Annotated[str, BeforeValidator(_listen)] = "127.0.0.1:8080"
+    write_mode: WriteMode = "commit"
+    webhook_secret: SecretName = None
+    tokens: list[ApiToken] = Field(default_factory=list)
+
+    @property
+    def host(self) -> str:
+        return split_listen(self.listen)[0]
+
+    @property
+    def port(self) -> int:
+        return split_listen(self.listen)[1]
+
+
+class ClustersConfig(_Section):
+    max_concurrent_steps: int = Field(default=8, ge=1, le=1024)
+    """Steps running at once on one cluster."""
+
+
+class ProjectsConfig(_Section):
+    create_missing: bool = False
+    """Create a Project a Deployment names but the repo lacks (SPEC.md, References)."""
+
+
+class ExecutorConfig(_Section):
+    """Defaults for retrying a failed step: exponential from base, at most cap."""
+
+    step_retry_base: Duration = "2s"
+    step_retry_cap: Duration = "5m"
+
+    @property
+    def step_retry_base_seconds(self) -> float:
+        return parse_duration(self.step_retry_base)
+
+    @property
+    def step_retry_cap_seconds(self) -> float:
+        return parse_duration(self.step_retry_cap)
+
+
+def _lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
+class LoggingConfig(_Section):
+    level: Annotated[LogLevel, BeforeValidator(_lower)] = "info"
+
+
+def _base_dir(info: pydantic.ValidationInfo) -> Path:
+    context = info.context if isinstance(info.context, Mapping) else {}
+    base = context.get("base_dir")
+    return Path(base) if base is not None else Path.cwd()
+
+
+class Config(_Section):
+    """The whole daemon configuration (DESIGN.md, Configuration)."""
+
+    repo: RepoConfig = Field(default_factory=RepoConfig)
+    resync_interval: Duration = "5m"
+    status: StatusConfig = Field(default_factory=StatusConfig)
+    state_dir: Path = Path("/var/lib/reconciler")
+    secrets_dir: Path | None = Path("/etc/reconciler/secrets")
+    api: ApiConfig = Field(default_factory=ApiConfig)
+    clusters: ClustersConfig = Field(default_factory=ClustersConfig)
+    projects: ProjectsConfig = Field(default_factory=ProjectsConfig)
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+
+    @field_validator("state_dir", "secrets_dir")
+    @classmethod
+    def _absolute(cls, value: Path | None, info: pydantic.ValidationInfo) -> Path | None:
+        if value is None or value.is_absolute():
+            return value
+        return (_base_dir(info) / value).resolve()
+
+    @pydantic.model_validator(mode="after")
+    def _consistent(self) -> Config:
+        problems = cross_field_problems(self)
+        if problems:
+            raise ConfigError(problems)  # not a ValueError: pydantic lets it through
+        return self
+
+    @property
+    def resync_interval_seconds(self) -> float:
+        return parse_duration(self.resync_interval)
+
+
+def cross_field_problems(config: Config) -> list[ConfigProblem]:
+    """Rules that involve more than one field."""
+    problems: list[ConfigProblem] = []
+    api = config.api
+    if not api.tokens and not is_loopback(api.host):
+        problems.append(
+            ConfigProblem(
+                ("api", "listen"),
+                f"{api.listen!r} is not a loopback address, but no api.tokens are configured: "
+                "without tokens the API listens on loopback only. Add tokens or listen on "
+                "127.0.0.1.",
+            )
+        )
+    seen_names: dict[str, int] = {}
+    seen_digests: dict[str, int] = {}
+    for index, token in enumerate(api.tokens):
+        if token.name in seen_names:
+            problems.append(
+                ConfigProblem(
+                    ("api", "tokens", index, "name"),
+                    f"token name {token.name!r} is already used by api.tokens"
+                    f"[{seen_names[token.name]}]",
+                )
+            )
+        if token.sha256 in seen_digests:
+            problems.append(
+                ConfigProblem(
+                    ("api", "tokens", index, "sha256"),
+                    f"the same digest is already given to api.tokens[{seen_digests[token.sha256]}]",
+                )
+            )
+        seen_names.setdefault(token.name, index)
+        seen_digests.setdefault(token.sha256, index)
+    if config.status.branch == config.repo.branch and config.status.path is None:
+        problems.append(
+            ConfigProblem(
+                ("status", "path"),
+                f"status.branch is the watched branch {config.repo.branch!r}: set status.path "
+                "(e.g. 'status/') so status files stay apart from specs",
+            )
+        )
+    if config.executor.step_retry_base_seconds > config.executor.step_retry_cap_seconds:
+        problems.append(
+            ConfigProblem(
+                ("executor", "step_retry_base"),
+                f"{config.executor.step_retry_base} is longer than executor.step_retry_cap "
+                f"({config.executor.step_retry_cap})",
+            )
+        )
+    return problems
+
+
+# --- loading --------------------------------------------------------------------------
+
+
+def _model_at(loc: Loc) -> type[BaseModel] | None:
+    model: type[BaseModel] | None = Config
+    for element in loc:
+        if isinstance(element, int):
+            continue
+        field = model.model_fields.get(element) if model else None
+        if field is None:
+            return None
+        candidates = [field.annotation, *get_args(field.annotation)]
+        model = next(
+            (c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None
+        )
+    return model
+
+
+def _problem_from(error: Any) -> ConfigProblem:
+    loc: Loc = tuple(error["loc"])
+    if error["type"] == "extra_forbidden":
+        owner = _model_at(loc[:-1])
+        known = f" (known fields: {', '.join(owner.model_fields)})" if owner else ""
+        return ConfigProblem(loc, f"unknown field {loc[-1]!r}{known}")
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "literal_error":
+        message += f" (got {error['input']!r})"
+    return ConfigProblem(loc, message)
+
+
+def _validate(
+    raw: Mapping[str, Any],
+    *,
+    source: str,
+    base_dir: Path,
+    locate: Callable[..., tuple[int, int]] | None = None,
+    labels: Mapping[Loc, str] | None = None,
+) -> Config:
+    try:
+        return Config.model_validate(raw, context={"base_dir": base_dir})
+    except pydantic.ValidationError as exc:
+        problems = [_problem_from(e) for e in exc.errors(include_url=False)]
+        cause: Exception = exc
+    except ConfigError as exc:
+        problems = list(exc.problems)
+        cause = exc
+    placed: list[ConfigProblem] = []
+    for problem in problems:
+        line = col = None
+        if locate is not None:
+            unknown = problem.message.startswith("unknown field")
+            line, col = locate(problem.loc, key=unknown)
+        label = (labels or {}).get(problem.loc)
+        placed.append(dataclasses.replace(problem, source=source, line=line, col=col, label=label))
+    raise ConfigError(placed) from cause
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """Read and validate a config file; raise ConfigError naming file, line and field."""
+    file = Path(path)
+    source = str(file)
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise ConfigError(
+            [ConfigProblem((), f"cannot read the config file: {exc.strerror or exc}", source)]
+        ) from exc
+    loaded = load_file(SourceFile(path=source, data=data))
+    if loaded.diagnostics:
+        raise ConfigError(
+            [ConfigProblem((), d.message, source, d.line, d.col) for d in loaded.diagnostics]
+        )
+    documents = loaded.documents
+    if len(documents) > 1:
+        second = documents[1]
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    (),
+                    "expected one YAML document, found a second",
+                    source,
+                    second.line,
+                    second.col,
+                )
+            ]
+        )
+    if not documents:
+        raw: object = {}
+    else:
+        raw = documents[0].value
+    if not isinstance(raw, dict):
+        first = documents[0]
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    (),
+                    "expected a mapping of fields (repo:, api:, ...)",
+                    source,
+                    first.line,
+                    first.col,
+                )
+            ]
+        )
+    return _validate(
+        raw,
+        source=source,
+        base_dir=file.parent.resolve(),
+        locate=documents[0].locate if documents else None,
+    )
+
+
+_FLAG_LABELS: dict[Loc, str] = {
+    ("repo", "url"): "--repo",
+    ("repo", "branch"): "--branch",
+    ("state_dir",): "--state-dir",
+    ("api", "listen"): "--listen",
+}
+
+
+def config_from_flags(
+    *,
+    repo: str,
+    branch: str | None = None,
+    state_dir: str | os.PathLike[str] | None = None,
+    listen: str | None = None,
+) -> Config:
+    """A config for ``reconciler run --repo ...`` without a file; defaults elsewhere."""
+    raw: dict[str, Any] = {"repo": {"url": repo}}
+    if branch is not None:
+        raw["repo"]["branch"] = branch
+    if state_dir is not None:
+        raw["state_dir"] = os.fspath(state_dir)
+    if listen is not None:
+        raw["api"] = {"listen": listen}
+    return _validate(raw, source="command line", base_dir=Path.cwd(), labels=_FLAG_LABELS)
+
+
+def config_path(
+    flag: str | os.PathLike[str] | None, *, environ: Mapping[str, str] | None = None
+) -> Path | None:
+    """The config file to load: ``--config``, else ``$RECONCILER_CONFIG``, else None."""
+    if flag is not None:
+        return Path(flag)
+    env = os.environ if environ is None else environ
+    value = env.get(CONFIG_ENV)
+    return Path(value) if value else None

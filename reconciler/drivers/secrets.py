@@ -1,0 +1,152 @@
+"""Resolving secrets by name on the daemon's host, and remembering them for redaction.
+
+Specs and the daemon config only ever name a secret (``secret: openai-api-key``); the
+value is looked up here, in the order SPEC.md "Secrets" fixes: systemd's credentials
+directory (``LoadCredential=``), then the configured secrets directory, then the
+environment variable ``RECONCILER_SECRET_<NAME>``. Every value handed out is remembered so
+the logger can replace it with ``***`` wherever it would otherwise be printed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+
+ENV_PREFIX = "RECONCILER_SECRET_"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
+
+
+class SecretError(Exception):
+    """Base of every secret problem; messages name the secret, never its value."""
+
+
+class InvalidSecretName(SecretError, ValueError):
+    """A name that could escape the secret folders or cannot name a file."""
+
+
+class SecretNotFound(SecretError, LookupError):
+    """No source holds the secret; the message lists every place that was looked at."""
+
+    def __init__(self, name: str, places: list[str]) -> None:
+        self.name = name
+        self.places = places
+        super().__init__(
+            f"secret {name!r} not found; looked in: {'; '.join(places)}. "
+            "Provide it in one of these places (SPEC.md, Secrets)."
+        )
+
+
+class SecretUnreadable(SecretError):
+    """The secret exists as a file that cannot be read (permissions, not a file, encoding)."""
+
+
+def validate_secret_name(name: str) -> str:
+    """Return ``name`` if it is a usable secret name, else raise InvalidSecretName."""
+    if not isinstance(name, str) or not _NAME.match(name) or ".." in name:
+        raise InvalidSecretName(
+            f"invalid secret name {name!r}: use letters, digits, '.', '_' and '-' "
+            "(starting with a letter or digit, no '..', no '/')"
+        )
+    return name
+
+
+def env_var_for(name: str) -> str:
+    """The environment variable that may hold secret ``name`` (upper case, '-' as '_')."""
+    return ENV_PREFIX + validate_secret_name(name).upper().replace("-", "_")
+
+
+def _strip_one_newline(text: str) -> str:
+    if text.endswith("\r\n"):
+        return text[:-2]
+    if text.endswith("\n"):
+        return text[:-1]
+    return text
+
+
+class SecretResolver:
+    """Looks secrets up by name; see the module docstring for the order.
+
+    ``credentials_directory`` defaults to ``$CREDENTIALS_DIRECTORY`` of ``environ`` (which
+    defaults to the process environment); ``secrets_dir`` None skips the secrets folder.
+    """
+
+    def __init__(
+        self,
+        secrets_dir: Path | None,
+        *,
+        credentials_directory: str | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self._environ: Mapping[str, str] = os.environ if environ is None else environ
+        if credentials_directory is None:
+            credentials_directory = self._environ.get("CREDENTIALS_DIRECTORY") or None
+        self._credentials_dir = Path(credentials_directory) if credentials_directory else None
+        self._secrets_dir = secrets_dir
+        self._known: set[str] = set()
+        self._lock = threading.Lock()
+
+    def _folders(self) -> list[Path]:
+        return [d for d in (self._credentials_dir, self._secrets_dir) if d is not None]
+
+    def _read_file(self, name: str, path: Path) -> str | None:
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise SecretUnreadable(
+                f"secret {name!r} exists at {path} but cannot be read: {exc.strerror or exc}; "
+                "check its type and permissions for the daemon's user"
+            ) from exc
+        try:
+            return _strip_one_newline(data.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise SecretUnreadable(
+                f"secret {name!r} at {path} is not UTF-8 text; store it as text (e.g. base64)"
+            ) from exc
+
+    def resolve(self, name: str) -> str:
+        """The value of secret ``name``; raise SecretNotFound or SecretUnreadable."""
+        validate_secret_name(name)
+        value: str | None = None
+        for folder in self._folders():
+            value = self._read_file(name, folder / name)
+            if value is not None:
+                break
+        if value is None:
+            value = self._environ.get(env_var_for(name))
+        if value is None:
+            raise SecretNotFound(name, self.places(name))
+        if value:
+            with self._lock:
+                self._known.add(value)
+        return value
+
+    def exists(self, name: str) -> bool:
+        """Whether some source holds ``name``, without reading or remembering its value."""
+        validate_secret_name(name)
+        for folder in self._folders():
+            if (folder / name).exists():
+                return True
+        return env_var_for(name) in self._environ
+
+    def places(self, name: str) -> list[str]:
+        """Human-readable list of the places ``name`` is looked up, in order."""
+        validate_secret_name(name)
+        if self._credentials_dir is not None:
+            first = f"{self._credentials_dir / name} ($CREDENTIALS_DIRECTORY)"
+        else:
+            first = f"$CREDENTIALS_DIRECTORY/{name} (CREDENTIALS_DIRECTORY is not set)"
+        if self._secrets_dir is not None:
+            second = f"{self._secrets_dir / name} (secrets_dir)"
+        else:
+            second = "secrets_dir (not configured)"
+        return [first, second, f"environment variable {env_var_for(name)}"]
+
+    def known_values(self) -> frozenset[str]:
+        """Every non-empty value resolved so far, for log redaction."""
+        with self._lock:
+            return frozenset(self._known)
