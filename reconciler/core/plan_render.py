@@ -146,11 +146,11 @@ def render_text(plan: Plan) -> str:
 
 def _code(text: str) -> str:
     """Inline code that survives tables: HTML-escaped, pipes escaped."""
-    return "<code>" + html.escape(text).replace("|", "&#124;") + "</code>"
+    return "<code>" + html.escape(text, quote=False).replace("|", "&#124;") + "</code>"
 
 
 def _cell(text: str) -> str:
-    return html.escape(text).replace("|", "&#124;")
+    return html.escape(text, quote=False).replace("|", "&#124;")
 
 
 def render_markdown(

@@ -1,0 +1,169 @@
+"""``reconciler plan [PATH] --base REV [--head REV]``: what a change to the specs will do.
+
+Loads the specs under PATH at the base revision and at the head (a revision, or by
+default the work tree), and prints each object as create, update (field by field),
+delete or unchanged, in dependency order, with the steps each change will run.
+``--format markdown`` gives a ready pull-request comment, ``--format json`` stable keys.
+
+Exit codes (terraform's -detailed-exitcode): 0 nothing to do, 2 changes present,
+1 an error (the head specs do not validate, a bad revision, PATH not in a git repo).
+A usage error also exits 2, as for every command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from reconciler.core import plan_render
+from reconciler.core.diagnostics import Diagnostic
+from reconciler.core.diff import diff_states, states_by_key
+from reconciler.core.plan import Plan, plan_changes
+from reconciler.core.validation.repo import ValidateOptions, ValidationResult, validate_sources
+from reconciler.drivers import files as spec_files
+from reconciler.drivers import git_source
+from reconciler.load.documents import SourceFile
+
+EXIT_NO_CHANGES = 0
+EXIT_ERROR = 1
+EXIT_CHANGES = 2
+WORK_TREE = "work tree"
+
+
+class PlanInputError(Exception):
+    """PATH or a revision cannot be read; the message says what to fix."""
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "plan",
+        help="show what a change to the specs will do; exit 0 none, 2 changes, 1 error",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "path", nargs="?", default=".", help="a spec folder inside a git work tree (default: .)"
+    )
+    parser.add_argument("--base", required=True, metavar="REV", help="the revision to compare to")
+    parser.add_argument(
+        "--head", default=None, metavar="REV", help="the revision to plan (default: the work tree)"
+    )
+    parser.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    parser.add_argument(
+        "--implicit-projects",
+        action="store_true",
+        help="a missing Project is created implicitly (daemon config projects.create_missing)",
+    )
+    parser.set_defaults(handler=run)
+
+
+def find_git_top(folder: Path) -> Path | None:
+    """The top of the git work tree holding ``folder`` (where ``.git`` is), or None."""
+    for candidate in (folder, *folder.parents):
+        if (candidate / ".git").exists():
+            return candidate
+    return None
+
+
+def _revision_sources(top: Path, revision: str, subdir: str) -> list[SourceFile]:
+    try:
+        blobs = git_source.read_tree_at(top, revision, subdir)
+    except git_source.GitSourceError as e:
+        raise PlanInputError(str(e)) from e
+    return [SourceFile(blob.path, blob.data, blob.sha) for blob in blobs]
+
+
+def _work_tree_sources(folder: Path) -> tuple[list[SourceFile], list[Diagnostic]]:
+    try:
+        walk = spec_files.walk_spec_files(folder)
+    except spec_files.SpecDirectoryError as e:
+        raise PlanInputError(str(e)) from e
+    refused = [
+        Diagnostic(path=r.path, line=1, col=1, severity="error", message=r.reason)
+        for r in walk.refused
+    ]
+    return [SourceFile(f.path, f.data) for f in walk.files], refused
+
+
+def _locate(path: str) -> tuple[Path, Path, str]:
+    folder = Path(path).resolve()
+    if not folder.is_dir():
+        raise PlanInputError(f"{path} is not a folder; give a spec folder inside a git work tree")
+    top = find_git_top(folder)
+    if top is None:
+        raise PlanInputError(
+            f"{path} is not inside a git work tree; plan compares git revisions, "
+            "so run it in a clone of the state repo"
+        )
+    relative = folder.relative_to(top).as_posix()
+    return folder, top, "" if relative == "." else relative
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        return _plan(args)
+    except PlanInputError as e:
+        print(f"reconciler plan: error: {e}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def _plan(args: argparse.Namespace) -> int:
+    folder, top, subdir = _locate(args.path)
+    options = ValidateOptions(implicit_projects=args.implicit_projects)
+    base = validate_sources(_revision_sources(top, args.base, subdir), options=options)
+    refused: list[Diagnostic] = []
+    if args.head is None:
+        head_sources, refused = _work_tree_sources(folder)
+    else:
+        head_sources = _revision_sources(top, args.head, subdir)
+    head = validate_sources(head_sources, options=options)
+    head_problems = sorted(
+        [*refused, *head.diagnostics], key=lambda d: (d.path, d.line, d.col, d.message)
+    )
+    head_label = args.head or WORK_TREE
+    if any(d.severity == "error" for d in head_problems):
+        _report_invalid_head(head_problems, head_label)
+        return EXIT_ERROR
+    warnings = _warnings(base, head_problems, base_label=args.base)
+    for text in warnings:
+        print(text, file=sys.stderr)
+    desired, current = states_by_key(head.objects), states_by_key(base.objects)
+    plan = plan_changes(
+        diff_states(desired, current), desired=desired, current=current, revision=head_label
+    )
+    sys.stdout.write(_render(args.format, plan, base=args.base, head=head_label, warnings=warnings))
+    return EXIT_CHANGES if plan.has_changes else EXIT_NO_CHANGES
+
+
+def _report_invalid_head(problems: Sequence[Diagnostic], head_label: str) -> None:
+    for problem in problems:
+        print(problem.format(), file=sys.stderr)
+    errors = sum(p.severity == "error" for p in problems)
+    print(
+        f"reconciler plan: error: the specs at {head_label} do not validate "
+        f"({errors} error(s)); fix them, then plan again",
+        file=sys.stderr,
+    )
+
+
+def _warnings(
+    base: ValidationResult, head_problems: Sequence[Diagnostic], *, base_label: str
+) -> list[str]:
+    found = [problem.format() for problem in head_problems]
+    base_errors = sum(d.severity == "error" for d in base.diagnostics)
+    if base_errors:
+        found.append(
+            f"warning: the base revision {base_label} does not validate ({base_errors} error(s)); "
+            "the plan compares the objects of it that did load"
+        )
+    return found
+
+
+def _render(fmt: str, plan: Plan, *, base: str, head: str, warnings: Sequence[str]) -> str:
+    if fmt == "json":
+        return plan_render.render_json(plan, base=base, head=head, warnings=warnings)
+    if fmt == "markdown":
+        return plan_render.render_markdown(plan, base=base, head=head, warnings=warnings)
+    return plan_render.render_text(plan)
