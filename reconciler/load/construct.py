@@ -12,11 +12,13 @@ same Python object as its anchor (never a copy), so memory stays linear too.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from typing import Any
 
 from reconciler.load import nodes as n
 from reconciler.load.limits import LoadLimits
+from reconciler.load.marks import TextPositions
 
 
 class ConstructError(Exception):
@@ -29,20 +31,14 @@ class ConstructError(Exception):
         self.col = col
 
 
-def _pos(node: Any) -> tuple[int, int]:
-    mark = node.start_mark
-    return int(mark.line) + 1, int(mark.column) + 1
-
-
 def _tag(node: Any) -> str:
     tag = node.tag
     return tag if isinstance(tag, str) else str(getattr(tag, "value", tag))
 
 
 def _int(text: str) -> int:
-    body = text.replace("_", "")
-    sign = -1 if body.startswith("-") else 1
-    body = body.lstrip("+-")
+    sign = -1 if text.startswith("-") else 1
+    body = text.lstrip("+-")
     if body.startswith("0o"):
         return sign * int(body[2:], 8)
     if body.startswith("0x"):
@@ -59,10 +55,6 @@ def _float(text: str) -> float:
     return float(text)
 
 
-def _str(text: str) -> str:
-    return text
-
-
 def _bool(text: str) -> bool:
     return text.lower() == "true"
 
@@ -71,24 +63,41 @@ def _null(text: str) -> None:
     return None
 
 
-_SCALARS: dict[str, Callable[[str], Any]] = {
-    n.STR: _str,
-    n.INT: _int,
-    n.FLOAT: _float,
-    n.BOOL: _bool,
-    n.NULL: _null,
+_SCALARS: dict[str, tuple[Callable[[str], Any], re.Pattern[str]]] = {
+    tag: (make, pattern)
+    for (tag, pattern, _), make in zip(
+        n.CORE_RESOLVERS[:4], (_bool, _int, _float, _null), strict=True
+    )
 }
+
+_SCALAR, _SEQUENCE, _MAPPING = 0, 1, 2
+_KIND_OF_TYPE: dict[type, int] = {}
+
+
+def _kind(node: Any) -> int:
+    cls = type(node)
+    kind = _KIND_OF_TYPE.get(cls)
+    if kind is None:
+        name = n.node_kind(node)
+        kind = _MAPPING if name == "mapping" else _SEQUENCE if name == "sequence" else _SCALAR
+        _KIND_OF_TYPE[cls] = kind
+    return kind
 
 
 class _Builder:
-    def __init__(self, limits: LoadLimits) -> None:
+    """Builds one document. Alias bookkeeping (``track_aliases``) is needed only when the
+    text has an anchor (``&``): without one no node can be reached twice."""
+
+    def __init__(self, limits: LoadLimits, where: TextPositions, *, track_aliases: bool) -> None:
         self.limits = limits
+        self.where = where
+        self.track_aliases = track_aliases
         self.done: dict[int, Any] = {}
         self.sizes: dict[int, int] = {}
         self.heights: dict[int, int] = {}
         self.active: set[int] = set()
         self.alias_budget = limits.max_alias_expansion
-        self.nodes = 0
+        self.nodes_left = limits.max_nodes
 
     def size(self, node: Any) -> int:
         """Nodes in the subtree, counting every alias as the subtree it expands to."""
@@ -97,11 +106,11 @@ class _Builder:
         if cached is not None:
             return cached
         total = 1
-        kind = n.node_kind(node)
-        if kind == "mapping":
+        kind = _kind(node)
+        if kind == _MAPPING:
             for k, v in node.value:
                 total += self.size(k) + self.size(v)
-        elif kind == "sequence":
+        elif kind == _SEQUENCE:
             for item in node.value:
                 total += self.size(item)
         self.sizes[key] = total
@@ -113,113 +122,144 @@ class _Builder:
         cached = self.heights.get(key)
         if cached is not None:
             return cached
-        kind = n.node_kind(node)
+        kind = _kind(node)
         children: list[Any] = []
-        if kind == "mapping":
+        if kind == _MAPPING:
             children = [v for _, v in node.value]
-        elif kind == "sequence":
+        elif kind == _SEQUENCE:
             children = node.value
         total = 1 + max((self.height(child) for child in children), default=0)
         self.heights[key] = total
         return total
 
-    def build(self, node: Any, depth: int = 1, *, at: Any = None) -> Any:
-        """Plain value of ``node``; ``at`` is where an alias to it is reported."""
-        key = id(node)
-        if key in self.active:
-            line, col = _pos(at if at is not None else node)
-            raise ConstructError("recursive alias: a node contains itself", line=line, col=col)
-        if key in self.done:
-            if depth + self.height(node) - 1 > self.limits.max_depth:
-                line, col = _pos(at if at is not None else node)
-                raise ConstructError(
-                    f"alias nests values deeper than {self.limits.max_depth} levels "
-                    "(load.max_depth)",
-                    line=line,
-                    col=col,
-                )
-            self.alias_budget -= self.size(node)
-            if self.alias_budget < 0:
-                line, col = _pos(at if at is not None else node)
-                raise ConstructError(
-                    "alias expansion exceeds "
-                    f"{self.limits.max_alias_expansion} nodes (billion-laughs guard)",
-                    line=line,
-                    col=col,
-                )
-            return self.done[key]
-        self.nodes += 1
-        if self.nodes > self.limits.max_nodes:
-            line, col = _pos(node)
-            raise ConstructError(
-                f"more than {self.limits.max_nodes} nodes in one document (load.max_nodes)",
-                line=line,
-                col=col,
+    def _error(self, node: Any, message: str) -> ConstructError:
+        line, col = self.where.of_node(node)
+        return ConstructError(message, line=line, col=col)
+
+    def _alias(self, node: Any, depth: int, at: Any, value: Any) -> Any:
+        """The value of a node met a second time, if the limits allow it."""
+        where = at if at is not None else node
+        if depth + self.height(node) - 1 > self.limits.max_depth:
+            raise self._error(
+                where,
+                f"alias nests values deeper than {self.limits.max_depth} levels (load.max_depth)",
             )
-        tag = _tag(node)
-        kind = n.node_kind(node)
-        if kind == "scalar":
-            make = _SCALARS.get(tag)
-            if make is None:
-                raise self._bad_tag(node, tag)
-            value = make(node.value)
-        elif kind == "sequence":
+        self.alias_budget -= self.size(node)
+        if self.alias_budget < 0:
+            raise self._error(
+                where,
+                f"alias expansion exceeds {self.limits.max_alias_expansion} nodes "
+                "(billion-laughs guard)",
+            )
+        return value
+
+    def build(self, node: Any, depth: int = 1, at: Any = None) -> Any:
+        """Plain value of ``node``; ``at`` is where an alias to it is reported."""
+        tracking = self.track_aliases
+        key = 0
+        if tracking:
+            key = id(node)
+            if key in self.done:
+                return self._alias(node, depth, at, self.done[key])
+            if key in self.active:
+                raise self._error(
+                    at if at is not None else node, "recursive alias: a node contains itself"
+                )
+        self.nodes_left -= 1
+        if self.nodes_left < 0:
+            raise self._error(
+                node,
+                f"more than {self.limits.max_nodes} nodes in one document (load.max_nodes)",
+            )
+        tag = node.tag
+        if type(tag) is not str:
+            tag = _tag(node)
+        kind = _KIND_OF_TYPE.get(type(node))
+        if kind is None:
+            kind = _kind(node)
+        value: Any
+        if kind == _SCALAR:
+            value = node.value if tag == n.STR else self._scalar(node, tag)
+        elif kind == _SEQUENCE:
             if tag != n.SEQ:
                 raise self._bad_tag(node, tag)
-            self.active.add(key)
-            value = [self.build(item, depth + 1, at=node) for item in node.value]
-            self.active.discard(key)
+            if tracking:
+                self.active.add(key)
+            value = [self.build(item, depth + 1, node) for item in node.value]
         else:
             if tag != n.MAP:
                 raise self._bad_tag(node, tag)
-            self.active.add(key)
+            if tracking:
+                self.active.add(key)
             value = self.mapping(node, depth)
+        if tracking:
             self.active.discard(key)
-        self.done[key] = value
+            self.done[key] = value
         return value
+
+    def _scalar(self, node: Any, tag: str) -> Any:
+        found = _SCALARS.get(tag)
+        if found is None:
+            raise self._bad_tag(node, tag)
+        make, pattern = found
+        text = str(node.value)
+        if not pattern.match(text):  # only an explicit tag (`!!int abc`) gets here
+            shown = tag.replace("tag:yaml.org,2002:", "!!")
+            raise self._error(node, f"'{text[:40]}' is not a valid {shown}")
+        return make(text)
 
     def mapping(self, node: Any, depth: int) -> dict[Any, Any]:
         result: dict[Any, Any] = {}
-        merged: dict[Any, Any] = {}
+        merged: dict[Any, Any] | None = None
+        inner = depth + 1
+        build = self.build
         for key_node, value_node in node.value:
-            if n.node_kind(key_node) != "scalar":
-                line, col = _pos(key_node)
-                raise ConstructError("a mapping key must be a scalar", line=line, col=col)
-            if _tag(key_node) == n.MERGE:
-                merged.update(self._merge_sources(value_node, depth))
-                continue
-            key = self.build(key_node, depth + 1)
+            key_tag = key_node.tag
+            if (
+                key_tag == n.STR
+                and not self.track_aliases
+                and _KIND_OF_TYPE.get(type(key_node)) == _SCALAR
+            ):
+                key = key_node.value
+            else:
+                if _kind(key_node) != _SCALAR:
+                    raise self._error(key_node, "a mapping key must be a scalar")
+                if _tag(key_node) == n.MERGE:
+                    if merged is None:
+                        merged = {}
+                    merged.update(self._merge_sources(value_node, depth))
+                    continue
+                key = build(key_node, inner)
             if key in result:  # also 1, 1.0 and true: one Python key
-                line, col = _pos(key_node)
-                raise ConstructError(f"duplicate key '{key_node.value}'", line=line, col=col)
-            result[key] = self.build(value_node, depth + 1, at=key_node)
+                raise self._error(key_node, f"duplicate key '{key_node.value}'")
+            result[key] = build(value_node, inner, key_node)
         if merged:
             return {**merged, **result}
         return result
 
     def _merge_sources(self, value_node: Any, depth: int) -> dict[Any, Any]:
-        kind = n.node_kind(value_node)
-        sources = value_node.value if kind == "sequence" else [value_node]
+        sources = value_node.value if _kind(value_node) == _SEQUENCE else [value_node]
         merged: dict[Any, Any] = {}
         for source in reversed(sources):
-            built = self.build(source, depth, at=value_node)
+            built = self.build(source, depth, value_node)
             if not isinstance(built, dict):
-                line, col = _pos(source)
-                raise ConstructError(
-                    "a merge key ('<<') takes a mapping or a list of mappings", line=line, col=col
+                raise self._error(
+                    source, "a merge key ('<<') takes a mapping or a list of mappings"
                 )
             merged.update(built)
         return merged
 
-    @staticmethod
-    def _bad_tag(node: Any, tag: str) -> ConstructError:
-        line, col = _pos(node)
+    def _bad_tag(self, node: Any, tag: str) -> ConstructError:
         shown = tag.replace("tag:yaml.org,2002:", "!!")
-        return ConstructError(
-            f"tag '{shown}' is not allowed: specs use plain YAML values only", line=line, col=col
-        )
+        return self._error(node, f"tag '{shown}' is not allowed: specs use plain YAML values only")
 
 
-def construct_document(root: Any, *, limits: LoadLimits) -> Any:
-    """Plain value of one document's root node; raise ConstructError on refused content."""
-    return _Builder(limits).build(root)
+def construct_document(
+    root: Any, *, limits: LoadLimits, where: TextPositions, anchors: bool = True
+) -> Any:
+    """Plain value of one document's root node; raise ConstructError on refused content.
+
+    ``anchors=False`` promises that the text has no anchor (no ``&``), which lets the
+    builder skip the alias bookkeeping.
+    """
+    return _Builder(limits, where, track_aliases=anchors).build(root)

@@ -16,6 +16,7 @@ from reconciler.core.diagnostics import Diagnostic
 from reconciler.load import construct, positions
 from reconciler.load import nodes as n
 from reconciler.load.limits import DEFAULT_LIMITS, LoadLimits
+from reconciler.load.marks import TextPositions
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,13 +110,15 @@ def load_file(
         col = offset - (text.rfind("\n", 0, offset) + 1) + 1
         return FileLoad(source.path, (), (_error(source.path, line, col, "NUL byte in file"),))
     file_text = _FileText(source.path, text, chosen, limits.max_depth)
+    where = TextPositions(text)
+    anchors = "&" in text
     documents: list[RawDocument] = []
     problems: list[Diagnostic] = []
     index = -1
     try:
         for index, root in enumerate(n.compose_documents(text, limits=limits, parser=chosen)):
             if index >= limits.max_documents:
-                line, col = int(root.start_mark.line) + 1, int(root.start_mark.column) + 1
+                line, col = where.of_node(root)
                 problems.append(
                     _error(
                         source.path,
@@ -127,16 +130,19 @@ def load_file(
                 )
                 break
             try:
-                value = construct.construct_document(root, limits=limits)
+                value = construct.construct_document(
+                    root, limits=limits, where=where, anchors=anchors
+                )
             except construct.ConstructError as exc:
                 problems.append(_error(source.path, exc.line, exc.col, exc.message))
                 continue
             if value is None:
                 continue
-            line, col = int(root.start_mark.line) + 1, int(root.start_mark.column) + 1
+            line, col = where.of_node(root)
             documents.append(RawDocument(source.path, index, line, col, value, file_text))
     except n.ComposeError as exc:
-        problems.append(_error(source.path, exc.line, exc.col, exc.message))
+        line, col = where.of(exc.mark) if exc.mark is not None else (1, 1)
+        problems.append(_error(source.path, line, col, exc.message))
     except Exception as exc:  # a parser bug must not hide the other files' problems
         problems.append(
             _error(source.path, 1, 1, f"YAML parser failed on this file ({type(exc).__name__})")

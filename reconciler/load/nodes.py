@@ -32,7 +32,7 @@ SEQ = "tag:yaml.org,2002:seq"
 MERGE = "tag:yaml.org,2002:merge"
 
 # The YAML 1.2 core schema (https://yaml.org/spec/1.2.2/#1032-tag-resolution), plus `<<`.
-_CORE_RESOLVERS: list[tuple[str, re.Pattern[str], str]] = [
+CORE_RESOLVERS: list[tuple[str, re.Pattern[str], str]] = [
     (BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), "tTfF"),
     (INT, re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"), "-+0123456789"),
     (
@@ -50,24 +50,47 @@ _CORE_RESOLVERS: list[tuple[str, re.Pattern[str], str]] = [
 
 def _core_table() -> dict[str | None, list[tuple[str, re.Pattern[str]]]]:
     table: dict[str | None, list[tuple[str, re.Pattern[str]]]] = {}
-    for tag, regexp, first in _CORE_RESOLVERS:
+    for tag, regexp, first in CORE_RESOLVERS:
         for ch in first:
             table.setdefault(ch, []).append((tag, regexp))
-    table.setdefault("", []).append((NULL, _CORE_RESOLVERS[3][1]))
+    table.setdefault("", []).append((NULL, CORE_RESOLVERS[3][1]))
     return table
 
 
 CORE_TABLE = _core_table()
 
 
-class ComposeError(Exception):
-    """The text is not well-formed YAML, or breaks a limit while composing."""
+_PLAIN_TAGS: dict[str, str] = {}
+_PLAIN_TAGS_MAX = 50_000
 
-    def __init__(self, message: str, *, line: int, col: int) -> None:
+
+def resolve_plain(value: str) -> str:
+    """The core-schema tag of a plain (unquoted) scalar."""
+    tag = _PLAIN_TAGS.get(value)
+    if tag is not None:
+        return tag
+    tag = STR
+    for candidate, regexp in CORE_TABLE.get(value[:1], ()):
+        if regexp.match(value):
+            tag = candidate
+            break
+    if len(_PLAIN_TAGS) < _PLAIN_TAGS_MAX and len(value) < 64:
+        _PLAIN_TAGS[value] = tag
+    return tag
+
+
+class ComposeError(Exception):
+    """The text is not well-formed YAML, or breaks a limit while composing.
+
+    ``mark`` is the parser's mark of the problem (``line``, ``column``, ``index``), or
+    None when the parser gave none; :class:`reconciler.load.marks.TextPositions` turns
+    it into a position.
+    """
+
+    def __init__(self, message: str, *, mark: Any | None) -> None:
         super().__init__(message)
         self.message = message
-        self.line = line
-        self.col = col
+        self.mark = mark
 
 
 class DepthExceeded(Exception):
@@ -100,7 +123,9 @@ def _libyaml_loader_class() -> type[Any] | None:
     except ImportError:  # pragma: no cover - PyYAML wheels ship the C extension
         return None
 
-    class CoreLoader(_DepthGuard, CParser, BaseResolver):  # type: ignore[misc]
+    from yaml.nodes import ScalarNode, SequenceNode
+
+    class CoreLoader(_DepthGuard, CParser, BaseResolver):
         yaml_implicit_resolvers = CORE_TABLE
 
         def __init__(self, stream: str, max_depth: int) -> None:
@@ -109,13 +134,23 @@ def _libyaml_loader_class() -> type[Any] | None:
             self._depth = 0
             self._max_depth = max_depth
 
+        def resolve(self, kind: Any, value: str | None, implicit: tuple[bool, bool]) -> str:
+            # Called by the C composer for every node: a memo of plain scalars (keys and
+            # common values repeat) keeps the regular expressions off the hot path.
+            if kind is ScalarNode:
+                if not implicit[0]:
+                    return STR
+                assert value is not None
+                return resolve_plain(value)
+            return SEQ if kind is SequenceNode else MAP
+
     return CoreLoader
 
 
 def _ruamel_resolver_class() -> type[Any]:
     from ruamel.yaml.resolver import BaseResolver
 
-    class CoreResolver(_DepthGuard, BaseResolver):  # type: ignore[misc]
+    class CoreResolver(_DepthGuard, BaseResolver):
         yaml_implicit_resolvers = CORE_TABLE
 
         def __init__(self, version: Any = None, loader: Any = None, max_depth: int = 64) -> None:
@@ -141,11 +176,8 @@ def default_parser() -> ParserName:
     return "libyaml" if _LIBYAML is not None else "ruamel"
 
 
-def _mark_of(exc: Any) -> tuple[int, int]:
-    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-    if mark is None:
-        return 1, 1
-    return int(mark.line) + 1, int(mark.column) + 1
+def _mark_of(exc: Any) -> Any | None:
+    return getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
 
 
 def _describe(exc: Any) -> str:
@@ -161,11 +193,9 @@ def _describe(exc: Any) -> str:
 
 def _too_deep(exc: DepthExceeded, limits: LoadLimits) -> ComposeError:
     parent = exc.parent
-    line, col = (1, 1)
-    if parent is not None:
-        line, col = int(parent.start_mark.line) + 1, int(parent.start_mark.column) + 1
     return ComposeError(
-        f"nesting deeper than {limits.max_depth} levels (load.max_depth)", line=line, col=col
+        f"nesting deeper than {limits.max_depth} levels (load.max_depth)",
+        mark=parent.start_mark if parent is not None else None,
     )
 
 
@@ -180,8 +210,7 @@ def _compose_libyaml(text: str, limits: LoadLimits) -> Iterator[Any]:
     except DepthExceeded as exc:
         raise _too_deep(exc, limits) from None
     except yaml.YAMLError as exc:
-        line, col = _mark_of(exc)
-        raise ComposeError(_describe(exc), line=line, col=col) from None
+        raise ComposeError(_describe(exc), mark=_mark_of(exc)) from None
     finally:
         loader.dispose()
 
@@ -205,11 +234,10 @@ def _compose_ruamel(text: str, limits: LoadLimits) -> Iterator[Any]:
         raise _too_deep(exc, limits) from None
     except RecursionError:  # pragma: no cover - the depth guard fires long before
         raise ComposeError(
-            f"nesting deeper than {limits.max_depth} levels (load.max_depth)", line=1, col=1
+            f"nesting deeper than {limits.max_depth} levels (load.max_depth)", mark=None
         ) from None
     except YAMLError as exc:
-        line, col = _mark_of(exc)
-        raise ComposeError(_describe(exc), line=line, col=col) from None
+        raise ComposeError(_describe(exc), mark=_mark_of(exc)) from None
 
 
 def compose_documents(text: str, *, limits: LoadLimits, parser: ParserName) -> Iterator[Any]:

@@ -14,10 +14,13 @@ from typing import Any
 
 from reconciler.load import nodes as n
 from reconciler.load.limits import LoadLimits
+from reconciler.load.marks import TextPositions
 
 
 @functools.lru_cache(maxsize=16)
-def _roots(text: str, parser: n.ParserName, max_depth: int) -> tuple[Any, ...]:
+def _roots(
+    text: str, parser: n.ParserName, max_depth: int
+) -> tuple[tuple[Any, ...], TextPositions]:
     limits = LoadLimits(max_depth=max_depth)
     roots: list[Any] = []
     try:
@@ -25,11 +28,7 @@ def _roots(text: str, parser: n.ParserName, max_depth: int) -> tuple[Any, ...]:
             roots.append(root)
     except n.ComposeError:
         pass
-    return tuple(roots)
-
-
-def _start(node: Any) -> tuple[int, int]:
-    return int(node.start_mark.line) + 1, int(node.start_mark.column) + 1
+    return tuple(roots), TextPositions(text)
 
 
 def _scalar_text(node: Any) -> str | None:
@@ -57,7 +56,9 @@ def _find_pair(mapping: Any, wanted: str, seen: set[int]) -> tuple[Any, Any] | N
     return None
 
 
-def locate_in_node(root: Any, path: Sequence[str | int], *, key: bool = False) -> tuple[int, int]:
+def locate_in_node(
+    root: Any, path: Sequence[str | int], *, where: TextPositions, key: bool = False
+) -> tuple[int, int]:
     """1-based (line, col) of ``path`` under ``root``.
 
     With ``key`` the position of the last path element's key is returned (for "unknown
@@ -73,15 +74,15 @@ def locate_in_node(root: Any, path: Sequence[str | int], *, key: bool = False) -
         if kind == "mapping":
             pair = _find_pair(node, str(element), set())
             if pair is None:
-                return _start(owner_key) if owner_key is not None else _start(node)
+                return where.of_node(owner_key) if owner_key is not None else where.of_node(node)
             if last and key:
-                return _start(pair[0])
+                return where.of_node(pair[0])
             owner_key, node = pair
         elif kind == "sequence" and isinstance(element, int) and 0 <= element < len(node.value):
             owner_key, node = None, node.value[element]
         else:
-            return _start(owner_key) if owner_key is not None else _start(node)
-    return _start(node)
+            return where.of_node(owner_key) if owner_key is not None else where.of_node(node)
+    return where.of_node(node)
 
 
 def locate(
@@ -94,7 +95,7 @@ def locate(
     key: bool = False,
 ) -> tuple[int, int]:
     """Position of ``path`` in document number ``document`` of ``text``."""
-    roots = _roots(text, parser, max_depth)
+    roots, where = _roots(text, parser, max_depth)
     if document >= len(roots):
         return 1, 1
-    return locate_in_node(roots[document], path, key=key)
+    return locate_in_node(roots[document], path, where=where, key=key)

@@ -66,16 +66,32 @@ _VALUE_SHAPES: tuple[tuple[str, re.Pattern[str]], ...] = (
         "a JSON Web Token",
         re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}"),
     ),
-    ("a password in a URL", re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@", re.I)),
+    ("a password in a URL", re.compile(r"://[^/\s:@]+:[^/\s@]+@")),
     ("a bearer credential", re.compile(r"\b(?:Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{16,}")),
     ("a kubeconfig", re.compile(r"client-key-data:|client-certificate-data:|\btoken:\s*\S{20,}")),
 )
 
 Path = tuple[str | int, ...]
 
+# Every shape holds one of these literal hints, which one quick search finds (the shapes
+# themselves cost ten times more); the shapes are tried only on the rare string with a
+# hint. Shorter strings cannot hold any of the shapes.
+_HINT = re.compile(
+    r"sk-|hf_|gh[pousr]_|github_pat_|glpat-|AKIA|ASIA|xox[abprs]-|AIza|eyJ|://[^/@\s]*@"
+    r"|Bearer|Basic|PRIVATE KEY|-data:|token:"
+)
+_SHORTEST_SHAPE = 8
+
+_NORMAL_KEYS: dict[str, str] = {}
+
 
 def _normal(key: str) -> str:
-    return key.lower().replace("-", "").replace("_", "")
+    normal = _NORMAL_KEYS.get(key)
+    if normal is None:
+        normal = key.lower().replace("-", "").replace("_", "")
+        if len(_NORMAL_KEYS) < 10_000:
+            _NORMAL_KEYS[key] = normal
+    return normal
 
 
 def _is_template(text: str) -> bool:
@@ -86,58 +102,82 @@ def _is_template(text: str) -> bool:
 
 def shape_of(text: str) -> str | None:
     """What kind of credential ``text`` looks like, or None."""
+    if len(text) < _SHORTEST_SHAPE or not _HINT.search(text):
+        return None
     for label, pattern in _VALUE_SHAPES:
         if pattern.search(text):
             return label
     return None
 
 
-def find_inline_secrets(value: Any, path: Path = ()) -> Iterator[tuple[Path, str]]:
-    """(path, message) for every secret value found inside ``value``."""
+_SECRET_VALUE = (
+    "inline secret value: 'secret' takes the NAME of a secret in the daemon host's secret "
+    "store, not its value (value not shown)"
+)
+
+
+def _under_key(key: object) -> str:
+    return (
+        f"inline secret value under '{key}': name a secret instead "
+        "(a Credential with `secret: <name>`); value not shown"
+    )
+
+
+def _shaped(label: str) -> str:
+    return (
+        f"inline secret value: this looks like {label}; secrets never go in Git, "
+        "name one instead (value not shown)"
+    )
+
+
+def _check_text(text: str, path: Path, found: list[tuple[Path, str]]) -> None:
+    if "${{" in text:
+        text = PLACEHOLDER.sub("", text)
+    label = shape_of(text)
+    if label is not None:
+        found.append((path, _shaped(label)))
+
+
+def _walk(value: Any, path: Path, found: list[tuple[Path, str]]) -> None:
+    """Append what ``value`` (a mapping or a list) holds; strings are checked inline, the
+    hot path of a large repo, so most of them cost one length test."""
     if isinstance(value, dict):
         for key, item in value.items():
-            child = (*path, str(key))
-            normal = _normal(str(key))
-            if normal == "secret":
-                if isinstance(item, str) and (
-                    not SECRET_NAME.match(item) or shape_of(item) is not None
+            text_key = key if isinstance(key, str) else str(key)
+            if isinstance(item, str):
+                normal = _normal(text_key)
+                if normal == "secret":
+                    if not SECRET_NAME.match(item) or shape_of(item) is not None:
+                        found.append(((*path, text_key), _SECRET_VALUE))
+                        continue
+                elif (
+                    (normal in _SENSITIVE_KEYS or normal.endswith(_SENSITIVE_SUFFIXES))
+                    and item.strip()
+                    and not _is_template(item)
                 ):
-                    yield (
-                        child,
-                        (
-                            "inline secret value: 'secret' takes the NAME of a secret in the "
-                            "daemon host's secret store, not its value (value not shown)"
-                        ),
-                    )
+                    found.append(((*path, text_key), _under_key(key)))
                     continue
-            elif (
-                isinstance(item, str)
-                and item.strip()
-                and not _is_template(item)
-                and (normal in _SENSITIVE_KEYS or normal.endswith(_SENSITIVE_SUFFIXES))
-            ):
-                yield (
-                    child,
-                    (
-                        f"inline secret value under '{key}': name a secret instead "
-                        "(a Credential with `secret: <name>`); value not shown"
-                    ),
-                )
-                continue
-            yield from find_inline_secrets(item, child)
-    elif isinstance(value, list):
+                if len(item) >= _SHORTEST_SHAPE:
+                    _check_text(item, (*path, text_key), found)
+            elif isinstance(item, dict | list):
+                _walk(item, (*path, text_key), found)
+    else:
         for index, item in enumerate(value):
-            yield from find_inline_secrets(item, (*path, index))
-    elif isinstance(value, str):
-        label = shape_of(PLACEHOLDER.sub("", value))
-        if label is not None:
-            yield (
-                path,
-                (
-                    f"inline secret value: this looks like {label}; secrets never go in Git, "
-                    "name one instead (value not shown)"
-                ),
-            )
+            if isinstance(item, str):
+                if len(item) >= _SHORTEST_SHAPE:
+                    _check_text(item, (*path, index), found)
+            elif isinstance(item, dict | list):
+                _walk(item, (*path, index), found)
+
+
+def find_inline_secrets(value: Any, path: Path = ()) -> Iterator[tuple[Path, str]]:
+    """(path, message) for every secret value found inside ``value``."""
+    found: list[tuple[Path, str]] = []
+    if isinstance(value, dict | list):
+        _walk(value, path, found)
+    elif isinstance(value, str) and len(value) >= _SHORTEST_SHAPE:
+        _check_text(value, path, found)
+    return iter(found)
 
 
 def values_at(value: Any, paths: Iterable[Path]) -> Iterator[str]:

@@ -1,0 +1,205 @@
+"""``reconciler validate [PATH]``: output lines, JSON records, exit codes, host checks."""
+
+# ruff: noqa: E501  (expected output lines are kept whole, as validate prints them)
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from reconciler.cli.main import main
+
+REPO = Path(__file__).parents[2]
+EXAMPLES = REPO / "examples"
+FIXTURES = REPO / "tests" / "validate" / "fixtures"
+
+REFERENCE_ERRORS = [
+    "deployments.yaml:6:12: error: Project 'reserch' does not exist (did you mean 'research'?); add the Project, or set projects.create_missing in the daemon config (Deployment/typos)",
+    "deployments.yaml:7:10: error: Model 'phi-3-5-mni' does not exist (did you mean 'phi-3-5-mini'?) (Deployment/typos)",
+    "deployments.yaml:8:12: error: Cluster 'xeon-dv' does not exist (did you mean 'xeon-dev'?) (Deployment/typos)",
+    "deployments.yaml:9:13: error: DeploymentTemplate 'chat-low-latncy' does not exist (did you mean 'chat-low-latency'?) (Deployment/typos)",
+    "deployments.yaml:10:15: error: Credential 'hf-tokens' does not exist (did you mean 'hf-token'?) (Deployment/typos)",
+    "deployments.yaml:19:10: error: Model 'phi-3-5-mini' is self-hosted (hugging_face): the Deployment needs a cluster (Deployment/no-cluster)",
+    "deployments.yaml:29:10: error: Model 'zzzz' does not exist (Deployment/nothing-close)",
+    "targets.yaml:33:17: error: Credential 'hf-tokn' does not exist (did you mean 'hf-token'?) (Model/phi-3-5-mini)",
+]
+
+
+def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[str], str]:
+    code = main(["validate", *args])
+    captured = capsys.readouterr()
+    return code, captured.out.splitlines(), captured.err
+
+
+def test_the_examples_are_valid(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _run(capsys, str(EXAMPLES))
+    assert (code, out) == (0, [])
+    assert "0 error(s), 0 warning(s) in 4 file(s), 13 object(s)" in err
+
+
+def test_one_line_per_problem_and_exit_1(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _run(capsys, str(FIXTURES / "references"))
+    assert code == 1
+    assert out == REFERENCE_ERRORS
+    assert "8 error(s), 0 warning(s) in 2 file(s)" in err
+
+
+def test_paths_are_relative_to_path_whatever_the_working_directory(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shutil.copytree(FIXTURES / "references", tmp_path / "repo" / "specs" / "ml")
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = _run(capsys, "repo")
+    assert code == 1
+    assert out == [f"specs/ml/{line}" for line in REFERENCE_ERRORS]
+
+
+def test_status_and_hidden_folders_are_not_specs(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    shutil.copytree(EXAMPLES, tmp_path, dirs_exist_ok=True)
+    for folder in ("status", ".github"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "junk.yaml").write_text("not: [a, spec\n")
+    code, out, _ = _run(capsys, str(tmp_path))
+    assert (code, out) == (0, [])
+
+
+def test_a_single_file(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(capsys, str(FIXTURES / "duplicate_key" / "credential.yaml"))
+    assert (code, out) == (1, ["credential.yaml:8:3: error: duplicate key 'provider'"])
+
+
+def test_json_gives_the_same_records(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(capsys, "--format", "json", str(FIXTURES / "references"))
+    assert code == 1
+    payload = json.loads("\n".join(out))
+    assert payload["valid"] is False
+    assert payload["errors"] == 8
+    records = payload["diagnostics"]
+    assert [
+        f"{r['path']}:{r['line']}:{r['col']}: {r['severity']}: {r['message']} ({r['kind']}/{r['name']})"
+        for r in records
+    ] == REFERENCE_ERRORS
+    assert records[1] == {
+        "path": "deployments.yaml",
+        "line": 7,
+        "col": 10,
+        "severity": "error",
+        "message": "Model 'phi-3-5-mni' does not exist (did you mean 'phi-3-5-mini'?)",
+        "kind": "Deployment",
+        "name": "typos",
+    }
+
+
+def test_json_for_a_valid_repo(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(capsys, "--format", "json", str(EXAMPLES))
+    assert code == 0
+    payload = json.loads("\n".join(out))
+    assert payload == {
+        "valid": True,
+        "errors": 0,
+        "warnings": 0,
+        "files": 4,
+        "objects": 13,
+        "diagnostics": [],
+    }
+
+
+def test_warnings_alone_exit_0_and_secrets_are_looked_up_on_the_host(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "present-secret").write_text("value-never-printed")
+    code, out, _ = _run(
+        capsys, "--host-checks", "--secrets-dir", str(secrets), str(FIXTURES / "host_checks")
+    )
+    assert code == 0
+    assert out == [
+        "specs.yaml:9:40: warning: secret 'missing-secret' is not on this host (looked in $CREDENTIALS_DIRECTORY, the secrets directory and RECONCILER_SECRET_*); the daemon will report SecretNotFound (Credential/hf-token)",
+        "specs.yaml:16:38: warning: model path /nonexistent/reconciler/models/minilm does not exist on this host (Model/on-disk)",
+    ]
+    monkeypatch.setenv("RECONCILER_SECRET_MISSING_SECRET", "from-the-environment")
+    code, out, _ = _run(
+        capsys, "--host-checks", "--secrets-dir", str(secrets), str(FIXTURES / "host_checks")
+    )
+    assert code == 0
+    assert len(out) == 1 and "model path" in out[0]
+
+
+def test_inline_secrets_are_errors_and_never_printed(capsys: pytest.CaptureFixture[str]) -> None:
+    for fmt in ("text", "json"):
+        code, out, err = _run(capsys, "--format", fmt, str(FIXTURES / "inline_secrets"))
+        assert code == 1
+        text = "\n".join(out) + err
+        assert "inline secret value" in text
+        for leaked in ("FAKEFAKE", "horse", "Hunter2", "plain-text-value"):
+            assert leaked not in text
+
+
+def test_the_file_size_limit_is_an_option(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    shutil.copytree(EXAMPLES, tmp_path, dirs_exist_ok=True)
+    code, out, _ = _run(capsys, "--max-file-bytes", "1500", str(tmp_path))
+    assert code == 1
+    assert [line.split(":")[0] for line in out] == [
+        "deployments.yaml",
+        "models.yaml",
+        "workflows.yaml",
+    ]
+    assert out[0].startswith(
+        "deployments.yaml:1:1: error: file is too large (2404 bytes exceeds the limit of 1500 bytes)"
+    )
+
+
+def test_both_parsers_print_the_same(capsys: pytest.CaptureFixture[str]) -> None:
+    outputs = [
+        _run(capsys, "--parser", parser, str(FIXTURES / "workflow_graph"))[:2]
+        for parser in ("libyaml", "ruamel")
+    ]
+    assert outputs[0] == outputs[1]
+    assert outputs[0][0] == 1
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["/nonexistent/specs"],
+        ["--format", "xml", "."],
+        ["--max-file-bytes", "0", "."],
+        ["--max-documents", "-1", "."],
+        ["--no-such-flag"],
+        [".", "extra-argument"],
+    ],
+)
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], args: list[str]) -> None:
+    try:
+        code = main(["validate", *args])
+    except SystemExit as exit_:  # argparse's own usage errors
+        code = int(exit_.code or 0)
+    assert code == 2
+    assert capsys.readouterr().err
+
+
+def test_python_dash_m_reconciler_validate() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "reconciler", "validate", str(FIXTURES / "duplicate_across_files")],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert done.stdout.splitlines() == [
+        "b-second.yaml:13:9: error: duplicate Credential/openai-prod: already defined at a-first.yaml:4:9 (Credential/openai-prod)"
+    ]
+    assert "Traceback" not in done.stderr
