@@ -1,8 +1,9 @@
-"""The ``reconciler`` command: one subcommand module each, wired here.
+"""The ``reconciler`` command: one module per subcommand, imported only when it runs.
 
 Exit codes: 0 success, 1 a problem with the input (invalid specs, failed run), 2 a usage
 error (argparse's convention; ``plan`` also uses 2 for "changes present", terraform's
--detailed-exitcode, and says so in its help).
+-detailed-exitcode, and says so in its help). Importing only the chosen subcommand keeps
+``reconciler validate`` from paying for the daemon's imports (aiohttp, git) on every run.
 """
 
 from __future__ import annotations
@@ -11,23 +12,28 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
-from typing import Protocol
 
 from reconciler import __version__
 
-
-class Command(Protocol):
-    """A subcommand module: registers its parser and runs with the parsed arguments."""
-
-    def register(self, subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None: ...
-
-    def run(self, args: argparse.Namespace) -> int: ...
-
-
-COMMAND_MODULES = ("validate_cmd", "plan_cmd", "run_cmd")
+COMMANDS: dict[str, tuple[str, str]] = {
+    "validate": ("validate_cmd", "check the specs of a repo or file; exit 1 on any error"),
+    "plan": (
+        "plan_cmd",
+        "show what a change to the specs will do; exit 0 none, 2 changes, 1 error",
+    ),
+    "run": ("run_cmd", "run the daemon: watch the state repo and reconcile"),
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _chosen(argv: Sequence[str]) -> str | None:
+    for arg in argv:
+        if not arg.startswith("-"):
+            return arg if arg in COMMANDS else None
+    return None
+
+
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The parser; with ``argv`` naming a subcommand, only that one's module is imported."""
     parser = argparse.ArgumentParser(
         prog="reconciler",
         description="GitOps reconciler for the ML model lifecycle on GPU clusters.",
@@ -35,23 +41,28 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"reconciler {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
-    for module_name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"reconciler.cli.{module_name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"reconciler.cli.{module_name}":
-                continue
-            raise
-        module.register(subparsers)
+    chosen = _chosen(argv)
+    for name, (module_name, help_text) in COMMANDS.items():
+        if chosen is not None and name != chosen:
+            subparsers.add_parser(name, help=help_text)
+            continue
+        module = importlib.import_module(f"reconciler.cli.{module_name}")
+        sub = subparsers.add_parser(
+            name,
+            help=help_text,
+            description=module.__doc__,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        module.configure(sub)
+        sub.set_defaults(handler=module.run)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    handler = args.handler
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(arguments).parse_args(arguments)
     try:
-        return int(handler(args))
+        return int(args.handler(args))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -36,13 +36,7 @@ class PlanInputError(Exception):
     """PATH or a revision cannot be read; the message says what to fix."""
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
-        "plan",
-        help="show what a change to the specs will do; exit 0 none, 2 changes, 1 error",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "path", nargs="?", default=".", help="a spec folder inside a git work tree (default: .)"
     )
@@ -56,7 +50,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="a missing Project is created implicitly (daemon config projects.create_missing)",
     )
-    parser.set_defaults(handler=run)
 
 
 def find_git_top(folder: Path) -> Path | None:
