@@ -1,0 +1,513 @@
+"""The durable executor: runs step chains (DAGs) on asyncio, one chain per object at a time.
+
+Every step's start is committed before it runs and its end before the runner moves on,
+so after a crash ``resume()`` continues each unfinished chain at its first unfinished
+step (finished steps keep their outputs; a step caught running is run again, steps being
+idempotent). A newer chain for an object replaces a queued one and stops a running one
+at its next step boundary; independent nodes run concurrently, bounded per cluster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import dataclasses
+import datetime
+import inspect
+import logging
+import random
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Literal
+
+from reconciler.core import chains
+from reconciler.core.substitution import SubstitutionError
+from reconciler.engine import node_inputs, outcomes, step_runner
+from reconciler.engine.context import (
+    ReadinessSource,
+    StepCatalog,
+    StepContext,
+    StepLog,
+    StepServices,
+)
+from reconciler.engine.records import (
+    ExecutionId,
+    ExecutionRecord,
+    ExecutionStatus,
+    StepRecord,
+    StepStatus,
+    utc_now,
+)
+from reconciler.engine.store import Store
+
+_logger = logging.getLogger("reconciler.engine.executor")
+
+OnFinished = Callable[[ExecutionRecord], Awaitable[None] | None]
+StopReason = Literal["cancelled", "superseded"]
+
+
+class ExecutorClosedError(RuntimeError):
+    """The executor is shutting down and takes no more work."""
+
+
+_EndStatus = Literal["done", "failed", "stalled"]
+
+
+@dataclasses.dataclass(frozen=True)
+class _NodeResult:
+    """How a node's run ended here; ``interrupted`` leaves it unfinished for later."""
+
+    status: _EndStatus | Literal["interrupted"]
+    error: str | None = None
+    outputs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class _Run:
+    """An execution being driven in this process."""
+
+    execution_id: ExecutionId
+    chain: chains.Chain
+    stop_event: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+    stop_reason: StopReason | None = None
+    problem: tuple[ExecutionStatus, str] | None = None
+    task: asyncio.Task[None] | None = None
+
+    def request_stop(self, reason: StopReason) -> None:
+        if self.stop_reason is None:
+            self.stop_reason = reason
+        self.stop_event.set()
+
+
+@dataclasses.dataclass
+class _Lane:
+    """The executions of one object: at most one running and one queued behind it."""
+
+    running: _Run | None = None
+    queued: ExecutionId | None = None
+
+
+class Executor:
+    """Runs chains durably. Use from one event loop: ``await start()``, ``submit``, ...
+
+    ``registry`` gives step implementations (reconciler.steps.registry.StepRegistry).
+    ``max_concurrent_per_cluster`` bounds the steps running at once on one cluster
+    (chains with no cluster share one pool); ``cluster_limits`` overrides it by name.
+    ``on_finished`` is called with the final record of every execution, in order per
+    object; keep it short, the object's next chain waits for it.
+    """
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        registry: StepCatalog,
+        readiness: ReadinessSource | None = None,
+        services: StepServices | None = None,
+        max_concurrent_per_cluster: int = 8,
+        cluster_limits: Mapping[str, int] | None = None,
+        retry_cap_s: float = 300.0,
+        shutdown_grace_s: float = 30.0,
+        on_finished: OnFinished | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        if max_concurrent_per_cluster < 1:
+            raise ValueError("max_concurrent_per_cluster must be at least 1")
+        base = services or StepServices()
+        self._services = dataclasses.replace(base, readiness=readiness or base.readiness)
+        self._store = store
+        self._registry = registry
+        self._default_limit = max_concurrent_per_cluster
+        self._cluster_limits = dict(cluster_limits or {})
+        self._retry_cap_s = retry_cap_s
+        self._shutdown_grace_s = shutdown_grace_s
+        self._on_finished = on_finished
+        self._rng = rng or random.Random()
+        self._semaphores: dict[str, asyncio.Semaphore] = {}
+        self._lanes: dict[str, _Lane] = collections.defaultdict(_Lane)
+        self._runs: dict[ExecutionId, _Run] = {}
+        self._waiters: dict[ExecutionId, list[asyncio.Future[ExecutionRecord]]] = {}
+        self._callbacks: set[asyncio.Task[None]] = set()
+        self._started = False
+        self._closing = False
+
+    # -- public API --------------------------------------------------------------------
+
+    async def start(self) -> list[ExecutionId]:
+        """Begin running work, first resuming what the store holds unfinished."""
+        return await self.resume()
+
+    async def resume(self) -> list[ExecutionId]:
+        """Reload queued and running executions from the store and run them again.
+
+        Per object only the newest goes on; older ones are marked superseded. Returns the
+        ids that were (re)started or queued.
+        """
+        if self._closing:
+            raise ExecutorClosedError("the executor is shut down; create a new one")
+        self._started = True
+        by_object: dict[str, list[ExecutionRecord]] = collections.defaultdict(list)
+        for record in self._store.unfinished_executions():
+            by_object[record.object_key].append(record)
+        resumed: list[ExecutionId] = []
+        for key, records in by_object.items():
+            lane = self._lanes[key]
+            *older, newest = records
+            for old in older:
+                if old.id in self._runs or old.id == lane.queued:
+                    continue
+                final = self._store.finish_execution(
+                    old.id, "superseded", error="superseded by a newer chain for the same object"
+                )
+                await self._deliver(final)
+            if newest.id in self._runs or newest.id == lane.queued:
+                continue
+            if lane.running is not None:
+                lane.running.request_stop("superseded")
+                lane.queued = newest.id
+            else:
+                self._launch(lane, newest.id, newest.chain)
+            resumed.append(newest.id)
+        return resumed
+
+    def submit(self, chain: chains.Chain) -> ExecutionId:
+        """Store ``chain`` as a new execution (committed before this returns) and run it."""
+        if self._closing:
+            raise ExecutorClosedError(
+                f"cannot run a chain for {chain.object_key}: the executor is shutting down"
+            )
+        node_inputs.check_chain(chain)
+        submitted = self._store.submit_execution(chain)
+        execution_id = submitted.execution.id
+        lane = self._lanes[chain.object_key]
+        for old in submitted.superseded:
+            if lane.queued == old.id:
+                lane.queued = None
+            self._deliver_soon(old)
+        if not self._started:
+            return execution_id
+        if lane.running is not None:
+            lane.running.request_stop("superseded")
+            lane.queued = execution_id
+        else:
+            self._launch(lane, execution_id, chain)
+        return execution_id
+
+    def cancel(self, execution_id: str) -> bool:
+        """Stop an execution at its next step boundary; False if it already finished."""
+        record = self._store.get_execution(execution_id)
+        if record.finished:
+            return False
+        run = self._runs.get(record.id)
+        if run is not None:
+            run.request_stop("cancelled")
+            return True
+        lane = self._lanes[record.object_key]
+        if lane.queued == record.id:
+            lane.queued = None
+        final = self._store.finish_execution(record.id, "cancelled", error="cancelled on request")
+        self._deliver_soon(final)
+        return True
+
+    async def wait(self, execution_id: str) -> ExecutionRecord:
+        """The final record of an execution, once it has finished."""
+        record = self._store.get_execution(execution_id)
+        if record.finished:
+            return record
+        if self._closing:
+            raise ExecutorClosedError("the executor is shutting down")
+        future: asyncio.Future[ExecutionRecord] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(record.id, []).append(future)
+        return await future
+
+    async def shutdown(self, *, grace_s: float | None = None) -> None:
+        """Take no more work; let running steps end (cancel them after the grace period).
+
+        Executions interrupted here stay unfinished in the store and go on at ``resume()``.
+        """
+        self._closing = True
+        grace = self._shutdown_grace_s if grace_s is None else grace_s
+        for run in self._runs.values():
+            run.stop_event.set()
+        tasks = [run.task for run in self._runs.values() if run.task is not None]
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=grace)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        if self._callbacks:
+            await asyncio.gather(*self._callbacks, return_exceptions=True)
+        for futures in self._waiters.values():
+            for future in futures:
+                if not future.done():
+                    future.set_exception(ExecutorClosedError("the executor shut down"))
+        self._waiters.clear()
+        self._store.checkpoint()
+
+    def running_ids(self) -> list[ExecutionId]:
+        return list(self._runs)
+
+    # -- lanes and results -------------------------------------------------------------
+
+    def _launch(self, lane: _Lane, execution_id: ExecutionId, chain: chains.Chain) -> None:
+        run = _Run(execution_id=execution_id, chain=chain)
+        lane.running = run
+        self._runs[execution_id] = run
+        run.task = asyncio.create_task(
+            self._run_execution(run, lane), name=f"execution {chain.object_key} {execution_id}"
+        )
+
+    async def _run_execution(self, run: _Run, lane: _Lane) -> None:
+        try:
+            final: tuple[ExecutionStatus, str | None] | None
+            try:
+                final = await self._drive(run)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                _logger.exception(
+                    "execution %s of %s broke", run.execution_id, run.chain.object_key
+                )
+                final = ("failed", f"internal error in the executor: {outcomes.describe(e)}")
+            if final is not None:
+                status, error = final
+                record = self._store.finish_execution(run.execution_id, status, error=error)
+                await self._deliver(record)
+        finally:
+            self._runs.pop(run.execution_id, None)
+            lane.running = None
+        if not self._closing and lane.queued is not None:
+            next_id, lane.queued = lane.queued, None
+            record = self._store.get_execution(next_id)
+            if not record.finished:
+                self._launch(lane, record.id, record.chain)
+
+    def _deliver_soon(self, record: ExecutionRecord) -> None:
+        task = asyncio.get_running_loop().create_task(self._deliver(record))
+        self._callbacks.add(task)
+        task.add_done_callback(self._callbacks.discard)
+
+    async def _deliver(self, record: ExecutionRecord) -> None:
+        for future in self._waiters.pop(record.id, []):
+            if not future.done():
+                future.set_result(record)
+        if self._on_finished is None:
+            return
+        try:
+            result = self._on_finished(record)
+            if inspect.isawaitable(result):
+                await result
+        except Exception:
+            _logger.exception("on_finished callback failed for execution %s", record.id)
+
+    # -- one execution -----------------------------------------------------------------
+
+    async def _drive(self, run: _Run) -> tuple[ExecutionStatus, str | None] | None:
+        """Run the chain's nodes as they become ready; the final status, or None to resume."""
+        chain = run.chain
+        graph = chain.graph()
+        nodes = {step.id: step for step in chain.steps}
+        records = {record.node_id: record for record in self._store.get_steps(run.execution_id)}
+        self._store.mark_execution_running(run.execution_id)
+        outputs: dict[str, Mapping[str, Any]] = {}
+        for record in records.values():
+            if record.status == "done":
+                outputs[record.node_id] = dict(record.outputs or {})
+            elif record.status in ("failed", "stalled") and run.problem is None:
+                # Ended before a crash, the execution not yet closed: close it the same way.
+                run.problem = self._problem(record.status, nodes[record.node_id], record.error)
+                run.stop_event.set()
+        waiting_on = {
+            node_id: sum(1 for upstream in graph.predecessors(node_id) if upstream not in outputs)
+            for node_id in nodes
+        }
+        ready = collections.deque(
+            node_id for node_id in nodes if node_id not in outputs and waiting_on[node_id] == 0
+        )
+        reports: asyncio.Queue[tuple[str, _NodeResult | BaseException]] = asyncio.Queue()
+        tasks: set[asyncio.Task[None]] = set()
+        in_flight = 0
+        try:
+            while True:
+                while ready and not run.stop_event.is_set():
+                    node_id = ready.popleft()
+                    task = asyncio.create_task(
+                        self._report_node(reports, run, nodes[node_id], records[node_id], outputs)
+                    )
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+                    in_flight += 1
+                if in_flight == 0:
+                    break
+                node_id, result = await reports.get()
+                in_flight -= 1
+                if isinstance(result, BaseException):
+                    raise result
+                if result.status == "done":
+                    outputs[node_id] = result.outputs
+                    for downstream in graph.successors(node_id):
+                        waiting_on[downstream] -= 1
+                        if waiting_on[downstream] == 0:
+                            ready.append(downstream)
+                elif result.status in ("failed", "stalled"):
+                    if run.problem is None and run.stop_reason is None:
+                        run.problem = self._problem(result.status, nodes[node_id], result.error)
+                    run.stop_event.set()
+        finally:
+            for task in list(tasks):
+                task.cancel()
+            if tasks:
+                await asyncio.gather(*tasks, return_exceptions=True)
+        if len(outputs) == len(nodes):
+            return ("succeeded", None)
+        if run.problem is not None:
+            return run.problem
+        if run.stop_reason == "cancelled":
+            return ("cancelled", "cancelled on request")
+        if run.stop_reason == "superseded":
+            return ("superseded", "superseded by a newer chain for the same object")
+        if self._closing:
+            return None
+        return ("failed", "internal error: some steps never became ready")
+
+    @staticmethod
+    def _problem(
+        status: StepStatus, node: chains.StepNode, error: str | None
+    ) -> tuple[ExecutionStatus, str]:
+        final: ExecutionStatus = "stalled" if status == "stalled" else "failed"
+        return (final, f"step '{node.id}' ({node.type}) {status}: {error}")
+
+    async def _report_node(
+        self,
+        reports: asyncio.Queue[tuple[str, _NodeResult | BaseException]],
+        run: _Run,
+        node: chains.StepNode,
+        record: StepRecord,
+        outputs: Mapping[str, Mapping[str, Any]],
+    ) -> None:
+        try:
+            result: _NodeResult | BaseException = await self._run_node(run, node, record, outputs)
+        except Exception as e:
+            result = e
+        reports.put_nowait((node.id, result))
+
+    def _semaphore(self, cluster: str | None) -> asyncio.Semaphore:
+        key = cluster or ""
+        semaphore = self._semaphores.get(key)
+        if semaphore is None:
+            limit = self._cluster_limits.get(key, self._default_limit)
+            semaphore = self._semaphores[key] = asyncio.Semaphore(limit)
+        return semaphore
+
+    async def _pause(self, run: _Run, delay_s: float) -> bool:
+        """Sleep ``delay_s`` unless the run is told to stop first; True if it was."""
+        if delay_s <= 0:
+            return run.stop_event.is_set()
+        try:
+            await asyncio.wait_for(run.stop_event.wait(), timeout=delay_s)
+        except TimeoutError:
+            return False
+        return True
+
+    def _end_step(
+        self,
+        run: _Run,
+        node_id: str,
+        status: _EndStatus,
+        *,
+        error: str | None = None,
+        outputs: Mapping[str, Any] | None = None,
+        log: str = "",
+    ) -> _NodeResult:
+        """Commit a step's end before the runner moves on."""
+        try:
+            self._store.finish_step(
+                run.execution_id, node_id, status=status, outputs=outputs, error=error, log=log
+            )
+        except (TypeError, ValueError) as e:
+            status, error, outputs = "failed", f"step outputs are not JSON values: {e}", None
+            self._store.finish_step(run.execution_id, node_id, status=status, error=error, log=log)
+        return _NodeResult(status, error, outputs or {})
+
+    async def _run_node(
+        self,
+        run: _Run,
+        node: chains.StepNode,
+        record: StepRecord,
+        outputs: Mapping[str, Mapping[str, Any]],
+    ) -> _NodeResult:
+        chain = run.chain
+        interrupted = _NodeResult("interrupted")
+        attempt = record.attempts if record.status == "running" else record.attempts + 1
+        if record.status == "pending" and record.next_attempt_at is not None:
+            remaining = (record.next_attempt_at - utc_now()).total_seconds()
+            if await self._pause(run, remaining):
+                return interrupted
+        impl = self._registry.implementation(node.type)
+        signature = self._registry.signature(node.type)
+        if impl is None:
+            return self._end_step(
+                run,
+                node.id,
+                "stalled",
+                error=f"step type '{node.type}' has no implementation in this daemon; "
+                "upgrade the daemon or change the step type",
+            )
+        while True:
+            if run.stop_event.is_set():
+                return interrupted
+            try:
+                inputs = node_inputs.resolve_inputs(
+                    node, params=chain.params, outputs=outputs, signature=signature
+                )
+            except (SubstitutionError, node_inputs.MissingInputError) as e:
+                return self._end_step(run, node.id, "stalled", error=str(e))
+            log = StepLog(prefix=f"{chain.object_key} {node.id} attempt {attempt}")
+            async with self._semaphore(chain.cluster):
+                if run.stop_event.is_set():
+                    return interrupted
+                self._store.start_step(run.execution_id, node.id, attempt=attempt, inputs=inputs)
+                context = StepContext(
+                    execution_id=run.execution_id,
+                    node_id=node.id,
+                    step_type=node.type,
+                    inputs=inputs,
+                    attempt=attempt,
+                    params=chain.params,
+                    object_key=chain.object_key,
+                    revision=chain.revision,
+                    cluster=chain.cluster,
+                    log=log,
+                    services=self._services,
+                )
+                outcome = await step_runner.run_step(impl, context, timeout_s=node.timeout)
+            if isinstance(outcome, outcomes.Done):
+                return self._end_step(run, node.id, "done", outputs=outcome.outputs, log=log.text())
+            if isinstance(outcome, outcomes.Failed):
+                return self._end_step(run, node.id, "failed", error=outcome.reason, log=log.text())
+            if isinstance(outcome, outcomes.Stalled):
+                return self._end_step(run, node.id, "stalled", error=outcome.reason, log=log.text())
+            if attempt > node.retries:
+                tried = f"{attempt} attempt{'s' if attempt > 1 else ''}"
+                return self._end_step(
+                    run,
+                    node.id,
+                    "failed",
+                    error=f"{outcome.reason} (gave up after {tried})",
+                    log=log.text(),
+                )
+            delay = outcome.after_seconds
+            if delay is None:
+                delay = node_inputs.backoff_delay(
+                    attempt, base_s=node.retry_delay, cap_s=self._retry_cap_s, rng=self._rng
+                )
+            log.info(f"retrying in {delay:.3g}s: {outcome.reason}")
+            self._store.schedule_retry(
+                run.execution_id,
+                node.id,
+                next_attempt_at=utc_now() + datetime.timedelta(seconds=delay),
+                error=outcome.reason,
+                log=log.text(),
+            )
+            if await self._pause(run, delay):
+                return interrupted
+            attempt += 1

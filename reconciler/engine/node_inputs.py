@@ -1,0 +1,85 @@
+"""The inputs a node runs with, and the checks a chain must pass before it is stored.
+
+Inputs are filled at run time from the chain's params and the outputs of finished
+upstream nodes (``${{ }}``), then ``pass_outputs`` hands named upstream outputs over as
+inputs of the same name. Kept apart from the executor so these rules are tested alone.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from typing import Any
+
+import networkx as nx
+
+from reconciler.core import chains, step_types
+from reconciler.core.substitution import substitute
+
+
+class InvalidChainError(ValueError):
+    """A chain the executor refuses: duplicate ids, dangling references or a cycle."""
+
+
+class MissingInputError(ValueError):
+    """A node lacks an input its step type requires."""
+
+
+def check_chain(chain: chains.Chain) -> None:
+    """Raise InvalidChainError unless ``chain`` is a well-formed DAG."""
+    ids = [step.id for step in chain.steps]
+    duplicates = sorted({node for node in ids if ids.count(node) > 1})
+    if duplicates:
+        raise InvalidChainError(
+            f"chain for {chain.object_key} repeats node id(s): {', '.join(duplicates)}"
+        )
+    known = set(ids)
+    for step in chain.steps:
+        for upstream in (*step.after, *step.pass_outputs):
+            if upstream not in known:
+                raise InvalidChainError(
+                    f"chain for {chain.object_key}: node '{step.id}' depends on unknown "
+                    f"node '{upstream}'"
+                )
+    graph = chain.graph()
+    if not nx.is_directed_acyclic_graph(graph):
+        cycle = " -> ".join(str(edge[0]) for edge in nx.find_cycle(graph))
+        raise InvalidChainError(f"chain for {chain.object_key} has a cycle: {cycle}")
+
+
+def resolve_inputs(
+    node: chains.StepNode,
+    *,
+    params: Mapping[str, Any],
+    outputs: Mapping[str, Mapping[str, Any]],
+    signature: step_types.StepSignature | None,
+) -> dict[str, Any]:
+    """The node's inputs with placeholders filled and passed outputs added.
+
+    Raises SubstitutionError for a placeholder naming nothing known and MissingInputError
+    when a required input is absent. An explicit input wins over a passed output of the
+    same name; a passed output the step type does not declare is left out.
+    """
+    resolved: dict[str, Any] = substitute(dict(node.inputs), params=params, outputs=outputs)
+    for upstream, key in node.pass_outputs.items():
+        if key in resolved:
+            continue
+        if signature is not None and not signature.open_inputs and key not in signature.inputs:
+            continue
+        upstream_outputs = outputs.get(upstream, {})
+        if key in upstream_outputs:
+            resolved[key] = upstream_outputs[key]
+    if signature is not None:
+        missing = sorted(signature.required - resolved.keys())
+        if missing:
+            raise MissingInputError(
+                f"step type '{signature.name}' requires input(s) {', '.join(missing)},"
+                f" which node '{node.id}' does not give"
+            )
+    return resolved
+
+
+def backoff_delay(attempt: int, *, base_s: float, cap_s: float, rng: random.Random) -> float:
+    """Exponential backoff with full jitter after failed attempt number ``attempt``."""
+    ceiling = min(cap_s, base_s * (2.0 ** min(max(attempt - 1, 0), 60)))
+    return rng.uniform(0.0, max(ceiling, 0.0))

@@ -1,0 +1,1 @@
+"""Step implementations, picked by type from a registry."""

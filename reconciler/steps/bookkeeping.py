@@ -1,0 +1,46 @@
+"""Steps for objects that change nothing outside: record a spec, check a named secret.
+
+``record_spec`` is the chain of Projects, templates and manual Workflows: applying them
+means the daemon now knows them. ``check_secret`` resolves a Credential's secret on the
+daemon host (SPEC.md "Secrets" order) and stalls with SecretNotFound when it is missing;
+the value is never logged or returned.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from reconciler.engine import outcomes
+from reconciler.engine.context import StepContext
+
+SECRETS_SERVICE = "secrets"
+
+
+@runtime_checkable
+class SecretLookup(Protocol):
+    def exists(self, name: str) -> bool: ...
+
+    def places(self, name: str) -> list[str]: ...
+
+
+async def record_spec(ctx: StepContext) -> outcomes.Outcome:
+    ctx.log.info(f"recorded {ctx.object_key} at revision {ctx.revision[:12]}")
+    return outcomes.Done()
+
+
+async def check_secret(ctx: StepContext) -> outcomes.Outcome:
+    name = ctx.inputs.get("secret")
+    if not isinstance(name, str) or not name:
+        return outcomes.Stalled(f"{ctx.object_key} names no secret")
+    lookup = ctx.services.extra.get(SECRETS_SERVICE)
+    if not isinstance(lookup, SecretLookup):
+        return outcomes.Stalled("SecretNotFound: no secret store is configured on this daemon")
+    try:
+        present = lookup.exists(name)
+    except ValueError as exc:
+        return outcomes.Stalled(f"SecretNotFound: invalid secret name {name!r}: {exc}")
+    if not present:
+        places = ", ".join(lookup.places(name))
+        return outcomes.Stalled(f"SecretNotFound: secret '{name}' is not in {places}")
+    ctx.log.info(f"secret '{name}' is present")
+    return outcomes.Done()
