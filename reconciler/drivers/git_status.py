@@ -25,7 +25,7 @@ from io import BytesIO
 from pathlib import Path, PurePosixPath
 
 import git
-from gitdb.base import IStream  # type: ignore[import-untyped]  # GitPython's own dependency
+from gitdb.base import IStream  # GitPython's own dependency
 
 from reconciler.drivers import files
 from reconciler.drivers.git_source import (

@@ -52,7 +52,10 @@ class SystemdNotifier:
         payload = "\n".join(assignments).encode("utf-8")
         try:
             if self._sock is None:
-                self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+                self._sock = socket.socket(
+                    socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK
+                )
+            # Non-blocking: a listener that stops reading must never stall the daemon's loop.
             self._sock.sendto(payload, address)
         except OSError as exc:
             raise NotifyError(

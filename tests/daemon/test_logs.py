@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from reconciler.daemon.logs import configure_logging
 from reconciler.drivers.secrets import SecretResolver
 

@@ -8,8 +8,10 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+
 from reconciler.drivers.sd_notify import NotifyError, SystemdNotifier
 
 
@@ -115,3 +117,20 @@ def test_watchdog_interval_applies_only_to_this_process(
     environ: dict[str, str], expected: float | None
 ) -> None:
     assert SystemdNotifier(environ=environ).watchdog_interval() == expected
+
+
+def test_a_listener_that_stops_reading_never_blocks_the_sender(tmp_path: Path) -> None:
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(str(tmp_path / "full.sock"))
+    notifier = SystemdNotifier(environ={"NOTIFY_SOCKET": str(tmp_path / "full.sock")})
+    failures = 0
+    started = time.monotonic()
+    for _ in range(200):  # far past the socket's queue length
+        try:
+            notifier.watchdog()
+        except NotifyError:
+            failures += 1
+    assert time.monotonic() - started < 2.0
+    assert failures > 0
+    listener.close()
+    notifier.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from reconciler.drivers.secrets import (
     InvalidSecretName,
     SecretNotFound,

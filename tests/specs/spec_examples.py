@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import yaml
 from pydantic import ValidationError
+
 from reconciler.specs import parse_document
 
 REPO = Path(__file__).parents[2]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from reconciler.specs import parse_document
 from reconciler.specs.project import ProjectDocument
 from tests.specs.spec_examples import DELETE, changed, errors_of, example

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from reconciler.specs import parse_document
 from reconciler.specs.deployment import DeploymentDocument
 from reconciler.specs.template import DeploymentTemplateDocument

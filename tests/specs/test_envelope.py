@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from reconciler.specs import KINDS, kind_plural, parse_document
 from tests.specs.spec_examples import DELETE, changed, errors_of, example
 

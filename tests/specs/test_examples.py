@@ -6,9 +6,10 @@ import json
 
 import jsonschema
 import pytest
+from ruamel.yaml import YAML
+
 from reconciler.specs import DOCUMENT_MODELS, parse_document
 from reconciler.specs.schema_export import generate_schemas, schema_filename
-from ruamel.yaml import YAML
 from tests.specs.spec_examples import (
     EXAMPLE_FILES,
     EXAMPLES,

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+
 from reconciler.specs import KINDS
 from reconciler.specs.schema_export import (
     DOCUMENT_SCHEMA,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from tests.specs.spec_examples import RawDocument, changed, errors_of, example
 
 DEPLOYMENT = example("Deployment", "gpt-mini-endpoint")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 
 import pytest
+
 from reconciler.specs import parse_document
 from reconciler.specs.workflow import WorkflowDocument
 from tests.specs.spec_examples import DELETE, RawDocument, changed, errors_of, example

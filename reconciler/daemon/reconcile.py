@@ -1,0 +1,554 @@
+"""One reconcile cycle: fetch, load, diff, plan, submit, and the status that follows.
+
+Level-triggered: every cycle compares all desired state with all applied state; a
+trigger only says "look now". Git work runs in worker threads; the store and the executor
+are used from the event loop only. Status is gathered per object as chains finish and
+published in one commit per flush, kept and retried when the remote is away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from reconciler.core import status as core_status
+from reconciler.core.chains import Chain
+from reconciler.core.diff import ObjectState, diff_states, state_from, state_from_document
+from reconciler.core.plan import Plan, PlanItem, plan_changes
+from reconciler.core.validation.objects import SpecObject
+from reconciler.daemon import object_status
+from reconciler.daemon.snapshot import Snapshot, SnapshotLoader
+from reconciler.drivers.git_source import GitSource, GitSourceError
+from reconciler.drivers.git_status import StatusPublisher
+from reconciler.engine.executor import Executor
+from reconciler.engine.records import ExecutionRecord
+from reconciler.engine.store import Store
+from reconciler.specs.registry import kind_plural
+from reconciler.steps.registry import StepRegistry
+
+log = logging.getLogger("reconciler.daemon")
+
+LAST_SEEN = "source.last_seen_revision"
+LAST_APPLIED = "source.last_applied_revision"
+PLANNED = "source.planned_revision"
+MAX_LISTED_DIAGNOSTICS = 200
+MAX_LISTED_EXECUTIONS = 5
+
+
+def iso_now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclasses.dataclass
+class ObjectMemo:
+    """What the daemon keeps per object between cycles (persisted in the store)."""
+
+    kind: str
+    name: str
+    applied: dict[str, Any] | None = None
+    applied_hash: str | None = None
+    applied_revision: str | None = None
+    observed_revision: str | None = None
+    status: dict[str, Any] | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}/{self.name}"
+
+
+@dataclasses.dataclass(frozen=True)
+class CycleReport:
+    """What one cycle did, for logs, sd_notify STATUS= and benchmarks."""
+
+    revision: str | None
+    loaded: bool
+    valid: bool
+    submitted: int
+    changes: int
+    files_parsed: int
+    plan_started_at: float | None
+    source_error: str | None
+
+
+class Reconciler:
+    """The closed loop of DESIGN.md for one state repo; the service drives it."""
+
+    def __init__(
+        self,
+        *,
+        source: GitSource,
+        loader: SnapshotLoader,
+        store: Store,
+        executor: Executor,
+        registry: StepRegistry,
+        publisher: StatusPublisher | None,
+        same_branch_status: bool = False,
+        status_prefix: str = "status/",
+        now: Callable[[], str] = iso_now,
+    ) -> None:
+        self._source = source
+        self._loader = loader
+        self._store = store
+        self._executor = executor
+        self._registry = registry
+        self._publisher = publisher
+        self._same_branch = same_branch_status
+        self._status_prefix = status_prefix
+        self._now = now
+        self._memos: dict[str, ObjectMemo] = {}
+        self._desired: dict[str, ObjectState] = {}
+        self._state_cache: dict[SpecObject, ObjectState] = {}
+        self._notes: dict[str, core_status.Verdict] = {}
+        self._submitted_states: dict[str, ObjectState] = {}
+        self._dirty: set[str] = set()
+        self._pending_files: dict[str, bytes | None] = {}
+        self._published_source: dict[str, Any] | None = None
+        self._source_error: str | None = None
+        self._diagnostics: list[str] = []
+        self._stalled = False
+        self._replan = True
+        self.wake: asyncio.Event = asyncio.Event()
+        self.last_report: CycleReport | None = None
+        self._load_memos()
+
+    # -- persistence ----------------------------------------------------------------------
+
+    def _load_memos(self) -> None:
+        for record in self._store.list_objects():
+            saved = dict(record.status)
+            memo = ObjectMemo(
+                kind=record.kind,
+                name=record.name,
+                applied=saved.get("applied"),
+                applied_hash=record.spec_hash,
+                applied_revision=record.revision,
+                observed_revision=saved.get("observed_revision"),
+                status=saved.get("status"),
+            )
+            self._memos[memo.key] = memo
+        self._dirty.update(self._memos)
+
+    def _save(self, memo: ObjectMemo) -> None:
+        self._store.put_object(
+            kind=memo.kind,
+            name=memo.name,
+            spec_hash=memo.applied_hash,
+            revision=memo.applied_revision,
+            phase=(memo.status or {}).get("phase"),
+            status={
+                "applied": memo.applied,
+                "observed_revision": memo.observed_revision,
+                "status": memo.status,
+            },
+        )
+
+    def _memo(self, key: str) -> ObjectMemo:
+        memo = self._memos.get(key)
+        if memo is None:
+            kind, name = key.split("/", 1)
+            memo = self._memos[key] = ObjectMemo(kind=kind, name=name)
+        return memo
+
+    # -- the cycle --------------------------------------------------------------------------
+
+    @property
+    def source(self) -> GitSource:
+        return self._source
+
+    @property
+    def last_seen(self) -> str | None:
+        value = self._store.get_value(LAST_SEEN)
+        return value if isinstance(value, str) else None
+
+    async def cycle(self, *, resync: bool = False) -> CycleReport:
+        """Fetch, and when there is something new (or on resync) load, plan and submit."""
+        head, source_error = await self._fetch()
+        self._source_error = source_error
+        report = CycleReport(head, False, not self._stalled, 0, 0, 0, None, source_error)
+        if head is None:
+            self.last_report = report
+            return report
+        previous = self.last_seen
+        if (
+            self._same_branch
+            and previous is not None
+            and head != previous
+            and await asyncio.to_thread(
+                self._source.is_status_only_change, previous, head, prefix=self._status_prefix
+            )
+        ):
+            head = previous  # our own status commit: nothing to react to
+        planned = self._store.get_value(PLANNED)
+        if head == previous and head == planned and not resync and not self._replan:
+            self.last_report = report
+            return report
+        snapshot = await asyncio.to_thread(self._loader.load, head)
+        self._store.set_value(LAST_SEEN, head)
+        if not snapshot.ok:
+            self._stall(snapshot)
+            report = dataclasses.replace(
+                report, loaded=True, valid=False, files_parsed=snapshot.parsed
+            )
+            self.last_report = report
+            return report
+        self._stalled = False
+        self._diagnostics = [d.format() for d in snapshot.result.diagnostics][
+            :MAX_LISTED_DIAGNOSTICS
+        ]
+        self._desired = self._states(snapshot)
+        current = {
+            key: state_from_document(memo.applied)
+            for key, memo in self._memos.items()
+            if memo.applied is not None
+        }
+        changes = diff_states(self._desired, current)
+        plan_started = time.perf_counter()
+        plan = plan_changes(changes, desired=self._desired, current=current, revision=head)
+        self._replan = False
+        submitted = self._apply_plan(plan, head, resync=resync)
+        self._store.set_value(PLANNED, head)
+        report = CycleReport(
+            revision=head,
+            loaded=True,
+            valid=True,
+            submitted=submitted,
+            changes=sum(1 for item in plan.items if item.change.action != "unchanged"),
+            files_parsed=snapshot.parsed,
+            plan_started_at=plan_started,
+            source_error=source_error,
+        )
+        self.last_report = report
+        log.info(
+            "cycle planned",
+            extra={
+                "revision": head,
+                "changes": report.changes,
+                "submitted": submitted,
+                "files_parsed": snapshot.parsed,
+            },
+        )
+        return report
+
+    async def _fetch(self) -> tuple[str | None, str | None]:
+        try:
+            return await asyncio.to_thread(self._source.sync), None
+        except GitSourceError as exc:
+            log.warning("source unavailable", extra={"error": str(exc)})
+            head = await asyncio.to_thread(self._source.local_head)
+            return head, str(exc)
+
+    def _stall(self, snapshot: Snapshot) -> None:
+        self._stalled = True
+        self._diagnostics = [d.format() for d in snapshot.result.diagnostics][
+            :MAX_LISTED_DIAGNOSTICS
+        ]
+        log.error(
+            "revision does not validate; keeping the last applied state",
+            extra={"revision": snapshot.revision, "errors": len(snapshot.errors)},
+        )
+
+    def _states(self, snapshot: Snapshot) -> dict[str, ObjectState]:
+        cache: dict[SpecObject, ObjectState] = {}
+        states: dict[str, ObjectState] = {}
+        for obj in snapshot.result.objects:
+            state = self._state_cache.get(obj) or state_from(obj)
+            cache[obj] = state
+            states.setdefault(state.key, state)
+        self._state_cache = cache
+        return states
+
+    # -- plan to executions -----------------------------------------------------------------
+
+    def _apply_plan(self, plan: Plan, revision: str, *, resync: bool) -> int:
+        submitted = 0
+        deferred: set[str] = set()
+        for item in plan.items:
+            key = item.key
+            if item.change.action == "unchanged" and item.chain is None:
+                if key in self._notes and self._notes[key].reason != "NoChainYet":
+                    self._notes.pop(key)
+                    self._dirty.add(key)
+                continue
+            self._dirty.add(key)
+            self._notes.pop(key, None)
+            if item.status == "suspended":
+                self._notes[key] = object_status.suspended()
+                continue
+            if item.status in ("blocked", "kept"):
+                self._notes[key] = object_status.retained("; ".join(item.notes))
+                continue
+            chain = item.chain
+            if chain is None:
+                self._settle_without_chain(item, revision)
+                continue
+            missing = self._registry.missing(chain.step_types())
+            if missing:
+                self._notes[key] = core_status.no_chain_yet(item.change.kind, missing)
+                self._memo(key).observed_revision = revision
+                continue
+            waiting = [k for k in item.waits_for if k in deferred or self._running(k)]
+            if waiting:
+                deferred.add(key)
+                self._notes[key] = object_status.pending(f"waiting for {', '.join(waiting)}")
+                self._replan = True
+                continue
+            if self._should_submit(chain, resync=resync):
+                state = self._desired.get(key) or self._current_state(key)
+                execution_id = self._executor.submit(chain)
+                if state is not None:
+                    self._submitted_states[execution_id] = state
+                submitted += 1
+                if self._running(key):
+                    deferred.add(key)
+        return submitted
+
+    def _current_state(self, key: str) -> ObjectState | None:
+        memo = self._memos.get(key)
+        return state_from_document(memo.applied) if memo and memo.applied else None
+
+    def _settle_without_chain(self, item: PlanItem, revision: str) -> None:
+        """A change with nothing to run: record it as applied (or gone) right away."""
+        key = item.key
+        if item.change.action == "delete":
+            self._forget(key)
+            return
+        state = self._desired[key]
+        memo = self._memo(key)
+        memo.applied, memo.applied_hash = dict(state.document), state.spec_hash
+        memo.applied_revision = memo.observed_revision = revision
+        self._save(memo)
+
+    def _latest(self, key: str) -> ExecutionRecord | None:
+        kind, name = key.split("/", 1)
+        found = self._store.list_executions(kind=kind, name=name, limit=1)
+        return found[0] if found else None
+
+    def _running(self, key: str) -> bool:
+        latest = self._latest(key)
+        return latest is not None and not latest.finished
+
+    def _should_submit(self, chain: Chain, *, resync: bool) -> bool:
+        latest = self._latest(chain.object_key)
+        if latest is None or latest.spec_hash != chain.spec_hash or latest.action != chain.action:
+            return True
+        if not latest.finished:
+            return False  # the same chain is already queued or running
+        if latest.status in ("failed", "stalled"):
+            return resync and chain.action != "execute"
+        if latest.status == "succeeded":
+            # Finished before a crash let us record it: record it now, do not rerun.
+            self._record_finished(latest)
+            return False
+        return True
+
+    # -- executions finishing ---------------------------------------------------------------
+
+    def on_execution_finished(self, record: ExecutionRecord) -> None:
+        """Executor callback: record what a chain did, mark its status for the next flush."""
+        self._record_finished(record)
+        self._replan = True
+        self.wake.set()
+
+    def _record_finished(self, record: ExecutionRecord) -> None:
+        key = record.object_key
+        state = self._submitted_states.pop(record.id, None)
+        if state is None:
+            candidate = self._desired.get(key)
+            if candidate is not None and candidate.spec_hash == record.spec_hash:
+                state = candidate
+        self._dirty.add(key)
+        if record.status in ("cancelled", "superseded"):
+            return
+        if record.action == "delete":
+            if record.status == "succeeded":
+                self._forget(key)
+            return
+        memo = self._memo(key)
+        memo.observed_revision = record.revision
+        applied = record.status == "succeeded" or record.action == "execute"
+        if applied and state is not None:
+            memo.applied, memo.applied_hash = dict(state.document), state.spec_hash
+            memo.applied_revision = record.revision
+        self._save(memo)
+
+    def _forget(self, key: str) -> None:
+        memo = self._memos.pop(key, None)
+        self._notes.pop(key, None)
+        if memo is not None:
+            self._store.delete_object(memo.kind, memo.name)
+        self._pending_files[self._status_file(key)] = None
+        self._dirty.discard(key)
+
+    # -- status -----------------------------------------------------------------------------
+
+    def _status_file(self, key: str) -> str:
+        kind, name = key.split("/", 1)
+        return f"{kind_plural(kind)}/{name}.yaml"
+
+    def _verdict(self, key: str) -> tuple[core_status.Verdict, dict[str, Any]]:
+        fields: dict[str, Any] = {}
+        kind, name = key.split("/", 1)
+        if kind == "Workflow":
+            fields["last_executions"] = self._workflow_executions(kind, name)
+        note = self._notes.get(key)
+        if note is not None:
+            return note, fields
+        latest = self._latest(key)
+        if latest is not None:
+            running_step = None
+            if not latest.finished:
+                running = [
+                    s.node_id for s in self._store.get_steps(latest.id) if s.status == "running"
+                ]
+                running_step = ", ".join(running) or None
+            return object_status.verdict_for_execution(latest, running_step=running_step), fields
+        memo = self._memos.get(key)
+        if memo is not None and memo.applied is not None:
+            return object_status.ready_unchanged(memo.applied_revision), fields
+        return object_status.pending("not reconciled yet"), fields
+
+    def _workflow_executions(self, kind: str, name: str) -> list[dict[str, Any]]:
+        records = self._store.list_executions(kind=kind, name=name, limit=MAX_LISTED_EXECUTIONS)
+        return [
+            {
+                "id": r.id,
+                "revision": r.revision,
+                "status": r.status,
+                "started_at": r.started_at.strftime("%Y-%m-%dT%H:%M:%SZ") if r.started_at else None,
+                "finished_at": r.finished_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+                if r.finished_at
+                else None,
+                "error": r.error,
+            }
+            for r in records
+            if r.action == "execute"
+        ]
+
+    def _collect_status(self) -> dict[str, bytes | None]:
+        now = self._now()
+        files: dict[str, bytes | None] = {}
+        for key in sorted(self._dirty):
+            if key not in self._desired and key not in self._memos:
+                continue
+            memo = self._memo(key)
+            verdict, fields = self._verdict(key)
+            document = core_status.build_status(
+                kind=memo.kind,
+                name=memo.name,
+                verdict=verdict,
+                observed_revision=memo.observed_revision,
+                previous=memo.status,
+                now=now,
+                fields=fields,
+            )
+            if document != memo.status:
+                memo.status = document
+                self._save(memo)
+                files[self._status_file(key)] = core_status.dump_status(document)
+        self._dirty.clear()
+        source = self._source_document(now)
+        if source != self._published_source:
+            files["source.yaml"] = core_status.dump_status(source)
+            self._published_source = source
+        return files
+
+    def unfinished(self) -> int:
+        return len(self._executor.running_ids())
+
+    def _source_document(self, now: str) -> dict[str, Any]:
+        last_seen = self.last_seen
+        planned = self._store.get_value(PLANNED)
+        if planned and not self._stalled and self.unfinished() == 0:
+            self._store.set_value(LAST_APPLIED, planned)
+        last_applied = self._store.get_value(LAST_APPLIED)
+        if self._stalled:
+            verdict = core_status.Verdict(
+                phase="Stalled",
+                ready="False",
+                reason="ValidationFailed",
+                message=f"revision {str(last_seen)[:12]} does not validate; the objects keep "
+                f"running as applied at {str(last_applied)[:12]}",
+                stalled=True,
+            )
+        elif self._source_error:
+            verdict = core_status.Verdict(
+                phase="Unavailable",
+                ready="False",
+                reason="SourceUnavailable",
+                message=self._source_error,
+            )
+        elif planned != last_applied:
+            verdict = core_status.Verdict(
+                phase="Reconciling",
+                ready="Unknown",
+                reason="Progressing",
+                message=f"applying revision {str(planned)[:12]}",
+                reconciling=True,
+            )
+        else:
+            verdict = core_status.Verdict(
+                phase="Ready",
+                ready="True",
+                reason="Applied",
+                message=f"revision {str(last_applied)[:12]} applied",
+            )
+        previous = self._published_source or {}
+        document = core_status.build_status(
+            kind="Source",
+            name=self._source.branch,
+            verdict=verdict,
+            observed_revision=last_seen,
+            previous=previous,
+            now=now,
+            fields={
+                "url": self._source.display_url,
+                "branch": self._source.branch,
+                "last_seen_revision": last_seen,
+                "last_applied_revision": last_applied,
+                "objects": len(self._desired),
+                "diagnostics": list(self._diagnostics),
+            },
+        )
+        return document
+
+    async def flush(self) -> str | None:
+        """Publish every status that changed since the last flush, as one commit."""
+        self._pending_files.update(self._collect_status())
+        if not self._pending_files or self._publisher is None:
+            if self._publisher is None:
+                self._pending_files.clear()
+            return None
+        batch = dict(self._pending_files)
+        summary = self._summary(batch)
+        try:
+            commit = await asyncio.to_thread(self._publisher.publish, batch, summary=summary)
+        except GitSourceError as exc:
+            log.warning("status not pushed; kept for the next flush", extra={"error": str(exc)})
+            return None
+        for path, data in batch.items():
+            if self._pending_files.get(path, b"\0missing") == data:
+                del self._pending_files[path]
+        return commit
+
+    def _summary(self, batch: Mapping[str, bytes | None]) -> str:
+        revision = str(self.last_seen or "")[:12]
+        return f"status: {len(batch)} file(s) at {revision}"
+
+    def endpoint_url(self, deployment: str) -> str | None:
+        """A Deployment's endpoint URL once its status says Ready (wait_ready's source)."""
+        memo = self._memos.get(f"Deployment/{deployment}")
+        status = (memo.status or {}) if memo else {}
+        url = status.get("endpoint_url")
+        return url if status.get("phase") == "Ready" and isinstance(url, str) else None
+
+    def counts(self) -> dict[str, int]:
+        phases: dict[str, int] = {}
+        for memo in self._memos.values():
+            phase = str((memo.status or {}).get("phase", "Pending"))
+            phases[phase] = phases.get(phase, 0) + 1
+        return phases

@@ -1,0 +1,303 @@
+"""The daemon process: wires the parts from the config and drives the reconcile loop.
+
+Triggers (poll tick, resync tick, a watch of a local repo's refs, :meth:`Daemon.trigger`
+for the API and webhooks, a chain finishing) only set an event; the loop runs one cycle
+at a time. systemd integration: READY=1 after the first load, WATCHDOG=1 from the loop,
+STATUS= lines; SIGTERM stops taking work, checkpoints and exits; SIGHUP reloads the config.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from reconciler.core.validation.repo import ValidateOptions
+from reconciler.daemon.config import Config, ConfigError, load_config
+from reconciler.daemon.logs import configure_logging
+from reconciler.daemon.reconcile import CycleReport, Reconciler
+from reconciler.daemon.snapshot import SnapshotLoader
+from reconciler.drivers.git_source import GitSource
+from reconciler.drivers.git_status import StatusPublisher
+from reconciler.drivers.ref_watch import watch_refs
+from reconciler.drivers.sd_notify import NotifyError, SystemdNotifier
+from reconciler.drivers.secrets import SecretResolver
+from reconciler.engine.context import StepServices
+from reconciler.engine.executor import Executor
+from reconciler.engine.records import ExecutionRecord
+from reconciler.engine.store import Store
+from reconciler.steps import bookkeeping
+from reconciler.steps.registry import StepRegistry, default_registry
+
+log = logging.getLogger("reconciler.daemon")
+
+STATE_DB = "state.db"
+ERROR_BACKOFF_S = 5.0
+
+
+def build_registry() -> StepRegistry:
+    """Every step type this build implements; chains needing others report NoChainYet."""
+    registry = default_registry()
+    registry.register("record_spec", bookkeeping.record_spec)
+    registry.register("check_secret", bookkeeping.check_secret)
+    return registry
+
+
+def is_local_repo(url: str) -> bool:
+    return "://" not in url and not url.startswith("git@") and Path(url).exists()
+
+
+def assemble(
+    config: Config, store: Store, *, resolver: SecretResolver
+) -> tuple[Reconciler, Executor]:
+    """Every part of the loop, wired from the config around one state store."""
+    state_dir = config.state_dir
+    registry = build_registry()
+    late = _LateReconciler()
+    executor = Executor(
+        store=store,
+        registry=registry,
+        readiness=late,
+        services=StepServices(extra={bookkeeping.SECRETS_SERVICE: resolver}),
+        max_concurrent_per_cluster=config.clusters.max_concurrent_steps,
+        retry_cap_s=config.executor.step_retry_cap_seconds,
+        on_finished=late.on_execution_finished,
+    )
+    source = GitSource(config.repo.url, config.repo.branch, state_dir / "source")
+    prefix = (config.status.path or "status/").strip("/") + "/"
+    publisher = StatusPublisher(
+        config.repo.url,
+        workdir=state_dir / "status",
+        branch=config.status.branch,
+        path_prefix=prefix,
+    )
+    loader = SnapshotLoader(
+        source=source,
+        roots=config.repo.paths,
+        options=ValidateOptions(implicit_projects=config.projects.create_missing),
+    )
+    reconciler = Reconciler(
+        source=source,
+        loader=loader,
+        store=store,
+        executor=executor,
+        registry=registry,
+        publisher=publisher,
+        same_branch_status=config.status.branch == config.repo.branch,
+        status_prefix=prefix,
+    )
+    late.target = reconciler
+    return reconciler, executor
+
+
+class _LateReconciler:
+    """The executor's view of the reconciler, which is built after the executor."""
+
+    target: Reconciler | None = None
+
+    def endpoint_url(self, deployment: str) -> str | None:
+        return self.target.endpoint_url(deployment) if self.target else None
+
+    def on_execution_finished(self, record: ExecutionRecord) -> None:
+        if self.target is not None:
+            self.target.on_execution_finished(record)
+
+
+class Daemon:
+    """One running daemon. ``await run()`` returns the process exit code."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        config_file: Path | None = None,
+        notifier: SystemdNotifier | None = None,
+    ) -> None:
+        self._config = config
+        self._config_file = config_file
+        self._notifier = notifier or SystemdNotifier()
+        self._stop = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._resync_due = True
+        self._reload_requested = False
+        self._ready_sent = False
+        self._last_beat = time.monotonic()
+        self.reconciler: Reconciler | None = None
+        self.resolver = SecretResolver(config.secrets_dir)
+
+    # -- external triggers ------------------------------------------------------------------
+
+    def trigger(self, reason: str = "api") -> None:
+        """Ask for a cycle now (the HTTP API's sync, a webhook)."""
+        log.debug("trigger", extra={"reason": reason})
+        self._wake.set()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    def request_reload(self) -> None:
+        self._reload_requested = True
+        self._wake.set()
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    async def run(self) -> int:
+        config = self._config
+        config.state_dir.mkdir(parents=True, exist_ok=True)
+        loop = asyncio.get_running_loop()
+        for signum, handler in (
+            (signal.SIGTERM, self.request_stop),
+            (signal.SIGINT, self.request_stop),
+            (signal.SIGHUP, self.request_reload),
+        ):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(signum, handler)
+        store = Store(config.state_dir / STATE_DB)
+        reconciler, executor = assemble(self._config, store, resolver=self.resolver)
+        self.reconciler = reconciler
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            resumed = await executor.start()
+            if resumed:
+                log.info("resumed interrupted chains", extra={"executions": len(resumed)})
+            tasks = [
+                asyncio.create_task(self._tick(lambda: self._config.repo.poll_interval_seconds)),
+                asyncio.create_task(self._resync_tick()),
+                asyncio.create_task(self._watchdog()),
+                asyncio.create_task(self._forward_wakes(reconciler)),
+            ]
+            if is_local_repo(config.repo.url):
+                tasks.append(asyncio.create_task(self._watch_local_refs(Path(config.repo.url))))
+            self._wake.set()  # the first cycle runs at once
+            await self._loop(reconciler)
+        finally:
+            self._notify("stopping")
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            await executor.shutdown()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(reconciler.flush(), timeout=10)
+            store.checkpoint()
+            store.close()
+            log.info("stopped")
+        return 0
+
+    async def _loop(self, reconciler: Reconciler) -> None:
+        while not self._stop.is_set():
+            await self._wake.wait()
+            self._wake.clear()
+            self._last_beat = time.monotonic()
+            if self._stop.is_set():
+                break
+            if self._reload_requested:
+                self._reload()
+            resync, self._resync_due = self._resync_due, False
+            try:
+                report = await reconciler.cycle(resync=resync)
+                await reconciler.flush()
+            except Exception:
+                log.exception("reconcile cycle failed; retrying")
+                await self._sleep(ERROR_BACKOFF_S)
+                self._wake.set()
+                continue
+            self._after_cycle(reconciler, report)
+
+    def _after_cycle(self, reconciler: Reconciler, report: CycleReport) -> None:
+        revision = (report.revision or "none")[:12]
+        counts = ", ".join(f"{n} {phase}" for phase, n in sorted(reconciler.counts().items()))
+        state = "stalled: invalid specs" if not report.valid else "ok"
+        if report.source_error:
+            state = "source unavailable"
+        text = f"revision {revision}; {counts or 'no objects'}; {state}"
+        if not self._ready_sent and report.revision is not None:
+            self._ready_sent = True
+            self._notify("ready", text)
+            log.info("ready", extra={"revision": report.revision})
+        else:
+            self._notify("status", text)
+
+    def _notify(self, what: str, text: str | None = None) -> None:
+        try:
+            if what == "ready":
+                self._notifier.ready(status=text)
+            elif what == "status" and text is not None:
+                self._notifier.status(text)
+            elif what == "stopping":
+                self._notifier.stopping()
+            elif what == "reloading":
+                self._notifier.reloading()
+            elif what == "watchdog":
+                self._notifier.watchdog()
+        except NotifyError as exc:
+            log.warning("sd_notify failed", extra={"error": str(exc)})
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), timeout=seconds)
+
+    async def _tick(self, interval: Callable[[], float]) -> None:
+        while not self._stop.is_set():
+            await self._sleep(float(interval()))
+            self._wake.set()
+
+    async def _resync_tick(self) -> None:
+        while not self._stop.is_set():
+            await self._sleep(self._config.resync_interval_seconds)
+            self._resync_due = True
+            self._wake.set()
+
+    async def _forward_wakes(self, reconciler: Reconciler) -> None:
+        while not self._stop.is_set():
+            await reconciler.wake.wait()
+            reconciler.wake.clear()
+            self._wake.set()
+
+    async def _watchdog(self) -> None:
+        interval = self._notifier.watchdog_interval()
+        if interval is None:
+            return
+        while not self._stop.is_set():
+            await self._sleep(interval / 2)
+            self._notify("watchdog")
+
+    async def _watch_local_refs(self, repo: Path) -> None:
+        try:
+            async for _changed in watch_refs(
+                repo, stop_event=self._stop, branches={self._config.repo.branch}
+            ):
+                self._wake.set()
+        except Exception as exc:  # the watch is an accelerator; polling still runs
+            log.warning("local ref watch stopped", extra={"error": str(exc)})
+
+    def _reload(self) -> None:
+        self._reload_requested = False
+        if self._config_file is None:
+            log.info("SIGHUP: no config file to reload")
+            return
+        self._notify("reloading")
+        try:
+            new = load_config(self._config_file)
+        except ConfigError as exc:
+            log.error("config reload failed; keeping the running config", extra={"error": str(exc)})
+            self._notify("ready")
+            return
+        fixed = ("repo", "state_dir", "status")
+        changed_fixed = [f for f in fixed if getattr(new, f) != getattr(self._config, f)]
+        if changed_fixed:
+            log.warning(
+                "these settings take effect at the next restart",
+                extra={"fields": changed_fixed},
+            )
+        self._config = new
+        configure_logging(new.logging.level, redact=self.resolver.known_values)
+        self._resync_due = True
+        log.info("config reloaded", extra={"file": str(self._config_file)})
+        self._notify("ready")

@@ -1,0 +1,140 @@
+"""The closed loop with real parts: a pushed spec becomes status on the status branch."""
+
+from __future__ import annotations
+
+from tests.conftest import GitRemote
+from tests.daemon.conftest import StartDaemon, workflow
+from tests.daemon.harness import condition, read_status, wait_for
+
+
+def _status(remote: GitRemote, path: str) -> dict | None:
+    return read_status(remote.path, f"status/{path}")
+
+
+def test_status_files_land_on_the_status_branch(
+    remote: GitRemote, start_daemon: StartDaemon
+) -> None:
+    head = remote.tip("main")
+    start_daemon()
+
+    source = wait_for(
+        "source applied",
+        lambda: (
+            (s := _status(remote, "source.yaml")) and s.get("last_applied_revision") == head and s
+        ),
+    )
+    assert condition(source, "Ready")["status"] == "True"
+    assert source["last_seen_revision"] == head
+
+    project = wait_for(
+        "project ready",
+        lambda: (s := _status(remote, "projects/research.yaml")) and s["phase"] == "Ready" and s,
+    )
+    assert project["observed_revision"] == head
+    assert condition(project, "Ready") | {"last_transition_time": None} == {
+        "type": "Ready",
+        "status": "True",
+        "reason": "Succeeded",
+        "message": project["conditions"][0]["message"],
+        "last_transition_time": None,
+    }
+    assert condition(project, "Stalled")["status"] == "False"
+
+    credential = wait_for(
+        "credential ready",
+        lambda: (
+            (s := _status(remote, "credentials/openai-prod.yaml")) and s["phase"] == "Ready" and s
+        ),
+    )
+    assert condition(credential, "Ready")["status"] == "True"
+
+    run = wait_for(
+        "workflow ran",
+        lambda: (s := _status(remote, "workflows/smoke.yaml")) and s["phase"] == "Succeeded" and s,
+    )
+    assert run["observed_revision"] == head
+    assert [e["status"] for e in run["last_executions"]] == ["succeeded"]
+    assert run["last_executions"][0]["revision"] == head
+
+    cluster = wait_for("cluster status", lambda: _status(remote, "clusters/local.yaml"))
+    assert cluster["phase"] == "Pending"
+    assert condition(cluster, "Ready")["reason"] == "NoChainYet"
+    assert "check_cluster" in condition(cluster, "Ready")["message"]
+
+
+def test_a_push_runs_the_changed_workflow_once_per_revision(
+    remote: GitRemote, start_daemon: StartDaemon
+) -> None:
+    daemon = start_daemon()
+    wait_for(
+        "first run",
+        lambda: (s := _status(remote, "workflows/smoke.yaml")) and s["phase"] == "Succeeded",
+    )
+    second = remote.writer.commit_and_push({"workflows.yaml": workflow(round_=2)}, "round 2")
+    done = wait_for(
+        "second run",
+        lambda: (
+            (s := _status(remote, "workflows/smoke.yaml"))
+            and s["observed_revision"] == second
+            and s["phase"] == "Succeeded"
+            and s
+        ),
+    )
+    assert [e["revision"] for e in done["last_executions"]][:2] == [
+        second,
+        done["last_executions"][1]["revision"],
+    ]
+    # A push that does not touch the workflow runs nothing new for it.
+    third = remote.writer.commit_and_push(
+        {
+            "notes.yaml": None,
+            "clusters.yaml": (
+                "apiVersion: reconciler/v1\nkind: Cluster\nmetadata: {name: local}\n"
+                "spec: {driver: local, display_name: This host}\n"
+            ),
+        },
+        "cluster name",
+    )
+    wait_for(
+        "third seen",
+        lambda: (s := _status(remote, "source.yaml")) and s["last_applied_revision"] == third,
+    )
+    assert len(daemon.executions("Workflow", "smoke")) == 2
+    # Secrets never reach the logs.
+    assert "sk-test-value-never-printed" not in daemon.log_text()
+
+
+def test_an_invalid_push_stalls_the_source_and_keeps_the_last_good_state(
+    remote: GitRemote, start_daemon: StartDaemon
+) -> None:
+    good = remote.tip("main")
+    daemon = start_daemon()
+    wait_for(
+        "applied",
+        lambda: (s := _status(remote, "source.yaml")) and s.get("last_applied_revision") == good,
+    )
+    bad = remote.writer.commit_and_push(
+        {"workflows.yaml": workflow(round_=2).replace("type: noop", "type: nope", 1)}, "typo"
+    )
+    source = wait_for(
+        "stalled",
+        lambda: (s := _status(remote, "source.yaml")) and s["last_seen_revision"] == bad and s,
+    )
+    stalled = condition(source, "Stalled")
+    assert stalled["status"] == "True" and stalled["reason"] == "ValidationFailed"
+    assert source["phase"] == "Stalled"
+    assert source["last_applied_revision"] == good
+    assert any(
+        "workflows.yaml:" in d and "unknown step type 'nope'" in d for d in source["diagnostics"]
+    )
+    workflow_status = _status(remote, "workflows/smoke.yaml")
+    assert workflow_status is not None and workflow_status["observed_revision"] == good
+    assert len(daemon.executions("Workflow", "smoke")) == 1
+
+    fixed = remote.writer.commit_and_push({"workflows.yaml": workflow(round_=3)}, "fix")
+    recovered = wait_for(
+        "recovered",
+        lambda: (s := _status(remote, "source.yaml")) and s["last_applied_revision"] == fixed and s,
+    )
+    assert condition(recovered, "Stalled")["status"] == "False"
+    assert recovered["diagnostics"] == []
