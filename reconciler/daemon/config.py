@@ -250,14 +250,9 @@ class ProjectsConfig(_Section):
 
 
 class ExecutorConfig(_Section):
-    """Defaults for retrying a failed step: exponential from base, at most cap."""
+    """Retry backoff: each node's own ``retry_delay`` doubles up to this cap."""
 
-    step_retry_base: Duration = "2s"
     step_retry_cap: Duration = "5m"
-
-    @property
-    def step_retry_base_seconds(self) -> float:
-        return parse_duration(self.step_retry_base)
 
     @property
     def step_retry_cap_seconds(self) -> float:
@@ -350,14 +345,6 @@ def cross_field_problems(config: Config) -> list[ConfigProblem]:
                 ("status", "path"),
                 f"status.branch is the watched branch {config.repo.branch!r}: set status.path "
                 "(e.g. 'status/') so status files stay apart from specs",
-            )
-        )
-    if config.executor.step_retry_base_seconds > config.executor.step_retry_cap_seconds:
-        problems.append(
-            ConfigProblem(
-                ("executor", "step_retry_base"),
-                f"{config.executor.step_retry_base} is longer than executor.step_retry_cap "
-                f"({config.executor.step_retry_cap})",
             )
         )
     return problems

@@ -23,6 +23,7 @@ from reconciler.daemon.reconcile import CycleReport, Reconciler
 from reconciler.daemon.snapshot import SnapshotLoader
 from reconciler.drivers.git_source import GitSource
 from reconciler.drivers.git_status import StatusPublisher
+from reconciler.drivers.http_client import HttpClient
 from reconciler.drivers.ref_watch import watch_refs
 from reconciler.drivers.sd_notify import NotifyError, SystemdNotifier
 from reconciler.drivers.secrets import SecretResolver
@@ -52,7 +53,7 @@ def is_local_repo(url: str) -> bool:
 
 
 def assemble(
-    config: Config, store: Store, *, resolver: SecretResolver
+    config: Config, store: Store, *, resolver: SecretResolver, http: HttpClient | None = None
 ) -> tuple[Reconciler, Executor]:
     """Every part of the loop, wired from the config around one state store."""
     state_dir = config.state_dir
@@ -62,7 +63,7 @@ def assemble(
         store=store,
         registry=registry,
         readiness=late,
-        services=StepServices(extra={bookkeeping.SECRETS_SERVICE: resolver}),
+        services=StepServices(http=http, extra={bookkeeping.SECRETS_SERVICE: resolver}),
         max_concurrent_per_cluster=config.clusters.max_concurrent_steps,
         retry_cap_s=config.executor.step_retry_cap_seconds,
         on_finished=late.on_execution_finished,
@@ -158,7 +159,8 @@ class Daemon:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(signum, handler)
         store = Store(config.state_dir / STATE_DB)
-        reconciler, executor = assemble(self._config, store, resolver=self.resolver)
+        http = HttpClient()
+        reconciler, executor = assemble(self._config, store, resolver=self.resolver, http=http)
         self.reconciler = reconciler
         tasks: list[asyncio.Task[None]] = []
         try:
@@ -183,6 +185,7 @@ class Daemon:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
             await executor.shutdown()
+            await http.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(reconciler.flush(), timeout=10)
             store.checkpoint()
