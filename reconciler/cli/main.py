@@ -9,6 +9,7 @@ error (argparse's convention; ``plan`` also uses 2 for "changes present", terraf
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import sys
 from collections.abc import Sequence
@@ -23,6 +24,22 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "run": ("run_cmd", "run the daemon: watch the state repo and reconcile"),
 }
+
+
+ONE_SHOT = frozenset({"validate", "plan"})
+ONE_SHOT_GC_THRESHOLD = 50_000
+
+
+def _fewer_collections() -> None:
+    """Tune the cyclic GC for a one-shot command.
+
+    What a one-shot command imports and loads lives until exit and is acyclic (reference
+    counting frees it), yet with the default threshold the collector re-walks every
+    loaded spec again and again: about 0.3 s of validating and 0.7 s of planning
+    10,000 specs. The daemon keeps the default.
+    """
+    gc.freeze()
+    gc.set_threshold(ONE_SHOT_GC_THRESHOLD, *gc.get_threshold()[1:])
 
 
 def _chosen(argv: Sequence[str]) -> str | None:
@@ -61,6 +78,8 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     args = build_parser(arguments).parse_args(arguments)
+    if args.command in ONE_SHOT:
+        _fewer_collections()
     try:
         return int(args.handler(args))
     except KeyboardInterrupt:

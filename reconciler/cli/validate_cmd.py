@@ -9,7 +9,6 @@ the daemon's host can give (secrets present, model paths on disk).
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
 import sys
@@ -22,8 +21,6 @@ from reconciler.drivers.secrets import SecretResolver
 from reconciler.load.documents import SourceFile
 from reconciler.load.limits import LoadLimits
 from reconciler.load.nodes import available_parsers
-
-ONE_SHOT_GC_THRESHOLD = 50_000
 
 
 class _HostFacts:
@@ -104,12 +101,6 @@ def _refused(path: str, reason: str) -> Diagnostic:
 
 
 def run(args: argparse.Namespace) -> int:
-    # A one-shot process: what is imported and loaded lives until exit, and is acyclic
-    # (reference counting frees it), so the cyclic collector runs rarely here; with the
-    # default threshold it re-walks every loaded spec again and again (see
-    # repo.fewer_collections): 0.3 s of a 10,000-spec validate.
-    gc.freeze()
-    gc.set_threshold(ONE_SHOT_GC_THRESHOLD, *gc.get_threshold()[1:])
     target = Path(args.path)
     if not target.exists():
         print(f"reconciler validate: error: {target} does not exist", file=sys.stderr)

@@ -295,4 +295,4 @@ def render_json(
     warnings: Sequence[str] = (),
 ) -> str:
     document = plan_to_json(plan, base=base, head=head, warnings=warnings)
-    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    return json.dumps(document, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n"

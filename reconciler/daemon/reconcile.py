@@ -36,6 +36,7 @@ log = logging.getLogger("reconciler.daemon")
 LAST_SEEN = "source.last_seen_revision"
 LAST_APPLIED = "source.last_applied_revision"
 PLANNED = "source.planned_revision"
+SOURCE_STATUS = "source.status"
 MAX_LISTED_DIAGNOSTICS = 200
 MAX_LISTED_EXECUTIONS = 5
 
@@ -107,7 +108,10 @@ class Reconciler:
         self._submitted_states: dict[str, ObjectState] = {}
         self._dirty: set[str] = set()
         self._pending_files: dict[str, bytes | None] = {}
-        self._published_source: dict[str, Any] | None = None
+        saved_source = store.get_value(SOURCE_STATUS)
+        self._published_source: dict[str, Any] | None = (
+            saved_source if isinstance(saved_source, dict) else None
+        )
         self._source_error: str | None = None
         self._diagnostics: list[str] = []
         self._stalled = False
@@ -201,6 +205,7 @@ class Reconciler:
             :MAX_LISTED_DIAGNOSTICS
         ]
         self._desired = self._states(snapshot)
+        self._drop_unapplied_leftovers()
         current = {
             key: state_from_document(memo.applied)
             for key, memo in self._memos.items()
@@ -306,6 +311,12 @@ class Reconciler:
                 if self._running(key):
                     deferred.add(key)
         return submitted
+
+    def _drop_unapplied_leftovers(self) -> None:
+        """Objects that left Git before anything was applied have nothing to delete."""
+        for key, memo in list(self._memos.items()):
+            if memo.applied is None and key not in self._desired and not self._running(key):
+                self._forget(key)
 
     def _current_state(self, key: str) -> ObjectState | None:
         memo = self._memos.get(key)
@@ -455,6 +466,7 @@ class Reconciler:
         if source != self._published_source:
             files["source.yaml"] = core_status.dump_status(source)
             self._published_source = source
+            self._store.set_value(SOURCE_STATUS, source)
         return files
 
     def unfinished(self) -> int:

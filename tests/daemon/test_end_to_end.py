@@ -138,3 +138,40 @@ def test_an_invalid_push_stalls_the_source_and_keeps_the_last_good_state(
     )
     assert condition(recovered, "Stalled")["status"] == "False"
     assert recovered["diagnostics"] == []
+
+
+MODEL = """\
+apiVersion: reconciler/v1
+kind: Model
+metadata: {name: minilm}
+spec:
+  modality: embedding
+  source: {provider_type: disk, uri: /var/lib/reconciler/models/minilm}
+"""
+
+
+def test_kinds_without_a_chain_say_so_and_their_status_goes_with_them(
+    remote: GitRemote, start_daemon: StartDaemon
+) -> None:
+    added = remote.writer.commit_and_push({"models.yaml": MODEL}, "add a model")
+    start_daemon()
+    model = wait_for(
+        "model status",
+        lambda: (s := _status(remote, "models/minilm.yaml")) and s,
+    )
+    assert model["phase"] == "Pending"
+    ready = condition(model, "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "NoChainYet")
+    assert "add_model" in ready["message"]
+    assert model["observed_revision"] == added
+    assert condition(model, "Stalled")["status"] == "False"
+
+    removed = remote.writer.commit_and_push({"models.yaml": None}, "remove the model")
+    wait_for(
+        "status gone",
+        lambda: (
+            (s := _status(remote, "source.yaml"))
+            and s["last_seen_revision"] == removed
+            and _status(remote, "models/minilm.yaml") is None
+        ),
+    )

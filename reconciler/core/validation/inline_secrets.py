@@ -170,6 +170,26 @@ def _walk(value: Any, path: Path, found: list[tuple[Path, str]]) -> None:
                 _walk(item, (*path, index), found)
 
 
+# Every sensitive key, once lower-cased and stripped of '-' and '_', ends with one of these
+# (then the key's closing quote, if any, and its colon).
+_KEY_END = re.compile(
+    r"(?:password|passwd|passphrase|token|key|keyid|secret|authorization|credentials)"
+    r"[\"']?\s*:"
+)
+
+
+def could_hold_secrets(text: str) -> bool:
+    """False only when no string of a file's text can be flagged, so its walk is skipped.
+
+    Every flagged value has a literal hint (:data:`_HINT`) or sits under a key that ends
+    as :data:`_KEY_END` says; a file with backslash escapes (which could spell either
+    differently) is always walked. Most spec files have neither, and skip the walk.
+    """
+    if "\\" in text or _HINT.search(text):
+        return True
+    return _KEY_END.search(text.lower().replace("-", "").replace("_", "")) is not None
+
+
 def find_inline_secrets(value: Any, path: Path = ()) -> Iterator[tuple[Path, str]]:
     """(path, message) for every secret value found inside ``value``."""
     found: list[tuple[Path, str]] = []

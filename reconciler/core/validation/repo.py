@@ -112,10 +112,12 @@ def parse_file(load: FileLoad, *, blob: str | None = None) -> ParsedFile:
     problems = list(load.diagnostics)
     objects: list[SpecObject] = []
     secrets: set[str] = set()
+    scan = bool(load.documents) and inline_secrets.could_hold_secrets(load.documents[0].file.text)
     for doc in load.documents:
         kind, name, envelope_problems = _envelope(doc)
         secret_paths: set[tuple[str | int, ...]] = set()
-        for secret_path, message in inline_secrets.find_inline_secrets(doc.value):
+        found = inline_secrets.find_inline_secrets(doc.value) if scan else iter(())
+        for secret_path, message in found:
             secret_paths.add(secret_path)
             problems.append(document_problem(doc, secret_path, message, kind=kind, name=name))
         secrets.update(inline_secrets.values_at(doc.value, secret_paths))
