@@ -32,6 +32,20 @@ class StepNode:
     retry_delay: float = 1.0
     timeout: float | None = None
 
+    def as_dict(self, *, with_inputs: bool = True) -> dict[str, Any]:
+        """JSON values: the stored plan of record, or (without inputs) a plan's display."""
+        data: dict[str, Any] = {"id": self.id, "type": self.type}
+        if with_inputs:
+            data["inputs"] = dict(self.inputs)
+        data.update(
+            after=list(self.after),
+            pass_outputs=dict(self.pass_outputs),
+            retries=self.retries,
+            retry_delay=self.retry_delay,
+            timeout=self.timeout,
+        )
+        return data
+
 
 @dataclasses.dataclass(frozen=True)
 class Chain:

@@ -239,18 +239,7 @@ def _chain_json(chain: Chain) -> dict[str, Any]:
         "action": chain.action,
         "cluster": chain.cluster,
         "spec_hash": chain.spec_hash,
-        "steps": [
-            {
-                "id": step.id,
-                "type": step.type,
-                "after": list(step.after),
-                "pass_outputs": dict(step.pass_outputs),
-                "retries": step.retries,
-                "retry_delay": step.retry_delay,
-                "timeout": step.timeout,
-            }
-            for step in chain.steps
-        ],
+        "steps": [step.as_dict(with_inputs=False) for step in chain.steps],
     }
 
 

@@ -28,19 +28,7 @@ def chain_to_dict(chain: chains.Chain) -> dict[str, Any]:
         "spec_hash": chain.spec_hash,
         "cluster": chain.cluster,
         "params": dict(chain.params),
-        "steps": [
-            {
-                "id": step.id,
-                "type": step.type,
-                "inputs": dict(step.inputs),
-                "after": list(step.after),
-                "pass_outputs": dict(step.pass_outputs),
-                "retries": step.retries,
-                "retry_delay": step.retry_delay,
-                "timeout": step.timeout,
-            }
-            for step in chain.steps
-        ],
+        "steps": [step.as_dict() for step in chain.steps],
     }
 
 
