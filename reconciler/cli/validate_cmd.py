@@ -133,18 +133,11 @@ def _print(
     errors = sum(d.severity == "error" for d in diagnostics)
     warnings = len(diagnostics) - errors
     if fmt == "json":
-        payload = {
-            "valid": errors == 0,
-            "errors": errors,
-            "warnings": warnings,
-            "files": file_count,
-            "objects": len(result.objects),
-            "diagnostics": [d.to_json() for d in diagnostics],
-        }
-        print(json.dumps(payload, indent=2))
-        return
-    for diagnostic in diagnostics:
-        print(diagnostic.format())
+        # The same records as the text lines, one JSON object each, in the same order.
+        print(json.dumps([d.to_json() for d in diagnostics], indent=2))
+    else:
+        for diagnostic in diagnostics:
+            print(diagnostic.format())
     print(
         f"{errors} error(s), {warnings} warning(s) in {file_count} file(s), "
         f"{len(result.objects)} object(s)",
