@@ -56,6 +56,7 @@ class ObjectMemo:
     applied_revision: str | None = None
     observed_revision: str | None = None
     status: dict[str, Any] | None = None
+    seen_hash: str | None = None
 
     @property
     def key(self) -> str:
@@ -133,6 +134,7 @@ class Reconciler:
                 applied_revision=record.revision,
                 observed_revision=saved.get("observed_revision"),
                 status=saved.get("status"),
+                seen_hash=saved.get("seen_hash"),
             )
             self._memos[memo.key] = memo
         self._dirty.update(self._memos)
@@ -148,6 +150,7 @@ class Reconciler:
                 "applied": memo.applied,
                 "observed_revision": memo.observed_revision,
                 "status": memo.status,
+                "seen_hash": memo.seen_hash,
             },
         )
 
@@ -294,7 +297,7 @@ class Reconciler:
             missing = self._registry.missing(chain.step_types())
             if missing:
                 self._notes[key] = core_status.no_chain_yet(item.change.kind, missing)
-                self._memo(key).observed_revision = revision
+                self._observe_unrunnable(key, revision)
                 continue
             waiting = [k for k in item.waits_for if k in deferred or self._running(k)]
             if waiting:
@@ -311,6 +314,15 @@ class Reconciler:
                 if self._running(key):
                     deferred.add(key)
         return submitted
+
+    def _observe_unrunnable(self, key: str, revision: str) -> None:
+        """A change nothing can run yet is observed once per spec, not once per push,
+        so its status file moves only when its own spec does."""
+        memo = self._memo(key)
+        state = self._desired.get(key)
+        if state is not None and memo.seen_hash != state.spec_hash:
+            memo.seen_hash = state.spec_hash
+            memo.observed_revision = revision
 
     def _drop_unapplied_leftovers(self) -> None:
         """Objects that left Git before anything was applied have nothing to delete."""
@@ -475,7 +487,8 @@ class Reconciler:
     def _source_document(self, now: str) -> dict[str, Any]:
         last_seen = self.last_seen
         planned = self._store.get_value(PLANNED)
-        if planned and not self._stalled and self.unfinished() == 0:
+        if planned and self.unfinished() == 0:
+            # ``planned`` is the last revision that validated: a stalled one never is.
             self._store.set_value(LAST_APPLIED, planned)
         last_applied = self._store.get_value(LAST_APPLIED)
         if self._stalled:

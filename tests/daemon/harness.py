@@ -98,11 +98,13 @@ class DaemonProcess:
     log_path: Path
     env: dict[str, str]
     proc: subprocess.Popen[bytes] | None = None
+    flags: tuple[str, ...] = ()
 
     def start(self) -> DaemonProcess:
         self.log_file = self.log_path.open("ab")
+        flags = self.flags or ("--config", str(self.config))
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "reconciler", "run", "--config", str(self.config)],
+            [sys.executable, "-m", "reconciler", "run", *flags],
             stdout=self.log_file,
             stderr=subprocess.STDOUT,
             env=self.env,

@@ -140,6 +140,13 @@ def test_an_invalid_push_stalls_the_source_and_keeps_the_last_good_state(
     assert recovered["diagnostics"] == []
 
 
+PROJECT_RENAMED = """\
+apiVersion: reconciler/v1
+kind: Project
+metadata: {name: research}
+spec: {description: 'Research endpoints, renamed'}
+"""
+
 MODEL = """\
 apiVersion: reconciler/v1
 kind: Model
@@ -166,6 +173,16 @@ def test_kinds_without_a_chain_say_so_and_their_status_goes_with_them(
     assert model["observed_revision"] == added
     assert condition(model, "Stalled")["status"] == "False"
 
+    unrelated = remote.writer.commit_and_push(
+        {"projects.yaml": PROJECT_RENAMED}, "describe the project"
+    )
+    wait_for(
+        "unrelated push applied",
+        lambda: (s := _status(remote, "source.yaml")) and s["last_applied_revision"] == unrelated,
+    )
+    still = _status(remote, "models/minilm.yaml")
+    assert still is not None and still["observed_revision"] == added  # its spec did not change
+
     removed = remote.writer.commit_and_push({"models.yaml": None}, "remove the model")
     wait_for(
         "status gone",
@@ -175,3 +192,29 @@ def test_kinds_without_a_chain_say_so_and_their_status_goes_with_them(
             and _status(remote, "models/minilm.yaml") is None
         ),
     )
+
+
+def test_a_config_less_start_from_flags(remote: GitRemote, tmp_path) -> None:
+    from tests.daemon.harness import DaemonProcess, daemon_env
+
+    state = tmp_path / "flag-state"
+    flags = ("--repo", str(remote.path), "--branch", "main", "--state-dir", str(state))
+    daemon = DaemonProcess(
+        tmp_path / "unused.yaml",
+        state,
+        tmp_path / "flags.log",
+        daemon_env(RECONCILER_SECRET_OPENAI_API_KEY="from-env"),
+        flags=flags,
+    ).start()
+    try:
+        credential = wait_for(
+            "credential ready from an environment secret",
+            lambda: (
+                (s := _status(remote, "credentials/openai-prod.yaml")) and s["phase"] == "Ready"
+            ),
+        )
+        assert credential
+        assert (state / "state.db").exists()
+    finally:
+        assert daemon.stop() == 0
+    assert "from-env" not in daemon.log_text()
