@@ -38,6 +38,9 @@ log = logging.getLogger("reconciler.daemon")
 
 STATE_DB = "state.db"
 ERROR_BACKOFF_S = 5.0
+# Running steps get this long to reach their boundary on SIGTERM, then are cancelled (and
+# rerun after the restart): well inside the unit's TimeoutStopSec=30s.
+SHUTDOWN_GRACE_S = 20.0
 
 
 def build_registry() -> StepRegistry:
@@ -66,6 +69,7 @@ def assemble(
         services=StepServices(http=http, extra={bookkeeping.SECRETS_SERVICE: resolver}),
         max_concurrent_per_cluster=config.clusters.max_concurrent_steps,
         retry_cap_s=config.executor.step_retry_cap_seconds,
+        shutdown_grace_s=SHUTDOWN_GRACE_S,
         on_finished=late.on_execution_finished,
     )
     source = GitSource(config.repo.url, config.repo.branch, state_dir / "source")
