@@ -18,7 +18,7 @@ from typing import Any
 
 from reconciler.core import status as core_status
 from reconciler.core.chains import Chain
-from reconciler.core.diff import ObjectState, diff_states, state_from, state_from_document
+from reconciler.core.diff import ObjectState, diff_states, state_from
 from reconciler.core.plan import Plan, PlanItem, plan_changes
 from reconciler.core.validation.objects import SpecObject
 from reconciler.daemon import object_status
@@ -61,6 +61,17 @@ class ObjectMemo:
     @property
     def key(self) -> str:
         return f"{self.kind}/{self.name}"
+
+    @property
+    def applied_state(self) -> ObjectState | None:
+        """What was last applied, with its stored hash (no re-encoding per cycle)."""
+        if self.applied is None or self.applied_hash is None:
+            return None
+        return ObjectState(self.kind, self.name, self.applied, self.applied_hash)
+
+    def record_applied(self, state: ObjectState, revision: str) -> None:
+        self.applied, self.applied_hash = dict(state.document), state.spec_hash
+        self.applied_revision = revision
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,6 +127,7 @@ class Reconciler:
         self._source_error: str | None = None
         self._diagnostics: list[str] = []
         self._stalled = False
+        self._stalled_revision: str | None = None
         self._replan = True
         self.wake: asyncio.Event = asyncio.Event()
         self.last_report: CycleReport | None = None
@@ -210,9 +222,9 @@ class Reconciler:
         self._desired = self._states(snapshot)
         self._drop_unapplied_leftovers()
         current = {
-            key: state_from_document(memo.applied)
+            key: state
             for key, memo in self._memos.items()
-            if memo.applied is not None
+            if (state := memo.applied_state) is not None
         }
         changes = diff_states(self._desired, current)
         plan_started = time.perf_counter()
@@ -251,10 +263,13 @@ class Reconciler:
             return head, str(exc)
 
     def _stall(self, snapshot: Snapshot) -> None:
-        self._stalled = True
+        already = self._stalled and self._stalled_revision == snapshot.revision
+        self._stalled, self._stalled_revision = True, snapshot.revision
         self._diagnostics = [d.format() for d in snapshot.result.diagnostics][
             :MAX_LISTED_DIAGNOSTICS
         ]
+        if already:
+            return  # said once per revision, not once per poll
         log.error(
             "revision does not validate; keeping the last applied state",
             extra={"revision": snapshot.revision, "errors": len(snapshot.errors)},
@@ -332,7 +347,7 @@ class Reconciler:
 
     def _current_state(self, key: str) -> ObjectState | None:
         memo = self._memos.get(key)
-        return state_from_document(memo.applied) if memo and memo.applied else None
+        return memo.applied_state if memo else None
 
     def _settle_without_chain(self, item: PlanItem, revision: str) -> None:
         """A change with nothing to run: record it as applied (or gone) right away."""
@@ -342,8 +357,8 @@ class Reconciler:
             return
         state = self._desired[key]
         memo = self._memo(key)
-        memo.applied, memo.applied_hash = dict(state.document), state.spec_hash
-        memo.applied_revision = memo.observed_revision = revision
+        memo.record_applied(state, revision)
+        memo.observed_revision = revision
         self._save(memo)
 
     def _latest(self, key: str) -> ExecutionRecord | None:
@@ -395,8 +410,7 @@ class Reconciler:
         memo.observed_revision = record.revision
         applied = record.status == "succeeded" or record.action == "execute"
         if applied and state is not None:
-            memo.applied, memo.applied_hash = dict(state.document), state.spec_hash
-            memo.applied_revision = record.revision
+            memo.record_applied(state, record.revision)
         self._save(memo)
 
     def _forget(self, key: str) -> None:
