@@ -7,6 +7,7 @@ be missing only when the daemon config creates projects implicitly.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from reconciler.core.builtin_templates import BUILTIN_TEMPLATES
@@ -15,6 +16,9 @@ from reconciler.core.substitution import PLACEHOLDER
 from reconciler.core.validation.objects import SpecObject, did_you_mean
 
 Index = Mapping[str, Mapping[str, SpecObject]]
+Names = Mapping[str, AbstractSet[str]]
+"""Every name per kind in the repo, documents that failed their own checks included, so
+one typo does not also report every reference to its object as dangling."""
 
 SELF_HOSTED = frozenset({"hugging_face", "url", "disk"})
 
@@ -24,29 +28,29 @@ def _dangling(
     path: tuple[str | int, ...],
     target_kind: str,
     name: str,
-    index: Index,
+    names: Names,
     *,
     extra: tuple[str, ...] = (),
 ) -> Diagnostic | None:
-    names = index.get(target_kind, {})
-    if name in names or name in extra:
+    known = names.get(target_kind, frozenset())
+    if name in known or name in extra:
         return None
-    hint = did_you_mean(name, (*names, *extra))
+    hint = did_you_mean(name, (*sorted(known), *extra))
     return obj.problem(path, f"{target_kind} '{name}' does not exist{hint}")
 
 
 def deployment_references(
-    obj: SpecObject, index: Index, *, implicit_projects: bool
+    obj: SpecObject, index: Index, names: Names, *, implicit_projects: bool
 ) -> list[Diagnostic]:
     spec = obj.spec
     found: list[Diagnostic | None] = []
     model_name = spec.get("model")
     if isinstance(model_name, str):
-        found.append(_dangling(obj, ("spec", "model"), "Model", model_name, index))
+        found.append(_dangling(obj, ("spec", "model"), "Model", model_name, names))
     for field, kind in (("cluster", "Cluster"), ("credential", "Credential")):
         value = spec.get(field)
         if isinstance(value, str):
-            found.append(_dangling(obj, ("spec", field), kind, value, index))
+            found.append(_dangling(obj, ("spec", field), kind, value, names))
     template = spec.get("template")
     if isinstance(template, str):
         found.append(
@@ -55,18 +59,18 @@ def deployment_references(
                 ("spec", "template"),
                 "DeploymentTemplate",
                 template,
-                index,
+                names,
                 extra=tuple(BUILTIN_TEMPLATES),
             )
         )
     project = spec.get("project")
-    projects = index.get("Project", {})
+    projects = names.get("Project", frozenset())
     if isinstance(project, str) and not implicit_projects and project not in projects:
         found.append(
             obj.problem(
                 ("spec", "project"),
-                f"Project '{project}' does not exist{did_you_mean(project, projects)}; add the "
-                "Project, or set projects.create_missing in the daemon config",
+                f"Project '{project}' does not exist{did_you_mean(project, sorted(projects))}; "
+                "add the Project, or set projects.create_missing in the daemon config",
             )
         )
     model = index.get("Model", {}).get(model_name) if isinstance(model_name, str) else None
@@ -83,11 +87,11 @@ def deployment_references(
     return [d for d in found if d is not None]
 
 
-def model_references(obj: SpecObject, index: Index) -> list[Diagnostic]:
+def model_references(obj: SpecObject, names: Names) -> list[Diagnostic]:
     source = obj.spec.get("source") or {}
     credential = source.get("credential") if isinstance(source, dict) else None
     if isinstance(credential, str):
-        problem = _dangling(obj, ("spec", "source", "credential"), "Credential", credential, index)
+        problem = _dangling(obj, ("spec", "source", "credential"), "Credential", credential, names)
         return [problem] if problem else []
     return []
 
@@ -107,7 +111,7 @@ def _literal(value: Any, params: Mapping[str, Any]) -> tuple[str | None, bool]:
 _NODE_REFERENCES = {"wait_ready": ("deployment", "Deployment"), "k8s_job": ("cluster", "Cluster")}
 
 
-def workflow_references(obj: SpecObject, index: Index) -> list[Diagnostic]:
+def workflow_references(obj: SpecObject, names: Names) -> list[Diagnostic]:
     params = obj.spec.get("user_params") or {}
     found: list[Diagnostic] = []
     for graph_name, graph in (obj.spec.get("workflows") or {}).items():
@@ -117,10 +121,11 @@ def workflow_references(obj: SpecObject, index: Index) -> list[Diagnostic]:
                 continue
             field, kind = target
             name, literal = _literal((node.get("user_inputs") or {}).get(field), params)
-            if name is None or name in index.get(kind, {}):
+            known = names.get(kind, frozenset())
+            if name is None or name in known:
                 continue
             path = ("spec", "workflows", graph_name, "nodes", n_index, "user_inputs", field)
-            hint = did_you_mean(name, index.get(kind, {}))
+            hint = did_you_mean(name, sorted(known))
             if literal:
                 found.append(obj.problem(path, f"{kind} '{name}' does not exist{hint}"))
             else:

@@ -54,6 +54,8 @@ class ParsedFile:
     objects: tuple[SpecObject, ...]
     diagnostics: tuple[Diagnostic, ...]
     secret_values: frozenset[str] = frozenset()
+    unparsed: tuple[tuple[str, str], ...] = ()
+    """``(kind, name)`` of documents whose own checks failed: they still exist for references."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,6 +114,7 @@ def parse_file(load: FileLoad, *, blob: str | None = None) -> ParsedFile:
     problems = list(load.diagnostics)
     objects: list[SpecObject] = []
     secrets: set[str] = set()
+    unparsed: list[tuple[str, str]] = []
     scan = bool(load.documents) and inline_secrets.could_hold_secrets(load.documents[0].file.text)
     for doc in load.documents:
         kind, name, envelope_problems = _envelope(doc)
@@ -132,12 +135,16 @@ def parse_file(load: FileLoad, *, blob: str | None = None) -> ParsedFile:
                     doc, exc, kind=kind, name=name, skip=frozenset(secret_paths)
                 )
             )
+            if name is not None:
+                unparsed.append((kind, name))
             continue
         obj = SpecObject(kind=kind, name=model.metadata.name, doc=doc, model=model)
         objects.append(obj)
         if kind == "Workflow":
             problems.extend(workflow_graph.check_workflow(obj))
-    return ParsedFile(load.path, blob, tuple(objects), tuple(problems), frozenset(secrets))
+    return ParsedFile(
+        load.path, blob, tuple(objects), tuple(problems), frozenset(secrets), tuple(unparsed)
+    )
 
 
 def _index(
@@ -166,10 +173,18 @@ def check_objects(
     *,
     options: ValidateOptions = ValidateOptions(),
     host: HostFacts | None = None,
+    unparsed: Iterable[tuple[str, str]] = (),
 ) -> list[Diagnostic]:
-    """Problems that need every object: duplicates, references, SLO consistency."""
+    """Problems that need every object: duplicates, references, SLO consistency.
+
+    ``unparsed`` names the documents that failed their own checks: a reference to one of
+    them is not reported again as dangling.
+    """
     ordered = sorted(objects, key=lambda o: (o.path, o.doc.index))
     index, problems = _index(ordered)
+    names: dict[str, set[str]] = {kind: set(by_name) for kind, by_name in index.items()}
+    for kind, name in unparsed:
+        names.setdefault(kind, set()).add(name)
     templates = index.get("DeploymentTemplate", {})
     for obj in ordered:
         if index.get(obj.kind, {}).get(obj.name) is not obj:
@@ -177,14 +192,14 @@ def check_objects(
         if obj.kind == "Deployment":
             problems.extend(
                 references.deployment_references(
-                    obj, index, implicit_projects=options.implicit_projects
+                    obj, index, names, implicit_projects=options.implicit_projects
                 )
             )
             problems.extend(slo.check_slo(obj, slo.template_for(obj, templates)))
         elif obj.kind == "Model":
-            problems.extend(references.model_references(obj, index))
+            problems.extend(references.model_references(obj, names))
         elif obj.kind == "Workflow":
-            problems.extend(references.workflow_references(obj, index))
+            problems.extend(references.workflow_references(obj, names))
         if host is not None:
             problems.extend(_host_checks(obj, host))
     return problems
@@ -242,11 +257,13 @@ def validate_parsed(
     objects: list[SpecObject] = []
     problems: list[Diagnostic] = []
     secrets: set[str] = set()
+    unparsed: list[tuple[str, str]] = []
     for parsed in files:
         objects.extend(parsed.objects)
         problems.extend(parsed.diagnostics)
         secrets.update(parsed.secret_values)
-    problems.extend(check_objects(objects, options=options, host=host))
+        unparsed.extend(parsed.unparsed)
+    problems.extend(check_objects(objects, options=options, host=host, unparsed=unparsed))
     if secrets:
         problems = [inline_secrets.redact(problem, secrets) for problem in problems]
     return ValidationResult(tuple(objects), tuple(sort_diagnostics(problems)))
