@@ -7,7 +7,9 @@ One run measures, each in a fresh process so that imports and start-up count:
       ``diff_states`` against an empty current state and ``plan_changes``: every object is
       a create, the largest plan there is);
   (c) our loader with ruamel.yaml's parser instead of libyaml, on every 10th file;
-  (d) the peak RSS of each child (``os.wait4``'s rusage).
+  (d) the peak RSS of each child (``os.wait4``'s rusage), and for the reconciler commands,
+      which load on every core, the peak of the summed RSS and PSS of the whole process
+      tree, sampled every 20 ms in one extra run (so sampling never slows a timed run).
 Each figure is the median of ``--repeat`` runs. The goal: validate + plan within 2x the
 CSafeLoader time, under 5 s on 2 cores, peak RSS under 300 MB.
 
@@ -107,6 +109,24 @@ def run_child(argv: list[str], *, ok: tuple[int, ...] = (0,)) -> ChildRun:
     return ChildRun(wall, usage.ru_maxrss / 1024, stdout)
 
 
+def tree_peak_mb(argv: list[str]) -> tuple[float, float]:
+    """Peak summed RSS and PSS (MB) of ``argv`` and its children, sampled every 20 ms."""
+    import psutil
+
+    child = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    root = psutil.Process(child.pid)
+    peak_rss = peak_pss = 0
+    while child.poll() is None:
+        try:
+            tree = [root, *root.children(recursive=True)]
+            peak_rss = max(peak_rss, sum(p.memory_info().rss for p in tree))
+            peak_pss = max(peak_pss, sum(p.memory_full_info().pss for p in tree))
+        except psutil.Error:
+            pass
+        time.sleep(0.02)
+    return peak_rss / 2**20, peak_pss / 2**20
+
+
 def median_runs(
     argv: list[str], repeat: int, *, ok: tuple[int, ...] = (0,)
 ) -> tuple[float, float, list[ChildRun]]:
@@ -189,18 +209,17 @@ def main() -> None:
         [python, "-c", PLAN_CHILD, specs, "one-shot-gc"], args.repeat
     )
     repo, base = plan_repo(args.specs)
-    cli_wall, cli_rss, _ = median_runs(
-        [
-            "sh",
-            "-c",
-            'exec "$0" -m reconciler plan "$1" --base "$2" --format json > /dev/null',
-            python,
-            str(repo),
-            base,
-        ],
-        args.repeat,
-        ok=(2,),
-    )
+    plan_cli = [
+        "sh",
+        "-c",
+        'exec "$0" -m reconciler plan "$1" --base "$2" --format json > /dev/null',
+        python,
+        str(repo),
+        base,
+    ]
+    cli_wall, cli_rss, _ = median_runs(plan_cli, args.repeat, ok=(2,))
+    validate_tree = tree_peak_mb([python, "-m", "reconciler", "validate", specs])
+    plan_tree = tree_peak_mb(plan_cli)
     planned = plan_runs[0].stdout.split()
     phases = [statistics.median(float(r.stdout.split()[i]) for r in plan_runs) for i in range(3, 7)]
     parsers = json.loads(run_child([python, "-c", PARSER_CHILD, specs]).stdout.replace("'", '"'))
@@ -237,6 +256,10 @@ def main() -> None:
         f"({planned[1]} objects, {planned[2]} plan items). The real `reconciler plan` CLI "
         f"(validates both sides, renders json): {cli_wall / csafe_wall:.2f}x and "
         f"{cli_wall / csafe_inner:.2f}x.",
+        "",
+        f"Process trees (the reconciler commands load on both cores): `validate` peak "
+        f"summed RSS {validate_tree[0]:.0f} MB (PSS {validate_tree[1]:.0f} MB), `plan` "
+        f"{plan_tree[0]:.0f} MB (PSS {plan_tree[1]:.0f} MB).",
         "",
         f"Inside the validate + plan process: imports {phases[0]:.2f} s, walk + validate "
         f"{phases[1]:.2f} s, `states_by_key` {phases[2]:.2f} s, `diff_states` + "

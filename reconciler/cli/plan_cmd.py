@@ -18,14 +18,16 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from reconciler.cli.spec_loading import parse_sources
 from reconciler.core import plan_render
 from reconciler.core.diagnostics import Diagnostic
 from reconciler.core.diff import ObjectState, diff_states, states_by_key
 from reconciler.core.plan import Plan, plan_changes
-from reconciler.core.validation.repo import ValidateOptions, ValidationResult, validate_sources
+from reconciler.core.validation.repo import ValidateOptions, ValidationResult, validate_parsed
 from reconciler.drivers import files as spec_files
 from reconciler.drivers import git_source
 from reconciler.load.documents import SourceFile
+from reconciler.load.limits import LoadLimits
 
 EXIT_NO_CHANGES = 0
 EXIT_ERROR = 1
@@ -50,6 +52,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--implicit-projects",
         action="store_true",
         help="a missing Project is created implicitly (daemon config projects.create_missing)",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="parse files on N processes (default: every core, for 300 files or more)",
     )
 
 
@@ -128,13 +137,13 @@ def _states(args: argparse.Namespace) -> tuple[States, States, str, list[str]] |
     """
     folder, top, subdir = _locate(args.path)
     options = ValidateOptions(implicit_projects=args.implicit_projects)
-    base = validate_sources(_revision_sources(top, args.base, subdir), options=options)
+    base = _validate(_revision_sources(top, args.base, subdir), options, args.jobs)
     refused: list[Diagnostic] = []
     if args.head is None:
         head_sources, refused = _work_tree_sources(folder)
     else:
         head_sources = _revision_sources(top, args.head, subdir)
-    head = validate_sources(head_sources, options=options)
+    head = _validate(head_sources, options, args.jobs)
     head_problems = sorted(
         [*refused, *head.diagnostics], key=lambda d: (d.path, d.line, d.col, d.message)
     )
@@ -147,6 +156,13 @@ def _states(args: argparse.Namespace) -> tuple[States, States, str, list[str]] |
     gc.freeze()
     warnings = _warnings(base, head_problems, base_label=args.base)
     return states_by_key(head.objects), states_by_key(base.objects), head_label, warnings
+
+
+def _validate(
+    sources: Sequence[SourceFile], options: ValidateOptions, jobs: int | None
+) -> ValidationResult:
+    parsed = parse_sources(sources, limits=LoadLimits(), jobs=jobs)
+    return validate_parsed(parsed, options=options)
 
 
 def _report_invalid_head(problems: Sequence[Diagnostic], head_label: str) -> None:

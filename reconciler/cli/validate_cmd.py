@@ -14,8 +14,9 @@ import os
 import sys
 from pathlib import Path
 
+from reconciler.cli.spec_loading import parse_sources
 from reconciler.core.diagnostics import Diagnostic
-from reconciler.core.validation.repo import ValidateOptions, ValidationResult, validate_sources
+from reconciler.core.validation.repo import ValidateOptions, ValidationResult, validate_parsed
 from reconciler.drivers import files as spec_files
 from reconciler.drivers.secrets import SecretResolver
 from reconciler.load.documents import SourceFile
@@ -61,6 +62,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         choices=available_parsers(),
         default=None,
         help="YAML parser (default: libyaml when available)",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="parse files on N processes (default: every core, for 300 files or more)",
     )
     parser.add_argument(
         "--host-checks",
@@ -113,12 +121,9 @@ def run(args: argparse.Namespace) -> int:
     host = None
     if args.host_checks:
         host = _HostFacts(SecretResolver(secrets_dir=args.secrets_dir))
-    result = validate_sources(
-        sources,
-        limits=limits,
-        parser=args.parser,
-        options=ValidateOptions(implicit_projects=args.implicit_projects),
-        host=host,
+    parsed = parse_sources(sources, limits=limits, parser=args.parser, jobs=args.jobs)
+    result = validate_parsed(
+        parsed, options=ValidateOptions(implicit_projects=args.implicit_projects), host=host
     )
     diagnostics = sorted(
         [*refused, *result.diagnostics], key=lambda d: (d.path, d.line, d.col, d.message)
