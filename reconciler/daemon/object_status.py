@@ -7,25 +7,23 @@ or finished execution, a prune that was refused.
 
 from __future__ import annotations
 
+import datetime
+import re
+from collections.abc import Iterable
+from typing import Any
+
 from reconciler.core.status import Verdict, no_chain_yet
 from reconciler.engine.records import ExecutionRecord
 
-_STALL_REASONS = {
-    "SecretNotFound": ("secret", "not found"),
-}
+# A step that stalls starts its reason with a CamelCase word and a colon
+# ("SecretNotFound: secret 'x' is not in ..."): that word becomes the condition's reason.
+_REASON = re.compile(r"\b([A-Z][a-z]+(?:[A-Z][a-z]+)+): ")
 
 
 def stall_reason(error: str | None) -> str:
-    """A CamelCase reason for a stalled execution's error text."""
-    text = error or ""
-    for reason in _STALL_REASONS:
-        if reason in text:
-            return reason
-    lowered = text.lower()
-    for reason, words in _STALL_REASONS.items():
-        if all(word in lowered for word in words):
-            return reason
-    return "StepStalled"
+    """The condition reason a stalled execution's error names, else ``StepStalled``."""
+    found = _REASON.search(error or "")
+    return found.group(1) if found else "StepStalled"
 
 
 def verdict_for_execution(record: ExecutionRecord, *, running_step: str | None) -> Verdict:
@@ -97,11 +95,71 @@ def ready_unchanged(revision: str | None) -> Verdict:
     )
 
 
+def source_verdict(
+    *,
+    stalled: bool,
+    source_error: str | None,
+    last_seen: str | None,
+    planned: str | None,
+    last_applied: str | None,
+) -> Verdict:
+    """The watched branch's verdict: invalid, unreachable, applying, or applied."""
+    if stalled:
+        return Verdict(
+            phase="Stalled",
+            ready="False",
+            reason="ValidationFailed",
+            message=f"revision {str(last_seen)[:12]} does not validate; the objects keep "
+            f"running as applied at {str(last_applied)[:12]}",
+            stalled=True,
+        )
+    if source_error:
+        return Verdict(
+            phase="Unavailable", ready="False", reason="SourceUnavailable", message=source_error
+        )
+    if planned != last_applied:
+        return Verdict(
+            phase="Reconciling",
+            ready="Unknown",
+            reason="Progressing",
+            message=f"applying revision {str(planned)[:12]}",
+            reconciling=True,
+        )
+    return Verdict(
+        phase="Ready",
+        ready="True",
+        reason="Applied",
+        message=f"revision {str(last_applied)[:12]} applied",
+    )
+
+
+def _stamp(moment: datetime.datetime | None) -> str | None:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
+
+
+def execution_summaries(records: Iterable[ExecutionRecord]) -> list[dict[str, Any]]:
+    """A Workflow's recent executions as its status file lists them, newest first."""
+    return [
+        {
+            "id": r.id,
+            "revision": r.revision,
+            "status": r.status,
+            "started_at": _stamp(r.started_at),
+            "finished_at": _stamp(r.finished_at),
+            "error": r.error,
+        }
+        for r in records
+        if r.action == "execute"
+    ]
+
+
 __all__ = [
+    "execution_summaries",
     "no_chain_yet",
     "pending",
     "ready_unchanged",
     "retained",
+    "source_verdict",
     "stall_reason",
     "suspended",
     "verdict_for_execution",

@@ -451,20 +451,7 @@ class Reconciler:
 
     def _workflow_executions(self, kind: str, name: str) -> list[dict[str, Any]]:
         records = self._store.list_executions(kind=kind, name=name, limit=MAX_LISTED_EXECUTIONS)
-        return [
-            {
-                "id": r.id,
-                "revision": r.revision,
-                "status": r.status,
-                "started_at": r.started_at.strftime("%Y-%m-%dT%H:%M:%SZ") if r.started_at else None,
-                "finished_at": r.finished_at.strftime("%Y-%m-%dT%H:%M:%SZ")
-                if r.finished_at
-                else None,
-                "error": r.error,
-            }
-            for r in records
-            if r.action == "execute"
-        ]
+        return object_status.execution_summaries(records)
 
     def _collect_status(self) -> dict[str, bytes | None]:
         now = self._now()
@@ -505,37 +492,13 @@ class Reconciler:
             # ``planned`` is the last revision that validated: a stalled one never is.
             self._store.set_value(LAST_APPLIED, planned)
         last_applied = self._store.get_value(LAST_APPLIED)
-        if self._stalled:
-            verdict = core_status.Verdict(
-                phase="Stalled",
-                ready="False",
-                reason="ValidationFailed",
-                message=f"revision {str(last_seen)[:12]} does not validate; the objects keep "
-                f"running as applied at {str(last_applied)[:12]}",
-                stalled=True,
-            )
-        elif self._source_error:
-            verdict = core_status.Verdict(
-                phase="Unavailable",
-                ready="False",
-                reason="SourceUnavailable",
-                message=self._source_error,
-            )
-        elif planned != last_applied:
-            verdict = core_status.Verdict(
-                phase="Reconciling",
-                ready="Unknown",
-                reason="Progressing",
-                message=f"applying revision {str(planned)[:12]}",
-                reconciling=True,
-            )
-        else:
-            verdict = core_status.Verdict(
-                phase="Ready",
-                ready="True",
-                reason="Applied",
-                message=f"revision {str(last_applied)[:12]} applied",
-            )
+        verdict = object_status.source_verdict(
+            stalled=self._stalled,
+            source_error=self._source_error,
+            last_seen=last_seen,
+            planned=planned,
+            last_applied=last_applied,
+        )
         previous = self._published_source or {}
         document = core_status.build_status(
             kind="Source",

@@ -1,0 +1,117 @@
+"""What each situation of an object or of the source says in its status, table by table."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+
+from reconciler.core.chains import Chain
+from reconciler.core.status import build_status
+from reconciler.daemon import object_status
+from reconciler.engine.records import ExecutionId, ExecutionRecord, ExecutionStatus
+
+NOW = datetime.datetime(2026, 11, 23, 12, 0, tzinfo=datetime.UTC)
+
+
+def _record(status: ExecutionStatus, *, action: str = "apply", error: str | None = None):
+    chain = Chain(
+        kind="Credential", name="c", action="apply", revision="r" * 40, spec_hash="h", steps=()
+    )
+    return ExecutionRecord(
+        id=ExecutionId("e1"),
+        kind="Credential",
+        name="c",
+        action=action,
+        revision="a" * 40,
+        spec_hash="h",
+        cluster=None,
+        chain=chain,
+        params={},
+        status=status,
+        error=error,
+        created_at=NOW,
+        started_at=NOW,
+        finished_at=NOW if status != "running" else None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "action", "error", "phase", "ready", "reason", "reconciling", "stalled"),
+    [
+        ("queued", "apply", None, "Reconciling", "Unknown", "Progressing", True, False),
+        ("running", "apply", None, "Reconciling", "Unknown", "Progressing", True, False),
+        ("succeeded", "apply", None, "Ready", "True", "Succeeded", False, False),
+        ("succeeded", "execute", None, "Succeeded", "True", "Succeeded", False, False),
+        ("failed", "apply", "step x: boom", "Failed", "False", "StepFailed", False, False),
+        (
+            "stalled",
+            "apply",
+            "SecretNotFound: secret 'k' is not in ...",
+            "Stalled",
+            "False",
+            "SecretNotFound",
+            False,
+            True,
+        ),
+        ("stalled", "apply", "a person must look", "Stalled", "False", "StepStalled", False, True),
+        ("superseded", "apply", None, "Pending", "Unknown", "Superseded", False, False),
+        ("cancelled", "apply", None, "Pending", "Unknown", "Cancelled", False, False),
+    ],
+)
+def test_execution_verdicts(status, action, error, phase, ready, reason, reconciling, stalled):
+    verdict = object_status.verdict_for_execution(
+        _record(status, action=action, error=error), running_step=None
+    )
+    assert (verdict.phase, verdict.ready, verdict.reason) == (phase, ready, reason)
+    assert (verdict.reconciling, verdict.stalled) == (reconciling, stalled)
+
+
+@pytest.mark.parametrize(
+    ("stalled", "error", "planned", "applied", "phase", "reason"),
+    [
+        (True, None, "b", "a", "Stalled", "ValidationFailed"),
+        (True, "remote gone", "b", "a", "Stalled", "ValidationFailed"),
+        (False, "remote gone", "a", "a", "Unavailable", "SourceUnavailable"),
+        (False, None, "b", "a", "Reconciling", "Progressing"),
+        (False, None, "a", "a", "Ready", "Applied"),
+    ],
+)
+def test_source_verdicts(stalled, error, planned, applied, phase, reason):
+    verdict = object_status.source_verdict(
+        stalled=stalled, source_error=error, last_seen="c", planned=planned, last_applied=applied
+    )
+    assert (verdict.phase, verdict.reason) == (phase, reason)
+
+
+def test_a_condition_keeps_its_transition_time_while_its_status_holds():
+    ready = object_status.ready_unchanged("a" * 40)
+    first = build_status(
+        kind="Project", name="p", verdict=ready, observed_revision="a", previous=None, now="T1"
+    )
+    again = build_status(
+        kind="Project", name="p", verdict=ready, observed_revision="a", previous=first, now="T2"
+    )
+    assert again == first
+    failed = object_status.verdict_for_execution(_record("failed", error="x"), running_step=None)
+    later = build_status(
+        kind="Project", name="p", verdict=failed, observed_revision="b", previous=again, now="T3"
+    )
+    times = {c["type"]: c["last_transition_time"] for c in later["conditions"]}
+    assert times == {"Ready": "T3", "Reconciling": "T1", "Stalled": "T1"}
+
+
+def test_workflow_execution_summaries_list_executions_only():
+    summaries = object_status.execution_summaries(
+        [_record("succeeded", action="execute"), _record("succeeded", action="apply")]
+    )
+    assert summaries == [
+        {
+            "id": "e1",
+            "revision": "a" * 40,
+            "status": "succeeded",
+            "started_at": "2026-11-23T12:00:00Z",
+            "finished_at": "2026-11-23T12:00:00Z",
+            "error": None,
+        }
+    ]
