@@ -41,6 +41,10 @@ ERROR_BACKOFF_S = 5.0
 # Running steps get this long to reach their boundary on SIGTERM, then are cancelled (and
 # rerun after the restart): well inside the unit's TimeoutStopSec=30s.
 SHUTDOWN_GRACE_S = 20.0
+# Steps of chains bound to no cluster (bookkeeping, HTTP calls, waits for readiness) share
+# one pool of their own: the per-cluster limit protects clusters, and a few long
+# wait_ready steps must not hold up every Credential check.
+UNBOUND_STEP_LIMIT = 64
 
 
 def build_registry() -> StepRegistry:
@@ -68,6 +72,7 @@ def assemble(
         readiness=late,
         services=StepServices(http=http, extra={bookkeeping.SECRETS_SERVICE: resolver}),
         max_concurrent_per_cluster=config.clusters.max_concurrent_steps,
+        cluster_limits={"": UNBOUND_STEP_LIMIT},
         retry_cap_s=config.executor.step_retry_cap_seconds,
         shutdown_grace_s=SHUTDOWN_GRACE_S,
         on_finished=late.on_execution_finished,
