@@ -121,3 +121,21 @@ def fixture_states(*extra: str) -> dict[str, ObjectState]:
     """States of the fixture repo plus the named extra fixture files."""
     more = [SourceFile(name, (FIXTURES / name).read_bytes()) for name in extra]
     return states_of(repo_sources() + more)
+
+
+# The example objects in dependency order (kind order, then name).
+CREATE_ORDER = [
+    "Credential/hf-token",
+    "Credential/openai-prod",
+    "Project/research",
+    "Cluster/local",
+    "Cluster/xeon-dev",
+    "DeploymentTemplate/chat-low-latency",
+    "Model/gpt-4o-mini",
+    "Model/minilm",
+    "Model/phi-3-5-mini",
+    "Model/tiny-gguf",
+    "Deployment/gpt-mini-endpoint",
+    "Deployment/phi-chat",
+    "Workflow/nightly-eval",
+]

@@ -7,7 +7,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from plan_fixtures import REPO, edit, load_cases, repo_documents, repo_sources, states, states_of
+from plan_fixtures import (
+    CREATE_ORDER,
+    REPO,
+    edit,
+    load_cases,
+    repo_documents,
+    repo_sources,
+    states,
+    states_of,
+)
 
 from reconciler.core.diff import (
     Change,
@@ -58,21 +67,7 @@ def test_formatting_comments_and_spelled_out_defaults_are_not_changes(tmp_path: 
 def test_changes_come_in_kind_order_then_name() -> None:
     current = states(repo_documents())
     changes = diff_states({}, current)
-    assert [c.key for c in changes] == [
-        "Credential/hf-token",
-        "Credential/openai-prod",
-        "Project/research",
-        "Cluster/local",
-        "Cluster/xeon-dev",
-        "DeploymentTemplate/chat-low-latency",
-        "Model/gpt-4o-mini",
-        "Model/minilm",
-        "Model/phi-3-5-mini",
-        "Model/tiny-gguf",
-        "Deployment/gpt-mini-endpoint",
-        "Deployment/phi-chat",
-        "Workflow/nightly-eval",
-    ]
+    assert [c.key for c in changes] == CREATE_ORDER
     assert {c.action for c in changes} == {"delete"}
 
 

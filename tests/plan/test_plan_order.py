@@ -3,28 +3,12 @@
 from __future__ import annotations
 
 import networkx as nx
-from plan_fixtures import edit, fixture_states, plan_between, repo_documents
+from plan_fixtures import CREATE_ORDER, edit, fixture_states, plan_between, repo_documents
 
 from reconciler.core.diff import diff_states
 from reconciler.core.plan import dependency_order, plan_changes, reference_graph, references_of
 
 STATES = fixture_states()
-
-CREATE_ORDER = [
-    "Credential/hf-token",
-    "Credential/openai-prod",
-    "Project/research",
-    "Cluster/local",
-    "Cluster/xeon-dev",
-    "DeploymentTemplate/chat-low-latency",
-    "Model/gpt-4o-mini",
-    "Model/minilm",
-    "Model/phi-3-5-mini",
-    "Model/tiny-gguf",
-    "Deployment/gpt-mini-endpoint",
-    "Deployment/phi-chat",
-    "Workflow/nightly-eval",
-]
 
 
 def test_references_of_each_kind() -> None:
