@@ -22,6 +22,7 @@ from reconciler.core.diff import ObjectState, diff_states, state_from
 from reconciler.core.plan import Plan, PlanItem, plan_changes
 from reconciler.core.validation.objects import SpecObject
 from reconciler.daemon import object_status
+from reconciler.daemon.object_memo import ObjectMemo, load_memos, save_memo
 from reconciler.daemon.snapshot import Snapshot, SnapshotLoader
 from reconciler.drivers.git_source import GitSource, GitSourceError
 from reconciler.drivers.git_status import StatusPublisher
@@ -43,35 +44,6 @@ MAX_LISTED_EXECUTIONS = 5
 
 def iso_now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@dataclasses.dataclass
-class ObjectMemo:
-    """What the daemon keeps per object between cycles (persisted in the store)."""
-
-    kind: str
-    name: str
-    applied: dict[str, Any] | None = None
-    applied_hash: str | None = None
-    applied_revision: str | None = None
-    observed_revision: str | None = None
-    status: dict[str, Any] | None = None
-    seen_hash: str | None = None
-
-    @property
-    def key(self) -> str:
-        return f"{self.kind}/{self.name}"
-
-    @property
-    def applied_state(self) -> ObjectState | None:
-        """What was last applied, with its stored hash (no re-encoding per cycle)."""
-        if self.applied is None or self.applied_hash is None:
-            return None
-        return ObjectState(self.kind, self.name, self.applied, self.applied_hash)
-
-    def record_applied(self, state: ObjectState, revision: str) -> None:
-        self.applied, self.applied_hash = dict(state.document), state.spec_hash
-        self.applied_revision = revision
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,40 +103,13 @@ class Reconciler:
         self._replan = True
         self.wake: asyncio.Event = asyncio.Event()
         self.last_report: CycleReport | None = None
-        self._load_memos()
+        self._memos = load_memos(store)
+        self._dirty.update(self._memos)
 
     # -- persistence ----------------------------------------------------------------------
 
-    def _load_memos(self) -> None:
-        for record in self._store.list_objects():
-            saved = dict(record.status)
-            memo = ObjectMemo(
-                kind=record.kind,
-                name=record.name,
-                applied=saved.get("applied"),
-                applied_hash=record.spec_hash,
-                applied_revision=record.revision,
-                observed_revision=saved.get("observed_revision"),
-                status=saved.get("status"),
-                seen_hash=saved.get("seen_hash"),
-            )
-            self._memos[memo.key] = memo
-        self._dirty.update(self._memos)
-
     def _save(self, memo: ObjectMemo) -> None:
-        self._store.put_object(
-            kind=memo.kind,
-            name=memo.name,
-            spec_hash=memo.applied_hash,
-            revision=memo.applied_revision,
-            phase=(memo.status or {}).get("phase"),
-            status={
-                "applied": memo.applied,
-                "observed_revision": memo.observed_revision,
-                "status": memo.status,
-                "seen_hash": memo.seen_hash,
-            },
-        )
+        save_memo(self._store, memo)
 
     def _memo(self, key: str) -> ObjectMemo:
         memo = self._memos.get(key)
