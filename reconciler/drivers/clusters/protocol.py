@@ -1,0 +1,209 @@
+"""The cluster driver interface, its values and its errors, shared by every driver.
+
+Steps talk to a cluster only through ``ClusterDriver``; what a driver needs to run an
+endpoint arrives already rendered in an ``EndpointSpec`` (argv or image, env, port, probes,
+GPUs), so a driver knows nothing of specs, templates or sizing. Failures cross the driver
+boundary as ``ClusterError`` subclasses, which tell the caller whether trying again can help.
+The module is self-contained: drivers import nothing else of the project.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Literal, Protocol
+
+Strategy = Literal["green", "recreate"]
+JobState = Literal["pending", "running", "succeeded", "failed"]
+
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGED_BY_VALUE = "reconciler"
+
+
+class ClusterError(Exception):
+    """Base of every error a cluster driver raises."""
+
+
+class ClusterUnreachableError(ClusterError):
+    """The cluster did not answer (connection refused, timeout); trying again may help."""
+
+
+class ClusterAuthError(ClusterError):
+    """The cluster refused our credentials; a person must fix the secret or its rights."""
+
+
+class InvalidEndpointError(ClusterError):
+    """The endpoint as rendered cannot run (rejected manifest, missing executable)."""
+
+
+class EndpointNotFoundError(ClusterError):
+    """No endpoint of that name is managed on this cluster."""
+
+
+class EndpointConflictError(ClusterError):
+    """Another owner holds the name or the fields; the message says who and which."""
+
+
+class JobNotFoundError(ClusterError):
+    """No job of that name is known to this cluster."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ClusterCheck:
+    """Whether the cluster answered, and what it says it runs."""
+
+    reachable: bool
+    version: str | None = None
+    message: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class GpuCount:
+    """GPUs of one type: how many the cluster has, and how many no workload holds."""
+
+    gpu_type: str
+    total: int
+    free: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Inventory:
+    """GPUs by type (an empty mapping for a cluster with none)."""
+
+    gpus: Mapping[str, GpuCount] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkerResources:
+    """What one worker asks for; ``None`` leaves the driver's default."""
+
+    gpus: int = 0
+    cpu: str | None = None
+    memory: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class EndpointSpec:
+    """One endpoint as a driver runs it, fully rendered.
+
+    ``command``/``args`` hold no placeholder except ``{port}``, which a driver that
+    allocates ports itself (the local one) fills; ``port`` is the port the server listens
+    on where the driver does not choose it (a container port). ``image`` is for drivers
+    that run containers, ``command`` for drivers that run processes on a host.
+    """
+
+    name: str
+    owner_labels: Mapping[str, str]
+    image: str | None
+    command: tuple[str, ...]
+    args: tuple[str, ...]
+    env: Mapping[str, str]
+    port: int
+    health_path: str
+    resources: WorkerResources
+    workers: int
+    strategy: Strategy = "green"
+
+
+@dataclasses.dataclass(frozen=True)
+class Drift:
+    """A managed field changed out of band: which, by whom if known, and what it is now."""
+
+    field: str
+    manager: str | None = None
+    observed: str | None = None
+    expected: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class EndpointObservation:
+    """What the cluster shows of one endpoint right now.
+
+    ``ready`` is true only once a rollout is complete: every desired worker is updated,
+    ready and available at the current revision. ``message`` says what is missing if not.
+    """
+
+    name: str
+    exists: bool
+    workers_desired: int
+    workers_ready: int
+    ready: bool
+    endpoint_url: str | None
+    resources: WorkerResources | None = None
+    drift: tuple[Drift, ...] = ()
+    message: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class JobSpec:
+    """A run-to-completion job: an image or a command, with its args and env."""
+
+    name: str
+    owner_labels: Mapping[str, str]
+    image: str | None
+    command: tuple[str, ...]
+    args: tuple[str, ...] = ()
+    env: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    resources: WorkerResources = dataclasses.field(default_factory=WorkerResources)
+    timeout_s: float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class JobHandle:
+    """A started job, named as the cluster knows it."""
+
+    name: str
+    namespace: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class JobStatus:
+    """Where a job is; ``exit_code`` once it has ended, where the cluster knows it."""
+
+    state: JobState
+    exit_code: int | None = None
+    message: str = ""
+
+
+class ClusterDriver(Protocol):
+    """What a step needs of a cluster; every method raises only ClusterError subclasses."""
+
+    async def check(self) -> ClusterCheck:
+        """Whether the cluster answers, and its version; unreachable is a value, not an error."""
+        ...
+
+    async def inventory(self) -> Inventory:
+        """GPUs by type, total and free."""
+        ...
+
+    async def apply_endpoint(self, spec: EndpointSpec) -> EndpointObservation:
+        """Create or update the endpoint to match ``spec``; returns at once, without waiting."""
+        ...
+
+    async def observe_endpoint(self, name: str) -> EndpointObservation:
+        """The endpoint as it is now (``exists=False`` when there is none)."""
+        ...
+
+    async def delete_endpoint(self, name: str) -> bool:
+        """Remove the endpoint and all it holds; false when there was nothing to remove."""
+        ...
+
+    async def scale_endpoint(self, name: str, workers: int) -> EndpointObservation:
+        """Set the number of workers; raises EndpointNotFoundError for an unknown name."""
+        ...
+
+    async def run_job(self, spec: JobSpec) -> JobHandle:
+        """Start a job; returns once it is submitted."""
+        ...
+
+    async def job_status(self, handle: JobHandle) -> JobStatus:
+        """Where the job is now."""
+        ...
+
+    async def job_logs(self, handle: JobHandle, *, tail_bytes: int | None = None) -> str:
+        """The job's output so far (the last ``tail_bytes`` of it when given)."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections and background tasks; endpoints keep running."""
+        ...
