@@ -15,8 +15,17 @@ import networkx as nx
 
 from reconciler.core.diagnostics import Diagnostic
 from reconciler.core.durations import DurationError, parse_duration
-from reconciler.core.step_types import CATALOGUE, WORKFLOW_STEP_TYPES
-from reconciler.core.substitution import malformed_placeholders, references_in
+from reconciler.core.step_types import (
+    CATALOGUE,
+    WORKFLOW_STEP_TYPES,
+    StepSignature,
+    value_problems,
+)
+from reconciler.core.substitution import (
+    PLACEHOLDER,
+    malformed_placeholders,
+    references_in,
+)
 from reconciler.core.validation.objects import SpecObject, did_you_mean
 
 _DURATION_INPUTS = {"delay", "timeout", "node_timeout"}
@@ -49,7 +58,9 @@ def _check_graph(
     index_of: dict[str, int] = {}
     for index, node in enumerate(nodes):
         node_id = str(node.get("id"))
-        if node_id in index_of:
+        step_type = str(node.get("type"))
+        duplicate = node_id in index_of
+        if duplicate:
             problems.append(
                 obj.problem(
                     (*base, "nodes", index, "id"),
@@ -57,10 +68,9 @@ def _check_graph(
                     f"(first used by node #{index_of[node_id] + 1})",
                 )
             )
-            continue
-        index_of[node_id] = index
-        step_type = str(node.get("type"))
-        types[node_id] = step_type
+        else:
+            index_of[node_id] = index
+            types[node_id] = step_type
         if step_type not in CATALOGUE or not CATALOGUE[step_type].workflow_use:
             problems.append(
                 obj.problem(
@@ -69,6 +79,10 @@ def _check_graph(
                     f"{did_you_mean(step_type, WORKFLOW_STEP_TYPES)}; "
                     f"known types: {', '.join(WORKFLOW_STEP_TYPES)}",
                 )
+            )
+        elif duplicate:  # its graph links are ambiguous, but its inputs can be checked
+            problems.extend(
+                _check_inputs(obj, (*base, "nodes", index), node_id, node, CATALOGUE[step_type])
             )
     graph_dag: nx.DiGraph = nx.DiGraph()
     graph_dag.add_nodes_from(index_of)
@@ -218,6 +232,33 @@ def _check_node(
         )
     if signature is None:
         return problems
+    problems.extend(_check_inputs(obj, where, node_id, node, signature))
+    return problems
+
+
+def _deferred(value: Any) -> bool:
+    """A value known only at run time: exactly one ``${{ }}`` placeholder."""
+    return isinstance(value, str) and PLACEHOLDER.fullmatch(value.strip()) is not None
+
+
+def _input_label(name: str, inner: tuple[str | int, ...]) -> str:
+    return name + "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in inner)
+
+
+def _check_inputs(
+    obj: SpecObject,
+    where: tuple[str | int, ...],
+    node_id: str,
+    node: dict[str, Any],
+    signature: StepSignature,
+) -> list[Diagnostic]:
+    """The node's ``user_inputs`` against its step type's JSON Schema: required inputs,
+    unknown ones (a warning: the step ignores them), and each value's type and range."""
+    problems: list[Diagnostic] = []
+    inputs = node.get("user_inputs") or {}
+    if not isinstance(inputs, dict):
+        return problems
+    passed = node.get("previous_node_inputs") or {}
     provided = set(inputs) | {str(o) for o in passed.values()}
     for missing in sorted(signature.required - provided):
         problems.append(
@@ -237,7 +278,24 @@ def _check_node(
                     key=True,
                 )
             )
-    for name in sorted(_DURATION_INPUTS & set(inputs)):
+    for name, value in inputs.items():
+        schema = signature.input_properties.get(str(name))
+        if not schema:
+            continue
+        for inner, message in value_problems(schema, value, deferred=_deferred):
+            problems.append(
+                obj.problem(
+                    (*where, "user_inputs", name, *inner),
+                    f"input '{_input_label(str(name), inner)}' of node '{node_id}' "
+                    f"({signature.name}) {message}",
+                )
+            )
+    durations = _DURATION_INPUTS | {
+        name
+        for name, schema in signature.input_properties.items()
+        if schema.get("format") == "duration"
+    }
+    for name in sorted(durations & set(inputs)):
         value = inputs[name]
         if isinstance(value, str) and "${{" not in value:
             try:
