@@ -1,0 +1,76 @@
+"""The argv and environment of a template's server as the local driver runs it.
+
+The local driver runs the template's ``runtime.command`` (its ``args`` are for the image
+of container drivers), bound to 127.0.0.1 only. ``{runtime_bin}`` is the bin folder of
+the runtime virtualenv a built-in template runs from; ``{port}`` is left for the driver,
+which allocates the port and keeps it across restarts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from reconciler.core.render import placeholders
+from reconciler.core.render.placeholders import RenderError
+from reconciler.specs.deployment import DeploymentSpec
+from reconciler.specs.template import DeploymentTemplateSpec
+
+LOCAL_HOST = "127.0.0.1"
+
+
+@dataclasses.dataclass(frozen=True)
+class LocalCommand:
+    """A server command ready for the local driver (``{port}`` still to fill)."""
+
+    argv: tuple[str, ...]
+    env: dict[str, str]
+    health_path: str
+
+
+def needs_runtime(template: DeploymentTemplateSpec) -> bool:
+    """Whether the template's command runs from a runtime virtualenv."""
+    command = template.runtime.command or []
+    return placeholders.RUNTIME_BIN in placeholders.names_in(command)
+
+
+def render_local_command(
+    *,
+    template_name: str,
+    template: DeploymentTemplateSpec,
+    deployment_name: str,
+    deployment: DeploymentSpec,
+    model_path: str,
+    runtime_bin: str | None = None,
+) -> LocalCommand:
+    """Fill the template's command for ``deployment``; RenderError names what is missing."""
+    command = template.runtime.command
+    if not command:
+        raise RenderError(
+            f"DeploymentTemplate/{template_name}: runtime.command is empty, and the local "
+            "driver runs a command on the host (runtime.image is for Kubernetes)"
+        )
+    values = {
+        placeholders.MODEL_PATH: model_path,
+        placeholders.HOST: LOCAL_HOST,
+        placeholders.CONCURRENT_REQUESTS: str(deployment.deploy_config.concurrent_requests),
+        placeholders.DEPLOYMENT: deployment_name,
+    }
+    if runtime_bin is not None:
+        values[placeholders.RUNTIME_BIN] = runtime_bin
+    keep = frozenset({placeholders.PORT})
+    argv = tuple(
+        placeholders.fill(
+            part,
+            values,
+            keep=keep,
+            where=f"DeploymentTemplate/{template_name} runtime.command[{index}]",
+        )
+        for index, part in enumerate(command)
+    )
+    env = {
+        key: placeholders.fill(
+            value, values, keep=keep, where=f"DeploymentTemplate/{template_name} runtime.env.{key}"
+        )
+        for key, value in template.runtime.env.items()
+    }
+    return LocalCommand(argv=argv, env=env, health_path=template.runtime.health_path)

@@ -1,0 +1,59 @@
+"""Filling a template's ``{name}`` placeholders, with an error naming any unknown one.
+
+Only ``{identifier}`` counts as a placeholder, so braces in JSON arguments stay as they
+are. A value may be left for the driver (the local driver fills ``{port}`` itself, having
+allocated it): such names are kept verbatim.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+
+PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
+
+MODEL_PATH = "model_path"
+PORT = "port"
+HOST = "host"
+CONCURRENT_REQUESTS = "concurrent_requests"
+DEPLOYMENT = "deployment"
+RUNTIME_BIN = "runtime_bin"
+
+KNOWN: frozenset[str] = frozenset(
+    {MODEL_PATH, PORT, HOST, CONCURRENT_REQUESTS, DEPLOYMENT, RUNTIME_BIN}
+)
+
+
+class RenderError(ValueError):
+    """A template that cannot be rendered for this deployment; the message says why."""
+
+
+def names_in(texts: Iterable[str]) -> set[str]:
+    """Every placeholder name used in ``texts``."""
+    return {match.group(1) for text in texts for match in PLACEHOLDER.finditer(text)}
+
+
+def fill(
+    text: str,
+    values: Mapping[str, str],
+    *,
+    keep: frozenset[str] = frozenset(),
+    where: str,
+) -> str:
+    """``text`` with each placeholder replaced; ``keep`` names stay for the driver.
+
+    ``where`` names the template field for the error message.
+    """
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name in keep:
+            return match.group(0)
+        if name in values:
+            return values[name]
+        if name in KNOWN:
+            raise RenderError(f"{where}: placeholder {{{name}}} has no value for this deployment")
+        known = ", ".join(f"{{{known}}}" for known in sorted(KNOWN))
+        raise RenderError(f"{where}: unknown placeholder {{{name}}} (known: {known})")
+
+    return PLACEHOLDER.sub(replace, text)
