@@ -5,14 +5,21 @@ value is looked up here, in the order SPEC.md "Secrets" fixes: systemd's credent
 directory (``LoadCredential=``), then the configured secrets directory, then the
 environment variable ``RECONCILER_SECRET_<NAME>``. Every value handed out is remembered so
 the logger can replace it with ``***`` wherever it would otherwise be printed.
+
+One lookup decides everything: ``lookup`` gives a verdict (found, not found, unreadable)
+and ``resolve`` and ``exists`` are both read from it, so a folder, an unreadable file or a
+binary file in place of a secret is never "present" to one caller and an error to another.
 """
 
 from __future__ import annotations
 
+import enum
 import os
 import re
+import stat
 import threading
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 ENV_PREFIX = "RECONCILER_SECRET_"
@@ -41,6 +48,32 @@ class SecretNotFound(SecretError, LookupError):
 
 class SecretUnreadable(SecretError):
     """The secret exists as a file that cannot be read (permissions, not a file, encoding)."""
+
+
+class SecretState(enum.Enum):
+    """What one lookup of a secret found."""
+
+    FOUND = "found"
+    NOT_FOUND = "not_found"
+    UNREADABLE = "unreadable"
+
+
+@dataclass(frozen=True)
+class SecretVerdict:
+    """The outcome of looking a secret up, without its value.
+
+    ``where`` is the file or environment variable that holds it (or the file that cannot
+    be read); ``problem`` is the message a person can act on, empty when it was found.
+    """
+
+    name: str
+    state: SecretState
+    where: str
+    problem: str
+
+    @property
+    def found(self) -> bool:
+        return self.state is SecretState.FOUND
 
 
 def validate_secret_name(name: str) -> str:
@@ -92,9 +125,24 @@ class SecretResolver:
         return [d for d in (self._credentials_dir, self._secrets_dir) if d is not None]
 
     def _read_file(self, name: str, path: Path) -> str | None:
+        """The text of ``path``; None when nothing is there; SecretUnreadable otherwise."""
+        try:
+            mode = path.stat().st_mode
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise SecretUnreadable(
+                f"secret {name!r} at {path} cannot be examined: {exc.strerror or exc}; "
+                "check the permissions of its folder for the daemon's user"
+            ) from exc
+        if not stat.S_ISREG(mode):  # a folder, a pipe that would block, a device...
+            raise SecretUnreadable(
+                f"secret {name!r} exists at {path} but is not a regular file; "
+                "store the secret as a plain text file"
+            )
         try:
             data = path.read_bytes()
-        except FileNotFoundError:
+        except FileNotFoundError:  # removed between the two calls
             return None
         except OSError as exc:
             raise SecretUnreadable(
@@ -108,30 +156,45 @@ class SecretResolver:
                 f"secret {name!r} at {path} is not UTF-8 text; store it as text (e.g. base64)"
             ) from exc
 
+    def _find(self, name: str) -> tuple[SecretVerdict, str | None]:
+        """The one search every public method uses: a verdict, and the value when found."""
+        validate_secret_name(name)
+        for folder in self._folders():
+            path = folder / name
+            try:
+                value = self._read_file(name, path)
+            except SecretUnreadable as exc:
+                return SecretVerdict(name, SecretState.UNREADABLE, str(path), str(exc)), None
+            if value is not None:
+                return SecretVerdict(name, SecretState.FOUND, str(path), ""), value
+        variable = env_var_for(name)
+        value = self._environ.get(variable)
+        if value is not None:
+            return SecretVerdict(name, SecretState.FOUND, f"${variable}", ""), value
+        missing = SecretNotFound(name, self.places(name))
+        return SecretVerdict(name, SecretState.NOT_FOUND, "", str(missing)), None
+
+    def lookup(self, name: str) -> SecretVerdict:
+        """Whether ``name`` resolves, without remembering its value; never raises for a
+        missing or unreadable secret (InvalidSecretName still raises for a bad name)."""
+        verdict, _ = self._find(name)
+        return verdict
+
     def resolve(self, name: str) -> str:
         """The value of secret ``name``; raise SecretNotFound or SecretUnreadable."""
-        validate_secret_name(name)
-        value: str | None = None
-        for folder in self._folders():
-            value = self._read_file(name, folder / name)
-            if value is not None:
-                break
-        if value is None:
-            value = self._environ.get(env_var_for(name))
-        if value is None:
+        verdict, value = self._find(name)
+        if verdict.state is SecretState.NOT_FOUND:
             raise SecretNotFound(name, self.places(name))
+        if verdict.state is SecretState.UNREADABLE or value is None:
+            raise SecretUnreadable(verdict.problem)
         if value:
             with self._lock:
                 self._known.add(value)
         return value
 
     def exists(self, name: str) -> bool:
-        """Whether some source holds ``name``, without reading or remembering its value."""
-        validate_secret_name(name)
-        for folder in self._folders():
-            if (folder / name).exists():
-                return True
-        return env_var_for(name) in self._environ
+        """Whether ``resolve(name)`` would return a value (the same lookup decides)."""
+        return self.lookup(name).found
 
     def places(self, name: str) -> list[str]:
         """Human-readable list of the places ``name`` is looked up, in order."""

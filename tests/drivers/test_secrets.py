@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from reconciler.drivers.secrets import (
     InvalidSecretName,
     SecretNotFound,
     SecretResolver,
+    SecretState,
     SecretUnreadable,
     env_var_for,
 )
@@ -140,3 +142,52 @@ def test_known_values_hold_every_resolved_non_empty_value(dirs: tuple[Path, Path
     resolver.resolve("a")
     resolver.resolve("b")
     assert resolver.known_values() == {"alpha-value", "beta-value"}
+
+
+def _unreadable(path: Path) -> None:
+    path.write_text("value-nobody-may-read")
+    path.chmod(0)
+    if os.access(path, os.R_OK):  # root reads anything: nothing to prove here
+        pytest.skip("running as a user that can read a file with mode 000")
+
+
+@pytest.mark.parametrize("kind", ["folder", "binary", "unreadable", "pipe"])
+def test_exists_and_resolve_agree_on_a_secret_that_cannot_be_used(
+    dirs: tuple[Path, Path], kind: str
+) -> None:
+    _, secrets = dirs
+    target = secrets / "kubeconfig"
+    if kind == "folder":
+        target.mkdir()
+    elif kind == "binary":
+        target.write_bytes(b"\xff\xfe\x00binary")
+    elif kind == "unreadable":
+        _unreadable(target)
+    else:
+        os.mkfifo(target)  # reading it would block forever: it must be refused unread
+    resolver = SecretResolver(secrets, environ={"RECONCILER_SECRET_KUBECONFIG": "from-env"})
+    verdict = resolver.lookup("kubeconfig")
+    assert verdict.state is SecretState.UNREADABLE
+    assert verdict.where == str(target)
+    assert "'kubeconfig'" in verdict.problem and "from-env" not in verdict.problem
+    assert resolver.exists("kubeconfig") is False
+    with pytest.raises(SecretUnreadable) as caught:
+        resolver.resolve("kubeconfig")
+    assert str(caught.value) == verdict.problem
+    assert resolver.known_values() == frozenset()
+
+
+def test_lookup_reports_where_a_secret_was_found_without_remembering_it(
+    dirs: tuple[Path, Path],
+) -> None:
+    _, secrets = dirs
+    (secrets / "a").write_text("alpha-value\n")
+    resolver = SecretResolver(secrets, environ={"RECONCILER_SECRET_B": "beta-value"})
+    found_file, found_env, missing = (resolver.lookup(n) for n in ("a", "b", "c"))
+    assert (found_file.state, found_file.where) == (SecretState.FOUND, str(secrets / "a"))
+    assert (found_env.state, found_env.where) == (SecretState.FOUND, "$RECONCILER_SECRET_B")
+    assert missing.state is SecretState.NOT_FOUND
+    assert "RECONCILER_SECRET_C" in missing.problem
+    assert found_file.problem == found_env.problem == ""
+    assert resolver.known_values() == frozenset()
+    assert resolver.exists("a") and resolver.exists("b") and not resolver.exists("c")
