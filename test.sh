@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 scripts/bootstrap.sh test
+echo "== lock agrees with pyproject.toml"
+.venv/bin/python scripts/check_lock.py
 echo "== ruff"
 .venv/bin/ruff check reconciler tests bench
 echo "== mypy --strict"
