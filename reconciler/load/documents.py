@@ -142,7 +142,12 @@ def load_file(
             documents.append(RawDocument(source.path, index, line, col, value, file_text))
     except n.ComposeError as exc:
         line, col = where.of(exc.mark) if exc.mark is not None else (1, 1)
-        problems.append(_error(source.path, line, col, exc.message))
+        message = exc.message
+        if exc.context_mark is not None:
+            opened = where.of(exc.context_mark)
+            if opened != (line, col):
+                message = f"{message} (it began at line {opened[0]}, column {opened[1]})"
+        problems.append(_error(source.path, line, col, message))
     except Exception as exc:  # a parser bug must not hide the other files' problems
         problems.append(
             _error(source.path, 1, 1, f"YAML parser failed on this file ({type(exc).__name__})")

@@ -20,8 +20,10 @@ class TextPositions:
 
     def __init__(self, text: str) -> None:
         self._starts: list[int] | None = None
-        self._lines = text.count("\n") + 1
-        self._last_line_length = len(text) - (text.rfind("\n") + 1)
+        # The lines an editor shows: a final newline ends the last line, it opens none.
+        body = text[:-1] if text.endswith("\n") else text
+        self._lines = body.count("\n") + 1
+        self._last_line_length = len(body) - (body.rfind("\n") + 1)
         if _OTHER_BREAKS.search(text):
             self._starts = [0, *(m.end() for m in re.finditer("\n", text))]
 
@@ -32,7 +34,7 @@ class TextPositions:
             index = int(mark.index)
             line = bisect.bisect_right(self._starts, index)
             col = index - self._starts[line - 1] + 1
-        if line > self._lines:  # libyaml puts the end of a stream with no final newline here
+        if line > self._lines:  # the end of the stream: point just past the last character
             return self._lines, self._last_line_length + 1
         return line, col
 

@@ -84,13 +84,15 @@ class ComposeError(Exception):
 
     ``mark`` is the parser's mark of the problem (``line``, ``column``, ``index``), or
     None when the parser gave none; :class:`reconciler.load.marks.TextPositions` turns
-    it into a position.
+    it into a position. ``context_mark`` is where the construct being parsed began (the
+    opening bracket of an unclosed flow collection), when the parser gave one.
     """
 
-    def __init__(self, message: str, *, mark: Any | None) -> None:
+    def __init__(self, message: str, *, mark: Any | None, context_mark: Any | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.mark = mark
+        self.context_mark = context_mark
 
 
 class DepthExceeded(Exception):
@@ -180,6 +182,12 @@ def _mark_of(exc: Any) -> Any | None:
     return getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
 
 
+def _parse_error(exc: Any) -> ComposeError:
+    return ComposeError(
+        _describe(exc), mark=_mark_of(exc), context_mark=getattr(exc, "context_mark", None)
+    )
+
+
 def _describe(exc: Any) -> str:
     problem = getattr(exc, "problem", None)
     context = getattr(exc, "context", None)
@@ -199,6 +207,54 @@ def _too_deep(exc: DepthExceeded, limits: LoadLimits) -> ComposeError:
     )
 
 
+# What can hide flow brackets from the nesting pre-scan: quoted scalars and comments. A
+# quote inside a plain scalar (``don't``) or a ``#`` that starts no comment makes the scan
+# skip brackets, so it can only undercount; brackets in block scalars make it overcount,
+# which :func:`_ours_instead` checks by composing before it reports anything.
+_FLOW_TOKENS = re.compile(r"""[\[{]|[\]}]|"(?:[^"\\]|\\.)*"|'(?:[^']|'')*'|#[^\n]*""")
+
+
+def flow_depth_cut(text: str, max_depth: int) -> int | None:
+    """The offset just past the flow bracket that opens level ``max_depth + 1``, if any.
+
+    Flow depth alone never exceeds the total nesting depth, so the text up to that offset
+    already holds a node deeper than the limit. libyaml's scanner reads an unclosed flow
+    collection to its end before the composer sees a node (and newer libyaml refuses past
+    1000 levels by itself), so the depth guard needs the prefix to fire first.
+    """
+    depth = 0
+    for match in _FLOW_TOKENS.finditer(text):
+        char = match.group()[0]
+        if char in "[{":
+            depth += 1
+            if depth > max_depth:
+                return match.end()
+        elif char in "]}":
+            depth = max(depth - 1, 0)
+    return None
+
+
+def _ours_instead(text: str, limits: LoadLimits) -> ComposeError | None:
+    """Our depth diagnostic for ``text`` when libyaml refused it for a reason of its own."""
+    cut = flow_depth_cut(text, limits.max_depth)
+    if cut is None:
+        return None
+    import yaml
+
+    assert _LIBYAML is not None
+    loader = _LIBYAML(text[:cut], limits.max_depth)
+    try:
+        while loader.check_node():
+            loader.get_node()
+    except DepthExceeded as exc:
+        return _too_deep(exc, limits)
+    except yaml.YAMLError:
+        return None
+    finally:
+        loader.dispose()
+    return None
+
+
 def _compose_libyaml(text: str, limits: LoadLimits) -> Iterator[Any]:
     import yaml
 
@@ -210,7 +266,9 @@ def _compose_libyaml(text: str, limits: LoadLimits) -> Iterator[Any]:
     except DepthExceeded as exc:
         raise _too_deep(exc, limits) from None
     except yaml.YAMLError as exc:
-        raise ComposeError(_describe(exc), mark=_mark_of(exc)) from None
+        # libyaml's own refusals (its 1000-level cap, an unclosed bracket at the end of a
+        # deep file) come after our limit would have fired: report ours where it applies.
+        raise _ours_instead(text, limits) or _parse_error(exc) from None
     finally:
         loader.dispose()
 
@@ -237,7 +295,7 @@ def _compose_ruamel(text: str, limits: LoadLimits) -> Iterator[Any]:
             f"nesting deeper than {limits.max_depth} levels (load.max_depth)", mark=None
         ) from None
     except YAMLError as exc:
-        raise ComposeError(_describe(exc), mark=_mark_of(exc)) from None
+        raise _parse_error(exc) from None
 
 
 def compose_documents(text: str, *, limits: LoadLimits, parser: ParserName) -> Iterator[Any]:

@@ -80,8 +80,8 @@ EXPECTED: dict[str, list[str]] = {
     "workflow_graph": [
         "workflows.yaml:15:11: error: cycle in provision graph: a -> b -> c -> a (Workflow/cyclic)",
         "workflows.yaml:26:16: error: duplicate node id 'fetch' in provision (first used by node #1) (Workflow/ids-and-types)",
-        "workflows.yaml:27:29: error: unknown step type 'k8s_jbo' for node 'train' (did you mean 'k8s_job'?); known types: add_model, deploy_model, fail, http_request, k8s_job, noop, scale_deployment, scan_model, undeploy_model, wait_ready (Workflow/ids-and-types)",
-        "workflows.yaml:28:29: error: unknown step type 'check_secret' for node 'check'; known types: add_model, deploy_model, fail, http_request, k8s_job, noop, scale_deployment, scan_model, undeploy_model, wait_ready (Workflow/ids-and-types)",
+        "workflows.yaml:27:29: error: unknown step type 'k8s_jbo' for node 'train' (did you mean 'k8s_job'?); known types: add_model, create_connector, delete_connector, delete_model, deploy_model, fail, http_request, k8s_job, noop, register_local_pretrained_model, register_remote_model, scale_deployment, scan_model, undeploy_model, wait_ready (Workflow/ids-and-types)",
+        "workflows.yaml:28:29: error: unknown step type 'check_secret' for node 'check'; known types: add_model, create_connector, delete_connector, delete_model, deploy_model, fail, http_request, k8s_job, noop, register_local_pretrained_model, register_remote_model, scale_deployment, scan_model, undeploy_model, wait_ready (Workflow/ids-and-types)",
         "workflows.yaml:30:33: error: edge dest 'trian' is not a node of provision (did you mean 'train'?) (Workflow/ids-and-types)",
         "workflows.yaml:48:13: error: previous_node_inputs of 'second' names 'frist', which is not an upstream node: no node has that id (did you mean 'first'?) (Workflow/passing)",
         "workflows.yaml:49:20: error: node 'first' (http_request) has no output 'endpoint_url'; it gives: body, json, status (Workflow/passing)",
@@ -101,7 +101,8 @@ EXPECTED: dict[str, list[str]] = {
     ],
     "yaml12_scalars": [],
     "yaml_syntax": [
-        "broken.yaml:5:5: error: invalid YAML: while parsing a flow sequence, did not find expected ',' or ']'",
+        "broken.yaml:5:5: error: invalid YAML: while parsing a flow sequence, did not find "
+        "expected ',' or ']' (it began at line 4, column 9)",
     ],
 }
 
