@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx2
 import huggingface_hub
 from huggingface_hub import errors as hf_errors
 
@@ -106,6 +107,8 @@ def _our_errors(repo_id: str, revision: str) -> Iterator[None]:
             message = f"{where} answered {status}: the token is not accepted"
             raise UnauthorizedError(message) from exc
         raise SourceUnavailableError(f"{where}: the hub answered {status}; will retry") from exc
+    except httpx2.HTTPError as exc:
+        raise SourceUnavailableError(f"{where}: the hub cannot be reached: {exc}") from exc
     except (OSError, ValueError) as exc:
         if isinstance(exc, ModelSourceError):
             raise

@@ -50,3 +50,16 @@ def remove_record(*, cache_dir: Path, model: str) -> bool:
     existed = path.exists()
     path.unlink(missing_ok=True)
     return existed
+
+
+def recorded_roots(*, cache_dir: Path) -> set[str]:
+    """The local roots every current record points at."""
+    roots: set[str] = set()
+    for path in (cache_dir / "records").glob("*.json"):
+        try:
+            root = json.loads(path.read_text("utf-8")).get("root")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(root, str):
+            roots.add(root)
+    return roots

@@ -114,6 +114,14 @@ async def fetch(
     return root
 
 
+def delete_download(*, dest_dir: Path, root: Path) -> bool:
+    """Delete a finished download under ``dest_dir``; any other path is left alone."""
+    if root.parent != dest_dir or not root.is_dir():
+        return False
+    shutil.rmtree(root)
+    return True
+
+
 def _total_from(response: aiohttp.ClientResponse, have: int) -> int | None:
     content_range = response.headers.get("Content-Range", "")
     match = _CONTENT_RANGE.match(content_range.strip())
