@@ -116,6 +116,15 @@ class Drift:
 
 
 @dataclasses.dataclass(frozen=True)
+class AppliedObject:
+    """One object a driver created for an endpoint (a Kubernetes Deployment, Service)."""
+
+    kind: str
+    namespace: str | None
+    name: str
+
+
+@dataclasses.dataclass(frozen=True)
 class EndpointObservation:
     """What the cluster shows of one endpoint right now.
 
@@ -132,6 +141,7 @@ class EndpointObservation:
     resources: WorkerResources | None = None
     drift: tuple[Drift, ...] = ()
     message: str = ""
+    applied: tuple[AppliedObject, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,0 +1,412 @@
+"""Deployment and Cluster steps over the cluster driver interface.
+
+``deploy_model`` sizes the endpoint (roofline, pinned by ``workers``), renders the
+template, builds the runtime virtualenv a built-in local template needs, applies the
+endpoint and waits until its driver says it is ready; ``undeploy_model`` removes it,
+``scale_deployment`` changes its workers, ``check_cluster`` observes a cluster and
+``release_cluster`` forgets one. Each returns its status fields under ``status`` for the
+daemon to merge into the object's status file. What the steps need of the daemon (the
+Model's facts, repo templates, cluster specs) comes through the small EndpointFacts
+Protocol; drivers come by cluster name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+import pydantic
+
+from reconciler.core.builtin_templates import BUILTIN_TEMPLATES
+from reconciler.core.render import placeholders
+from reconciler.core.render.local_command import needs_runtime, render_local_command
+from reconciler.core.render.placeholders import RenderError
+from reconciler.core.sizing import gpus, roofline
+from reconciler.drivers import runtimes
+from reconciler.drivers.clusters import protocol
+from reconciler.engine import outcomes
+from reconciler.engine.context import StepContext, StepImpl
+from reconciler.specs.deployment import DeploymentSpec
+from reconciler.specs.template import DeploymentTemplateSpec
+
+OWNER_LABEL = "reconciler/deployment"
+DEFAULT_READY_TIMEOUT_S = 900.0
+WAITING_FOR_MODEL_RETRY_S = 10.0
+_STEP_INPUTS = frozenset({"deployment", "ready_timeout_s"})
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelFacts:
+    """What a Ready Model tells a deployment: where its files are and its shape."""
+
+    path: str | None
+    parameters: int | str | None = None
+    dtype: str | None = None
+    layers: int | None = None
+    kv_heads: int | None = None
+    head_dim: int | None = None
+
+
+class EndpointFacts(Protocol):
+    """The daemon's knowledge the deployment steps read."""
+
+    def model(self, name: str) -> ModelFacts | None:
+        """The Model's facts once it is Ready, else None."""
+        ...
+
+    def template(self, name: str) -> Mapping[str, Any] | None:
+        """A DeploymentTemplate spec of the repo (None: not in the repo)."""
+        ...
+
+    def cluster(self, name: str) -> Mapping[str, Any] | None:
+        """A Cluster spec (None: no such Cluster)."""
+        ...
+
+
+class StepRegistryLike(Protocol):
+    def register(self, step_type: str, impl: StepImpl) -> None: ...
+
+
+def register_endpoint_steps(
+    registry: StepRegistryLike,
+    *,
+    drivers: Mapping[str, protocol.ClusterDriver],
+    facts: EndpointFacts,
+    runtime_manager: runtimes.RuntimeManager | None = None,
+) -> None:
+    """Register the five steps; ``drivers`` maps a Cluster's name to its driver."""
+    steps = _EndpointSteps(drivers=drivers, facts=facts, runtime_manager=runtime_manager)
+    registry.register("deploy_model", steps.deploy_model)
+    registry.register("undeploy_model", steps.undeploy_model)
+    registry.register("scale_deployment", steps.scale_deployment)
+    registry.register("check_cluster", steps.check_cluster)
+    registry.register("release_cluster", steps.release_cluster)
+
+
+class _Stop(Exception):
+    """Ends a step early with the outcome it carries."""
+
+    def __init__(self, outcome: outcomes.Outcome) -> None:
+        super().__init__(str(outcome))
+        self.outcome = outcome
+
+
+def _driver_outcome(exc: protocol.ClusterError, *, what: str) -> outcomes.Outcome:
+    text = f"{what}: {exc}"
+    if isinstance(exc, protocol.ClusterAuthError | protocol.InvalidEndpointError):
+        return outcomes.Stalled(text)
+    if isinstance(exc, protocol.EndpointConflictError):
+        return outcomes.Stalled(text)
+    return outcomes.Retry(text)
+
+
+@dataclasses.dataclass(frozen=True)
+class _EndpointSteps:
+    drivers: Mapping[str, protocol.ClusterDriver]
+    facts: EndpointFacts
+    runtime_manager: runtimes.RuntimeManager | None
+
+    # --- helpers ---------------------------------------------------------------------
+
+    def _driver(self, cluster: str | None, *, who: str) -> protocol.ClusterDriver:
+        if cluster is None:
+            raise _Stop(
+                outcomes.Stalled(
+                    f"{who} names no cluster; cloud-model deployments are not run by the "
+                    "cluster steps"
+                )
+            )
+        driver = self.drivers.get(cluster)
+        if driver is None:
+            raise _Stop(outcomes.Stalled(f"{who}: no driver for Cluster/{cluster}"))
+        return driver
+
+    def _deployment(self, ctx: StepContext) -> tuple[str, DeploymentSpec]:
+        name = str(ctx.inputs.get("deployment") or "")
+        fields = {key: value for key, value in ctx.inputs.items() if key not in _STEP_INPUTS}
+        try:
+            return name, DeploymentSpec.model_validate(fields)
+        except pydantic.ValidationError as exc:
+            raise _Stop(outcomes.Stalled(f"Deployment/{name}: invalid spec: {exc}")) from exc
+
+    def _template(self, name: str) -> DeploymentTemplateSpec:
+        raw = self.facts.template(name) or BUILTIN_TEMPLATES.get(name)
+        if raw is None:
+            raise _Stop(outcomes.Stalled(f"DeploymentTemplate/{name} does not exist"))
+        try:
+            return DeploymentTemplateSpec.model_validate(raw)
+        except pydantic.ValidationError as exc:
+            raise _Stop(outcomes.Stalled(f"DeploymentTemplate/{name}: {exc}")) from exc
+
+    def _sizing(
+        self,
+        *,
+        spec: DeploymentSpec,
+        model: ModelFacts,
+        template: DeploymentTemplateSpec,
+        cluster: Mapping[str, Any],
+    ) -> roofline.SizingResult:
+        gpu_spec = cluster.get("gpu") or {}
+        gpu_name = gpu_spec.get("type") if isinstance(gpu_spec, Mapping) else None
+        gpu = gpus.find_gpu(str(gpu_name)) if gpu_name else None
+        load = roofline.Load.from_deploy_config(
+            spec.deploy_config.model_dump(), defaults=template.defaults.model_dump()
+        )
+        if gpu_name and gpu is None:
+            note = f"GPU type {gpu_name!r} is not in the sizing catalogue: not estimated"
+            return roofline.SizingResult(
+                str(gpu_name),
+                template.resources.gpus_per_worker or 1,
+                spec.workers or 1,
+                True,
+                None,
+                notes=(note,),
+            )
+        if gpu is not None and (model.parameters is None or model.dtype is None):
+            note = "the Model has no parameters or dtype: not estimated"
+            return roofline.SizingResult(
+                gpu.name,
+                template.resources.gpus_per_worker or 1,
+                spec.workers or 1,
+                True,
+                None,
+                notes=(note,),
+            )
+        shape = roofline.ModelShape(
+            parameters=roofline.parse_parameters(model.parameters or 1),
+            dtype=model.dtype or "bfloat16",
+            layers=model.layers,
+            kv_heads=model.kv_heads,
+            head_dim=model.head_dim,
+        )
+        return roofline.size(
+            model=shape,
+            gpu=gpu,
+            load=load,
+            workers=spec.workers,
+            gpus_per_worker=template.resources.gpus_per_worker if gpu is not None else None,
+        )
+
+    async def _command(
+        self,
+        ctx: StepContext,
+        *,
+        name: str,
+        spec: DeploymentSpec,
+        template_name: str,
+        template: DeploymentTemplateSpec,
+        model_path: str,
+    ) -> tuple[tuple[str, ...], dict[str, str]]:
+        runtime_bin: str | None = None
+        if needs_runtime(template):
+            if self.runtime_manager is None:
+                raise _Stop(outcomes.Failed("no runtime manager was given to the deploy steps"))
+            try:
+                built = await self.runtime_manager.ensure(template_name, progress=ctx.log.info)
+            except runtimes.UnknownRuntimeError as exc:
+                raise _Stop(outcomes.Stalled(f"DeploymentTemplate/{template_name}: {exc}")) from exc
+            except runtimes.RuntimeBuildError as exc:
+                raise _Stop(outcomes.Retry(f"runtime {template_name}: {exc}")) from exc
+            runtime_bin = str(built)
+        try:
+            rendered = render_local_command(
+                template_name=template_name,
+                template=template,
+                deployment_name=name,
+                deployment=spec,
+                model_path=model_path,
+                runtime_bin=runtime_bin,
+            )
+        except RenderError as exc:
+            raise _Stop(outcomes.Stalled(str(exc))) from exc
+        return rendered.argv, rendered.env
+
+    # --- steps -----------------------------------------------------------------------
+
+    async def deploy_model(self, ctx: StepContext) -> outcomes.Outcome:
+        try:
+            return await self._deploy(ctx)
+        except _Stop as stop:
+            return stop.outcome
+
+    async def _deploy(self, ctx: StepContext) -> outcomes.Outcome:
+        name, spec = self._deployment(ctx)
+        who = f"Deployment/{name}"
+        driver = self._driver(spec.cluster, who=who)
+        assert spec.cluster is not None
+        cluster = self.facts.cluster(spec.cluster) or {}
+        model = self.facts.model(spec.model)
+        if model is None or model.path is None:
+            return outcomes.Retry(
+                f"WaitingForModel: Model/{spec.model} is not Ready yet",
+                after_seconds=WAITING_FOR_MODEL_RETRY_S,
+            )
+        if spec.template is None:
+            return outcomes.Stalled(f"{who} names no template: set spec.template")
+        template = self._template(spec.template)
+        try:
+            sizing = self._sizing(spec=spec, model=model, template=template, cluster=cluster)
+        except roofline.SizingError as exc:
+            return outcomes.Stalled(f"{who}: sizing: {exc}")
+        if not sizing.feasible:
+            return outcomes.Stalled(f"{who}: infeasible: {'; '.join(sizing.gap)}")
+        model_path = _model_file(model.path, template_name=spec.template)
+        local = cluster.get("driver") == "local"
+        if local:
+            command, env = await self._command(
+                ctx,
+                name=name,
+                spec=spec,
+                template_name=spec.template,
+                template=template,
+                model_path=model_path,
+            )
+            args: tuple[str, ...] = ()
+        else:
+            command, env = (), dict(template.runtime.env)
+            values = {
+                placeholders.MODEL_PATH: model_path,
+                placeholders.PORT: str(template.runtime.port),
+                placeholders.HOST: "0.0.0.0",
+                placeholders.CONCURRENT_REQUESTS: str(spec.deploy_config.concurrent_requests),
+                placeholders.DEPLOYMENT: name,
+            }
+            try:
+                args = tuple(
+                    placeholders.fill(arg, values, where=f"DeploymentTemplate/{spec.template} args")
+                    for arg in template.runtime.args
+                )
+            except RenderError as exc:
+                return outcomes.Stalled(str(exc))
+        resources = template.resources
+        endpoint = protocol.EndpointSpec(
+            name=name,
+            owner_labels={
+                protocol.MANAGED_BY_LABEL: protocol.MANAGED_BY_VALUE,
+                OWNER_LABEL: name,
+            },
+            image=template.runtime.image,
+            command=command,
+            args=args,
+            env=env,
+            port=template.runtime.port,
+            health_path=template.runtime.health_path,
+            resources=protocol.WorkerResources(
+                gpus=sizing.gpus_per_worker,
+                cpu=None if resources.cpu is None else str(resources.cpu),
+                memory=None if resources.memory is None else str(resources.memory),
+            ),
+            workers=sizing.workers,
+            strategy=spec.strategy,
+        )
+        try:
+            seen = await driver.apply_endpoint(endpoint)
+            ctx.log.info(f"{who}: applied on Cluster/{spec.cluster}: {seen.message}")
+            seen = await _wait_ready(ctx, driver, name)
+        except protocol.ClusterError as exc:
+            return _driver_outcome(exc, what=who)
+        if not seen.ready:
+            return outcomes.Retry(f"{who}: not ready: {seen.message}")
+        status = _status(seen, cluster=spec.cluster, sizing=sizing)
+        return outcomes.Done(
+            {"endpoint_url": seen.endpoint_url, "workers": seen.workers_desired, "status": status}
+        )
+
+    async def undeploy_model(self, ctx: StepContext) -> outcomes.Outcome:
+        try:
+            name, spec = self._deployment(ctx)
+            driver = self._driver(spec.cluster, who=f"Deployment/{name}")
+            removed = await driver.delete_endpoint(name)
+        except _Stop as stop:
+            return stop.outcome
+        except protocol.ClusterError as exc:
+            return _driver_outcome(exc, what=f"Deployment/{name}")
+        ctx.log.info(f"Deployment/{name}: {'removed' if removed else 'nothing to remove'}")
+        return outcomes.Done({"removed": removed})
+
+    async def scale_deployment(self, ctx: StepContext) -> outcomes.Outcome:
+        try:
+            name, spec = self._deployment(ctx)
+            driver = self._driver(spec.cluster, who=f"Deployment/{name}")
+            if spec.workers is None:
+                return outcomes.Stalled(f"Deployment/{name}: scale needs spec.workers")
+            await driver.scale_endpoint(name, spec.workers)
+            seen = await _wait_ready(ctx, driver, name)
+        except _Stop as stop:
+            return stop.outcome
+        except protocol.ClusterError as exc:
+            return _driver_outcome(exc, what=f"Deployment/{name}")
+        if not seen.ready:
+            return outcomes.Retry(f"Deployment/{name}: not ready: {seen.message}")
+        status = _status(seen, cluster=spec.cluster or "", sizing=None)
+        return outcomes.Done({"workers": seen.workers_desired, "status": status})
+
+    async def check_cluster(self, ctx: StepContext) -> outcomes.Outcome:
+        name = str(ctx.inputs.get("cluster") or "")
+        try:
+            driver = self._driver(name, who=f"Cluster/{name}")
+            checked = await driver.check()
+            if not checked.reachable:
+                return outcomes.Retry(f"Cluster/{name} is unreachable: {checked.message}")
+            found = await driver.inventory()
+        except _Stop as stop:
+            return stop.outcome
+        except protocol.ClusterError as exc:
+            return _driver_outcome(exc, what=f"Cluster/{name}")
+        gpu_counts = {
+            gpu_type: {"total": count.total, "free": count.free}
+            for gpu_type, count in found.gpus.items()
+        }
+        status = {"reachable": True, "version": checked.version, "gpus": gpu_counts}
+        return outcomes.Done({"reachable": True, "gpus": gpu_counts, "status": status})
+
+    async def release_cluster(self, ctx: StepContext) -> outcomes.Outcome:
+        name = str(ctx.inputs.get("cluster") or "")
+        ctx.log.info(f"Cluster/{name} released; nothing on it was touched")
+        return outcomes.Done({"released": name})
+
+
+def _model_file(path: str, *, template_name: str) -> str:
+    """llama.cpp takes one GGUF file: a Model folder holding exactly one is narrowed to it."""
+    folder = Path(path)
+    if template_name == "llama-cpp" and folder.is_dir():
+        found = sorted(folder.rglob("*.gguf"))
+        if len(found) == 1:
+            return str(found[0])
+    return path
+
+
+async def _wait_ready(
+    ctx: StepContext, driver: protocol.ClusterDriver, name: str
+) -> protocol.EndpointObservation:
+    timeout = ctx.inputs.get("ready_timeout_s")
+    limit = float(timeout) if isinstance(timeout, int | float) else DEFAULT_READY_TIMEOUT_S
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    interval = max(ctx.services.readiness_poll_interval_s, 0.01)
+    while True:
+        seen = await driver.observe_endpoint(name)
+        if seen.ready or loop.time() >= deadline:
+            return seen
+        await asyncio.sleep(interval)
+
+
+def _status(
+    seen: protocol.EndpointObservation, *, cluster: str, sizing: roofline.SizingResult | None
+) -> dict[str, Any]:
+    status: dict[str, Any] = {
+        "endpoint_url": seen.endpoint_url,
+        "workers": seen.workers_desired,
+        "ready_workers": seen.workers_ready,
+        "cluster": cluster,
+    }
+    if sizing is not None:
+        status["sizing"] = sizing.as_status()
+    if seen.applied:
+        status["resources"] = [dataclasses.asdict(item) for item in seen.applied]
+    if seen.drift:
+        status["drift"] = [dataclasses.asdict(drift) for drift in seen.drift]
+    return status
