@@ -242,7 +242,7 @@ _MODEL_STEPS = (
             "model_id": _MODEL_ID,
             "deploy_model_status": _STATUS_TEXT,
         },
-        guaranteed=("endpoint_url", "workers"),
+        guaranteed=(),
         open_inputs=True,
         undo="undeploy_model",
     ),
