@@ -1,0 +1,314 @@
+"""The running daemon as a :class:`~reconciler.api.view.DaemonView`, and its server.
+
+Reads go to the store the daemon writes (objects with their status documents,
+executions, steps) and to the reconciler's last validated revision; actions go through
+the daemon's public entry points (``trigger``, the executor's ``submit`` and ``cancel``).
+:func:`serving` is the hook ``Daemon(serve=...)`` runs: it starts the API on the daemon's
+loop once the store is open and stops it before the store closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import re
+import time
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from reconciler.api.app import ApiServer, ApiSettings, create_app
+from reconciler.api.auth import TokenBook
+from reconciler.api.documents import API_TASK_WORKFLOW_RUN
+from reconciler.api.metrics import ApiMetrics
+from reconciler.api.view import PlannedRef, Readiness, SourceInfo, ViewError
+from reconciler.api.webhooks import WebhookGuard
+from reconciler.core.chain_builders import graph_steps, literal_name
+from reconciler.core.chains import Chain
+from reconciler.core.diff import ObjectState, diff_states, state_from
+from reconciler.core.plan import plan_changes
+from reconciler.core.validation.repo import ValidateOptions
+from reconciler.daemon.logs import Redactor
+from reconciler.daemon.object_memo import load_memos
+from reconciler.daemon.reconcile import LAST_APPLIED, SOURCE_STATUS, Reconciler
+from reconciler.daemon.service import Daemon, build_registry
+from reconciler.daemon.snapshot import SnapshotLoader
+from reconciler.drivers.git_source import GitSource, GitSourceError
+from reconciler.engine.executor import Executor
+from reconciler.engine.records import ExecutionId
+from reconciler.engine.store import Store, StoreError
+
+log = logging.getLogger("reconciler.api")
+
+READY_PROBE_KEY = "api.readyz_probe"
+_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$")
+_PARAM_TYPES = (str, int, float, bool, type(None))
+
+
+class ApiListenError(OSError):
+    """The API cannot listen where the config says (a port in use, an unknown address)."""
+
+
+class DaemonAdapter:
+    """:class:`~reconciler.api.view.DaemonView` over a running :class:`Daemon`."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self._daemon = daemon
+        self._step_types = frozenset(build_registry())
+        self._plan_sources: dict[str, GitSource] = {}
+
+    # -- parts, present once the daemon runs ------------------------------------------------
+
+    @property
+    def store(self) -> Store:
+        store = self._daemon.store
+        if store is None:
+            raise ViewError("the daemon has not opened its store yet", reason="unavailable")
+        return store
+
+    def _executor(self) -> Executor:
+        executor = self._daemon.executor
+        if executor is None:
+            raise ViewError("the daemon's executor is not running", reason="unavailable")
+        return executor
+
+    def _reconciler(self) -> Reconciler:
+        reconciler = self._daemon.reconciler
+        if reconciler is None:
+            raise ViewError("the daemon has not started reconciling yet", reason="unavailable")
+        return reconciler
+
+    # -- reads ------------------------------------------------------------------------------
+
+    def readiness(self) -> Readiness:
+        loaded = self._daemon.ready
+        try:
+            self.store.set_value(READY_PROBE_KEY, time.time())
+            writable, problem = True, ""
+        except (StoreError, ViewError) as exc:
+            writable, problem = False, f"the state store refuses writes: {exc}"
+        except Exception as exc:  # sqlite3 errors, a full disk
+            writable, problem = False, f"the state store refuses writes: {exc}"
+        if not loaded:
+            problem = problem or "the first load of the state repo has not finished"
+        return Readiness(loaded=loaded, store_writable=writable, detail=problem or "ready")
+
+    def desired(self) -> Mapping[str, ObjectState]:
+        reconciler = self._daemon.reconciler
+        return reconciler.desired_states() if reconciler is not None else {}
+
+    def source(self) -> SourceInfo:
+        reconciler = self._reconciler()
+        status = self.store.get_value(SOURCE_STATUS)
+        applied = self.store.get_value(LAST_APPLIED)
+        return SourceInfo(
+            url=reconciler.source.display_url,
+            branch=reconciler.source.branch,
+            last_seen_revision=reconciler.last_seen,
+            last_applied_revision=applied if isinstance(applied, str) else None,
+            status=status if isinstance(status, dict) else None,
+        )
+
+    def implemented_step_types(self) -> frozenset[str]:
+        return self._step_types
+
+    # -- actions ----------------------------------------------------------------------------
+
+    def trigger(self, *, reason: str, resync: bool = False) -> None:
+        self._daemon.trigger(reason, resync=resync)
+
+    def cancel(self, execution_id: str) -> bool:
+        return self._executor().cancel(execution_id)
+
+    def start_workflow(
+        self, *, name: str, params: Mapping[str, Any], requested_by: str
+    ) -> ExecutionId:
+        key = f"Workflow/{name}"
+        state = self.desired().get(key)
+        if state is None:
+            raise ViewError(f"no Workflow {name!r} in the last valid revision", reason="not_found")
+        if state.suspended:
+            raise ViewError(f"Workflow {name!r} is suspended (spec.suspend)", reason="conflict")
+        spec = state.spec
+        graph = (spec.get("workflows") or {}).get("provision")
+        if not isinstance(graph, Mapping):
+            raise ViewError(f"Workflow {name!r} has no provision graph", reason="invalid")
+        defaults = dict(spec.get("user_params") or {})
+        unknown = sorted(set(params) - set(defaults))
+        if unknown:
+            known = ", ".join(sorted(defaults)) or "none"
+            raise ViewError(
+                f"params.{unknown[0]}: Workflow {name!r} declares no such user_param "
+                f"(declared: {known})",
+                reason="invalid",
+            )
+        for param, value in params.items():
+            if not isinstance(value, _PARAM_TYPES):
+                raise ViewError(
+                    f"params.{param}: expected a string, number, boolean or null",
+                    reason="invalid",
+                )
+        recorded = self.store.get_object("Workflow", name)
+        if recorded is None or recorded.spec_hash != state.spec_hash:
+            raise ViewError(
+                f"Workflow {name!r} is still being reconciled at this revision; start it once "
+                "its phase is Ready",
+                reason="conflict",
+            )
+        running = self.store.list_executions(
+            kind="Workflow", name=name, statuses=("queued", "running"), limit=1
+        )
+        if running:
+            raise ViewError(
+                f"Workflow {name!r} has execution {running[0].id} {running[0].status}; "
+                "wait for it or cancel it first",
+                reason="conflict",
+            )
+        steps = graph_steps(spec, graph)
+        cluster = next(
+            (
+                found
+                for step in steps
+                if step.type == "k8s_job"
+                and (found := literal_name(step.inputs.get("cluster"))) is not None
+            ),
+            None,
+        )
+        revision = self._reconciler().last_seen or ""
+        chain = Chain(
+            kind="Workflow",
+            name=name,
+            action="execute",
+            revision=revision,
+            spec_hash=state.spec_hash,
+            steps=steps,
+            cluster=cluster,
+            params={**defaults, **params},
+        )
+        missing = [t for t in chain.step_types() if t not in self._step_types]
+        if missing:
+            raise ViewError(
+                f"Workflow {name!r} uses step types this build cannot run: {', '.join(missing)}",
+                reason="conflict",
+            )
+        try:
+            execution_id = self._executor().submit(chain)
+        except ValueError as exc:  # node inputs that cannot be filled
+            raise ViewError(str(exc), reason="invalid") from exc
+        self.store.create_api_task(
+            kind=API_TASK_WORKFLOW_RUN,
+            payload={
+                "execution_id": execution_id,
+                "workflow": name,
+                "trigger": "api",
+                "requested_by": requested_by,
+                "params": dict(params),
+            },
+            status="submitted",
+        )
+        log.info(
+            "workflow started through the API",
+            extra={"workflow": name, "execution": execution_id, "by": requested_by},
+        )
+        return execution_id
+
+    async def plan_for(self, ref: str | None) -> PlannedRef:
+        reconciler = self._reconciler()
+        config = self._daemon.config
+        watched = reconciler.source.branch
+        name = ref or watched
+        if not _REF.fullmatch(name) or ".." in name:
+            raise ViewError(f"ref {name!r} is not a branch name or commit", reason="invalid")
+        source, revision = await asyncio.to_thread(self._resolve, name, watched, reconciler)
+        loader = SnapshotLoader(
+            source=source,
+            roots=config.repo.paths,
+            options=ValidateOptions(implicit_projects=config.projects.create_missing),
+        )
+        snapshot = await asyncio.to_thread(loader.load, revision)
+        if not snapshot.ok:
+            problems = tuple(d.format() for d in snapshot.errors)
+            return PlannedRef(ref=name, revision=revision, plan=None, diagnostics=problems)
+        desired: dict[str, ObjectState] = {}
+        for obj in snapshot.result.objects:
+            state = state_from(obj)
+            desired.setdefault(state.key, state)
+        current = {
+            key: applied
+            for key, memo in load_memos(self.store).items()
+            if (applied := memo.applied_state) is not None
+        }
+        changes = diff_states(desired, current)
+        plan = plan_changes(changes, desired=desired, current=current, revision=revision)
+        return PlannedRef(ref=name, revision=revision, plan=plan)
+
+    def _resolve(self, name: str, watched: str, reconciler: Reconciler) -> tuple[GitSource, str]:
+        """The source holding ``name`` and its commit; other branches are fetched."""
+        own = reconciler.source
+        if name == watched:
+            head = own.local_head()
+            if head is None:
+                raise ViewError("the watched branch has not been fetched yet", reason="unavailable")
+            return own, head
+        with contextlib.suppress(GitSourceError):
+            return own, own.resolve(name)
+        source = self._plan_sources.get(name)
+        if source is None:
+            digest = hashlib.sha256(name.encode()).hexdigest()[:16]
+            workdir = Path(self._daemon.config.state_dir) / "api" / "plan-refs" / digest
+            source = GitSource(self._daemon.config.repo.url, name, workdir)
+            self._plan_sources[name] = source
+        try:
+            return source, source.sync()
+        except GitSourceError as exc:
+            raise ViewError(f"ref {name!r}: {exc}", reason="not_found") from exc
+
+
+def build_server(daemon: Daemon) -> tuple[ApiServer, DaemonAdapter, ApiMetrics]:
+    """The API server for ``daemon``, configured from its config."""
+    config = daemon.config
+    secret_name = config.api.webhook_secret
+
+    def webhook_secret() -> str | None:
+        return daemon.resolver.resolve(secret_name) if secret_name else None
+
+    metrics = ApiMetrics()
+    adapter = DaemonAdapter(daemon)
+    settings = ApiSettings(
+        tokens=TokenBook(config.api.tokens),
+        redactor=Redactor(daemon.resolver.known_values),
+        webhooks=WebhookGuard(secret=webhook_secret),
+        metrics=metrics,
+    )
+    app = create_app(adapter, settings)
+    server = ApiServer(app, host=config.api.host, port=config.api.port)
+    return server, adapter, metrics
+
+
+@contextlib.asynccontextmanager
+async def serving(daemon: Daemon) -> AsyncIterator[ApiServer]:
+    """Serve the API while the daemon runs (``Daemon(config, serve=serving)``)."""
+    server, adapter, metrics = build_server(daemon)
+    metrics.baseline(adapter.store)
+    source = f"{daemon.config.repo.url}#{daemon.config.repo.branch}"
+    redact = Redactor(daemon.resolver.known_values)
+
+    def observe(fetched: bool, duration_s: float) -> None:
+        metrics.observe_cycle(duration_s=duration_s, source=redact.text(source), fetched=fetched)
+
+    try:
+        port = await server.start()
+    except OSError as exc:
+        raise ApiListenError(
+            f"the HTTP API cannot listen on {daemon.config.api.listen}: {exc.strerror or exc}; "
+            "choose another api.listen (or --listen)"
+        ) from exc
+    daemon.cycle_observers.append(observe)
+    log.info("API listening", extra={"host": daemon.config.api.host, "port": port})
+    try:
+        yield server
+    finally:
+        daemon.cycle_observers.remove(observe)
+        await server.stop()

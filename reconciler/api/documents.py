@@ -1,0 +1,107 @@
+"""The JSON shapes of the native API: executions, steps, objects, the source.
+
+One function per shape, shared by the routes and by the OpenAPI schemas that describe
+them, so a field is named in one place.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from reconciler.core.diff import ObjectState
+from reconciler.engine.records import ExecutionRecord, ObjectRecord, StepRecord
+
+API_TASK_WORKFLOW_RUN = "workflow_run"
+"""The API task kind that records a run started through the API (its trigger and caller)."""
+
+
+def stamp(moment: datetime.datetime | None) -> str | None:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
+
+
+def step_json(step: StepRecord, *, logs: bool) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": step.node_id,
+        "type": step.type,
+        "position": step.position,
+        "status": step.status,
+        "attempts": step.attempts,
+        "error": step.error,
+        "outputs": dict(step.outputs) if step.outputs is not None else None,
+        "started_at": stamp(step.started_at),
+        "finished_at": stamp(step.finished_at),
+        "next_attempt_at": stamp(step.next_attempt_at),
+    }
+    if logs:
+        data["logs"] = step.logs
+    return data
+
+
+def execution_json(
+    record: ExecutionRecord,
+    *,
+    trigger: str,
+    steps: Iterable[StepRecord] | None = None,
+    logs: bool = False,
+) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": record.id,
+        "object": record.object_key,
+        "kind": record.kind,
+        "name": record.name,
+        "action": record.action,
+        "trigger": trigger,
+        "revision": record.revision,
+        "spec_hash": record.spec_hash,
+        "cluster": record.cluster,
+        "status": record.status,
+        "error": record.error,
+        "params": dict(record.params),
+        "created_at": stamp(record.created_at),
+        "started_at": stamp(record.started_at),
+        "finished_at": stamp(record.finished_at),
+    }
+    if steps is not None:
+        data["steps"] = [step_json(step, logs=logs) for step in steps]
+    return data
+
+
+def labels_of(state: ObjectState | None) -> dict[str, str]:
+    if state is None:
+        return {}
+    metadata = state.document.get("metadata")
+    labels = metadata.get("labels") if isinstance(metadata, Mapping) else None
+    return {str(k): str(v) for k, v in labels.items()} if isinstance(labels, Mapping) else {}
+
+
+def status_of(record: ObjectRecord | None) -> dict[str, Any] | None:
+    """The status document the daemon last wrote for an object."""
+    if record is None:
+        return None
+    document = record.status.get("status")
+    return dict(document) if isinstance(document, Mapping) else None
+
+
+def object_summary(
+    kind: str, name: str, *, state: ObjectState | None, record: ObjectRecord | None
+) -> dict[str, Any]:
+    status = status_of(record) or {}
+    ready = next(
+        (
+            c
+            for c in status.get("conditions") or []
+            if isinstance(c, Mapping) and c.get("type") == "Ready"
+        ),
+        None,
+    )
+    return {
+        "kind": kind,
+        "name": name,
+        "phase": str(status.get("phase") or (record.phase if record else None) or "Pending"),
+        "ready": ready.get("status") if ready else "Unknown",
+        "observed_revision": status.get("observed_revision"),
+        "labels": labels_of(state),
+        "in_git": state is not None,
+    }

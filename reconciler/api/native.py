@@ -1,0 +1,373 @@
+"""The native routes: health, status, objects, plans, sync, executions, workflows, steps.
+
+Reads need the viewer role, sync/start/cancel the operator role (see
+:mod:`reconciler.api.auth`). Lists page with ``limit`` and ``offset``; ``/objects`` also
+with ``continue``, an opaque token that stays correct while objects come and go.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+
+from reconciler.api.documents import (
+    API_TASK_WORKFLOW_RUN,
+    execution_json,
+    object_summary,
+    status_of,
+)
+from reconciler.api.problems import BadRequest, Conflict, NotFound, Unprocessable
+from reconciler.api.state import VIEW, json_response, require
+from reconciler.core.plan_render import plan_to_json
+from reconciler.core.step_types import catalogue_entries
+from reconciler.engine.records import (
+    FINISHED_EXECUTION,
+    UNFINISHED_EXECUTION,
+    ExecutionRecord,
+    ExecutionStatus,
+)
+from reconciler.specs.registry import KINDS
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+LAST_EXECUTIONS = 5
+_ORDERED_STATUSES: tuple[ExecutionStatus, ...] = tuple(
+    sorted(FINISHED_EXECUTION | UNFINISHED_EXECUTION)
+)
+EXECUTION_STATUSES: frozenset[str] = frozenset(_ORDERED_STATUSES)
+
+routes = web.RouteTableDef()
+
+
+# --- query helpers ----------------------------------------------------------------------
+
+
+def _int_param(request: web.Request, name: str, default: int, *, low: int, high: int) -> int:
+    text = request.query.get(name)
+    if text is None:
+        return default
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise BadRequest(f"query parameter {name!r} must be a whole number from {low} to {high}")
+    return int(text)
+
+
+def _paging(request: web.Request) -> tuple[int, int]:
+    limit = _int_param(request, "limit", DEFAULT_LIMIT, low=1, high=MAX_LIMIT)
+    offset = _int_param(request, "offset", 0, low=0, high=10**9)
+    return limit, offset
+
+
+def _encode_continue(key: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"after": key}).encode()).decode().rstrip("=")
+
+
+def _decode_continue(token: str) -> str:
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        value = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        after = value["after"]
+    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError):
+        raise BadRequest("query parameter 'continue' is not a token this API gave out") from None
+    if not isinstance(after, str):
+        raise BadRequest("query parameter 'continue' is not a token this API gave out")
+    return after
+
+
+def _label_filters(request: web.Request) -> list[tuple[str, str | None]]:
+    filters: list[tuple[str, str | None]] = []
+    for item in request.query.getall("label", []):
+        key, sep, value = item.partition("=")
+        if not key:
+            raise BadRequest("query parameter 'label' is KEY or KEY=VALUE")
+        filters.append((key, value if sep else None))
+    return filters
+
+
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    if not request.can_read_body:
+        return {}
+    try:
+        value = await request.json()
+    except ValueError:
+        raise BadRequest("the request body is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise Unprocessable("the request body must be a JSON object")
+    return value
+
+
+def _trigger_index(request: web.Request) -> dict[str, str]:
+    store = request.app[VIEW].store
+    index: dict[str, str] = {}
+    for task in store.list_api_tasks(kind=API_TASK_WORKFLOW_RUN):
+        execution_id = task.payload.get("execution_id")
+        if isinstance(execution_id, str):
+            index[execution_id] = str(task.payload.get("trigger") or "api")
+    return index
+
+
+def _trigger(record: ExecutionRecord, index: Mapping[str, str]) -> str:
+    return index.get(record.id, "on_change")
+
+
+# --- health ------------------------------------------------------------------------------
+
+
+@routes.get("/healthz")
+async def healthz(request: web.Request) -> web.Response:
+    """Alive: the event loop answers."""
+    return json_response(request, {"status": "ok"})
+
+
+@routes.get("/readyz")
+async def readyz(request: web.Request) -> web.Response:
+    """Ready: the first load is done and the store takes writes."""
+    readiness = request.app[VIEW].readiness()
+    body = {
+        "ready": readiness.ready,
+        "loaded": readiness.loaded,
+        "store_writable": readiness.store_writable,
+        "detail": readiness.detail,
+    }
+    return json_response(request, body, status=200 if readiness.ready else 503)
+
+
+# --- status and objects ------------------------------------------------------------------
+
+
+@routes.get("/api/v1/status")
+async def status(request: web.Request) -> web.Response:
+    require(request, "viewer")
+    view = request.app[VIEW]
+    source = view.source()
+    records = view.store.list_objects()
+    phases: dict[str, int] = {}
+    for record in records:
+        phase = (status_of(record) or {}).get("phase") or record.phase or "Pending"
+        phases[str(phase)] = phases.get(str(phase), 0) + 1
+    unfinished = view.store.list_executions(statuses=UNFINISHED_EXECUTION, limit=-1)
+    readiness = view.readiness()
+    body = {
+        "ready": readiness.ready,
+        "source": {
+            "url": source.url,
+            "branch": source.branch,
+            "last_seen_revision": source.last_seen_revision,
+            "last_applied_revision": source.last_applied_revision,
+            "status": dict(source.status) if source.status else None,
+        },
+        "objects": {"in_git": len(view.desired()), "recorded": len(records), "by_phase": phases},
+        "executions": {
+            "queued": sum(1 for r in unfinished if r.status == "queued"),
+            "running": sum(1 for r in unfinished if r.status == "running"),
+        },
+    }
+    return json_response(request, body)
+
+
+def _kind_param(request: web.Request) -> str | None:
+    kind = request.query.get("kind")
+    if kind is not None and kind not in KINDS:
+        raise BadRequest(f"unknown kind {kind!r}; known kinds: {', '.join(sorted(KINDS))}")
+    return kind
+
+
+@routes.get("/api/v1/objects")
+async def list_objects(request: web.Request) -> web.Response:
+    require(request, "viewer")
+    view = request.app[VIEW]
+    kind = _kind_param(request)
+    phase = request.query.get("phase")
+    labels = _label_filters(request)
+    limit, offset = _paging(request)
+    token = request.query.get("continue")
+    if token is not None and "offset" in request.query:
+        raise BadRequest("give either 'offset' or 'continue', not both")
+    desired = view.desired()
+    records = {record.key: record for record in view.store.list_objects(kind=kind)}
+    keys = sorted({k for k in desired if kind is None or k.split("/", 1)[0] == kind} | set(records))
+    items: list[dict[str, Any]] = []
+    for key in keys:
+        object_kind, name = key.split("/", 1)
+        summary = object_summary(object_kind, name, state=desired.get(key), record=records.get(key))
+        if phase is not None and summary["phase"] != phase:
+            continue
+        if any(
+            summary["labels"].get(k) != v if v is not None else k not in summary["labels"]
+            for k, v in labels
+        ):
+            continue
+        items.append(summary)
+    if token is not None:
+        after = _decode_continue(token)
+        items = [i for i in items if f"{i['kind']}/{i['name']}" > after]
+        offset = 0
+    total = len(items)
+    page = items[offset : offset + limit]
+    more = offset + limit < total
+    next_token = _encode_continue(f"{page[-1]['kind']}/{page[-1]['name']}") if more else None
+    body = {"items": page, "total": total, "limit": limit, "offset": offset, "continue": next_token}
+    return json_response(request, body)
+
+
+@routes.get("/api/v1/objects/{kind}/{name}")
+async def get_object(request: web.Request) -> web.Response:
+    require(request, "viewer")
+    view = request.app[VIEW]
+    kind, name = request.match_info["kind"], request.match_info["name"]
+    key = f"{kind}/{name}"
+    state = view.desired().get(key)
+    record = view.store.get_object(kind, name)
+    if state is None and record is None:
+        raise NotFound(f"no object {key}: it is neither in Git nor recorded by the daemon")
+    status_document = status_of(record)
+    applied = record.status.get("applied") if record else None
+    document = state.document if state is not None else applied
+    spec = document.get("spec") if isinstance(document, Mapping) else None
+    index = _trigger_index(request)
+    executions = view.store.list_executions(kind=kind, name=name, limit=LAST_EXECUTIONS)
+    body = {
+        **object_summary(kind, name, state=state, record=record),
+        "spec": spec,
+        "metadata": document.get("metadata") if isinstance(document, Mapping) else None,
+        "spec_hash": state.spec_hash if state is not None else None,
+        "applied_hash": record.spec_hash if record else None,
+        "applied_revision": record.revision if record else None,
+        "status": status_document,
+        "conditions": (status_document or {}).get("conditions") or [],
+        "last_executions": [
+            execution_json(r, trigger=_trigger(r, index), steps=view.store.get_steps(r.id))
+            for r in executions
+        ],
+    }
+    return json_response(request, body)
+
+
+# --- plan and sync -----------------------------------------------------------------------
+
+
+@routes.get("/api/v1/plan")
+async def plan(request: web.Request) -> web.Response:
+    require(request, "viewer")
+    ref = request.query.get("ref") or None
+    planned = await request.app[VIEW].plan_for(ref)
+    body: dict[str, Any] = {
+        "ref": planned.ref,
+        "revision": planned.revision,
+        "valid": planned.plan is not None,
+        "diagnostics": list(planned.diagnostics),
+        "plan": None
+        if planned.plan is None
+        else plan_to_json(planned.plan, base="applied", head=planned.revision),
+    }
+    return json_response(request, body, status=200 if planned.plan is not None else 422)
+
+
+@routes.post("/api/v1/sync")
+async def sync(request: web.Request) -> web.Response:
+    caller = require(request, "operator")
+    view = request.app[VIEW]
+    body = await _json_body(request)
+    unknown = sorted(set(body) - {"kind", "name"})
+    if unknown:
+        raise Unprocessable(f"unknown field {unknown[0]!r}; sync takes 'kind' and 'name'")
+    kind, name = body.get("kind"), body.get("name")
+    target: str | None = None
+    if kind is not None or name is not None:
+        if not isinstance(kind, str) or not isinstance(name, str):
+            raise Unprocessable("give both 'kind' and 'name' as strings, or neither")
+        target = f"{kind}/{name}"
+        if target not in view.desired() and view.store.get_object(kind, name) is None:
+            raise NotFound(f"no object {target}")
+    view.trigger(reason=f"api sync by {caller.name}", resync=True)
+    return json_response(request, {"triggered": True, "object": target}, status=202)
+
+
+# --- executions, workflows, steps ----------------------------------------------------------
+
+
+@routes.get("/api/v1/executions")
+async def list_executions(request: web.Request) -> web.Response:
+    require(request, "viewer")
+    view = request.app[VIEW]
+    limit, offset = _paging(request)
+    kind = _kind_param(request)
+    name = request.query.get("name")
+    statuses = request.query.getall("status", [])
+    bad = [s for s in statuses if s not in EXECUTION_STATUSES]
+    if bad:
+        raise BadRequest(
+            f"unknown status {bad[0]!r}; known: {', '.join(sorted(EXECUTION_STATUSES))}"
+        )
+    chosen = [s for s in _ORDERED_STATUSES if s in statuses] or None
+    records = view.store.list_executions(
+        kind=kind, name=name, statuses=chosen, limit=limit, offset=offset
+    )
+    index = _trigger_index(request)
+    items = [execution_json(r, trigger=_trigger(r, index)) for r in records]
+    return json_response(request, {"items": items, "limit": limit, "offset": offset})
+
+
+@routes.get("/api/v1/executions/{id}")
+async def get_execution(request: web.Request) -> web.Response:
+    require(request, "viewer")
+    store = request.app[VIEW].store
+    record = store.get_execution(request.match_info["id"])
+    logs = request.query.get("logs", "true") != "false"
+    body = execution_json(
+        record,
+        trigger=_trigger(record, _trigger_index(request)),
+        steps=store.get_steps(record.id),
+        logs=logs,
+    )
+    return json_response(request, body)
+
+
+@routes.post("/api/v1/executions/{id}/cancel")
+async def cancel_execution(request: web.Request) -> web.Response:
+    require(request, "operator")
+    view = request.app[VIEW]
+    execution_id = request.match_info["id"]
+    record = view.store.get_execution(execution_id)
+    if not view.cancel(record.id):
+        final = view.store.get_execution(record.id)
+        raise Conflict(f"execution {record.id} already finished ({final.status})")
+    return json_response(request, {"id": record.id, "cancelling": True}, status=202)
+
+
+@routes.post("/api/v1/workflows/{name}/executions")
+async def start_workflow(request: web.Request) -> web.Response:
+    caller = require(request, "operator")
+    view = request.app[VIEW]
+    name = request.match_info["name"]
+    body = await _json_body(request)
+    unknown = sorted(set(body) - {"params"})
+    if unknown:
+        raise Unprocessable(f"unknown field {unknown[0]!r}; a run takes 'params'")
+    params = body.get("params") or {}
+    if not isinstance(params, dict):
+        raise Unprocessable("'params' must be an object of parameter names to values")
+    execution_id = view.start_workflow(name=name, params=params, requested_by=caller.name)
+    record = view.store.get_execution(execution_id)
+    document = execution_json(record, trigger="api", steps=view.store.get_steps(record.id))
+    location = f"/api/v1/executions/{record.id}"
+    return json_response(request, document, status=201, headers={"Location": location})
+
+
+@routes.get("/api/v1/steps")
+async def steps(request: web.Request) -> web.Response:
+    require(request, "viewer")
+    implemented = request.app[VIEW].implemented_step_types()
+    items = [
+        {**entry, "implemented": entry["name"] in implemented}
+        for entry in catalogue_entries(workflow_only=False)
+    ]
+    return json_response(request, {"items": items})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_routes(routes)

@@ -1,0 +1,98 @@
+"""What the API needs from the daemon, as one narrow Protocol.
+
+The routes see objects (desired and as last recorded), executions from the store, and a
+handful of actions (trigger, start a workflow, cancel, plan a ref). The daemon's adapter
+(:mod:`reconciler.api.daemon_view`) implements it over the running service; tests and the
+benchmark can hand the app any other implementation that keeps the same promises.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from reconciler.core.diff import ObjectState
+from reconciler.core.plan import Plan
+from reconciler.engine.records import ExecutionId
+from reconciler.engine.store import Store
+
+
+@dataclasses.dataclass(frozen=True)
+class Readiness:
+    """``/readyz``: ready once the first load is done and the store takes writes."""
+
+    loaded: bool
+    store_writable: bool
+    detail: str
+
+    @property
+    def ready(self) -> bool:
+        return self.loaded and self.store_writable
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceInfo:
+    """The watched branch as the daemon last saw it."""
+
+    url: str
+    branch: str
+    last_seen_revision: str | None
+    last_applied_revision: str | None
+    status: Mapping[str, Any] | None
+
+
+@dataclasses.dataclass(frozen=True)
+class PlannedRef:
+    """The plan of a ref against the live applied state, or why it has none."""
+
+    ref: str
+    revision: str | None
+    plan: Plan | None
+    diagnostics: tuple[str, ...] = ()
+
+
+class ViewError(Exception):
+    """An action the daemon refused; ``reason`` picks the HTTP status."""
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason  # "not_found" | "conflict" | "invalid" | "unavailable"
+
+
+class DaemonView(Protocol):
+    """The daemon as the API sees it. Called from the daemon's event loop only."""
+
+    @property
+    def store(self) -> Store:
+        """The state store: objects as recorded, executions, steps, API tasks."""
+        ...
+
+    def readiness(self) -> Readiness: ...
+
+    def desired(self) -> Mapping[str, ObjectState]:
+        """The objects of the last revision that validated, by ``kind/name``."""
+        ...
+
+    def source(self) -> SourceInfo: ...
+
+    def implemented_step_types(self) -> frozenset[str]: ...
+
+    def trigger(self, *, reason: str, resync: bool = False) -> None:
+        """Ask for a reconcile cycle now (``resync``: rerun failed chains too)."""
+        ...
+
+    def start_workflow(
+        self, *, name: str, params: Mapping[str, Any], requested_by: str
+    ) -> ExecutionId:
+        """Run Workflow ``name``'s provision graph now with ``params`` over its defaults."""
+        ...
+
+    def cancel(self, execution_id: str) -> bool:
+        """Stop an execution at its next step boundary; False if it already finished."""
+        ...
+
+    async def plan_for(self, ref: str | None) -> PlannedRef:
+        """Plan ``ref`` (a branch, tag or commit of the state repo; None: the watched
+        branch) against what is applied now."""
+        ...
