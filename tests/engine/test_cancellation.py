@@ -60,13 +60,14 @@ async def test_cancel_interrupts_a_retry_wait(
     executor = make_executor()
     await executor.start()
     execution_id = executor.submit(chain(StepNode(id="w", type="not_yet", retries=5)))
-    for _ in range(100):
+
+    def waiting_to_retry() -> bool:
         step = store.get_step(execution_id, "w")
-        if step is not None and step.next_attempt_at is not None:
-            break
-        await asyncio.sleep(0.005)
-    executor.cancel(execution_id)
-    record = await asyncio.wait_for(executor.wait(execution_id), timeout=2)
+        return step is not None and step.status != "done" and step.next_attempt_at is not None
+
+    await eventually(waiting_to_retry)  # fails the test if the retry wait never began
+    assert executor.cancel(execution_id) is True
+    record = await asyncio.wait_for(executor.wait(execution_id), timeout=10)
     assert record.status == "cancelled"
     step = store.get_step(execution_id, "w")
     assert step is not None and step.status == "cancelled" and step.attempts == 1
