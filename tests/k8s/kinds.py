@@ -1,0 +1,282 @@
+"""The kinds the API double serves: their discovery entries, defaults and validation.
+
+Defaults and validation follow what the real kube-apiserver does for the fields the
+reconciler writes (a Deployment's selector must match its template's labels, every
+container needs an image, a Job restarts Never or OnFailure, selectors are immutable),
+and errors come back as the same ``Status`` causes (``field``, ``reason``, ``message``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from typing import Any
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+@dataclasses.dataclass(frozen=True)
+class Kind:
+    group: str
+    version: str
+    plural: str
+    kind: str
+    namespaced: bool
+    short_names: tuple[str, ...] = ()
+    subresources: tuple[str, ...] = ()
+    has_generation: bool = False
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def qualified(self) -> str:
+        """``deployments.apps``: how error messages name the resource."""
+        return f"{self.plural}.{self.group}" if self.group else self.plural
+
+
+KINDS: tuple[Kind, ...] = (
+    Kind("", "v1", "namespaces", "Namespace", False, ("ns",), ("status",)),
+    Kind("", "v1", "nodes", "Node", False, ("no",), ("status",)),
+    Kind("", "v1", "pods", "Pod", True, ("po",), ("status", "log")),
+    Kind("", "v1", "services", "Service", True, ("svc",), ("status",)),
+    Kind("apps", "v1", "deployments", "Deployment", True, ("deploy",), ("status", "scale"), True),
+    Kind("batch", "v1", "jobs", "Job", True, (), ("status",), True),
+)
+
+
+def find_kind(group: str, version: str, plural: str) -> Kind | None:
+    for kind in KINDS:
+        if (kind.group, kind.version, kind.plural) == (group, version, plural):
+            return kind
+    return None
+
+
+def resource_list(group: str, version: str) -> dict[str, Any] | None:
+    """The APIResourceList of one group version, as discovery serves it."""
+    kinds = [k for k in KINDS if (k.group, k.version) == (group, version)]
+    if not kinds:
+        return None
+    resources: list[dict[str, Any]] = []
+    verbs = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
+    for kind in kinds:
+        resources.append(
+            {
+                "name": kind.plural,
+                "singularName": kind.kind.lower(),
+                "namespaced": kind.namespaced,
+                "kind": kind.kind,
+                "verbs": verbs,
+                "shortNames": list(kind.short_names),
+            }
+        )
+        for sub in kind.subresources:
+            resources.append(
+                {
+                    "name": f"{kind.plural}/{sub}",
+                    "singularName": "",
+                    "namespaced": kind.namespaced,
+                    "kind": "Scale" if sub == "scale" else kind.kind,
+                    "verbs": ["get"] if sub == "log" else ["get", "patch", "update"],
+                }
+            )
+    return {
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": f"{group}/{version}" if group else version,
+        "resources": resources,
+    }
+
+
+def _default_container(container: dict[str, Any]) -> None:
+    image = container.get("image")
+    if isinstance(image, str):
+        latest = ":" not in image.rsplit("/", 1)[-1] or image.endswith(":latest")
+        container.setdefault("imagePullPolicy", "Always" if latest else "IfNotPresent")
+    container.setdefault("terminationMessagePath", "/dev/termination-log")
+    container.setdefault("terminationMessagePolicy", "File")
+    container.setdefault("resources", {})
+    for port in container.get("ports") or []:
+        if isinstance(port, dict):
+            port.setdefault("protocol", "TCP")
+    for probe_name in ("readinessProbe", "livenessProbe"):
+        probe = container.get(probe_name)
+        if isinstance(probe, dict):
+            probe.setdefault("timeoutSeconds", 1)
+            probe.setdefault("periodSeconds", 10)
+            probe.setdefault("successThreshold", 1)
+            probe.setdefault("failureThreshold", 3)
+            http = probe.get("httpGet")
+            if isinstance(http, dict):
+                http.setdefault("scheme", "HTTP")
+
+
+def _default_pod_spec(spec: dict[str, Any], *, restart: str) -> None:
+    spec.setdefault("restartPolicy", restart)
+    spec.setdefault("terminationGracePeriodSeconds", 30)
+    spec.setdefault("dnsPolicy", "ClusterFirst")
+    spec.setdefault("securityContext", {})
+    spec.setdefault("schedulerName", "default-scheduler")
+    for container in spec.get("containers") or []:
+        if isinstance(container, dict):
+            _default_container(container)
+
+
+def apply_defaults(kind: Kind, obj: dict[str, Any], *, cluster_ip: str) -> None:
+    """Fill the fields the real server defaults, in place."""
+    spec = obj.get("spec")
+    if kind.kind == "Deployment" and isinstance(spec, dict):
+        spec.setdefault("replicas", 1)
+        spec.setdefault("revisionHistoryLimit", 10)
+        spec.setdefault("progressDeadlineSeconds", 600)
+        spec.setdefault(
+            "strategy",
+            {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"},
+            },
+        )
+        template_spec = (spec.get("template") or {}).get("spec")
+        if isinstance(template_spec, dict):
+            _default_pod_spec(template_spec, restart="Always")
+    elif kind.kind == "Job" and isinstance(spec, dict):
+        spec.setdefault("backoffLimit", 6)
+        spec.setdefault("completions", 1)
+        spec.setdefault("parallelism", 1)
+        template_spec = (spec.get("template") or {}).get("spec")
+        if isinstance(template_spec, dict):
+            _default_pod_spec(template_spec, restart="Never")
+    elif kind.kind == "Pod" and isinstance(spec, dict):
+        _default_pod_spec(spec, restart="Always")
+    elif kind.kind == "Service" and isinstance(spec, dict):
+        spec.setdefault("type", "ClusterIP")
+        spec.setdefault("sessionAffinity", "None")
+        spec.setdefault("clusterIP", cluster_ip)
+        for port in spec.get("ports") or []:
+            if isinstance(port, dict):
+                port.setdefault("protocol", "TCP")
+                port.setdefault("targetPort", port.get("port"))
+    elif kind.kind == "Namespace":
+        obj.setdefault("spec", {"finalizers": ["kubernetes"]})
+        obj.setdefault("status", {"phase": "Active"})
+        labels = obj.setdefault("metadata", {}).setdefault("labels", {})
+        labels.setdefault("kubernetes.io/metadata.name", obj["metadata"].get("name"))
+
+
+Cause = dict[str, str]
+
+
+def _required(field: str) -> Cause:
+    return {"reason": "FieldValueRequired", "message": "Required value", "field": field}
+
+
+def _invalid(field: str, value: Any, detail: str) -> Cause:
+    return {
+        "reason": "FieldValueInvalid",
+        "message": f"Invalid value: {json.dumps(value)}: {detail}",
+        "field": field,
+    }
+
+
+def _check_containers(containers: Any, prefix: str) -> list[Cause]:
+    if not isinstance(containers, list) or not containers:
+        return [_required(f"{prefix}.containers")]
+    causes: list[Cause] = []
+    for index, container in enumerate(containers):
+        where = f"{prefix}.containers[{index}]"
+        if not isinstance(container, dict):
+            causes.append(_invalid(where, container, "must be an object"))
+            continue
+        name = container.get("name")
+        if not name:
+            causes.append(_required(f"{where}.name"))
+        elif not isinstance(name, str) or not _DNS_LABEL.match(name):
+            causes.append(_invalid(f"{where}.name", name, "a lowercase RFC 1123 label"))
+        if not container.get("image"):
+            causes.append(_required(f"{where}.image"))
+        limits = (container.get("resources") or {}).get("limits") or {}
+        for resource, amount in limits.items():
+            if resource == "nvidia.com/gpu" and not re.fullmatch(r"[0-9]+", str(amount)):
+                causes.append(
+                    _invalid(
+                        f"{where}.resources.limits[{resource}]",
+                        amount,
+                        "must be an integer",
+                    )
+                )
+    return causes
+
+
+def _check_name(kind: Kind, name: Any) -> list[Cause]:
+    if not name:
+        return [_required("metadata.name")]
+    pattern = _DNS_LABEL if kind.kind in {"Namespace", "Service"} else _DNS_SUBDOMAIN
+    if not isinstance(name, str) or len(name) > 253 or not pattern.match(name):
+        return [
+            _invalid(
+                "metadata.name",
+                name,
+                "a lowercase RFC 1123 name must consist of lower case alphanumeric "
+                "characters, '-' or '.'",
+            )
+        ]
+    return []
+
+
+def validate(kind: Kind, obj: dict[str, Any], old: dict[str, Any] | None) -> list[Cause]:
+    """The causes that make ``obj`` invalid (empty when it is valid)."""
+    causes = _check_name(kind, (obj.get("metadata") or {}).get("name"))
+    spec = obj.get("spec") or {}
+    if kind.kind == "Deployment":
+        selector = (spec.get("selector") or {}).get("matchLabels")
+        template = spec.get("template") or {}
+        labels = (template.get("metadata") or {}).get("labels") or {}
+        if not selector:
+            causes.append(_required("spec.selector"))
+        elif any(labels.get(k) != v for k, v in selector.items()):
+            causes.append(
+                _invalid(
+                    "spec.template.metadata.labels",
+                    labels,
+                    "`selector` does not match template `labels`",
+                )
+            )
+        replicas = spec.get("replicas")
+        if not isinstance(replicas, int) or replicas < 0:
+            causes.append(_invalid("spec.replicas", replicas, "must be greater than or equal to 0"))
+        causes += _check_containers(
+            (template.get("spec") or {}).get("containers"), "spec.template.spec"
+        )
+        if old is not None and (old.get("spec") or {}).get("selector") != spec.get("selector"):
+            causes.append(_invalid("spec.selector", spec.get("selector"), "field is immutable"))
+    elif kind.kind == "Job":
+        template_spec = (spec.get("template") or {}).get("spec") or {}
+        causes += _check_containers(template_spec.get("containers"), "spec.template.spec")
+        restart = template_spec.get("restartPolicy")
+        if restart not in {"Never", "OnFailure"}:
+            causes.append(
+                {
+                    "reason": "FieldValueNotSupported",
+                    "message": f'Unsupported value: "{restart}": supported values: '
+                    '"OnFailure", "Never"',
+                    "field": "spec.template.spec.restartPolicy",
+                }
+            )
+        if old is not None and (old.get("spec") or {}).get("template") != spec.get("template"):
+            causes.append(_invalid("spec.template", spec.get("template"), "field is immutable"))
+    elif kind.kind == "Pod":
+        causes += _check_containers(spec.get("containers"), "spec")
+    elif kind.kind == "Service":
+        ports = spec.get("ports")
+        if spec.get("type", "ClusterIP") != "ExternalName" and not ports:
+            causes.append(_required("spec.ports"))
+        for index, port in enumerate(ports or []):
+            number = port.get("port") if isinstance(port, dict) else None
+            if not isinstance(number, int) or not 1 <= number <= 65535:
+                causes.append(
+                    _invalid(f"spec.ports[{index}].port", number, "must be between 1 and 65535")
+                )
+    return causes
