@@ -1,0 +1,716 @@
+"""The cluster driver for Kubernetes, through the official client.
+
+It applies the manifests that core rendered (a Deployment and a Service per endpoint)
+with server-side apply under our field manager and ``force=true``, as Kubernetes advises
+controllers; the take-over of a field another manager changed is what drift reports.
+The kubeconfig comes as YAML text (the secret's value): nothing is read from
+``KUBECONFIG``, ``~/.kube`` or the in-cluster account. The client is synchronous, so each
+call runs in a worker thread; every failure leaves as a ``ClusterError`` whose message
+never holds the token.
+
+``strategy: green`` keeps one Deployment per revision (``NAME-REV``, REV a hash of the pod
+template): the Service keeps selecting the serving revision until the new one is ready,
+then switches to it and the old revisions are removed; a failed rollout removes the new
+revision and leaves the old one serving. ``recreate`` keeps one Deployment, ``NAME``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import dataclasses
+import hashlib
+import json
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import yaml
+from kubernetes import client, watch
+from kubernetes.client.exceptions import ApiException
+from kubernetes.config import kube_config
+from kubernetes.config.config_exception import ConfigException
+
+from reconciler.drivers.clusters import kubernetes_drift as drift
+from reconciler.drivers.clusters import kubernetes_errors as errors
+from reconciler.drivers.clusters import protocol
+
+FIELD_MANAGER = "reconciler"
+OWNER_LABEL = "reconciler/deployment"
+REVISION_LABEL = "reconciler/revision"
+TARGET_ANNOTATION = "reconciler/target-revision"
+GPU_RESOURCE = "nvidia.com/gpu"
+GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
+APPLY = "application/apply-patch+yaml"
+_T = TypeVar("_T")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class KubernetesEndpointSpec(protocol.EndpointSpec):
+    """An EndpointSpec with the Deployment and Service manifests core rendered for it."""
+
+    deployment_manifest: Mapping[str, Any]
+    service_manifest: Mapping[str, Any]
+
+
+def load_configuration(kubeconfig: str, *, context: str | None) -> client.Configuration:
+    """A client configuration from kubeconfig YAML text (``context`` or current-context)."""
+    try:
+        document = yaml.safe_load(kubeconfig)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise errors.KubeconfigError(f"the kubeconfig is not valid YAML{where}") from None
+    if not isinstance(document, dict):
+        raise errors.KubeconfigError("the kubeconfig is not a YAML mapping")
+    contexts = [c.get("name") for c in document.get("contexts") or [] if isinstance(c, dict)]
+    if context is not None and context not in contexts:
+        raise errors.KubeconfigError(
+            f"the kubeconfig has no context {context!r} (it has: {', '.join(map(str, contexts))})"
+        )
+    if context is None and not document.get("current-context"):
+        raise errors.KubeconfigError(
+            "the kubeconfig sets no current-context; name one in the Cluster's kubeconfig.context"
+        )
+    configuration = client.Configuration()
+    try:
+        loader = kube_config.KubeConfigLoader(  # type: ignore[no-untyped-call]
+            config_dict=document, active_context=context
+        )
+        loader.load_and_set(configuration)  # type: ignore[no-untyped-call]
+    except (ConfigException, ValueError, KeyError, TypeError) as error:
+        raise errors.KubeconfigError(
+            f"the kubeconfig cannot be used: {type(error).__name__}"
+        ) from None
+    configuration.debug = False
+    return configuration
+
+
+def revision_of(manifest: Mapping[str, Any]) -> str:
+    """A short hash of the pod template: a new one means a new revision (replicas excluded)."""
+    template = manifest.get("spec", {}).get("template", {})
+    encoded = json.dumps(template, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(encoded).hexdigest()[:10]
+
+
+def rollout_state(obj: Mapping[str, Any]) -> tuple[bool, str | None, str]:
+    """(complete, failure reason or None, progress message) of a Deployment as a dict."""
+    meta, spec, status = obj.get("metadata", {}), obj.get("spec", {}), obj.get("status") or {}
+    desired = int(spec.get("replicas", 1))
+    generation = int(meta.get("generation", 1))
+    observed = int(status.get("observedGeneration") or 0)
+    counts = {k: int(status.get(k) or 0) for k in ("replicas", "updatedReplicas")}
+    counts |= {k: int(status.get(k) or 0) for k in ("readyReplicas", "availableReplicas")}
+    for condition in status.get("conditions") or []:
+        if condition.get("type") == "Progressing" and condition.get("reason") == (
+            "ProgressDeadlineExceeded"
+        ):
+            return False, f"{condition.get('reason')}: {condition.get('message')}", ""
+    if observed < generation:
+        return False, None, f"waiting for generation {generation} to be observed ({observed})"
+    complete = all(value == desired for value in counts.values())
+    message = (
+        f"{counts['updatedReplicas']} updated, {counts['readyReplicas']} ready, "
+        f"{counts['availableReplicas']} available of {desired}"
+    )
+    return complete, None, message
+
+
+class KubernetesDriver:
+    """One Kubernetes cluster; endpoints live in ``namespace`` (created when missing)."""
+
+    def __init__(
+        self,
+        *,
+        kubeconfig: str,
+        context: str | None,
+        namespace: str,
+        field_manager: str = FIELD_MANAGER,
+        request_timeout_s: float = 30.0,
+        watch_chunk_s: int = 30,
+    ) -> None:
+        configuration = load_configuration(kubeconfig, context=context)
+        token = configuration.api_key.get("BearerToken", "")
+        self._scrub = errors.Scrubber([token, token.removeprefix("Bearer ").strip()])
+        self._api = client.ApiClient(configuration)
+        # Typed loosely: the driver speaks JSON-shaped dicts to the API (apply bodies,
+        # sanitized results), which the generated signatures do not describe.
+        self._core: Any = client.CoreV1Api(self._api)
+        self._apps: Any = client.AppsV1Api(self._api)
+        self._batch: Any = client.BatchV1Api(self._api)
+        self.namespace = namespace
+        self.field_manager = field_manager
+        self._timeout = request_timeout_s
+        self._watch_chunk_s = watch_chunk_s
+        self._namespace_ready = False
+        self.relists = 0
+        """How often a readiness watch had to re-list (410 Gone or an ended watch)."""
+
+    # ------------------------------------------------------------------ plumbing
+    async def _call(self, action: str, function: Callable[[], _T]) -> _T:
+        try:
+            return await asyncio.to_thread(function)
+        except Exception as error:
+            if isinstance(error, protocol.ClusterError):
+                raise
+            errors.raise_for(error, action=action, scrub=self._scrub)
+
+    def _dict(self, obj: Any) -> dict[str, Any]:
+        result: dict[str, Any] = self._api.sanitize_for_serialization(  # type: ignore[no-untyped-call]
+            obj
+        )
+        return result
+
+    def _apply_sync(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
+        body = copy.deepcopy(dict(manifest))
+        body["metadata"]["namespace"] = self.namespace
+        annotations = body["metadata"].get("annotations") or {}
+        annotations.pop(drift.APPLIED_ANNOTATION, None)
+        if not annotations:
+            body["metadata"].pop("annotations", None)
+        applied = json.dumps(body, sort_keys=True)
+        body["metadata"].setdefault("annotations", {})[drift.APPLIED_ANNOTATION] = applied
+        name = body["metadata"]["name"]
+        options = {
+            "field_manager": self.field_manager,
+            "force": True,
+            "_content_type": APPLY,
+            "_request_timeout": self._timeout,
+        }
+        if body["kind"] == "Deployment":
+            result = self._apps.patch_namespaced_deployment(name, self.namespace, body, **options)
+        elif body["kind"] == "Service":
+            result = self._core.patch_namespaced_service(name, self.namespace, body, **options)
+        else:
+            raise protocol.InvalidEndpointError(f"cannot apply a {body['kind']}")
+        return self._dict(result)
+
+    async def _apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
+        await self._ensure_namespace()
+        label = f"{manifest['kind']} {self.namespace}/{manifest['metadata']['name']}"
+        return await self._call(f"apply {label}", lambda: self._apply_sync(manifest))
+
+    async def _ensure_namespace(self) -> None:
+        if self._namespace_ready:
+            return
+        body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.namespace}}
+
+        def create() -> None:
+            try:
+                self._core.read_namespace(self.namespace, _request_timeout=self._timeout)
+            except ApiException as error:
+                if error.status != 404:
+                    raise
+                self._core.patch_namespace(
+                    self.namespace,
+                    body,
+                    field_manager=self.field_manager,
+                    _content_type=APPLY,
+                    _request_timeout=self._timeout,
+                )
+
+        await self._call(f"create namespace {self.namespace}", create)
+        self._namespace_ready = True
+
+    def _list_deployments(self, name: str) -> list[dict[str, Any]]:
+        listing = self._apps.list_namespaced_deployment(
+            self.namespace, label_selector=f"{OWNER_LABEL}={name}", _request_timeout=self._timeout
+        )
+        return [self._dict(item) for item in listing.items]
+
+    def _read_service(self, name: str) -> dict[str, Any] | None:
+        try:
+            return self._dict(
+                self._core.read_namespaced_service(
+                    name, self.namespace, _request_timeout=self._timeout
+                )
+            )
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+
+    # ----------------------------------------------------------------- protocol
+    async def check(self) -> protocol.ClusterCheck:
+        def version() -> str:
+            return str(
+                client.VersionApi(self._api).get_code(_request_timeout=self._timeout).git_version
+            )
+
+        try:
+            return protocol.ClusterCheck(reachable=True, version=await self._call("check", version))
+        except protocol.ClusterUnreachableError as error:
+            return protocol.ClusterCheck(reachable=False, message=str(error))
+
+    async def inventory(self) -> protocol.Inventory:
+        def collect() -> protocol.Inventory:
+            nodes = self._core.list_node(_request_timeout=self._timeout).items
+            pods = self._core.list_pod_for_all_namespaces(_request_timeout=self._timeout).items
+            used: dict[str, int] = {}
+            for pod in pods:
+                if pod.status is not None and pod.status.phase in {"Succeeded", "Failed"}:
+                    continue
+                node = pod.spec.node_name if pod.spec is not None else None
+                if not node:
+                    continue
+                for container in pod.spec.containers or []:
+                    limits = (container.resources.limits if container.resources else None) or {}
+                    used[node] = used.get(node, 0) + int(limits.get(GPU_RESOURCE, 0))
+            totals: dict[str, list[int]] = {}
+            for node in nodes:
+                allocatable = (node.status.allocatable if node.status else None) or {}
+                count = int(allocatable.get(GPU_RESOURCE, 0))
+                if not count:
+                    continue
+                gpu_type = (node.metadata.labels or {}).get(GPU_PRODUCT_LABEL, "unknown")
+                entry = totals.setdefault(gpu_type, [0, 0])
+                entry[0] += count
+                entry[1] += max(count - used.get(node.metadata.name, 0), 0)
+            return protocol.Inventory(
+                gpus={
+                    t: protocol.GpuCount(gpu_type=t, total=total, free=free)
+                    for t, (total, free) in sorted(totals.items())
+                }
+            )
+
+        return await self._call("list GPU nodes", collect)
+
+    async def apply_endpoint(self, spec: protocol.EndpointSpec) -> protocol.EndpointObservation:
+        """Apply the new revision (and, on first deploy, its Service); do not wait."""
+        if not isinstance(spec, KubernetesEndpointSpec):
+            raise protocol.InvalidEndpointError(
+                f"endpoint {spec.name}: the kubernetes driver applies rendered manifests; "
+                "pass a KubernetesEndpointSpec"
+            )
+        deployment, revision = self._revision_manifest(spec)
+        await self._apply(deployment)
+        service = await self._call("read Service", lambda: self._read_service(spec.name))
+        serving = None
+        if service is not None:
+            serving = (service.get("spec", {}).get("selector") or {}).get(REVISION_LABEL)
+        await self._apply(self._service_manifest(spec, select=serving or revision, target=revision))
+        return await self.observe_endpoint(spec.name)
+
+    def _revision_manifest(self, spec: KubernetesEndpointSpec) -> tuple[dict[str, Any], str]:
+        manifest = copy.deepcopy(dict(spec.deployment_manifest))
+        manifest["spec"]["replicas"] = spec.workers
+        labels = {
+            **manifest["metadata"].get("labels", {}),
+            **spec.owner_labels,
+            OWNER_LABEL: spec.name,
+        }
+        manifest["metadata"]["labels"] = labels
+        template_labels = manifest["spec"]["template"]["metadata"].setdefault("labels", {})
+        template_labels.update(labels)
+        if spec.strategy == "recreate":
+            manifest["metadata"]["name"] = spec.name
+            manifest["spec"]["strategy"] = {"type": "Recreate"}
+            manifest["spec"]["selector"] = {"matchLabels": {OWNER_LABEL: spec.name}}
+            return manifest, ""
+        revision = revision_of(manifest)
+        manifest["metadata"]["name"] = f"{spec.name}-{revision}"
+        manifest["metadata"]["labels"][REVISION_LABEL] = revision
+        template_labels[REVISION_LABEL] = revision
+        manifest["spec"]["selector"] = {
+            "matchLabels": {OWNER_LABEL: spec.name, REVISION_LABEL: revision}
+        }
+        return manifest, revision
+
+    def _service_manifest(
+        self, spec: KubernetesEndpointSpec, *, select: str, target: str
+    ) -> dict[str, Any]:
+        manifest = copy.deepcopy(dict(spec.service_manifest))
+        manifest["metadata"]["name"] = spec.name
+        manifest["metadata"]["labels"] = {
+            **manifest["metadata"].get("labels", {}),
+            **spec.owner_labels,
+            OWNER_LABEL: spec.name,
+        }
+        manifest["metadata"].setdefault("annotations", {})[TARGET_ANNOTATION] = target
+        selector = {OWNER_LABEL: spec.name}
+        if select:
+            selector[REVISION_LABEL] = select
+        manifest["spec"]["selector"] = selector
+        return manifest
+
+    async def observe_endpoint(self, name: str) -> protocol.EndpointObservation:
+        def gather() -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+            return self._list_deployments(name), self._read_service(name)
+
+        deployments, service = await self._call(f"observe endpoint {name}", gather)
+        return self._observation(name, deployments, service)
+
+    def _observation(
+        self, name: str, deployments: list[dict[str, Any]], service: dict[str, Any] | None
+    ) -> protocol.EndpointObservation:
+        if not deployments and service is None:
+            return protocol.EndpointObservation(
+                name=name,
+                exists=False,
+                workers_desired=0,
+                workers_ready=0,
+                ready=False,
+                endpoint_url=None,
+                message="not found",
+            )
+        annotations = (service or {}).get("metadata", {}).get("annotations") or {}
+        target = annotations.get(TARGET_ANNOTATION, "")
+        serving = ((service or {}).get("spec", {}).get("selector") or {}).get(REVISION_LABEL, "")
+        by_revision = {
+            d["metadata"].get("labels", {}).get(REVISION_LABEL, ""): d for d in deployments
+        }
+        current = by_revision.get(target)
+        drifts = [
+            d
+            for obj in [*deployments, service]
+            if obj
+            for d in drift.find_drift(obj, ours=self.field_manager)
+        ]
+        if current is None:
+            return protocol.EndpointObservation(
+                name=name,
+                exists=True,
+                workers_desired=0,
+                workers_ready=0,
+                ready=False,
+                endpoint_url=None,
+                drift=tuple(drifts),
+                message=f"revision {target or '(none)'} has no Deployment",
+            )
+        complete, failure, progress = rollout_state(current)
+        desired = int(current.get("spec", {}).get("replicas", 1))
+        ready_count = int((current.get("status") or {}).get("readyReplicas") or 0)
+        switched = serving == target and len(deployments) == 1
+        ready = complete and switched and service is not None
+        if failure:
+            message = f"revision {target or name} failed: {failure}"
+        elif not complete:
+            message = f"rolling out revision {target or name}: {progress}"
+        elif not switched:
+            message = f"revision {target} ready; Service still selects {serving or '(none)'}"
+        else:
+            message = "ready"
+        port = ((service or {}).get("spec", {}).get("ports") or [{}])[0].get("port")
+        url = f"http://{name}.{self.namespace}.svc:{port}/v1" if ready and port else None
+        container = (current["spec"]["template"]["spec"].get("containers") or [{}])[0]
+        limits = (container.get("resources") or {}).get("limits") or {}
+        requests = (container.get("resources") or {}).get("requests") or {}
+        resources = protocol.WorkerResources(
+            gpus=int(limits.get(GPU_RESOURCE, 0)),
+            cpu=requests.get("cpu"),
+            memory=limits.get("memory") or requests.get("memory"),
+        )
+        applied = tuple(
+            protocol.AppliedObject(
+                kind=kind,
+                namespace=self.namespace,
+                name=obj["metadata"]["name"],
+            )
+            for kind, obj in [*(("Deployment", d) for d in deployments), ("Service", service)]
+            if obj is not None
+        )
+        return protocol.EndpointObservation(
+            name=name,
+            exists=True,
+            workers_desired=desired,
+            workers_ready=ready_count,
+            ready=ready,
+            endpoint_url=url,
+            resources=resources,
+            drift=tuple(drifts),
+            message=message,
+            applied=applied,
+        )
+
+    async def wait_endpoint_ready(
+        self, name: str, *, timeout_s: float
+    ) -> protocol.EndpointObservation:
+        """Watch the target revision until its rollout completes or fails, or time runs out.
+
+        A watch that ends or answers 410 Gone is followed by a fresh list, then a new watch.
+        Returns the observation at that point (``message`` says what is missing).
+        """
+        deadline = time.monotonic() + timeout_s
+        observation = await self.observe_endpoint(name)
+        service = await self._call("read Service", lambda: self._read_service(name))
+        target = ((service or {}).get("metadata", {}).get("annotations") or {}).get(
+            TARGET_ANNOTATION
+        )
+        deployment_name = f"{name}-{target}" if target else name
+        await self._call(
+            f"wait for Deployment {self.namespace}/{deployment_name}",
+            lambda: self._watch_rollout(deployment_name, deadline),
+        )
+        observation = await self.observe_endpoint(name)
+        return observation
+
+    def _watch_rollout(self, deployment_name: str, deadline: float) -> None:
+        selector = f"metadata.name={deployment_name}"
+        while time.monotonic() < deadline:
+            listing = self._apps.list_namespaced_deployment(
+                self.namespace, field_selector=selector, _request_timeout=self._timeout
+            )
+            for item in listing.items:
+                complete, failure, _ = rollout_state(self._dict(item))
+                if complete or failure:
+                    return
+            remaining = max(int(deadline - time.monotonic()), 1)
+            stream = watch.Watch().stream(  # type: ignore[no-untyped-call]
+                self._apps.list_namespaced_deployment,
+                self.namespace,
+                field_selector=selector,
+                resource_version=listing.metadata.resource_version,
+                timeout_seconds=min(remaining, self._watch_chunk_s),
+                _request_timeout=min(remaining, self._watch_chunk_s) + self._timeout,
+            )
+            try:
+                for event in stream:
+                    if event["type"] in {"ADDED", "MODIFIED"}:
+                        complete, failure, _ = rollout_state(event["raw_object"])
+                        if complete or failure:
+                            return
+                    if time.monotonic() >= deadline:
+                        return
+            except ApiException as error:
+                if error.status != 410:
+                    raise
+            self.relists += 1
+
+    async def promote_endpoint(self, name: str) -> protocol.EndpointObservation:
+        """Point the Service at the ready target revision and remove the other revisions.
+
+        If the target revision failed or is not ready, remove it instead and keep the
+        serving one; raises RolloutFailedError saying why.
+        """
+        deployments, service = await self._call(
+            f"observe endpoint {name}",
+            lambda: (self._list_deployments(name), self._read_service(name)),
+        )
+        if service is None:
+            raise protocol.EndpointNotFoundError(f"endpoint {name}: no Service in {self.namespace}")
+        target = (service["metadata"].get("annotations") or {}).get(TARGET_ANNOTATION, "")
+        serving = (service["spec"].get("selector") or {}).get(REVISION_LABEL, "")
+        by_revision = {d["metadata"]["labels"].get(REVISION_LABEL, ""): d for d in deployments}
+        current = by_revision.get(target)
+        complete, failure, progress = rollout_state(current) if current else (False, None, "gone")
+        if not complete:
+            why = failure or f"not ready: {progress}"
+            if serving and serving != target and serving in by_revision:
+                await self._delete_deployment(f"{name}-{target}")
+                await self._retarget(service, select=serving, target=serving)
+                raise errors.RolloutFailedError(
+                    f"endpoint {name}: revision {target} {why}; revision {serving} keeps serving"
+                )
+            raise errors.RolloutFailedError(f"endpoint {name}: revision {target or name} {why}")
+        if serving != target and target:
+            await self._retarget(service, select=target, target=target)
+        for revision, deployment in by_revision.items():
+            if revision != target:
+                await self._delete_deployment(deployment["metadata"]["name"])
+        return await self.observe_endpoint(name)
+
+    async def _retarget(self, service: dict[str, Any], *, select: str, target: str) -> None:
+        applied = drift.applied_manifest(service)
+        if applied is None:
+            raise protocol.EndpointConflictError(
+                f"Service {self.namespace}/{service['metadata']['name']} was not applied by us"
+            )
+        applied["metadata"]["annotations"][TARGET_ANNOTATION] = target
+        applied["spec"]["selector"][REVISION_LABEL] = select
+        await self._apply(applied)
+
+    async def _delete_deployment(self, name: str) -> None:
+        def delete() -> None:
+            try:
+                self._apps.delete_namespaced_deployment(
+                    name,
+                    self.namespace,
+                    propagation_policy="Foreground",
+                    _request_timeout=self._timeout,
+                )
+            except ApiException as error:
+                if error.status != 404:
+                    raise
+
+        await self._call(f"delete Deployment {self.namespace}/{name}", delete)
+
+    async def rollout(
+        self, spec: protocol.EndpointSpec, *, timeout_s: float
+    ) -> protocol.EndpointObservation:
+        """Apply, wait until the new revision is ready, then switch to it (or roll back)."""
+        await self.apply_endpoint(spec)
+        observation = await self.wait_endpoint_ready(spec.name, timeout_s=timeout_s)
+        if observation.ready:
+            return observation
+        try:
+            return await self.promote_endpoint(spec.name)
+        except errors.RolloutFailedError as error:
+            if " failed: " in observation.message:
+                raise
+            raise errors.RolloutTimeoutError(f"{error}, after waiting {timeout_s:g}s") from None
+
+    async def delete_endpoint(self, name: str) -> bool:
+        return await self.prune(keep=set(), only=name) > 0
+
+    async def prune(self, *, keep: set[str], only: str | None = None) -> int:
+        """Delete our Deployments and Services whose owner is not in ``keep``; the count."""
+        selector = f"app.kubernetes.io/managed-by=reconciler,{OWNER_LABEL}"
+        if only is not None:
+            selector = f"app.kubernetes.io/managed-by=reconciler,{OWNER_LABEL}={only}"
+
+        def remove() -> int:
+            removed = 0
+            try:
+                deployments = self._apps.list_namespaced_deployment(
+                    self.namespace, label_selector=selector, _request_timeout=self._timeout
+                ).items
+                services = self._core.list_namespaced_service(
+                    self.namespace, label_selector=selector, _request_timeout=self._timeout
+                ).items
+            except ApiException as error:
+                if error.status == 404:
+                    return 0
+                raise
+            for item in [*deployments, *services]:
+                if (item.metadata.labels or {}).get(OWNER_LABEL) in keep:
+                    continue
+                delete = (
+                    self._apps.delete_namespaced_deployment
+                    if isinstance(item, client.V1Deployment)
+                    else self._core.delete_namespaced_service
+                )
+                try:
+                    delete(item.metadata.name, self.namespace, _request_timeout=self._timeout)
+                    removed += 1
+                except ApiException as error:
+                    if error.status != 404:
+                        raise
+            return removed
+
+        return await self._call(f"prune {self.namespace}", remove)
+
+    async def scale_endpoint(self, name: str, workers: int) -> protocol.EndpointObservation:
+        deployments, service = await self._call(
+            f"observe endpoint {name}",
+            lambda: (self._list_deployments(name), self._read_service(name)),
+        )
+        target = ((service or {}).get("metadata", {}).get("annotations") or {}).get(
+            TARGET_ANNOTATION
+        )
+        current = [
+            d
+            for d in deployments
+            if d["metadata"]["labels"].get(REVISION_LABEL, "") == (target or "")
+        ]
+        if not current:
+            raise protocol.EndpointNotFoundError(
+                f"endpoint {name}: no Deployment in {self.namespace}"
+            )
+        applied = drift.applied_manifest(current[0])
+        if applied is None:
+            raise protocol.EndpointConflictError(
+                f"Deployment {self.namespace}/{current[0]['metadata']['name']} "
+                "was not applied by us"
+            )
+        applied["spec"]["replicas"] = workers
+        await self._apply(applied)
+        return await self.observe_endpoint(name)
+
+    # ---------------------------------------------------------------------- jobs
+    async def run_job(self, spec: protocol.JobSpec) -> protocol.JobHandle:
+        labels = {**spec.owner_labels, "app.kubernetes.io/managed-by": "reconciler"}
+        container: dict[str, Any] = {"name": "job", "image": spec.image}
+        if spec.command:
+            container["command"] = list(spec.command)
+        if spec.args:
+            container["args"] = list(spec.args)
+        if spec.env:
+            container["env"] = [{"name": k, "value": v} for k, v in sorted(spec.env.items())]
+        if spec.resources.gpus:
+            gpus = str(spec.resources.gpus)
+            container["resources"] = {"limits": {GPU_RESOURCE: gpus}}
+        job_spec: dict[str, Any] = {
+            "backoffLimit": 0,
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"restartPolicy": "Never", "containers": [container]},
+            },
+        }
+        if spec.timeout_s is not None:
+            job_spec["activeDeadlineSeconds"] = max(int(spec.timeout_s), 1)
+        body = {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {"name": spec.name, "namespace": self.namespace, "labels": labels},
+            "spec": job_spec,
+        }
+        await self._ensure_namespace()
+        await self._call(
+            f"create Job {self.namespace}/{spec.name}",
+            lambda: self._batch.create_namespaced_job(
+                self.namespace,
+                body,
+                field_manager=self.field_manager,
+                _request_timeout=self._timeout,
+            ),
+        )
+        return protocol.JobHandle(name=spec.name, namespace=self.namespace)
+
+    def _job_pod(self, handle: protocol.JobHandle) -> Any | None:
+        pods = self._core.list_namespaced_pod(
+            handle.namespace or self.namespace,
+            label_selector=f"job-name={handle.name}",
+            _request_timeout=self._timeout,
+        ).items
+        return pods[-1] if pods else None
+
+    async def job_status(self, handle: protocol.JobHandle) -> protocol.JobStatus:
+        def read() -> protocol.JobStatus:
+            try:
+                job = self._batch.read_namespaced_job(
+                    handle.name, handle.namespace or self.namespace, _request_timeout=self._timeout
+                )
+            except ApiException as error:
+                if error.status == 404:
+                    raise protocol.JobNotFoundError(f"job {handle.name} not found") from error
+                raise
+            status = job.status or client.V1JobStatus()
+            exit_code = None
+            pod = self._job_pod(handle)
+            for container in (pod.status.container_statuses or []) if pod and pod.status else []:
+                if container.state and container.state.terminated:
+                    exit_code = container.state.terminated.exit_code
+            conditions = {c.type: c for c in (status.conditions or []) if c.status == "True"}
+            if "Complete" in conditions or (status.succeeded or 0) > 0:
+                return protocol.JobStatus(state="succeeded", exit_code=exit_code)
+            if "Failed" in conditions:
+                failed = conditions["Failed"]
+                return protocol.JobStatus(
+                    state="failed",
+                    exit_code=exit_code,
+                    message=f"{failed.reason}: {failed.message}",
+                )
+            return protocol.JobStatus(state="running" if status.active else "pending")
+
+        return await self._call(f"read Job {handle.name}", read)
+
+    async def job_logs(self, handle: protocol.JobHandle, *, tail_bytes: int | None = None) -> str:
+        def read() -> str:
+            pod = self._job_pod(handle)
+            if pod is None:
+                return ""
+            text = str(
+                self._core.read_namespaced_pod_log(
+                    pod.metadata.name,
+                    handle.namespace or self.namespace,
+                    _request_timeout=self._timeout,
+                )
+            )
+            if tail_bytes is not None:
+                return text.encode()[-tail_bytes:].decode("utf-8", errors="replace")
+            return text
+
+        return await self._call(f"read logs of Job {handle.name}", read)
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self._api.close)
