@@ -22,6 +22,8 @@ from typing import Any, TypeVar
 
 import yaml
 
+from reconciler.engine import migrations
+
 T = TypeVar("T")
 
 STATUS_BRANCH = "reconciler/status"
@@ -154,24 +156,51 @@ class DaemonProcess:
         conn.row_factory = sqlite3.Row
         return conn
 
-    def executions(self, kind: str, name: str) -> list[sqlite3.Row]:
+    def store_ready(self) -> bool:
+        """The state store exists and is migrated to this release's schema.
+
+        The daemon creates ``state.db`` before it migrates it: reading between the two
+        would see ``no such table``, so readers wait for the tables, not the file.
+        """
         if not (self.state_dir / "state.db").exists():
+            return False
+        conn = sqlite3.connect(self.state_dir / "state.db", timeout=5)
+        try:
+            return migrations.current_version(conn) == migrations.LATEST_VERSION
+        finally:
+            conn.close()
+
+    def _query(self, sql: str, args: tuple[Any, ...]) -> list[sqlite3.Row]:
+        if not self.store_ready():
             return []
-        with self.db() as conn:
-            return list(
-                conn.execute(
-                    "SELECT * FROM executions WHERE kind = ? AND name = ? ORDER BY created_at",
-                    (kind, name),
-                )
-            )
+        conn = self.db()
+        try:
+            return list(conn.execute(sql, args))
+        finally:
+            conn.close()
+
+    def executions(self, kind: str, name: str) -> list[sqlite3.Row]:
+        """The executions of one object, oldest first ([] until the store is migrated)."""
+        return self._query(
+            "SELECT * FROM executions WHERE kind = ? AND name = ? ORDER BY created_at",
+            (kind, name),
+        )
 
     def steps(self, execution_id: str) -> list[sqlite3.Row]:
-        with self.db() as conn:
-            return list(
-                conn.execute(
-                    "SELECT * FROM steps WHERE execution_id = ? ORDER BY node_id", (execution_id,)
-                )
-            )
+        return self._query(
+            "SELECT * FROM steps WHERE execution_id = ? ORDER BY node_id", (execution_id,)
+        )
+
+    def wait_exit(self, *, timeout: float = 20.0) -> int:
+        """Wait for the process to end on its own; its exit code."""
+        assert self.proc is not None, "the daemon was never started"
+        code = self.proc.wait(timeout=timeout)
+        self.log_file.close()
+        return code
+
+    def records(self, msg: str) -> list[dict[str, Any]]:
+        """The JSON log records whose message is ``msg``, in order."""
+        return [r for r in self.logs() if r.get("msg") == msg]
 
 
 def write_config(

@@ -65,6 +65,7 @@ def test_status_files_land_on_the_status_branch(
 def test_a_push_runs_the_changed_workflow_once_per_revision(
     remote: GitRemote, start_daemon: StartDaemon
 ) -> None:
+    first = remote.tip("main")
     daemon = start_daemon()
     wait_for(
         "first run",
@@ -80,10 +81,9 @@ def test_a_push_runs_the_changed_workflow_once_per_revision(
             and s
         ),
     )
-    assert [e["revision"] for e in done["last_executions"]][:2] == [
-        second,
-        done["last_executions"][1]["revision"],
-    ]
+    # newest first: the run for the push, then the first run, and nothing else
+    assert [e["revision"] for e in done["last_executions"]] == [second, first]
+    assert [e["status"] for e in done["last_executions"]] == ["succeeded", "succeeded"]
     # A push that does not touch the workflow runs nothing new for it.
     third = remote.writer.commit_and_push(
         {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import subprocess
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -85,25 +86,64 @@ async def test_a_push_into_a_local_bare_repo_is_noticed(remote: GitRemote) -> No
     assert "refs/heads/main" in set().union(*watch.batches)
 
 
+def _write_ref(git_dir: Path, ref: str, sha: str) -> None:
+    """Move ``ref`` the way git does (write ``<ref>.lock``, rename it over the ref)."""
+    target = git_dir / ref
+    target.parent.mkdir(parents=True, exist_ok=True)
+    lock = target.with_name(target.name + ".lock")
+    lock.write_text(sha + "\n")
+    os.replace(lock, target)
+
+
+async def _until_batch_with(watch: Watch, ref: str, poke: Callable[[], object]) -> int:
+    """Poke until a batch naming ``ref`` arrives; the index of that batch."""
+    async with asyncio.timeout(WAIT_S):
+        while True:
+            for index, batch in enumerate(watch.batches):
+                if ref in batch:
+                    return index
+            watch.arrived.clear()
+            await asyncio.to_thread(poke)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(watch.arrived.wait(), 0.5)
+
+
 async def test_a_burst_of_ref_updates_is_reported_once(remote: GitRemote) -> None:
+    """Five moves of main within one burst give one batch. The burst is written by this
+    process (no subprocess per move), and it is bracketed by marker branches whose own
+    batches say where it starts and ends, so no quiet period is guessed."""
     watch = Watch(remote.path, debounce_ms=3000, quiet_ms=200)
-    await watch.until_first(lambda: remote.writer.commit_and_push({"a.yaml": "warm-up\n"}))
-    await watch.settle()
-    seen = len(watch.batches)
     commits = [remote.writer.commit(f"burst {n}") for n in range(5)]
     git(remote.writer.path, "push", "--quiet", "origin", "HEAD:refs/unwatched/burst")
+    tip = commits[-1]
+    # The watcher may not be watching yet: poke a marker branch until it is seen.
+    before = await _until_batch_with(
+        watch,
+        "refs/heads/marker-before",
+        lambda: _write_ref(remote.path, "refs/heads/marker-before", tip),
+    )
 
     def burst() -> None:
         for sha in commits:
-            git(remote.path, "update-ref", "refs/heads/main", sha)
+            _write_ref(remote.path, "refs/heads/main", sha)
 
     await asyncio.to_thread(burst)
     async with asyncio.timeout(WAIT_S):
-        await watch.arrived.wait()
-    await watch.settle()
+        while not any("refs/heads/main" in b for b in watch.batches[before + 1 :]):
+            watch.arrived.clear()
+            await watch.arrived.wait()
+    after = await _until_batch_with(
+        watch,
+        "refs/heads/marker-after",
+        lambda: _write_ref(remote.path, "refs/heads/marker-after", tip),
+    )
     await watch.close()
 
-    assert len(watch.batches) - seen == 1
+    between = watch.batches[before + 1 : after]
+    # a late report of an extra marker-before poke may come too; main is in exactly one
+    assert all(b <= {"refs/heads/main", "refs/heads/marker-before"} for b in between)
+    assert sum("refs/heads/main" in b for b in between) == 1, watch.batches
+    assert "refs/heads/main" not in watch.batches[after]
 
 
 async def test_branch_filter_ignores_other_branches(remote: GitRemote) -> None:
