@@ -12,6 +12,7 @@ import asyncio
 import sys
 from pathlib import Path
 
+from reconciler.api.daemon_view import ApiListenError, serving
 from reconciler.daemon.config import (
     Config,
     ConfigError,
@@ -20,7 +21,7 @@ from reconciler.daemon.config import (
     load_config,
 )
 from reconciler.daemon.logs import configure_logging
-from reconciler.daemon.service import Daemon
+from reconciler.daemon.service import Daemon, DaemonStartError
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -28,7 +29,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repo", default=None, help="state repo: a path or any URL git can fetch")
     parser.add_argument("--branch", default=None, help="branch to watch (default main)")
     parser.add_argument("--state-dir", default=None, help="where the daemon keeps its state")
-    parser.add_argument("--listen", default=None, help="HOST:PORT for the HTTP API")
+    parser.add_argument(
+        "--listen", default=None, help="HOST:PORT for the HTTP API (else the config's api.listen)"
+    )
 
 
 def _config(args: argparse.Namespace) -> tuple[Config, Path | None]:
@@ -61,6 +64,11 @@ def run(args: argparse.Namespace) -> int:
     except SystemExit as exc:
         print(exc, file=sys.stderr)
         return 2
-    daemon = Daemon(config, config_file=path)
+    serve = serving if "api" in config.model_fields_set else None  # api: section, --listen
+    daemon = Daemon(config, config_file=path, serve=serve)
     configure_logging(config.logging.level, redact=daemon.resolver.known_values)
-    return asyncio.run(daemon.run())
+    try:
+        return asyncio.run(daemon.run())
+    except (ApiListenError, DaemonStartError) as exc:
+        print(f"reconciler run: error: {exc}", file=sys.stderr)
+        return 1

@@ -66,6 +66,7 @@ def _chain(
     action: ChainAction | None = None,
     cluster: str | None = None,
     params: Mapping[str, Any] | None = None,
+    timeout: float | None = None,
 ) -> BuiltChain:
     chosen: ChainAction = action or ("delete" if request.action == "delete" else "apply")
     chain = Chain(
@@ -77,6 +78,7 @@ def _chain(
         steps=tuple(steps),
         cluster=cluster,
         params=dict(params or {}),
+        timeout=timeout,
     )
     return BuiltChain(chain)
 
@@ -236,7 +238,10 @@ def _graph_chain(request: ChainRequest, graph_name: str, action: ChainAction) ->
         return BuiltChain(None, f"nothing to run: the workflow has no {graph_name} graph")
     steps = graph_steps(spec, graph)
     params = spec.get("user_params") or {}
-    return _chain(request, steps, action=action, cluster=_job_cluster(steps), params=params)
+    timeout = _literal_duration((spec.get("config") or {}).get("timeout"))
+    return _chain(
+        request, steps, action=action, cluster=_job_cluster(steps), params=params, timeout=timeout
+    )
 
 
 def build_workflow(request: ChainRequest) -> BuiltChain:

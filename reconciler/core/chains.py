@@ -59,6 +59,8 @@ class Chain:
     steps: tuple[StepNode, ...]
     cluster: str | None = None
     params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    timeout: float | None = None
+    """Seconds the whole execution may take (a Workflow's config.timeout); None: no limit."""
 
     @property
     def object_key(self) -> str:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import datetime
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from reconciler.core.status import Verdict, no_chain_yet
-from reconciler.engine.records import ExecutionRecord
+from reconciler.engine.records import ExecutionRecord, StepRecord
 
 # A step that stalls starts its reason with a CamelCase word and a colon
 # ("SecretNotFound: secret 'x' is not in ..."): that word becomes the condition's reason.
@@ -137,20 +137,43 @@ def _stamp(moment: datetime.datetime | None) -> str | None:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
 
 
-def execution_summaries(records: Iterable[ExecutionRecord]) -> list[dict[str, Any]]:
-    """A Workflow's recent executions as its status file lists them, newest first."""
+def execution_summaries(
+    records: Iterable[ExecutionRecord],
+    *,
+    steps: Mapping[str, Sequence[StepRecord]] | None = None,
+) -> list[dict[str, Any]]:
+    """A Workflow's recent executions as its status file lists them, newest first.
+
+    Each names what started it and, when ``steps`` holds the execution's step records,
+    every step with its status, attempts, times and error.
+    """
+    listed = steps or {}
     return [
         {
             "id": r.id,
             "revision": r.revision,
             "status": r.status,
+            "trigger": r.trigger,
             "started_at": _stamp(r.started_at),
             "finished_at": _stamp(r.finished_at),
             "error": r.error,
+            "steps": [_step_summary(s) for s in listed.get(r.id, ())],
         }
         for r in records
         if r.action == "execute"
     ]
+
+
+def _step_summary(step: StepRecord) -> dict[str, Any]:
+    return {
+        "id": step.node_id,
+        "type": step.type,
+        "status": step.status,
+        "attempts": step.attempts,
+        "started_at": _stamp(step.started_at),
+        "finished_at": _stamp(step.finished_at),
+        "error": step.error,
+    }
 
 
 __all__ = [

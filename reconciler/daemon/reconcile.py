@@ -13,6 +13,7 @@ import dataclasses
 import datetime
 import logging
 import time
+import types
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -25,7 +26,7 @@ from reconciler.daemon import object_status
 from reconciler.daemon.object_memo import ObjectMemo, load_memos, save_memo
 from reconciler.daemon.snapshot import Snapshot, SnapshotLoader
 from reconciler.drivers.git_source import GitSource, GitSourceError
-from reconciler.drivers.git_status import StatusPublisher
+from reconciler.drivers.git_status import StatusBranchLost, StatusPublisher
 from reconciler.engine.executor import Executor
 from reconciler.engine.records import ExecutionRecord
 from reconciler.engine.store import Store
@@ -102,6 +103,9 @@ class Reconciler:
         self._stalled_revision: str | None = None
         self._replan = True
         self.wake: asyncio.Event = asyncio.Event()
+        self.progress: asyncio.Event = asyncio.Event()
+        """Set when a running execution moved (started, a step began or ended): flush."""
+        self._publishing = asyncio.Lock()
         self.last_report: CycleReport | None = None
         self._memos = load_memos(store)
         self._dirty.update(self._memos)
@@ -123,6 +127,10 @@ class Reconciler:
     @property
     def source(self) -> GitSource:
         return self._source
+
+    def desired_states(self) -> Mapping[str, ObjectState]:
+        """The objects of the last revision that validated, by ``kind/name`` (read-only)."""
+        return types.MappingProxyType(self._desired)
 
     @property
     def last_seen(self) -> str | None:
@@ -331,6 +339,11 @@ class Reconciler:
 
     # -- executions finishing ---------------------------------------------------------------
 
+    def on_execution_progress(self, key: str) -> None:
+        """Executor callback: an execution of ``key`` started or one of its steps moved."""
+        self._dirty.add(key)
+        self.progress.set()
+
     def on_execution_finished(self, record: ExecutionRecord) -> None:
         """Executor callback: record what a chain did, mark its status for the next flush."""
         self._record_finished(record)
@@ -396,7 +409,9 @@ class Reconciler:
 
     def _workflow_executions(self, kind: str, name: str) -> list[dict[str, Any]]:
         records = self._store.list_executions(kind=kind, name=name, limit=MAX_LISTED_EXECUTIONS)
-        return object_status.execution_summaries(records)
+        return object_status.execution_summaries(
+            records, steps={r.id: self._store.get_steps(r.id) for r in records}
+        )
 
     def _collect_status(self) -> dict[str, bytes | None]:
         now = self._now()
@@ -463,24 +478,54 @@ class Reconciler:
         )
         return document
 
-    async def flush(self) -> str | None:
-        """Publish every status that changed since the last flush, as one commit."""
-        self._pending_files.update(self._collect_status())
-        if not self._pending_files or self._publisher is None:
+    async def flush(self, *, verify: bool = False) -> str | None:
+        """Publish every status that changed since the last flush, as one commit.
+
+        With ``verify`` (start-up, resync) the status branch is checked even when nothing
+        changed; a branch that lost our commits gets every status file again.
+        """
+        async with self._publishing:
+            self._pending_files.update(self._collect_status())
             if self._publisher is None:
                 self._pending_files.clear()
-            return None
-        batch = dict(self._pending_files)
-        summary = self._summary(batch)
-        try:
-            commit = await asyncio.to_thread(self._publisher.publish, batch, summary=summary)
-        except GitSourceError as exc:
-            log.warning("status not pushed; kept for the next flush", extra={"error": str(exc)})
-            return None
-        for path, data in batch.items():
-            if self._pending_files.get(path, b"\0missing") == data:
-                del self._pending_files[path]
-        return commit
+                return None
+            if not self._pending_files and not verify:
+                return None
+            batch = dict(self._pending_files)
+            try:
+                try:
+                    commit = await asyncio.to_thread(
+                        self._publisher.publish, batch, summary=self._summary(batch)
+                    )
+                except StatusBranchLost as lost:
+                    log.warning("status branch lost; rebuilding it", extra={"error": str(lost)})
+                    batch = {**self._all_status_files(), **batch}
+                    commit = await asyncio.to_thread(
+                        self._publisher.publish,
+                        batch,
+                        summary=f"rebuild {self._summary(batch)}",
+                        rebuild=True,
+                    )
+            except GitSourceError as exc:
+                log.warning(
+                    "status not pushed; kept for the next flush", extra={"error": str(exc)}
+                )
+                return None
+            for path, data in batch.items():
+                if self._pending_files.get(path, b"\0missing") == data:
+                    del self._pending_files[path]
+            return commit
+
+    def _all_status_files(self) -> dict[str, bytes | None]:
+        """Every object's last status document and the source's, as files to publish."""
+        files: dict[str, bytes | None] = {
+            self._status_file(key): core_status.dump_status(memo.status)
+            for key, memo in self._memos.items()
+            if memo.status
+        }
+        if self._published_source is not None:
+            files["source.yaml"] = core_status.dump_status(self._published_source)
+        return files
 
     def _summary(self, batch: Mapping[str, bytes | None]) -> str:
         revision = str(self.last_seen or "")[:12]

@@ -21,12 +21,14 @@ from reconciler.daemon.config import Config, ConfigError, load_config
 from reconciler.daemon.logs import configure_logging
 from reconciler.daemon.reconcile import CycleReport, Reconciler
 from reconciler.daemon.snapshot import SnapshotLoader
+from reconciler.drivers.dir_watch import watch_dir
 from reconciler.drivers.git_source import GitSource
 from reconciler.drivers.git_status import StatusPublisher
 from reconciler.drivers.http_client import HttpClient
 from reconciler.drivers.ref_watch import watch_refs
 from reconciler.drivers.sd_notify import NotifyError, SystemdNotifier
 from reconciler.drivers.secrets import SecretResolver
+from reconciler.drivers.state_lock import StateDirLock, StateDirLocked
 from reconciler.engine.context import StepServices
 from reconciler.engine.executor import Executor
 from reconciler.engine.records import ExecutionRecord
@@ -76,6 +78,7 @@ def assemble(
         retry_cap_s=config.executor.step_retry_cap_seconds,
         shutdown_grace_s=SHUTDOWN_GRACE_S,
         on_finished=late.on_execution_finished,
+        on_progress=late.on_execution_progress,
     )
     source = GitSource(config.repo.url, config.repo.branch, state_dir / "source")
     prefix = (config.status.path or "status/").strip("/") + "/"
@@ -116,6 +119,14 @@ class _LateReconciler:
         if self.target is not None:
             self.target.on_execution_finished(record)
 
+    def on_execution_progress(self, key: str) -> None:
+        if self.target is not None:
+            self.target.on_execution_progress(key)
+
+
+class DaemonStartError(Exception):
+    """The daemon cannot start (its state directory is held by another daemon, ...)."""
+
 
 class Daemon:
     """One running daemon. ``await run()`` returns the process exit code."""
@@ -126,11 +137,15 @@ class Daemon:
         *,
         config_file: Path | None = None,
         notifier: SystemdNotifier | None = None,
+        serve: Callable[[Daemon], contextlib.AbstractAsyncContextManager[object]] | None = None,
     ) -> None:
         self._config = config
+        self._serve = serve  # the HTTP API, run while the loop runs (reconciler.api)
         self._config_file = config_file
         self._notifier = notifier or SystemdNotifier()
         self._stop = asyncio.Event()
+        self._stop_requests = 0
+        self._force_stop = asyncio.Event()
         self._wake = asyncio.Event()
         self._resync_due = True
         self._reload_requested = False
@@ -138,15 +153,38 @@ class Daemon:
         self._last_beat = time.monotonic()
         self.reconciler: Reconciler | None = None
         self.resolver = SecretResolver(config.secrets_dir)
+        self.store: Store | None = None
+        self.executor: Executor | None = None
+        self.cycle_observers: list[Callable[[bool, float], None]] = []
+        """Called after each cycle with (fetch reached the remote, duration in seconds)."""
+
+    @property
+    def config(self) -> Config:
+        return self._config
+
+    @property
+    def ready(self) -> bool:
+        """The first load is done (READY=1 was sent)."""
+        return self._ready_sent
 
     # -- external triggers ------------------------------------------------------------------
 
-    def trigger(self, reason: str = "api") -> None:
-        """Ask for a cycle now (the HTTP API's sync, a webhook)."""
+    def trigger(self, reason: str = "api", *, resync: bool = False) -> None:
+        """Ask for a cycle now (the HTTP API's sync, a webhook); ``resync`` reruns failed
+        chains too."""
         log.debug("trigger", extra={"reason": reason})
+        if resync:
+            self._resync_due = True
         self._wake.set()
 
     def request_stop(self) -> None:
+        """First call: stop taking work and let running steps reach a boundary (up to the
+        grace period); a second call (Ctrl-C again) stops them at once."""
+        self._stop_requests += 1
+        if self._stop_requests > 1:
+            if not self._force_stop.is_set():
+                log.warning("stopping now: running steps are cancelled and resume after restart")
+            self._force_stop.set()
         self._stop.set()
         self._wake.set()
 
@@ -157,8 +195,21 @@ class Daemon:
     # -- the loop ---------------------------------------------------------------------------
 
     async def run(self) -> int:
+        """Run until stopped. Raises DaemonStartError when it cannot start."""
         config = self._config
         config.state_dir.mkdir(parents=True, exist_ok=True)
+        state_lock = StateDirLock(config.state_dir)
+        try:
+            state_lock.acquire()
+        except StateDirLocked as exc:
+            raise DaemonStartError(str(exc)) from None
+        try:
+            return await self._run_locked()
+        finally:
+            state_lock.release()
+
+    async def _run_locked(self) -> int:
+        config = self._config
         loop = asyncio.get_running_loop()
         for signum, handler in (
             (signal.SIGTERM, self.request_stop),
@@ -170,10 +221,13 @@ class Daemon:
         store = Store(config.state_dir / STATE_DB)
         http = HttpClient()
         reconciler, executor = assemble(self._config, store, resolver=self.resolver, http=http)
-        self.reconciler = reconciler
+        self.reconciler, self.store, self.executor = reconciler, store, executor
         tasks: list[asyncio.Task[None]] = []
+        serving = contextlib.AsyncExitStack()
         try:
             resumed = await executor.start()
+            if self._serve is not None:
+                await serving.enter_async_context(self._serve(self))
             if resumed:
                 log.info("resumed interrupted chains", extra={"executions": len(resumed)})
             tasks = [
@@ -184,16 +238,20 @@ class Daemon:
             ]
             if is_local_repo(config.repo.url):
                 tasks.append(asyncio.create_task(self._watch_local_refs(Path(config.repo.url))))
+            tasks.append(asyncio.create_task(self._flush_progress(reconciler)))
+            if config.secrets_dir is not None:
+                tasks.append(asyncio.create_task(self._watch_secrets(config.secrets_dir)))
             self._wake.set()  # the first cycle runs at once
             await self._loop(reconciler)
         finally:
             self._notify("stopping")
+            await serving.aclose()
             for task in tasks:
                 task.cancel()
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
-            await executor.shutdown()
+            await self._shutdown_executor(executor)
             await http.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(reconciler.flush(), timeout=10)
@@ -213,14 +271,17 @@ class Daemon:
                 self._reload()
             resync, self._resync_due = self._resync_due, False
             try:
+                started = time.monotonic()
                 report = await reconciler.cycle(resync=resync)
-                await reconciler.flush()
+                await reconciler.flush(verify=resync)
             except Exception:
                 log.exception("reconcile cycle failed; retrying")
                 await self._sleep(ERROR_BACKOFF_S)
                 self._wake.set()
                 continue
             self._after_cycle(reconciler, report)
+            for observe in self.cycle_observers:
+                observe(report.source_error is None, time.monotonic() - started)
 
     def _after_cycle(self, reconciler: Reconciler, report: CycleReport) -> None:
         revision = (report.revision or "none")[:12]
@@ -271,6 +332,55 @@ class Daemon:
             await reconciler.wake.wait()
             reconciler.wake.clear()
             self._wake.set()
+
+    async def _shutdown_executor(self, executor: Executor) -> None:
+        """Let running steps reach a boundary within the grace period, saying so at once;
+        a second stop request cancels them right away (they resume after a restart)."""
+        running = executor.running_ids()
+        if running and not self._force_stop.is_set():
+            log.warning(
+                "stopping: waiting for running steps to reach a boundary",
+                extra={
+                    "executions": len(running),
+                    "grace_s": SHUTDOWN_GRACE_S,
+                    "deadline": time.strftime(
+                        "%H:%M:%S", time.localtime(time.time() + SHUTDOWN_GRACE_S)
+                    ),
+                    "hint": "press Ctrl-C again (or send SIGTERM again) to stop at once",
+                },
+            )
+        closing = asyncio.ensure_future(executor.shutdown())
+        forced = asyncio.ensure_future(self._force_stop.wait())
+        try:
+            await asyncio.wait({closing, forced}, return_when=asyncio.FIRST_COMPLETED)
+            if not closing.done():
+                await executor.shutdown(grace_s=0)
+                await closing
+        finally:
+            forced.cancel()
+
+    async def _flush_progress(self, reconciler: Reconciler) -> None:
+        """Publish status as executions move, between cycles. Flushes are serialised, so
+        progress arriving during one is gathered into the next commit."""
+        while not self._stop.is_set():
+            await reconciler.progress.wait()
+            reconciler.progress.clear()
+            try:
+                await reconciler.flush()
+            except Exception:
+                log.exception("status flush failed; the next cycle retries it")
+
+    async def _watch_secrets(self, secrets_dir: Path) -> None:
+        """Re-check what depends on secrets as soon as a file in the secrets dir changes."""
+        try:
+            while not self._stop.is_set():
+                async for names in watch_dir(secrets_dir, stop_event=self._stop):
+                    log.info("secrets changed; re-checking", extra={"secrets": sorted(names)})
+                    self.trigger("secrets", resync=True)
+                if not self._stop.is_set():
+                    self.trigger("secrets", resync=True)  # the folder itself appeared
+        except Exception as exc:  # an accelerator: the resync still re-checks secrets
+            log.warning("secrets watch stopped", extra={"error": str(exc)})
 
     async def _watchdog(self) -> None:
         interval = self._notifier.watchdog_interval()

@@ -11,6 +11,12 @@ nothing makes no commit.
 Two layouts: a dedicated branch (default ``reconciler/status``, files at its top), or the
 watched branch itself with ``path_prefix="status/"``, where only paths under the prefix are
 ever touched.
+
+The status branch is derived state. The publisher remembers its own last pushed commit;
+when the branch is gone, or someone rewound or rewrote it so that commit is no longer in
+its history, :meth:`StatusPublisher.publish` raises :class:`StatusBranchLost` instead of
+committing a partial picture, and the caller publishes every file again with
+``rebuild=True``.
 """
 
 from __future__ import annotations
@@ -39,9 +45,10 @@ from reconciler.drivers.git_source import (
     run_git,
 )
 
-__all__ = ["DEFAULT_IDENTITY", "GitIdentity", "StatusPublisher"]
+__all__ = ["DEFAULT_IDENTITY", "GitIdentity", "StatusBranchLost", "StatusPublisher"]
 
 _TIP_REF_PREFIX = "refs/reconciler/status-tip/"
+_OURS_REF_PREFIX = "refs/reconciler/status-ours/"
 _LISTED_CHANGES = 50
 # Rejections that mean "someone else moved the branch": rebuild on the new tip and retry.
 _LOST_RACE_MARKERS = (
@@ -64,6 +71,10 @@ class GitIdentity:
 
 
 DEFAULT_IDENTITY = GitIdentity("reconciler", "reconciler@localhost")
+
+
+class StatusBranchLost(GitSourceError):
+    """The status branch no longer holds our last status commit: publish everything again."""
 
 
 class StatusPublisher:
@@ -106,23 +117,32 @@ class StatusPublisher:
         return redact_credentials(self._url)
 
     def publish(
-        self, changes: Mapping[str, bytes | None], *, summary: str = "Update status"
+        self,
+        changes: Mapping[str, bytes | None],
+        *,
+        summary: str = "Update status",
+        rebuild: bool = False,
     ) -> str | None:
         """Commit ``changes`` ({path under the prefix: content, or None to delete}) and push.
 
-        Returns the new commit sha, or None when the batch changes nothing. Raises
-        RemoteUnavailable when the remote cannot be reached, GitPushRejected when it
-        refuses the push or keeps moving for ``max_attempts`` attempts.
+        Returns the new commit sha, or None when the batch changes nothing (an empty batch
+        only checks the branch). Raises StatusBranchLost when the branch lost our last
+        commit (unless ``rebuild``: the batch is then everything, committed on whatever
+        the branch holds now), RemoteUnavailable when the remote cannot be reached,
+        GitPushRejected when it refuses the push or keeps moving for ``max_attempts``
+        attempts.
         """
         entries = {self._full_path(path): data for path, data in changes.items()}
-        if not entries:
-            return None
         with self._lock:
             repo = self._open()
             blob_shas = {path: _store_blob(repo, data) for path, data in entries.items()}
             last_reason = ""
             for attempt in range(1, self._max_attempts + 1):
                 tip = self._fetch_tip(repo)
+                if not rebuild:
+                    self._check_ours(repo, tip)
+                if not entries:
+                    return None
                 commit = self._build_commit(repo, tip, blob_shas, summary)
                 if commit is None:
                     return None
@@ -131,6 +151,7 @@ class StatusPublisher:
                 pushed, last_reason = self._push(repo, commit)
                 if pushed:
                     check_git(repo, "update_ref", self._tip_ref, commit)
+                    check_git(repo, "update_ref", self._ours_ref, commit)
                     return commit
                 if attempt < self._max_attempts and self._backoff_s > 0:
                     delay = self._backoff_s * 2 ** (attempt - 1)
@@ -149,6 +170,29 @@ class StatusPublisher:
     @property
     def _tip_ref(self) -> str:
         return _TIP_REF_PREFIX + self._branch
+
+    @property
+    def _ours_ref(self) -> str:
+        return _OURS_REF_PREFIX + self._branch
+
+    def _check_ours(self, repo: git.Repo, tip: str | None) -> None:
+        """Raise StatusBranchLost when our last pushed commit is not in ``tip``'s history."""
+        found = run_git(repo, "rev_parse", "--verify", "--quiet", self._ours_ref)
+        if found.status != 0:
+            return  # nothing published from this state dir yet
+        ours = found.stdout.decode().strip()
+        if tip == ours:
+            return
+        if tip is None:
+            what = "was deleted"
+        elif run_git(repo, "merge_base", "--is-ancestor", ours, tip).status != 0:
+            what = "was rewound or rewritten by another writer"
+        else:
+            return  # others committed on top of ours: their files and ours are all there
+        raise StatusBranchLost(
+            f"status branch {self._branch!r} of {self.display_url} {what}; "
+            "every status file is written again"
+        )
 
     def _open(self) -> git.Repo:
         if self._repo is None:

@@ -20,7 +20,7 @@ class ChainDecodeError(ValueError):
 
 
 def chain_to_dict(chain: chains.Chain) -> dict[str, Any]:
-    return {
+    data: dict[str, Any] = {
         "kind": chain.kind,
         "name": chain.name,
         "action": chain.action,
@@ -30,6 +30,9 @@ def chain_to_dict(chain: chains.Chain) -> dict[str, Any]:
         "params": dict(chain.params),
         "steps": [step.as_dict() for step in chain.steps],
     }
+    if chain.timeout is not None:
+        data["timeout"] = chain.timeout
+    return data
 
 
 def chain_to_json(chain: chains.Chain) -> str:
@@ -64,6 +67,7 @@ def chain_from_dict(data: Mapping[str, Any]) -> chains.Chain:
             steps=tuple(_step_from_dict(step) for step in data["steps"]),
             cluster=None if data.get("cluster") is None else str(data["cluster"]),
             params=dict(data.get("params") or {}),
+            timeout=None if data.get("timeout") is None else float(data["timeout"]),
         )
     except (KeyError, TypeError, ValueError) as e:
         if isinstance(e, ChainDecodeError):

@@ -42,7 +42,10 @@ from reconciler.engine.store import Store
 _logger = logging.getLogger("reconciler.engine.executor")
 
 OnFinished = Callable[[ExecutionRecord], Awaitable[None] | None]
-StopReason = Literal["cancelled", "superseded"]
+OnProgress = Callable[[str], None]
+"""Called with an execution's object key when it starts running and when a step starts,
+ends or waits to retry: status follows the run as it happens, not only at its end."""
+StopReason = Literal["cancelled", "superseded", "timed_out"]
 
 
 class ExecutorClosedError(RuntimeError):
@@ -71,6 +74,8 @@ class _Run:
     stop_reason: StopReason | None = None
     problem: tuple[ExecutionStatus, str] | None = None
     task: asyncio.Task[None] | None = None
+    deadline: float | None = None
+    """Loop time by which the execution must end (the chain's timeout), or None."""
 
     def request_stop(self, reason: StopReason) -> None:
         if self.stop_reason is None:
@@ -93,7 +98,8 @@ class Executor:
     ``max_concurrent_per_cluster`` bounds the steps running at once on one cluster
     (chains with no cluster share one pool); ``cluster_limits`` overrides it by name.
     ``on_finished`` is called with the final record of every execution, in order per
-    object; keep it short, the object's next chain waits for it.
+    object; keep it short, the object's next chain waits for it. ``on_progress`` is
+    called with the object key as an execution starts and as its steps move.
     """
 
     def __init__(
@@ -108,6 +114,7 @@ class Executor:
         retry_cap_s: float = 300.0,
         shutdown_grace_s: float = 30.0,
         on_finished: OnFinished | None = None,
+        on_progress: OnProgress | None = None,
         rng: random.Random | None = None,
     ) -> None:
         if max_concurrent_per_cluster < 1:
@@ -121,6 +128,7 @@ class Executor:
         self._retry_cap_s = retry_cap_s
         self._shutdown_grace_s = shutdown_grace_s
         self._on_finished = on_finished
+        self._on_progress = on_progress
         self._rng = rng or random.Random()
         self._semaphores: dict[str, asyncio.Semaphore] = {}
         self._lanes: dict[str, _Lane] = collections.defaultdict(_Lane)
@@ -169,14 +177,17 @@ class Executor:
             resumed.append(newest.id)
         return resumed
 
-    def submit(self, chain: chains.Chain) -> ExecutionId:
-        """Store ``chain`` as a new execution (committed before this returns) and run it."""
+    def submit(self, chain: chains.Chain, *, trigger: str = "on_change") -> ExecutionId:
+        """Store ``chain`` as a new execution (committed before this returns) and run it.
+
+        ``trigger`` says what started it (on_change, manual, schedule, api, resync).
+        """
         if self._closing:
             raise ExecutorClosedError(
                 f"cannot run a chain for {chain.object_key}: the executor is shutting down"
             )
         node_inputs.check_chain(chain)
-        submitted = self._store.submit_execution(chain)
+        submitted = self._store.submit_execution(chain, trigger=trigger)
         execution_id = submitted.execution.id
         lane = self._lanes[chain.object_key]
         for old in submitted.superseded:
@@ -271,6 +282,7 @@ class Executor:
             if final is not None:
                 status, error = final
                 record = self._store.finish_execution(run.execution_id, status, error=error)
+                _log_finished(record)
                 await self._deliver(record)
         finally:
             self._runs.pop(run.execution_id, None)
@@ -308,6 +320,8 @@ class Executor:
         nodes = {step.id: step for step in chain.steps}
         records = {record.node_id: record for record in self._store.get_steps(run.execution_id)}
         self._store.mark_execution_running(run.execution_id)
+        self._progress(chain.object_key)
+        timer = self._arm_timeout(run)
         outputs: dict[str, Mapping[str, Any]] = {}
         for record in records.values():
             if record.status == "done":
@@ -353,12 +367,19 @@ class Executor:
                         run.problem = self._problem(result.status, nodes[node_id], result.error)
                     run.stop_event.set()
         finally:
+            if timer is not None:
+                timer.cancel()
             for task in list(tasks):
                 task.cancel()
             if tasks:
                 await asyncio.gather(*tasks, return_exceptions=True)
         if len(outputs) == len(nodes):
             return ("succeeded", None)
+        if chain.timeout is not None and (
+            run.stop_reason == "timed_out"
+            or (run.deadline is not None and asyncio.get_running_loop().time() >= run.deadline)
+        ):
+            return ("failed", f"workflow timed out after {chain.timeout:g}s")
         if run.problem is not None:
             return run.problem
         if run.stop_reason == "cancelled":
@@ -368,6 +389,26 @@ class Executor:
         if self._closing:
             return None
         return ("failed", "internal error: some steps never became ready")
+
+    def _arm_timeout(self, run: _Run) -> asyncio.TimerHandle | None:
+        """Stop ``run`` when its chain's timeout has passed since it first started (a
+        resumed execution keeps its original start)."""
+        timeout = run.chain.timeout
+        if timeout is None:
+            return None
+        started = self._store.get_execution(run.execution_id).started_at or utc_now()
+        remaining = timeout - (utc_now() - started).total_seconds()
+        loop = asyncio.get_running_loop()
+        run.deadline = loop.time() + max(remaining, 0.0)
+        return loop.call_at(run.deadline, run.request_stop, "timed_out")
+
+    @staticmethod
+    def _step_budget(run: _Run, node: chains.StepNode) -> float | None:
+        """The node's own timeout, cut to what is left of the execution's."""
+        if run.deadline is None:
+            return node.timeout
+        left = max(run.deadline - asyncio.get_running_loop().time(), 0.001)
+        return left if node.timeout is None else min(node.timeout, left)
 
     @staticmethod
     def _problem(
@@ -426,7 +467,16 @@ class Executor:
         except (TypeError, ValueError) as e:
             status, error, outputs = "failed", f"step outputs are not JSON values: {e}", None
             self._store.finish_step(run.execution_id, node_id, status=status, error=error, log=log)
+        self._progress(run.chain.object_key)
         return _NodeResult(status, error, outputs or {})
+
+    def _progress(self, object_key: str) -> None:
+        if self._on_progress is None:
+            return
+        try:
+            self._on_progress(object_key)
+        except Exception:
+            _logger.exception("on_progress callback failed for %s", object_key)
 
     async def _run_node(
         self,
@@ -437,7 +487,9 @@ class Executor:
     ) -> _NodeResult:
         chain = run.chain
         interrupted = _NodeResult("interrupted")
-        attempt = record.attempts if record.status == "running" else record.attempts + 1
+        # A step found running was interrupted (a crash, a stop): this attempt resumes it.
+        resumed = record.status == "running"
+        attempt = record.attempts if resumed else record.attempts + 1
         if record.status == "pending" and record.next_attempt_at is not None:
             remaining = (record.next_attempt_at - utc_now()).total_seconds()
             if await self._pause(run, remaining):
@@ -461,11 +513,14 @@ class Executor:
                 )
             except (SubstitutionError, node_inputs.MissingInputError) as e:
                 return self._end_step(run, node.id, "stalled", error=str(e))
-            log = StepLog(prefix=f"{chain.object_key} {node.id} attempt {attempt}")
+            label = f"resumed attempt {attempt}" if resumed else f"attempt {attempt}"
+            resumed = False
+            log = StepLog(prefix=f"{chain.object_key} {node.id} {label}")
             async with self._semaphore(chain.cluster):
                 if run.stop_event.is_set():
                     return interrupted
                 self._store.start_step(run.execution_id, node.id, attempt=attempt, inputs=inputs)
+                self._progress(chain.object_key)
                 context = StepContext(
                     execution_id=run.execution_id,
                     node_id=node.id,
@@ -479,7 +534,9 @@ class Executor:
                     log=log,
                     services=self._services,
                 )
-                outcome = await step_runner.run_step(impl, context, timeout_s=node.timeout)
+                outcome = await step_runner.run_step(
+                    impl, context, timeout_s=self._step_budget(run, node)
+                )
             if isinstance(outcome, outcomes.Done):
                 return self._end_step(run, node.id, "done", outputs=outcome.outputs, log=log.text())
             if isinstance(outcome, outcomes.Failed):
@@ -508,6 +565,31 @@ class Executor:
                 error=outcome.reason,
                 log=log.text(),
             )
+            self._progress(chain.object_key)
             if await self._pause(run, delay):
                 return interrupted
             attempt += 1
+
+
+def _log_finished(record: ExecutionRecord) -> None:
+    """One line per finished execution: what ended, how, and how long it took."""
+    started = record.started_at or record.created_at
+    duration = (
+        (record.finished_at - started).total_seconds()
+        if record.finished_at is not None and started is not None
+        else None
+    )
+    level = logging.INFO if record.status in ("succeeded", "superseded") else logging.WARNING
+    _logger.log(
+        level,
+        "execution %s",
+        record.status,
+        extra={
+            "execution": record.id,
+            "object": record.object_key,
+            "action": record.action,
+            "revision": record.revision,
+            "duration_s": round(duration, 3) if duration is not None else None,
+            "error": record.error,
+        },
+    )

@@ -90,7 +90,11 @@ _V2 = (
     """,
 )
 
-MIGRATIONS: tuple[Sequence[str], ...] = (_V1, _V2)
+# What started an execution (on_change, manual, schedule, api, resync): status files and
+# the API list it, and schedules tell their own runs apart by it.
+_V3 = ("ALTER TABLE executions ADD COLUMN trigger TEXT NOT NULL DEFAULT 'on_change'",)
+
+MIGRATIONS: tuple[Sequence[str], ...] = (_V1, _V2, _V3)
 """Migration N (1-based) brings a database from version N-1 to N. Append only."""
 
 LATEST_VERSION = len(MIGRATIONS)

@@ -80,6 +80,11 @@ def resolve_inputs(
 
 
 def backoff_delay(attempt: int, *, base_s: float, cap_s: float, rng: random.Random) -> float:
-    """Exponential backoff with full jitter after failed attempt number ``attempt``."""
-    ceiling = min(cap_s, base_s * (2.0 ** min(max(attempt - 1, 0), 60)))
-    return rng.uniform(0.0, max(ceiling, 0.0))
+    """Exponential backoff with equal jitter after failed attempt number ``attempt``.
+
+    The delay doubles from ``base_s`` (a node's ``retry_delay``) up to ``cap_s``; the wait
+    is uniform between half that delay and all of it, so it never falls below half the
+    configured delay while retries of many steps still spread out.
+    """
+    ceiling = max(min(cap_s, base_s * (2.0 ** min(max(attempt - 1, 0), 60))), 0.0)
+    return ceiling / 2 + rng.uniform(0.0, ceiling / 2)

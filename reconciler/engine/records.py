@@ -65,6 +65,7 @@ class ExecutionRecord:
     created_at: datetime.datetime
     started_at: datetime.datetime | None
     finished_at: datetime.datetime | None
+    trigger: str = "on_change"
 
     @property
     def object_key(self) -> str:

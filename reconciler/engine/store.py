@@ -72,7 +72,7 @@ def _now_text() -> str:
 
 _EXECUTION_COLUMNS = (
     "id, kind, name, action, revision, spec_hash, cluster, chain, params, status, error, "
-    "created_at, started_at, finished_at"
+    "created_at, started_at, finished_at, trigger"
 )
 _STEP_COLUMNS = (
     "execution_id, node_id, position, type, status, attempts, inputs, outputs, error, logs, "
@@ -98,6 +98,7 @@ def _execution(row: sqlite3.Row) -> ExecutionRecord:
         created_at=created,
         started_at=_time(row["started_at"]),
         finished_at=_time(row["finished_at"]),
+        trigger=row["trigger"],
     )
 
 
@@ -243,7 +244,7 @@ class Store:
 
     # -- executions --------------------------------------------------------------------
 
-    def submit_execution(self, chain: chains.Chain) -> Submitted:
+    def submit_execution(self, chain: chains.Chain, *, trigger: str = "on_change") -> Submitted:
         """Store ``chain`` as a queued execution with every step pending.
 
         In the same transaction, queued executions of the same object become superseded
@@ -265,7 +266,7 @@ class Store:
                 self._close_steps(conn, ExecutionId(old), "cancelled", now)
             conn.execute(
                 f"INSERT INTO executions ({_EXECUTION_COLUMNS}) VALUES"
-                " (?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', NULL, ?, NULL, NULL)",
+                " (?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', NULL, ?, NULL, NULL, ?)",
                 (
                     execution_id,
                     chain.kind,
@@ -277,6 +278,7 @@ class Store:
                     chain_codec.chain_to_json(chain),
                     _dump(dict(chain.params)),
                     now,
+                    trigger,
                 ),
             )
             conn.executemany(

@@ -110,8 +110,10 @@ def test_workflow_execution_summaries_list_executions_only():
             "id": "e1",
             "revision": "a" * 40,
             "status": "succeeded",
+            "trigger": "on_change",
             "started_at": "2026-11-23T12:00:00Z",
             "finished_at": "2026-11-23T12:00:00Z",
             "error": None,
+            "steps": [],
         }
     ]
