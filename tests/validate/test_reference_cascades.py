@@ -40,5 +40,5 @@ def test_a_reference_to_an_invalid_object_is_not_reported_as_dangling() -> None:
     )
     assert [d.format() for d in result.diagnostics] == [
         "models.yaml:4:1: error: missing required field 'spec.source' (Model/phi)",
-        "models.yaml:6:3: error: unknown field 'spec.sourse' (Model/phi)",
+        "models.yaml:6:3: error: unknown field 'spec.sourse' (did you mean 'source'?) (Model/phi)",
     ]

@@ -4,6 +4,11 @@ Split in two so the daemon can cache the first half by blob id: :func:`parse_fil
 one loaded file into typed objects and the problems local to them (schema, names, inline
 secrets, workflow graphs); :func:`check_objects` runs what needs every object at once
 (duplicates, references, SLO with templates). :func:`validate_sources` does both.
+
+Every problem in one run: a document that fails its schema (a bad ``metadata.name``, say)
+still gets the checks that read the raw values, its workflow graphs and references, so a
+second problem is not hidden until the first is fixed. Only the parts the schema found
+malformed are skipped, since their checks would repeat the same problem in other words.
 """
 
 from __future__ import annotations
@@ -56,6 +61,8 @@ class ParsedFile:
     secret_values: frozenset[str] = frozenset()
     unparsed: tuple[tuple[str, str], ...] = ()
     """``(kind, name)`` of documents whose own checks failed: they still exist for references."""
+    partial: tuple[SpecObject, ...] = ()
+    """Documents that failed their schema but whose references can still be checked."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,6 +122,7 @@ def parse_file(load: FileLoad, *, blob: str | None = None) -> ParsedFile:
     objects: list[SpecObject] = []
     secrets: set[str] = set()
     unparsed: list[tuple[str, str]] = []
+    partial: list[SpecObject] = []
     scan = bool(load.documents) and inline_secrets.could_hold_secrets(load.documents[0].file.text)
     for doc in load.documents:
         kind, name, envelope_problems = _envelope(doc)
@@ -130,21 +138,62 @@ def parse_file(load: FileLoad, *, blob: str | None = None) -> ParsedFile:
         try:
             model = registry.parse_document(doc.value)
         except ValidationError as exc:
-            problems.extend(
-                diagnostics_from_validation_error(
-                    doc, exc, kind=kind, name=name, skip=frozenset(secret_paths)
-                )
+            schema_problems = diagnostics_from_validation_error(
+                doc, exc, kind=kind, name=name, skip=frozenset(secret_paths)
             )
+            problems.extend(schema_problems)
             if name is not None:
                 unparsed.append((kind, name))
+            rest = _despite_schema_errors(doc, exc, kind=kind, name=name)
+            if rest is not None:
+                partial.append(rest)
+                problems.extend(_graph_problems(rest, name=name))
             continue
         obj = SpecObject(kind=kind, name=model.metadata.name, doc=doc, model=model)
         objects.append(obj)
         if kind == "Workflow":
             problems.extend(workflow_graph.check_workflow(obj))
     return ParsedFile(
-        load.path, blob, tuple(objects), tuple(problems), frozenset(secrets), tuple(unparsed)
+        load.path,
+        blob,
+        tuple(objects),
+        tuple(problems),
+        frozenset(secrets),
+        tuple(unparsed),
+        tuple(partial),
     )
+
+
+_CHECKED_DESPITE_SCHEMA: dict[str, tuple[tuple[str, ...], ...]] = {
+    "Deployment": tuple(
+        ("spec", field) for field in ("model", "cluster", "template", "project", "credential")
+    ),
+    "Model": (("spec", "source"),),
+    "Workflow": (("spec", "workflows"), ("spec", "user_params")),
+}
+"""Kinds whose raw-value checks still run when their schema failed, and the paths those
+checks read: a schema problem at, above or under one of them skips the checks."""
+
+
+def _despite_schema_errors(
+    doc: RawDocument, exc: ValidationError, *, kind: str, name: str | None
+) -> SpecObject | None:
+    """The document as an object for the raw-value checks, or None when they cannot run."""
+    read = _CHECKED_DESPITE_SCHEMA.get(kind)
+    if read is None or not isinstance(doc.value.get("spec"), dict):
+        return None
+    for error in exc.errors(include_url=False):
+        loc = tuple(error["loc"])
+        for path in read:
+            if loc[: len(path)] == path or path[: len(loc)] == loc:
+                return None
+    return SpecObject(kind=kind, name=name or "", doc=doc, model=None)
+
+
+def _graph_problems(obj: SpecObject, *, name: str | None) -> list[Diagnostic]:
+    if obj.kind != "Workflow":
+        return []
+    return [dataclasses.replace(d, name=name) for d in workflow_graph.check_workflow(obj)]
 
 
 def _index(
@@ -174,11 +223,13 @@ def check_objects(
     options: ValidateOptions = ValidateOptions(),
     host: HostFacts | None = None,
     unparsed: Iterable[tuple[str, str]] = (),
+    partial: Iterable[SpecObject] = (),
 ) -> list[Diagnostic]:
     """Problems that need every object: duplicates, references, SLO consistency.
 
     ``unparsed`` names the documents that failed their own checks: a reference to one of
-    them is not reported again as dangling.
+    them is not reported again as dangling. ``partial`` are those of them whose references
+    can still be checked (see :func:`parse_file`).
     """
     ordered = sorted(objects, key=lambda o: (o.path, o.doc.index))
     index, problems = _index(ordered)
@@ -189,20 +240,35 @@ def check_objects(
     for obj in ordered:
         if index.get(obj.kind, {}).get(obj.name) is not obj:
             continue
+        problems.extend(_references(obj, index, names, options=options))
         if obj.kind == "Deployment":
-            problems.extend(
-                references.deployment_references(
-                    obj, index, names, implicit_projects=options.implicit_projects
-                )
-            )
             problems.extend(slo.check_slo(obj, slo.template_for(obj, templates)))
-        elif obj.kind == "Model":
-            problems.extend(references.model_references(obj, names))
-        elif obj.kind == "Workflow":
-            problems.extend(references.workflow_references(obj, names))
         if host is not None:
             problems.extend(_host_checks(obj, host))
+    for obj in partial:
+        problems.extend(
+            dataclasses.replace(d, name=obj.name or None)
+            for d in _references(obj, index, names, options=options)
+        )
     return problems
+
+
+def _references(
+    obj: SpecObject,
+    index: references.Index,
+    names: references.Names,
+    *,
+    options: ValidateOptions,
+) -> list[Diagnostic]:
+    if obj.kind == "Deployment":
+        return references.deployment_references(
+            obj, index, names, implicit_projects=options.implicit_projects
+        )
+    if obj.kind == "Model":
+        return references.model_references(obj, names)
+    if obj.kind == "Workflow":
+        return references.workflow_references(obj, names)
+    return []
 
 
 def _host_checks(obj: SpecObject, host: HostFacts) -> list[Diagnostic]:
@@ -258,12 +324,16 @@ def validate_parsed(
     problems: list[Diagnostic] = []
     secrets: set[str] = set()
     unparsed: list[tuple[str, str]] = []
+    partial: list[SpecObject] = []
     for parsed in files:
         objects.extend(parsed.objects)
         problems.extend(parsed.diagnostics)
         secrets.update(parsed.secret_values)
         unparsed.extend(parsed.unparsed)
-    problems.extend(check_objects(objects, options=options, host=host, unparsed=unparsed))
+        partial.extend(parsed.partial)
+    problems.extend(
+        check_objects(objects, options=options, host=host, unparsed=unparsed, partial=partial)
+    )
     if secrets:
         problems = [inline_secrets.redact(problem, secrets) for problem in problems]
     return ValidationResult(tuple(objects), tuple(sort_diagnostics(problems)))

@@ -3,7 +3,8 @@
 Pydantic reports a location as a tuple of field names and indexes; for tagged unions it
 inserts the tag. We walk that location through the raw document to find the real YAML
 path (skipping inserted parts), then position unknown fields at their key, missing ones at
-the mapping that lacks them, and every other problem at the offending value.
+the mapping that lacks them, and every other problem at the offending value. An unknown
+field gets a did-you-mean from the fields the kind's schema allows there.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from reconciler.core.diagnostics import Diagnostic
+from reconciler.core.validation.field_names import field_names
+from reconciler.core.validation.objects import did_you_mean
 from reconciler.load.documents import RawDocument
 
 
@@ -50,6 +53,13 @@ def _yaml_path(value: Any, loc: Sequence[str | int]) -> tuple[list[str | int], b
 
 
 _LONGEST_MESSAGE = 400
+
+
+def _unknown_field(path: Sequence[str | int], dotted: str, kind: str | None) -> str:
+    hint = ""
+    if kind is not None and path and isinstance(path[-1], str):
+        hint = did_you_mean(path[-1], field_names(kind, path[:-1]))
+    return f"unknown field '{dotted}'{hint}"
 
 
 def _message(error: ErrorDetails, dotted: str) -> str:
@@ -108,13 +118,17 @@ def diagnostics_from_validation_error(
             continue
         dotted = ".".join(str(p) for p in path)
         line, col = _position(doc, error, path)
+        if error["type"] == "extra_forbidden":
+            message = _unknown_field(path, dotted, kind)
+        else:
+            message = _message(error, dotted)
         found.append(
             Diagnostic(
                 path=doc.path,
                 line=line,
                 col=col,
                 severity="error",
-                message=_message(error, dotted),
+                message=message,
                 kind=kind,
                 name=name,
             )
