@@ -7,21 +7,79 @@ files too, in file order. Workers return plain values only (a third of the bytes
 parsed object would cost to send back, and far less memory held twice). The results are
 exactly those of a serial run (tests compare the two); only the time changes: about 0.5 s
 less on 2 cores for 1,000 files. Below a few hundred files a fork costs more than it saves.
+
+The load limits are flags here (``--max-file-bytes`` ...): the loader names each limit by
+its daemon config key (``load.max_file_bytes``), which :func:`name_cli_flags` turns into
+the flag that raises it on the command line.
 """
 
 from __future__ import annotations
 
+import argparse
 import concurrent.futures
+import dataclasses
 import multiprocessing
 import os
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
 
+from reconciler.core.diagnostics import Diagnostic
 from reconciler.core.validation.repo import ParsedFile, load_and_parse, parse_file
 from reconciler.load.documents import FileLoad, SourceFile, load_file
 from reconciler.load.limits import LoadLimits
 from reconciler.load.nodes import ParserName
 
 PARALLEL_FROM_FILES = 300
+
+LIMIT_FLAGS: dict[str, str] = {
+    "max_file_bytes": "refuse spec files larger than N bytes",
+    "max_documents": "refuse files holding more than N YAML documents",
+    "max_depth": "refuse values nested deeper than N levels",
+    "max_nodes": "refuse documents of more than N YAML nodes",
+    "max_alias_expansion": "refuse documents whose aliases expand to more than N values",
+}
+"""Each :class:`LoadLimits` field the command line can set, with its help."""
+
+_CONFIG_KEY = re.compile(r"\(load\.(" + "|".join(LIMIT_FLAGS) + r")\)")
+
+
+def flag_of(limit: str) -> str:
+    """``--max-file-bytes`` for ``max_file_bytes``."""
+    return "--" + limit.replace("_", "-")
+
+
+def add_limit_flags(parser: argparse.ArgumentParser) -> None:
+    """One ``--max-...`` flag per load limit, defaulting to the daemon's default."""
+    defaults = LoadLimits()
+    for limit, text in LIMIT_FLAGS.items():
+        parser.add_argument(
+            flag_of(limit),
+            dest=limit,
+            type=int,
+            default=getattr(defaults, limit),
+            metavar="N",
+            help=f"{text} (default {getattr(defaults, limit)})",
+        )
+
+
+def limits_from(args: argparse.Namespace) -> LoadLimits:
+    """The limits the flags give; raise ValueError naming a flag that is not positive."""
+    values = {limit: getattr(args, limit) for limit in LIMIT_FLAGS}
+    for limit, value in values.items():
+        if value <= 0:
+            raise ValueError(f"{flag_of(limit)} must be a positive number, got {value}")
+    return LoadLimits(**values)
+
+
+def name_cli_flags(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
+    """Diagnostics whose ``(load.max_x)`` becomes ``(--max-x)``: on the command line, the
+    flag is what raises a limit."""
+    return [
+        dataclasses.replace(d, message=_CONFIG_KEY.sub(lambda m: f"({flag_of(m[1])})", d.message))
+        if "(load." in d.message
+        else d
+        for d in diagnostics
+    ]
 
 
 def default_jobs(file_count: int) -> int:

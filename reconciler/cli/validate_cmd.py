@@ -1,9 +1,11 @@
 """``reconciler validate [PATH]``: every problem of a spec repo, one line each.
 
 Output: ``path:line:col: error|warning: message (kind/name)``, paths relative to PATH;
-``--format json`` gives the same records. Exit 0 when valid (warnings allowed), 1 when
-any error, 2 on a usage error. Works offline; ``--host-checks`` adds the warnings only
-the daemon's host can give (secrets present, model paths on disk).
+``--format json`` gives the same records. Exit 0 when valid (warnings allowed), 1 on
+any error: an invalid spec, a usage error, or PATH holding no spec file at all (a
+mistyped path must not pass CI; ``--allow-empty`` accepts an empty repo). Works offline;
+``--host-checks`` adds the warnings only the daemon's host can give (secrets present,
+model paths on disk).
 """
 
 from __future__ import annotations
@@ -14,7 +16,13 @@ import os
 import sys
 from pathlib import Path
 
-from reconciler.cli.spec_loading import parse_sources
+from reconciler.cli.spec_loading import (
+    add_limit_flags,
+    flag_of,
+    limits_from,
+    name_cli_flags,
+    parse_sources,
+)
 from reconciler.core.diagnostics import Diagnostic
 from reconciler.core.validation.repo import ValidateOptions, ValidationResult, validate_parsed
 from reconciler.drivers import files as spec_files
@@ -44,19 +52,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("path", nargs="?", default=".", help="a spec repo folder or one file")
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.add_argument(
-        "--max-file-bytes",
-        type=int,
-        default=LoadLimits().max_file_bytes,
-        metavar="N",
-        help="refuse spec files larger than N bytes (default 1 MiB)",
+        "--allow-empty",
+        action="store_true",
+        help="a PATH holding no spec file is valid (by default it is an error)",
     )
-    parser.add_argument(
-        "--max-documents",
-        type=int,
-        default=LoadLimits().max_documents,
-        metavar="N",
-        help="refuse files holding more than N documents",
-    )
+    add_limit_flags(parser)
     parser.add_argument(
         "--parser",
         choices=available_parsers(),
@@ -94,7 +94,7 @@ def _sources(target: Path, limits: LoadLimits) -> tuple[list[SourceFile], list[D
         if size > limits.max_file_bytes:
             reason = (
                 f"file is {size} bytes, above the limit of {limits.max_file_bytes} bytes "
-                "(--max-file-bytes)"
+                f"({flag_of('max_file_bytes')})"
             )
             return [], [_refused(target.name, reason)]
         return [SourceFile(target.name, target.read_bytes())], []
@@ -105,19 +105,34 @@ def _sources(target: Path, limits: LoadLimits) -> tuple[list[SourceFile], list[D
 
 def _refused(path: str, reason: str) -> Diagnostic:
     subject = "file " if reason.startswith(("is ", "cannot ")) else ""
+    if reason.startswith("is too large"):
+        reason += f" ({flag_of('max_file_bytes')})"
     return Diagnostic(path=path, line=1, col=1, severity="error", message=subject + reason)
+
+
+EXIT_VALID = 0
+EXIT_ERROR = 1
+
+
+def _error(message: str) -> int:
+    print(f"reconciler validate: error: {message}", file=sys.stderr)
+    return EXIT_ERROR
 
 
 def run(args: argparse.Namespace) -> int:
     target = Path(args.path)
     if not target.exists():
-        print(f"reconciler validate: error: {target} does not exist", file=sys.stderr)
-        return 2
-    if args.max_file_bytes <= 0 or args.max_documents <= 0:
-        print("reconciler validate: error: limits must be positive", file=sys.stderr)
-        return 2
-    limits = LoadLimits(max_file_bytes=args.max_file_bytes, max_documents=args.max_documents)
+        return _error(f"{target} does not exist")
+    try:
+        limits = limits_from(args)
+    except ValueError as e:
+        return _error(str(e))
     sources, refused = _sources(target, limits)
+    if not sources and not refused and not args.allow_empty:
+        return _error(
+            f"no spec files in {target} (*.yaml or *.yml, outside status/ and hidden "
+            "folders); check the path, or give --allow-empty if an empty repo is intended"
+        )
     host = None
     if args.host_checks:
         host = _HostFacts(SecretResolver(secrets_dir=args.secrets_dir))
@@ -126,10 +141,11 @@ def run(args: argparse.Namespace) -> int:
         parsed, options=ValidateOptions(implicit_projects=args.implicit_projects), host=host
     )
     diagnostics = sorted(
-        [*refused, *result.diagnostics], key=lambda d: (d.path, d.line, d.col, d.message)
+        name_cli_flags([*refused, *result.diagnostics]),
+        key=lambda d: (d.path, d.line, d.col, d.message),
     )
     _print(args.format, diagnostics, result, len(sources))
-    return 1 if any(d.severity == "error" for d in diagnostics) else 0
+    return EXIT_ERROR if any(d.severity == "error" for d in diagnostics) else EXIT_VALID
 
 
 def _print(

@@ -167,17 +167,20 @@ def test_both_parsers_print_the_same(capsys: pytest.CaptureFixture[str]) -> None
         ["--format", "xml", "."],
         ["--max-file-bytes", "0", "."],
         ["--max-documents", "-1", "."],
+        ["--max-depth", "0", "."],
         ["--no-such-flag"],
         [".", "extra-argument"],
     ],
 )
-def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], args: list[str]) -> None:
-    try:
-        code = main(["validate", *args])
-    except SystemExit as exit_:  # argparse's own usage errors
-        code = int(exit_.code or 0)
-    assert code == 2
-    assert capsys.readouterr().err
+def test_usage_errors_exit_1_like_any_error(
+    capsys: pytest.CaptureFixture[str], args: list[str]
+) -> None:
+    """1, never argparse's 2: ``plan`` gives 2 for "changes present", and CI must be able
+    to tell a mistyped command from a plan with changes."""
+    code = main(["validate", *args])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert err.startswith(("usage: reconciler validate ", "reconciler validate: error: "))
 
 
 def test_python_dash_m_reconciler_validate() -> None:
@@ -194,3 +197,55 @@ def test_python_dash_m_reconciler_validate() -> None:
         "b-second.yaml:13:9: error: duplicate Credential/openai-prod: already defined at a-first.yaml:4:9 (Credential/openai-prod)"
     ]
     assert "Traceback" not in done.stderr
+
+
+def test_a_folder_without_spec_files_is_an_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A mistyped path in CI must not pass as "0 file(s), valid"."""
+    (tmp_path / "README.md").write_text("no specs here\n")
+    code, out, err = _run(capsys, str(tmp_path))
+    assert (code, out) == (1, [])
+    assert err.startswith(f"reconciler validate: error: no spec files in {tmp_path} ")
+    assert "--allow-empty" in err
+
+
+def test_allow_empty_accepts_a_folder_without_spec_files(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, out, err = _run(capsys, "--allow-empty", str(tmp_path))
+    assert (code, out) == (0, [])
+    assert "0 error(s), 0 warning(s) in 0 file(s), 0 object(s)" in err
+
+
+def test_a_limit_names_the_flag_that_raises_it(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "deep.yaml").write_text("a: [[[[1]]]]\n")
+    code, out, _ = _run(capsys, "--max-depth", "3", str(tmp_path))
+    assert code == 1
+    assert out == ["deep.yaml:1:5: error: nesting deeper than 3 levels (--max-depth)"]
+
+
+def test_a_file_over_the_size_limit_names_the_flag(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    shutil.copy(EXAMPLES / "models.yaml", tmp_path / "models.yaml")
+    code, out, _ = _run(capsys, "--max-file-bytes", "100", str(tmp_path))
+    assert code == 1
+    assert len(out) == 1 and out[0].endswith("(--max-file-bytes)"), out
+
+
+def test_help_is_plain_text(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: reconciler validate ")
+    assert "reconciler validate [PATH]: every problem of a spec repo" in out
+    assert "``" not in out
+
+
+def test_an_unknown_flag_prints_the_subcommand_usage(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", "--bogus"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("usage: reconciler validate [-h]")
+    assert err.rstrip().endswith("reconciler validate: error: unrecognized arguments: --bogus")
