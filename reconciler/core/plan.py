@@ -179,7 +179,8 @@ def _status(chain: Chain | None, note: str | None) -> ItemStatus:
 def _apply_item(
     change: Change, state: ObjectState, *, changed: set[str], revision: str
 ) -> PlanItem:
-    reasons = _triggers(state, changed)
+    # A create applies everything anyway: another object's change is no cause of it.
+    reasons = _triggers(state, changed) if change.action != "create" else []
     if change.action == "unchanged" and not reasons:
         return PlanItem(change, None, "noop")
     if change.action == "unchanged":

@@ -5,12 +5,16 @@ credential (the shapes :mod:`reconciler.core.validation.inline_secrets` knows, a
 strings under keys such as ``password``): specs only name secrets, but a plan of a bad
 revision must not leak one either.
 
-JSON keys (``format_version`` 1): ``base``, ``head``, ``has_changes``, ``summary``
+JSON keys (``format_version`` 1): ``base``, ``head`` (the revisions as given, ``work tree``
+for an uncommitted head), ``base_commit``, ``head_commit`` (the commit each resolved to,
+null for the work tree), ``has_changes``, ``summary``
 (``create``, ``update``, ``delete``, ``unchanged``), ``items`` (each: ``object``,
 ``kind``, ``name``, ``action``, ``status``, ``reason``, ``notes``, ``fields`` [``path``,
 ``op``, ``old``, ``new``], ``chain`` [``action``, ``cluster``, ``spec_hash``, ``steps``
 [``id``, ``type``, ``after``, ``pass_outputs``, ``retries``, ``retry_delay``,
-``timeout``]] or null, ``waits_for``), ``warnings`` (strings).
+``timeout``]] or null, ``waits_for``), ``warnings`` (strings). When no plan can be made,
+:func:`render_json_error` gives ``format_version``, ``error`` and ``diagnostics`` (the
+records of ``reconciler validate --format json``).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Any
 import networkx as nx
 
 from reconciler.core.chains import Chain
+from reconciler.core.diagnostics import Diagnostic
 from reconciler.core.diff import FieldChange
 from reconciler.core.plan import Plan, PlanItem
 from reconciler.core.validation.inline_secrets import find_inline_secrets
@@ -153,17 +158,33 @@ def _cell(text: str) -> str:
     return html.escape(text, quote=False).replace("|", "&#124;")
 
 
+SHORT_SHA = 12
+
+
+def _revision(label: str | None, commit: str | None) -> str:
+    """``<code>HEAD~7</code> (<code>0a1b2c3d4e5f</code>)``: what was asked, what it was."""
+    shown = _code(label or "?")
+    if commit and commit != label:
+        shown += f" ({_code(commit[:SHORT_SHA])})"
+    return shown
+
+
 def render_markdown(
     plan: Plan,
     *,
     base: str | None = None,
     head: str | None = None,
+    base_commit: str | None = None,
+    head_commit: str | None = None,
     warnings: Sequence[str] = (),
 ) -> str:
     """A ready PR comment: heading, summary, a table of changes, one details block each."""
     lines = ["### reconciler plan", ""]
     if base is not None or head is not None:
-        lines += [f"Base {_code(base or '?')} → head {_code(head or '?')}", ""]
+        lines += [
+            f"Base {_revision(base, base_commit)} → head {_revision(head, head_commit)}",
+            "",
+        ]
     lines += [f"**{summary_line(plan)}**", ""]
     changed = _changed(plan)
     if not changed:
@@ -248,6 +269,8 @@ def plan_to_json(
     *,
     base: str | None = None,
     head: str | None = None,
+    base_commit: str | None = None,
+    head_commit: str | None = None,
     warnings: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The plan as JSON values with the documented, stable keys."""
@@ -255,6 +278,8 @@ def plan_to_json(
         "format_version": FORMAT_VERSION,
         "base": base,
         "head": head,
+        "base_commit": base_commit,
+        "head_commit": head_commit,
         "has_changes": plan.has_changes,
         "summary": dict(plan.counts),
         "items": [
@@ -281,7 +306,31 @@ def render_json(
     *,
     base: str | None = None,
     head: str | None = None,
+    base_commit: str | None = None,
+    head_commit: str | None = None,
     warnings: Sequence[str] = (),
 ) -> str:
-    document = plan_to_json(plan, base=base, head=head, warnings=warnings)
+    document = plan_to_json(
+        plan,
+        base=base,
+        head=head,
+        base_commit=base_commit,
+        head_commit=head_commit,
+        warnings=warnings,
+    )
+    return _dumps(document)
+
+
+def render_json_error(message: str, diagnostics: Sequence[Diagnostic] = ()) -> str:
+    """What ``--format json`` prints when there is no plan: a program reading stdout
+    always gets one JSON object, with ``error`` set."""
+    document = {
+        "format_version": FORMAT_VERSION,
+        "error": message,
+        "diagnostics": [d.to_json() for d in diagnostics],
+    }
+    return _dumps(document)
+
+
+def _dumps(document: dict[str, Any]) -> str:
     return json.dumps(document, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n"

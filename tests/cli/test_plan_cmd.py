@@ -97,7 +97,7 @@ CHANGED_TEXT = [
     "    steps: add_model -> scan_model",
     "~ update Deployment/phi-chat (Model phi-3-5-mini changed)",
     "    spec.workers: null -> 2",
-    "    steps: deploy_model -> wait_ready",
+    "    steps: deploy_model",
     "    after: Model/phi-3-5-mini",
     UNCHANGED_LINE,
     "",
@@ -149,6 +149,10 @@ def test_json_format(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
         "work tree",
         True,
     )
+    assert (document["base_commit"], document["head_commit"]) == (
+        git(repo, "rev-parse", "main"),
+        None,
+    )
     assert document["summary"] == {"create": 1, "update": 2, "delete": 0, "unchanged": 11}
     changed = [
         (item["action"], item["object"], [f["path"] for f in item["fields"]])
@@ -179,7 +183,8 @@ def test_markdown_format(repo: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert lines[:9] == [
         "### reconciler plan",
         "",
-        "Base <code>main</code> → head <code>work tree</code>",
+        f"Base <code>main</code> (<code>{git(repo, 'rev-parse', 'main')[:12]}</code>) → head "
+        "<code>work tree</code>",
         "",
         "**Plan: 1 to create, 2 to update, 0 to delete, 11 unchanged.**",
         "",
@@ -298,6 +303,82 @@ def test_unknown_revision_exits_1(repo: Path, capsys: pytest.CaptureFixture[str]
     assert err.startswith("reconciler plan: error: revision 'no-such-branch' is not a commit in ")
 
 
+def _commit_work_tree(repo: Path, message: str) -> str:
+    git(repo, "commit", "--quiet", "-am", message)
+    return git(repo, "rev-parse", "HEAD")
+
+
+def test_relative_revisions_show_the_commit_they_resolved_to(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """HEAD~1 means another commit tomorrow: a PR comment must say which one it was."""
+    base_sha = git(repo, "rev-parse", "HEAD")
+    edit_work_tree(repo)
+    git(repo, "add", "specs")
+    head_sha = _commit_work_tree(repo, "edit")
+
+    revisions = ["specs", "--base", "HEAD~1", "--head", "HEAD"]
+    code, out, _ = plan(capsys, [*revisions, "--format", "json"])
+    document = json.loads(out)
+    assert code == 2
+    assert (document["base"], document["base_commit"]) == ("HEAD~1", base_sha)
+    assert (document["head"], document["head_commit"]) == ("HEAD", head_sha)
+
+    code, out, _ = plan(capsys, [*revisions, "--format", "markdown"])
+    assert code == 2
+    assert out.splitlines()[2] == (
+        f"Base <code>HEAD~1</code> (<code>{base_sha[:12]}</code>) → "
+        f"head <code>HEAD</code> (<code>{head_sha[:12]}</code>)"
+    )
+
+
+def test_json_with_an_invalid_head_prints_a_json_error(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    replace_in(repo / "specs" / "deployments.yaml", "model: phi-3-5-mini ", "model: phi-3-5-mni  ")
+
+    code, out, err = plan(capsys, ["specs", "--base", "main", "--format", "json"])
+
+    assert code == 1
+    document = json.loads(out)
+    assert document["error"] == (
+        "the specs at work tree do not validate (1 error(s)); fix them, then plan again"
+    )
+    assert document["diagnostics"] == [
+        {
+            "path": "deployments.yaml",
+            "line": 8,
+            "col": 10,
+            "severity": "error",
+            "message": "Model 'phi-3-5-mni' does not exist (did you mean 'phi-3-5-mini'?)",
+            "kind": "Deployment",
+            "name": "phi-chat",
+        }
+    ]
+    assert "reconciler plan: error: the specs at work tree do not validate" in err
+
+
+def test_json_with_an_unknown_revision_prints_a_json_error(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = plan(capsys, ["specs", "--base", "main", "--head", "nope", "--format", "json"])
+
+    assert code == 1
+    document = json.loads(out)
+    assert document["error"].startswith("revision 'nope' is not a commit in ")
+    assert document["diagnostics"] == []
+
+
+def test_a_limit_names_its_flag_not_a_daemon_config_key(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = plan(capsys, ["specs", "--base", "main", "--max-documents", "1"])
+
+    assert code == 1
+    assert "more than 1 documents in one file (--max-documents)" in err
+    assert "load." not in err
+
+
 def test_a_folder_outside_git_exits_1(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -323,13 +404,24 @@ def test_a_missing_folder_exits_1(repo: Path, capsys: pytest.CaptureFixture[str]
 @pytest.mark.parametrize(
     "args", [["specs"], ["specs", "--base", "main", "--format", "yaml"], ["--bogus"]]
 )
-def test_usage_errors_exit_2(
+def test_usage_errors_exit_1_not_2_which_means_changes(
     repo: Path, capsys: pytest.CaptureFixture[str], args: list[str]
 ) -> None:
-    with pytest.raises(SystemExit) as exited:
-        main(["plan", *args])
-    assert exited.value.code == 2
-    assert "usage: reconciler plan" in capsys.readouterr().err
+    edit_work_tree(repo)  # changes present: a plan that ran would exit 2
+    assert main(["plan", *args]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("usage: reconciler plan ")
+    assert "error: " in err
+
+
+def test_an_unknown_flag_after_valid_ones_exits_1_with_plan_usage(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    edit_work_tree(repo)
+    assert main(["plan", "specs", "--base", "HEAD", "--bogus"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("usage: reconciler plan ")
+    assert err.rstrip().endswith("reconciler plan: error: unrecognized arguments: --bogus")
 
 
 def test_as_a_subprocess(repo: Path) -> None:

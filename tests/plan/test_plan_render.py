@@ -66,7 +66,7 @@ def test_text_lists_each_change_with_fields_steps_and_a_summary(mixed_plan: Plan
         "    spec.workers: null -> 2",
         "    steps: scale_deployment",
         "~ update Deployment/phi-chat (Model phi-3-5-mini changed)",
-        "    steps: deploy_model -> wait_ready",
+        "    steps: deploy_model",
         "    after: Model/phi-3-5-mini",
         "~ update Workflow/nightly-eval",
         '    spec.user_params.dataset: "s3://datasets/eval/chat.jsonl"'
@@ -139,6 +139,8 @@ def test_json_has_the_documented_keys(mixed_plan: Plan) -> None:
         "format_version",
         "base",
         "head",
+        "base_commit",
+        "head_commit",
         "has_changes",
         "summary",
         "items",

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from plan_fixtures import edit, fixture_states, plan_edits, repo_documents, states
+from plan_fixtures import (
+    edit,
+    fixture_states,
+    plan_between,
+    plan_edits,
+    repo_documents,
+    states,
+)
 
 from reconciler.core.chain_builders import SUSPENDED_NOTE
 from reconciler.core.diff import diff_states
@@ -32,7 +39,7 @@ def test_a_changed_model_redeploys_the_deployments_that_use_it() -> None:
     assert item.change.action == "update"
     assert item.change.fields == ()
     assert item.reason == "Model phi-3-5-mini changed"
-    assert _steps(item) == ("deploy_model", "wait_ready")
+    assert _steps(item) == ("deploy_model",)
     assert item.waits_for == ("Model/phi-3-5-mini",)
     assert _item(plan, "Deployment/gpt-mini-endpoint").change.action == "unchanged"
     assert plan.counts["update"] == 2
@@ -52,7 +59,7 @@ def test_a_changed_template_redeploys_even_when_only_workers_changed_too() -> No
     assert item.reason == (
         "Model phi-3-5-mini changed; DeploymentTemplate chat-low-latency changed"
     )
-    assert _steps(item) == ("deploy_model", "wait_ready")
+    assert _steps(item) == ("deploy_model",)
 
 
 def test_only_workers_changed_scales() -> None:
@@ -162,3 +169,15 @@ def test_a_suspended_object_that_left_git_is_left_as_it_is() -> None:
     )
     item = _item(plan, "Cluster/local")
     assert (item.change.action, item.status, item.chain) == ("delete", "suspended", None)
+
+
+def test_a_create_gives_no_other_object_as_its_cause() -> None:
+    """Everything new: the Deployment is created, not "changed because its Model changed"."""
+    plan = plan_between([], repo_documents())
+    item = _item(plan, "Deployment/phi-chat")
+
+    assert item.change.action == "create"
+    assert item.reason is None
+    assert _steps(item) == ("deploy_model",)
+    assert "Model/phi-3-5-mini" in item.waits_for
+    assert [i.reason for i in plan.items] == [None] * len(plan.items)
