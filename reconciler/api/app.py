@@ -28,10 +28,10 @@ from reconciler.api.problems import (
     Unprocessable,
     problem_body,
 )
-from reconciler.api.state import REDACTOR, TOKENS, VIEW, json_response
+from reconciler.api.redaction import BodyRedactor
+from reconciler.api.state import READ_CACHE, REDACTOR, TOKENS, VIEW, ReadCache, json_response
 from reconciler.api.view import DaemonView, ViewError
 from reconciler.api.webhooks import WebhookGuard
-from reconciler.daemon.logs import Redactor
 from reconciler.engine.store import UnknownExecutionError
 
 log = logging.getLogger("reconciler.api")
@@ -59,7 +59,13 @@ def _problem(
 
 @web.middleware
 async def problems_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Domain errors, aiohttp's own HTTP errors and crashes, each as a JSON problem."""
+    """Domain errors, aiohttp's own HTTP errors and crashes, each as a JSON problem.
+
+    Any request that may write (not GET or HEAD) empties the read cache, so a client
+    reads its own writes.
+    """
+    if request.method not in ("GET", "HEAD"):
+        request.app[READ_CACHE].clear()
     try:
         return await handler(request)
     except ApiError as exc:
@@ -94,9 +100,11 @@ class ApiSettings:
     """What the app needs besides the daemon view."""
 
     tokens: TokenBook
-    redactor: Redactor
+    redactor: BodyRedactor
     webhooks: WebhookGuard
     metrics: api_metrics.ApiMetrics
+    read_cache_ttl_s: float = 1.0
+    """How long a GET body may be served again (0: never); see state.ReadCache."""
 
 
 def create_app(view: DaemonView, settings: ApiSettings) -> web.Application:
@@ -105,6 +113,7 @@ def create_app(view: DaemonView, settings: ApiSettings) -> web.Application:
     app[VIEW] = view
     app[TOKENS] = settings.tokens
     app[REDACTOR] = settings.redactor
+    app[READ_CACHE] = ReadCache(ttl_s=settings.read_cache_ttl_s)
     native.add_routes(app)
     webhooks.add_routes(app, guard=settings.webhooks, view=view, metrics=settings.metrics)
     api_metrics.add_routes(app, metrics=settings.metrics, view=view)

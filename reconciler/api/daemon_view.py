@@ -23,6 +23,7 @@ from reconciler.api.app import ApiServer, ApiSettings, create_app
 from reconciler.api.auth import TokenBook
 from reconciler.api.documents import API_TASK_WORKFLOW_RUN
 from reconciler.api.metrics import ApiMetrics
+from reconciler.api.redaction import BodyRedactor
 from reconciler.api.view import PlannedRef, Readiness, SourceInfo, ViewError
 from reconciler.api.webhooks import WebhookGuard
 from reconciler.core.chain_builders import graph_steps, literal_name
@@ -278,7 +279,7 @@ def build_server(daemon: Daemon) -> tuple[ApiServer, DaemonAdapter, ApiMetrics]:
     adapter = DaemonAdapter(daemon)
     settings = ApiSettings(
         tokens=TokenBook(config.api.tokens),
-        redactor=Redactor(daemon.resolver.known_values),
+        redactor=BodyRedactor(daemon.resolver.known_values),
         webhooks=WebhookGuard(secret=webhook_secret),
         metrics=metrics,
     )

@@ -22,7 +22,7 @@ from reconciler.api.documents import (
     status_of,
 )
 from reconciler.api.problems import BadRequest, Conflict, NotFound, Unprocessable
-from reconciler.api.state import VIEW, json_response, require
+from reconciler.api.state import VIEW, cached_json, json_response, require
 from reconciler.core.plan_render import plan_to_json
 from reconciler.core.step_types import catalogue_entries
 from reconciler.engine.records import (
@@ -217,8 +217,15 @@ async def list_objects(request: web.Request) -> web.Response:
 @routes.get("/api/v1/objects/{kind}/{name}")
 async def get_object(request: web.Request) -> web.Response:
     require(request, "viewer")
+
+    async def build() -> dict[str, Any]:
+        return _object_detail(request, request.match_info["kind"], request.match_info["name"])
+
+    return await cached_json(request, build)
+
+
+def _object_detail(request: web.Request, kind: str, name: str) -> dict[str, Any]:
     view = request.app[VIEW]
-    kind, name = request.match_info["kind"], request.match_info["name"]
     key = f"{kind}/{name}"
     state = view.desired().get(key)
     record = view.store.get_object(kind, name)
@@ -230,7 +237,7 @@ async def get_object(request: web.Request) -> web.Response:
     spec = document.get("spec") if isinstance(document, Mapping) else None
     index = _trigger_index(request)
     executions = view.store.list_executions(kind=kind, name=name, limit=LAST_EXECUTIONS)
-    body = {
+    return {
         **object_summary(kind, name, state=state, record=record),
         "spec": spec,
         "metadata": document.get("metadata") if isinstance(document, Mapping) else None,
@@ -244,7 +251,6 @@ async def get_object(request: web.Request) -> web.Response:
             for r in executions
         ],
     }
-    return json_response(request, body)
 
 
 # --- plan and sync -----------------------------------------------------------------------
