@@ -1,4 +1,4 @@
-"""The canonical examples (SPEC.md: accepted as they are) validate with no problem."""
+"""The canonical examples (see docs/spec.md) are accepted as they are, with no problem."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """SLO ranges of a Deployment, and whether they can all hold together.
 
-Units (SPEC.md): ``ttft`` milliseconds, ``e2e_latency`` seconds,
+Units (docs/spec.md, deploy_config): ``ttft`` milliseconds, ``e2e_latency`` seconds,
 ``per_session_tokens_per_sec`` tokens/s, each a ``[min, max]`` pair. The effective
 targets are the template's defaults overlaid by the Deployment's own deploy_config. Each
 impossibility is reported at the field that makes it so, with the numbers.
