@@ -1,8 +1,8 @@
 """The ``reconciler`` command: one module per subcommand, imported only when it runs.
 
-Exit codes: 0 success, 1 a problem with the input (invalid specs, failed run), 2 a usage
-error (argparse's convention; ``plan`` also uses 2 for "changes present", terraform's
--detailed-exitcode, and says so in its help). Importing only the chosen subcommand keeps
+Exit codes: 0 success, 1 any error, usage errors included (argparse's own 2 would read
+as ``plan``'s "changes present", terraform's -detailed-exitcode, so CI could not tell
+them apart). Importing only the chosen subcommand keeps
 ``reconciler validate`` from paying for the daemon's imports (aiohttp, git) on every run.
 """
 
@@ -23,9 +23,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "show what a change to the specs will do; exit 0 none, 2 changes, 1 error",
     ),
     "run": ("run_cmd", "run the daemon: watch the state repo and reconcile"),
+    "status": ("status_cmd", "what the running daemon thinks of the objects (via its API)"),
+    "trigger": ("trigger_cmd", "run a Workflow now with parameters (via the daemon's API)"),
+    "steps": ("steps_cmd", "list the step types a Workflow may use, with inputs and outputs"),
+    "check-config": ("check_config_cmd", "check a daemon config file without starting"),
 }
 
 
+EXIT_USAGE = 1
 ONE_SHOT = frozenset({"validate", "plan"})
 ONE_SHOT_GC_THRESHOLD = 50_000
 
@@ -67,17 +72,24 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
         sub = subparsers.add_parser(
             name,
             help=help_text,
-            description=module.__doc__,
+            description=(module.__doc__ or "").replace("``", ""),
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         module.configure(sub)
-        sub.set_defaults(handler=module.run)
+        sub.set_defaults(handler=module.run, command_parser=sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser(arguments).parse_args(arguments)
+    parser = build_parser(arguments)
+    try:
+        args, unknown = parser.parse_known_args(arguments)
+        if unknown:  # the subcommand's usage, not the top level's
+            chosen: argparse.ArgumentParser = getattr(args, "command_parser", parser)
+            chosen.error(f"unrecognized arguments: {' '.join(unknown)}")
+    except SystemExit as stop:  # argparse: 0 after --help, 2 on a usage error
+        return EXIT_USAGE if stop.code == 2 else int(stop.code or 0)
     if args.command in ONE_SHOT:
         _fewer_collections()
     try:

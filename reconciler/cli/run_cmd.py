@@ -30,6 +30,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--branch", default=None, help="branch to watch (default main)")
     parser.add_argument("--state-dir", default=None, help="where the daemon keeps its state")
     parser.add_argument(
+        "--log-format",
+        choices=("auto", "json", "text"),
+        default=None,
+        help="log lines as json, text, or auto (text on a terminal; default: config "
+        "logging.format)",
+    )
+    parser.add_argument(
         "--listen", default=None, help="HOST:PORT for the HTTP API (else the config's api.listen)"
     )
 
@@ -66,7 +73,11 @@ def run(args: argparse.Namespace) -> int:
         return 2
     serve = serving if "api" in config.model_fields_set else None  # api: section, --listen
     daemon = Daemon(config, config_file=path, serve=serve)
-    configure_logging(config.logging.level, redact=daemon.resolver.known_values)
+    configure_logging(
+        config.logging.level,
+        redact=daemon.resolver.known_values,
+        log_format=args.log_format or config.logging.format,
+    )
     try:
         return asyncio.run(daemon.run())
     except (ApiListenError, DaemonStartError) as exc:

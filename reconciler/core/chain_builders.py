@@ -23,6 +23,7 @@ from reconciler.core.substitution import PLACEHOLDER, references_in
 ChainRequestAction = Literal["create", "update", "delete"]
 
 SELF_HOSTED_SOURCES = frozenset({"hugging_face", "url", "disk"})
+WAIT_FOR_MODEL_RETRIES = 60
 SUSPENDED_NOTE = "suspended: nothing runs while spec.suspend is true"
 
 
@@ -143,9 +144,12 @@ def build_deployment(request: ChainRequest) -> BuiltChain:
     only_workers = request.changed == {"spec.workers"}
     if request.action == "update" and only_workers and isinstance(state.spec.get("workers"), int):
         return _chain(request, _sequence(("scale_deployment", inputs)), cluster=cluster)
-    ready = {"deployment": state.name}
-    steps = _sequence(("deploy_model", inputs), ("wait_ready", ready))
-    return _chain(request, steps, cluster=cluster)
+    # deploy_model applies, waits until the driver says the endpoint serves, and records
+    # it: a wait_ready on the Deployment's own status could only wait for itself. It
+    # retries while its Model is not Ready yet (WaitingForModel), for up to ~10 minutes.
+    (deploy,) = _sequence(("deploy_model", inputs))
+    deploy = dataclasses.replace(deploy, retries=WAIT_FOR_MODEL_RETRIES, retry_delay=10.0)
+    return _chain(request, [deploy], cluster=cluster)
 
 
 # --- workflows -----------------------------------------------------------------------

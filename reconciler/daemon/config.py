@@ -265,6 +265,8 @@ def _lower(value: object) -> object:
 
 class LoggingConfig(_Section):
     level: Annotated[LogLevel, BeforeValidator(_lower)] = "info"
+    format: Literal["auto", "json", "text"] = "auto"
+    """json lines, text lines for people, or auto: text on a terminal, json otherwise."""
 
 
 def _base_dir(info: pydantic.ValidationInfo) -> Path:

@@ -26,6 +26,9 @@ REDACTED = "***"
 
 # scheme://userinfo@ : the userinfo of a URL is a credential (token or user:password).
 _URL_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^/\s@]+@")
+# scp-like remotes (``user:token@host:path``): a password before ``@host:`` is hidden too;
+# a bare user (``git@host:path``) is no secret and stays readable.
+_SCP_USERINFO = re.compile(r"(?<![\w.+~-])[\w.+~-]+:[^\s@/:]+@(?=[A-Za-z0-9][A-Za-z0-9.-]*:)")
 
 _RECORD_FIELDS = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
     "message",
@@ -74,7 +77,7 @@ class Redactor:
 def _scrub(text: str, pattern: re.Pattern[str] | None) -> str:
     if pattern is not None:
         text = pattern.sub(REDACTED, text)
-    return _URL_USERINFO.sub(rf"\g<scheme>{REDACTED}@", text)
+    return _SCP_USERINFO.sub(f"{REDACTED}@", _URL_USERINFO.sub(rf"\g<scheme>{REDACTED}@", text))
 
 
 def _walk(value: Any, pattern: re.Pattern[str] | None) -> Any:
@@ -98,16 +101,19 @@ class JsonLinesFormatter(logging.Formatter):
         self._syslog_prefix = syslog_prefix
 
     def format(self, record: logging.LogRecord) -> str:
+        # ts, level and msg first, so a person reading raw lines sees them first.
         fields: dict[str, Any] = {
-            key: value for key, value in record.__dict__.items() if key not in _RECORD_FIELDS
-        }
-        fields.update(
-            ts=datetime.datetime.fromtimestamp(record.created, datetime.UTC).isoformat(
+            "ts": datetime.datetime.fromtimestamp(record.created, datetime.UTC).isoformat(
                 timespec="milliseconds"
             ),
-            level=record.levelname.lower(),
-            logger=record.name,
-            msg=record.getMessage(),
+            "level": record.levelname.lower(),
+            "msg": record.getMessage(),
+            "logger": record.name,
+        }
+        fields.update(
+            (key, value)
+            for key, value in record.__dict__.items()
+            if key not in _RECORD_FIELDS and key not in fields
         )
         if record.exc_info:
             fields["exc"] = self.formatException(record.exc_info)
@@ -117,6 +123,43 @@ class JsonLinesFormatter(logging.Formatter):
         if self._syslog_prefix:
             return f"<{_priority(record.levelno)}>{line}"
         return line
+
+
+class TextFormatter(logging.Formatter):
+    """Human-readable lines for a terminal: time, level, message, then key=value fields."""
+
+    def __init__(self, redactor: Redactor) -> None:
+        super().__init__()
+        self._redactor = redactor
+
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = datetime.datetime.fromtimestamp(record.created).strftime("%H:%M:%S")
+        extra = {
+            key: value for key, value in record.__dict__.items() if key not in _RECORD_FIELDS
+        }
+        shown = " ".join(
+            f"{key}={json.dumps(value, ensure_ascii=False, default=str)}"
+            for key, value in self._redactor.value(extra).items()
+            if value is not None
+        )
+        message = self._redactor.value(record.getMessage())
+        line = f"{stamp} {record.levelname.lower():7} {message}" + (f"  {shown}" if shown else "")
+        if record.exc_info:
+            line += "\n" + str(self._redactor.value(self.formatException(record.exc_info)))
+        return line
+
+
+# Libraries whose routine chatter is not the operator's business: watchfiles logs a "rust
+# notify timeout" every few seconds at debug, picklescan a warning per non-pickle file.
+_QUIET_LIBRARIES = {
+    "watchfiles": logging.WARNING,
+    "picklescan": logging.ERROR,
+    "urllib3": logging.WARNING,
+    "kubernetes": logging.WARNING,
+    "huggingface_hub": logging.WARNING,
+    "filelock": logging.WARNING,
+    "asyncio": logging.WARNING,
+}
 
 
 def _priority(levelno: int) -> int:
@@ -155,8 +198,12 @@ def configure_logging(
     redact: Callable[[], Iterable[str]],
     stream: TextIO | None = None,
     environ: Mapping[str, str] | None = None,
+    log_format: str = "auto",
 ) -> logging.Handler:
-    """Route all logging to JSON lines on ``stream`` (stdout), redacting secrets.
+    """Route all logging to ``stream`` (stdout), redacting secrets.
+
+    ``log_format`` is ``json`` (JSON lines), ``text`` (a line a person reads) or ``auto``:
+    text when the stream is a terminal, JSON otherwise (the journal, a file, a pipe).
 
     ``redact`` returns the secret values to hide; it is called per record, so values
     resolved later are hidden too (``SecretResolver.known_values`` fits). Calling again
@@ -167,9 +214,14 @@ def configure_logging(
     env: Mapping[str, str] = os.environ if environ is None else environ
     handler = logging.StreamHandler(out)
     handler.set_name(_HANDLER_NAME)
-    handler.setFormatter(
-        JsonLinesFormatter(Redactor(redact), syslog_prefix=stream_is_journal(out, env))
-    )
+    if log_format == "auto":
+        log_format = "text" if _is_terminal(out) else "json"
+    if log_format == "text":
+        handler.setFormatter(TextFormatter(Redactor(redact)))
+    else:
+        handler.setFormatter(
+            JsonLinesFormatter(Redactor(redact), syslog_prefix=stream_is_journal(out, env))
+        )
     root = logging.getLogger()
     for old in list(root.handlers):
         if old.get_name() == _HANDLER_NAME:
@@ -177,5 +229,14 @@ def configure_logging(
             old.close()
     root.addHandler(handler)
     root.setLevel(level_number)
+    for name, floor in _QUIET_LIBRARIES.items():
+        logging.getLogger(name).setLevel(max(floor, level_number))
     logging.captureWarnings(True)
     return handler
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (ValueError, AttributeError):
+        return False

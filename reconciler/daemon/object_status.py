@@ -15,9 +15,10 @@ from typing import Any
 from reconciler.core.status import Verdict, no_chain_yet
 from reconciler.engine.records import ExecutionRecord, StepRecord
 
-# A step that stalls starts its reason with a CamelCase word and a colon
-# ("SecretNotFound: secret 'x' is not in ..."): that word becomes the condition's reason.
-_REASON = re.compile(r"\b([A-Z][a-z]+(?:[A-Z][a-z]+)+): ")
+# A step that stalls starts its reason with a capitalised word and a colon
+# ("SecretNotFound: secret 'x' is not in ...", "Unauthorized: ..."): that word becomes the
+# condition's reason. The executor puts "step 'id' (type) stalled: " before it.
+_REASON = re.compile(r"(?:^|\bstalled: )([A-Z][a-z]+(?:[A-Z][a-z]+)*): ")
 
 
 def stall_reason(error: str | None) -> str:

@@ -395,6 +395,7 @@ class Reconciler:
             return note, fields
         latest = self._latest(key)
         if latest is not None:
+            fields.update(self._step_status_fields(kind, name))
             running_step = None
             if not latest.finished:
                 running = [
@@ -406,6 +407,21 @@ class Reconciler:
         if memo is not None and memo.applied is not None:
             return object_status.ready_unchanged(memo.applied_revision), fields
         return object_status.pending("not reconciled yet"), fields
+
+    def _step_status_fields(self, kind: str, name: str) -> dict[str, Any]:
+        """The ``status`` outputs of the newest execution whose steps gave any (a Model's
+        files and scan, a Deployment's endpoint), merged in step order."""
+        for record in self._store.list_executions(kind=kind, name=name, limit=3):
+            if record.action == "execute":
+                continue
+            merged: dict[str, Any] = {}
+            for step in self._store.get_steps(record.id):
+                status = (step.outputs or {}).get("status")
+                if step.status == "done" and isinstance(status, Mapping):
+                    merged.update(status)
+            if merged:
+                return merged
+        return {}
 
     def _workflow_executions(self, kind: str, name: str) -> list[dict[str, Any]]:
         records = self._store.list_executions(kind=kind, name=name, limit=MAX_LISTED_EXECUTIONS)
@@ -530,6 +546,19 @@ class Reconciler:
     def _summary(self, batch: Mapping[str, bytes | None]) -> str:
         revision = str(self.last_seen or "")[:12]
         return f"status: {len(batch)} file(s) at {revision}"
+
+    def status_of(self, key: str) -> Mapping[str, Any] | None:
+        """What ``kind/name``'s status says now (phase, reason, message and its fields),
+        computed from the store rather than from the last flushed file; None if unknown."""
+        if key not in self._desired and key not in self._memos:
+            return None
+        verdict, fields = self._verdict(key)
+        return {
+            **fields,
+            "phase": verdict.phase,
+            "reason": verdict.reason,
+            "message": verdict.message,
+        }
 
     def endpoint_url(self, deployment: str) -> str | None:
         """A Deployment's endpoint URL once its status says Ready (wait_ready's source)."""

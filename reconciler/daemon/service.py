@@ -13,14 +13,20 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
+from reconciler.core.diff import ObjectState
 from reconciler.core.validation.repo import ValidateOptions
+from reconciler.daemon.cluster_drivers import ClusterDrivers
 from reconciler.daemon.config import Config, ConfigError, load_config
+from reconciler.daemon.endpoint_facts import DaemonEndpointFacts
 from reconciler.daemon.logs import configure_logging
 from reconciler.daemon.reconcile import CycleReport, Reconciler
 from reconciler.daemon.snapshot import SnapshotLoader
+from reconciler.drivers import runtimes
+from reconciler.drivers.clusters.local import LocalClusterDriver
 from reconciler.drivers.dir_watch import watch_dir
 from reconciler.drivers.git_source import GitSource
 from reconciler.drivers.git_status import StatusPublisher
@@ -33,7 +39,7 @@ from reconciler.engine.context import StepServices
 from reconciler.engine.executor import Executor
 from reconciler.engine.records import ExecutionRecord
 from reconciler.engine.store import Store
-from reconciler.steps import bookkeeping
+from reconciler.steps import bookkeeping, endpoints, flow_framework, models
 from reconciler.steps.registry import StepRegistry, default_registry
 
 log = logging.getLogger("reconciler.daemon")
@@ -49,11 +55,27 @@ SHUTDOWN_GRACE_S = 20.0
 UNBOUND_STEP_LIMIT = 64
 
 
-def build_registry() -> StepRegistry:
-    """Every step type this build implements; chains needing others report NoChainYet."""
+def build_registry(
+    *, drivers: ClusterDrivers | None = None, facts: DaemonEndpointFacts | None = None,
+    runtime_root: Path | None = None, store: Store | None = None,
+) -> StepRegistry:
+    """Every step type this build implements; chains needing others report NoChainYet.
+
+    Without ``drivers`` and ``facts`` (plan-only uses) the deployment steps are left out.
+    """
     registry = default_registry()
     registry.register("record_spec", bookkeeping.record_spec)
     registry.register("check_secret", bookkeeping.check_secret)
+    models.register_model_steps(registry)
+    if drivers is not None and facts is not None:
+        manager = runtimes.RuntimeManager(root=runtime_root) if runtime_root else None
+        endpoints.register_endpoint_steps(
+            registry, drivers=drivers, facts=facts, runtime_manager=manager
+        )
+    if store is not None:
+        flow_framework.register_flow_framework_steps(
+            registry, records=flow_framework.StoreFlowRecords(store)
+        )
     return registry
 
 
@@ -62,17 +84,37 @@ def is_local_repo(url: str) -> bool:
 
 
 def assemble(
-    config: Config, store: Store, *, resolver: SecretResolver, http: HttpClient | None = None
+    config: Config,
+    store: Store,
+    *,
+    resolver: SecretResolver,
+    http: HttpClient | None = None,
+    local: LocalClusterDriver | None = None,
 ) -> tuple[Reconciler, Executor]:
     """Every part of the loop, wired from the config around one state store."""
     state_dir = config.state_dir
-    registry = build_registry()
     late = _LateReconciler()
+    facts = DaemonEndpointFacts(
+        desired=late.desired, status_of=late.status_of, model_cache=state_dir / "models"
+    )
+    drivers = ClusterDrivers(
+        local=local if local is not None else LocalClusterDriver(state_dir=state_dir / "local"),
+        cluster_specs=facts.clusters,
+        resolver=resolver,
+    )
+    registry = build_registry(
+        drivers=drivers, facts=facts, runtime_root=state_dir / "runtimes", store=store
+    )
+    credentials = models.SecretStoreCredentials(resolver=resolver, secret_names=late.secret_name)
+    model_services = models.ModelServices(cache_dir=state_dir / "models", credentials=credentials)
     executor = Executor(
         store=store,
         registry=registry,
         readiness=late,
-        services=StepServices(http=http, extra={bookkeeping.SECRETS_SERVICE: resolver}),
+        services=StepServices(
+            http=http,
+            extra={bookkeeping.SECRETS_SERVICE: resolver, models.MODEL_SERVICE: model_services},
+        ),
         max_concurrent_per_cluster=config.clusters.max_concurrent_steps,
         cluster_limits={"": UNBOUND_STEP_LIMIT},
         retry_cap_s=config.executor.step_retry_cap_seconds,
@@ -122,6 +164,17 @@ class _LateReconciler:
     def on_execution_progress(self, key: str) -> None:
         if self.target is not None:
             self.target.on_execution_progress(key)
+
+    def desired(self) -> Mapping[str, ObjectState]:
+        return self.target.desired_states() if self.target else {}
+
+    def status_of(self, key: str) -> Mapping[str, Any] | None:
+        return self.target.status_of(key) if self.target else None
+
+    def secret_name(self, credential: str) -> str | None:
+        state = self.desired().get(f"Credential/{credential}")
+        secret = state.spec.get("secret") if state is not None else None
+        return secret if isinstance(secret, str) else None
 
 
 class DaemonStartError(Exception):
@@ -220,7 +273,11 @@ class Daemon:
                 loop.add_signal_handler(signum, handler)
         store = Store(config.state_dir / STATE_DB)
         http = HttpClient()
-        reconciler, executor = assemble(self._config, store, resolver=self.resolver, http=http)
+        local = LocalClusterDriver(state_dir=config.state_dir / "local")
+        await local.start()  # adopts the servers a previous daemon left serving
+        reconciler, executor = assemble(
+            self._config, store, resolver=self.resolver, http=http, local=local
+        )
         self.reconciler, self.store, self.executor = reconciler, store, executor
         tasks: list[asyncio.Task[None]] = []
         serving = contextlib.AsyncExitStack()
@@ -252,6 +309,7 @@ class Daemon:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
             await self._shutdown_executor(executor)
+            await local.close()
             await http.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(reconciler.flush(), timeout=10)
@@ -419,7 +477,11 @@ class Daemon:
                 extra={"fields": changed_fixed},
             )
         self._config = new
-        configure_logging(new.logging.level, redact=self.resolver.known_values)
+        configure_logging(
+            new.logging.level,
+            redact=self.resolver.known_values,
+            log_format=new.logging.format,
+        )
         self._resync_due = True
         log.info("config reloaded", extra={"file": str(self._config_file)})
         self._notify("ready")

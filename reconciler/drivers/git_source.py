@@ -44,6 +44,8 @@ NETWORK_ENV = {"GIT_TERMINAL_PROMPT": "0"}
 _SOURCE_REF_PREFIX = "refs/remotes/origin/"
 _HEX_SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 _URL_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]+@")
+# scp-like remotes (``user:token@host:path``): the password goes; ``git@host:path`` stays.
+_SCP_USERINFO = re.compile(r"(?<![\w.+~-])[\w.+~-]+:[^\s@/:]+@(?=[A-Za-z0-9][A-Za-z0-9.-]*:)")
 
 
 class GitSourceError(Exception):
@@ -113,8 +115,9 @@ class GitOutput:
 
 
 def redact_credentials(text: str) -> str:
-    """Replace the user-info part of every ``scheme://user:secret@host`` URL in ``text``."""
-    return _URL_USERINFO.sub(r"\g<scheme>***@", text)
+    """Replace the user-info of every ``scheme://user:secret@host`` URL in ``text``, and
+    the ``user:secret@`` of scp-like ``user:secret@host:path`` remotes."""
+    return _SCP_USERINFO.sub("***@", _URL_USERINFO.sub(r"\g<scheme>***@", text))
 
 
 def run_git(

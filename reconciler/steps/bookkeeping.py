@@ -2,7 +2,8 @@
 
 ``record_spec`` is the chain of Projects, templates and manual Workflows: applying them
 means the daemon now knows them. ``check_secret`` resolves a Credential's secret on the
-daemon host (SPEC.md "Secrets" order) and stalls with SecretNotFound when it is missing;
+daemon host (SPEC.md "Secrets" order) and stalls with SecretNotFound when it is missing,
+SecretUnreadable when it is there but cannot be used (a folder, no permission, not text);
 the value is never logged or returned.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
+from reconciler.drivers import secrets
 from reconciler.engine import outcomes
 from reconciler.engine.context import StepContext
 
@@ -18,7 +20,7 @@ SECRETS_SERVICE = "secrets"
 
 @runtime_checkable
 class SecretLookup(Protocol):
-    def exists(self, name: str) -> bool: ...
+    def lookup(self, name: str) -> secrets.SecretVerdict: ...
 
     def places(self, name: str) -> list[str]: ...
 
@@ -36,10 +38,12 @@ async def check_secret(ctx: StepContext) -> outcomes.Outcome:
     if not isinstance(lookup, SecretLookup):
         return outcomes.Stalled("SecretNotFound: no secret store is configured on this daemon")
     try:
-        present = lookup.exists(name)
+        verdict = lookup.lookup(name)
     except ValueError as exc:
         return outcomes.Stalled(f"SecretNotFound: invalid secret name {name!r}: {exc}")
-    if not present:
+    if verdict.state is secrets.SecretState.UNREADABLE:
+        return outcomes.Stalled(f"SecretUnreadable: {verdict.problem}")
+    if not verdict.found:
         places = ", ".join(lookup.places(name))
         return outcomes.Stalled(f"SecretNotFound: secret '{name}' is not in {places}")
     ctx.log.info(f"secret '{name}' is present")

@@ -48,6 +48,8 @@ class ModelFacts:
     layers: int | None = None
     kv_heads: int | None = None
     head_dim: int | None = None
+    blocked: str | None = None
+    """Why no Deployment may use this Model (a failed security scan), if so."""
 
 
 class EndpointFacts(Protocol):
@@ -239,6 +241,8 @@ class _EndpointSteps:
         assert spec.cluster is not None
         cluster = self.facts.cluster(spec.cluster) or {}
         model = self.facts.model(spec.model)
+        if model is not None and model.blocked is not None:
+            return outcomes.Stalled(model.blocked)
         if model is None or model.path is None:
             return outcomes.Retry(
                 f"WaitingForModel: Model/{spec.model} is not Ready yet",

@@ -69,7 +69,7 @@ CASES: list[tuple[str, str, dict[str, Any], set[str], str, tuple[str, ...], str 
         {},
         set(),
         "apply",
-        ("deploy_model", "wait_ready"),
+        ("deploy_model",),
         "xeon-dev",
     ),
     (
@@ -87,7 +87,7 @@ CASES: list[tuple[str, str, dict[str, Any], set[str], str, tuple[str, ...], str 
         {},
         {"spec.workers"},
         "apply",
-        ("deploy_model", "wait_ready"),
+        ("deploy_model",),
         "xeon-dev",
     ),
     (
@@ -96,7 +96,7 @@ CASES: list[tuple[str, str, dict[str, Any], set[str], str, tuple[str, ...], str 
         {"spec.workers": 3, "spec.strategy": "recreate"},
         {"spec.workers", "spec.strategy"},
         "apply",
-        ("deploy_model", "wait_ready"),
+        ("deploy_model",),
         "xeon-dev",
     ),
     ("Deployment/phi-chat", "delete", {}, set(), "delete", ("undeploy_model",), "xeon-dev"),
@@ -106,7 +106,7 @@ CASES: list[tuple[str, str, dict[str, Any], set[str], str, tuple[str, ...], str 
         {},
         set(),
         "apply",
-        ("deploy_model", "wait_ready"),
+        ("deploy_model",),
         None,
     ),
     (

@@ -1,0 +1,82 @@
+"""Cluster drivers by Cluster name, made from the Cluster specs of the applied revision.
+
+The deployment steps ask for a driver by the Cluster's name. A ``local`` Cluster gets the
+one process supervisor of this daemon (its endpoints live under the state dir and outlive
+a daemon restart); a ``kubernetes`` Cluster gets a client built from the kubeconfig its
+spec names in the host's secret store, rebuilt when the spec or the secret changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from reconciler.drivers.clusters import protocol
+from reconciler.drivers.clusters.kubernetes import KubernetesDriver
+from reconciler.drivers.clusters.local import LocalClusterDriver
+from reconciler.drivers.secrets import SecretError, SecretResolver
+
+
+class ClusterDrivers(Mapping[str, protocol.ClusterDriver]):
+    """A read-only mapping Cluster name -> driver, over the live Cluster specs."""
+
+    def __init__(
+        self,
+        *,
+        local: LocalClusterDriver,
+        cluster_specs: Callable[[], Mapping[str, Mapping[str, Any]]],
+        resolver: SecretResolver,
+    ) -> None:
+        self._local = local
+        self._specs = cluster_specs
+        self._resolver = resolver
+        self._kube: dict[str, tuple[str, KubernetesDriver]] = {}
+
+    def __getitem__(self, name: str) -> protocol.ClusterDriver:
+        spec = self._specs().get(name)
+        if spec is None:
+            raise KeyError(name)
+        driver = spec.get("driver", "local")
+        if driver == "local":
+            return self._local
+        if driver == "kubernetes":
+            return self._kubernetes(name, spec)
+        raise KeyError(name)
+
+    def _kubernetes(self, name: str, spec: Mapping[str, Any]) -> KubernetesDriver:
+        kubeconfig = spec.get("kubeconfig") or {}
+        secret = kubeconfig.get("secret") if isinstance(kubeconfig, Mapping) else None
+        if not isinstance(secret, str):
+            raise protocol.ClusterError(f"Cluster {name} names no kubeconfig.secret")
+        try:
+            text = self._resolver.resolve(secret)
+        except SecretError as exc:
+            raise protocol.ClusterError(f"SecretNotFound: Cluster {name}: {exc}") from None
+        context = kubeconfig.get("context") if isinstance(kubeconfig, Mapping) else None
+        namespace = spec.get("namespace") or "reconciler"
+        fingerprint = hashlib.sha256(
+            json.dumps([text, context, namespace], sort_keys=True).encode()
+        ).hexdigest()
+        known = self._kube.get(name)
+        if known is not None and known[0] == fingerprint:
+            return known[1]
+        made = KubernetesDriver(
+            kubeconfig=text,
+            context=context if isinstance(context, str) else None,
+            namespace=str(namespace),
+        )
+        self._kube[name] = (fingerprint, made)
+        return made
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._specs())
+
+    def __len__(self) -> int:
+        return len(self._specs())
+
+    async def close(self) -> None:
+        for _, driver in self._kube.values():
+            await driver.close()
+        self._kube.clear()
