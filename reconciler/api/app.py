@@ -22,6 +22,7 @@ from reconciler.api.auth import TokenBook
 from reconciler.api.problems import (
     PROBLEM_TYPE,
     ApiError,
+    BadRequest,
     Conflict,
     NotFound,
     Unavailable,
@@ -67,6 +68,7 @@ async def problems_middleware(request: web.Request, handler: Handler) -> web.Str
     if request.method not in ("GET", "HEAD"):
         request.app[READ_CACHE].clear()
     try:
+        _refuse_unknown_query(request)
         return await handler(request)
     except ApiError as exc:
         return _problem(request, exc.status, exc.body(), **exc.headers)
@@ -93,6 +95,25 @@ async def problems_middleware(request: web.Request, handler: Handler) -> web.Str
         log.exception("API request failed", extra={"method": request.method, "path": request.path})
         body = problem_body(500, "Internal Server Error", "the request failed; see the daemon log")
         return _problem(request, 500, body)
+
+
+_QUERY = openapi.query_parameters(openapi.document())
+
+
+def _refuse_unknown_query(request: web.Request) -> None:
+    """A query parameter the OpenAPI document does not give this route is an error, so
+    a typo (``?knd=Model``) never reads as "no filter"."""
+    resource = request.match_info.route.resource
+    if resource is None or not request.query:
+        return
+    method = "GET" if request.method == "HEAD" else request.method
+    allowed = _QUERY.get((method, resource.canonical))
+    if allowed is None:
+        return
+    unknown = sorted(set(request.query) - allowed)
+    if unknown:
+        known = ", ".join(sorted(allowed)) or "none"
+        raise BadRequest(f"unknown query parameter {unknown[0]!r} (this route takes: {known})")
 
 
 @dataclasses.dataclass(frozen=True)

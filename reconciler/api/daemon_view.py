@@ -23,6 +23,7 @@ from reconciler.api.app import ApiServer, ApiSettings, create_app
 from reconciler.api.auth import TokenBook
 from reconciler.api.documents import API_TASK_WORKFLOW_RUN
 from reconciler.api.metrics import ApiMetrics
+from reconciler.api.openapi import REF_PATTERN
 from reconciler.api.redaction import BodyRedactor
 from reconciler.api.view import PlannedRef, Readiness, SourceInfo, ViewError
 from reconciler.api.webhooks import WebhookGuard
@@ -44,7 +45,7 @@ from reconciler.engine.store import Store, StoreError
 log = logging.getLogger("reconciler.api")
 
 READY_PROBE_KEY = "api.readyz_probe"
-_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$")
+_REF = re.compile(REF_PATTERN)
 _PARAM_TYPES = (str, int, float, bool, type(None))
 
 
@@ -220,7 +221,7 @@ class DaemonAdapter:
         config = self._daemon.config
         watched = reconciler.source.branch
         name = ref or watched
-        if not _REF.fullmatch(name) or ".." in name:
+        if not _REF.fullmatch(name):
             raise ViewError(f"ref {name!r} is not a branch name or commit", reason="invalid")
         source, revision = await asyncio.to_thread(self._resolve, name, watched, reconciler)
         loader = SnapshotLoader(

@@ -2,14 +2,12 @@
 
 Reads need the viewer role, sync/start/cancel the operator role (see
 :mod:`reconciler.api.auth`). Lists page with ``limit`` and ``offset``; ``/objects`` also
-with ``continue``, an opaque token that stays correct while objects come and go.
+with ``continue`` (the ``kind/name`` the previous page ended with: items after it),
+which stays correct while objects come and go.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -60,22 +58,6 @@ def _paging(request: web.Request) -> tuple[int, int]:
     limit = _int_param(request, "limit", DEFAULT_LIMIT, low=1, high=MAX_LIMIT)
     offset = _int_param(request, "offset", 0, low=0, high=10**9)
     return limit, offset
-
-
-def _encode_continue(key: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"after": key}).encode()).decode().rstrip("=")
-
-
-def _decode_continue(token: str) -> str:
-    try:
-        padded = token + "=" * (-len(token) % 4)
-        value = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        after = value["after"]
-    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError):
-        raise BadRequest("query parameter 'continue' is not a token this API gave out") from None
-    if not isinstance(after, str):
-        raise BadRequest("query parameter 'continue' is not a token this API gave out")
-    return after
 
 
 def _label_filters(request: web.Request) -> list[tuple[str, str | None]]:
@@ -184,9 +166,7 @@ async def list_objects(request: web.Request) -> web.Response:
     phase = request.query.get("phase")
     labels = _label_filters(request)
     limit, offset = _paging(request)
-    token = request.query.get("continue")
-    if token is not None and "offset" in request.query:
-        raise BadRequest("give either 'offset' or 'continue', not both")
+    after = request.query.get("continue")
     desired = view.desired()
     records = {record.key: record for record in view.store.list_objects(kind=kind)}
     keys = sorted({k for k in desired if kind is None or k.split("/", 1)[0] == kind} | set(records))
@@ -202,14 +182,12 @@ async def list_objects(request: web.Request) -> web.Response:
         ):
             continue
         items.append(summary)
-    if token is not None:
-        after = _decode_continue(token)
+    if after is not None:
         items = [i for i in items if f"{i['kind']}/{i['name']}" > after]
-        offset = 0
     total = len(items)
     page = items[offset : offset + limit]
     more = offset + limit < total
-    next_token = _encode_continue(f"{page[-1]['kind']}/{page[-1]['name']}") if more else None
+    next_token = f"{page[-1]['kind']}/{page[-1]['name']}" if more else None
     body = {"items": page, "total": total, "limit": limit, "offset": offset, "continue": next_token}
     return json_response(request, body)
 
@@ -259,7 +237,9 @@ def _object_detail(request: web.Request, kind: str, name: str) -> dict[str, Any]
 @routes.get("/api/v1/plan")
 async def plan(request: web.Request) -> web.Response:
     require(request, "viewer")
-    ref = request.query.get("ref") or None
+    ref = request.query.get("ref")
+    if ref == "":
+        raise BadRequest("query parameter 'ref' is empty; leave it out for the watched branch")
     planned = await request.app[VIEW].plan_for(ref)
     body: dict[str, Any] = {
         "ref": planned.ref,
@@ -283,7 +263,7 @@ async def sync(request: web.Request) -> web.Response:
         raise Unprocessable(f"unknown field {unknown[0]!r}; sync takes 'kind' and 'name'")
     kind, name = body.get("kind"), body.get("name")
     target: str | None = None
-    if kind is not None or name is not None:
+    if "kind" in body or "name" in body:
         if not isinstance(kind, str) or not isinstance(name, str):
             raise Unprocessable("give both 'kind' and 'name' as strings, or neither")
         target = f"{kind}/{name}"

@@ -13,7 +13,11 @@ from aiohttp import web
 
 from reconciler import __version__
 from reconciler.api.state import json_response
+from reconciler.engine.records import FINISHED_EXECUTION, UNFINISHED_EXECUTION
+from reconciler.specs.registry import KINDS
 
+REF_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$"
+"""A branch name or commit sha as ``/api/v1/plan?ref=`` takes it."""
 _NULL_STR = {"type": ["string", "null"]}
 _STAMP = {"type": ["string", "null"], "format": "date-time"}
 _ROLES = "viewer < operator < editor < admin"
@@ -189,7 +193,8 @@ SCHEMAS: dict[str, Any] = {
     "SyncRequest": {
         "type": "object",
         "additionalProperties": False,
-        "properties": {"kind": {"type": "string"}, "name": {"type": "string"}},
+        "properties": {"kind": {"enum": list(KINDS)}, "name": {"type": "string"}},
+        "anyOf": [{"maxProperties": 0}, {"required": ["kind", "name"]}],
     },
     "SyncAccepted": {
         "type": "object",
@@ -284,8 +289,8 @@ def _path(name: str) -> dict[str, Any]:
 
 _READ: list[dict[str, list[str]]] = [{"bearer": []}]
 _LIMIT = _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "page size")
-_OFFSET = _query("offset", {"type": "integer", "minimum": 0}, "items to skip")
-_KIND = _query("kind", {"type": "string"}, "only this kind")
+_OFFSET = _query("offset", {"type": "integer", "minimum": 0, "maximum": 10**9}, "items to skip")
+_KIND = _query("kind", {"enum": list(KINDS)}, "only this kind")
 
 
 def _paths() -> dict[str, Any]:
@@ -361,13 +366,17 @@ def _paths() -> dict[str, Any]:
                     _KIND,
                     _query("phase", {"type": "string"}, "only this phase"),
                     {
-                        **_query("label", {"type": "string"}, "KEY or KEY=VALUE"),
+                        **_query(
+                            "label",
+                            {"type": "string", "pattern": "^[^=]+(=.*)?$"},
+                            "KEY or KEY=VALUE",
+                        ),
                         "style": "form",
                         "explode": True,
                     },
                     _LIMIT,
                     _OFFSET,
-                    _query("continue", {"type": "string"}, "token of the previous page"),
+                    _query("continue", {"type": "string"}, "the previous page's continue"),
                 ],
                 "responses": {"200": _json("ObjectPage", "a page"), **_errors(400, 401, 403)},
             }
@@ -387,7 +396,13 @@ def _paths() -> dict[str, Any]:
             "get": {
                 "summary": "The plan of a branch or commit against what is applied",
                 "security": _READ,
-                "parameters": [_query("ref", {"type": "string"}, "default: the watched branch")],
+                "parameters": [
+                    _query(
+                        "ref",
+                        {"type": "string", "pattern": REF_PATTERN},
+                        "a branch or commit; default: the watched branch",
+                    )
+                ],
                 "responses": {
                     "200": _json("PlanResult", "the plan"),
                     "422": {
@@ -424,7 +439,11 @@ def _paths() -> dict[str, Any]:
                     _KIND,
                     _query("name", {"type": "string"}, "only this object name"),
                     {
-                        **_query("status", {"type": "string"}, "only these statuses"),
+                        **_query(
+                            "status",
+                            {"enum": sorted(FINISHED_EXECUTION | UNFINISHED_EXECUTION)},
+                            "only these statuses",
+                        ),
                         "style": "form",
                         "explode": True,
                     },
@@ -499,6 +518,10 @@ def _paths() -> dict[str, Any]:
 
 def document() -> dict[str, Any]:
     """The OpenAPI 3.1 document."""
+    paths = _paths()
+    for item in paths.values():
+        for operation in item.values():  # an unknown query parameter is a 400 anywhere
+            operation["responses"].setdefault("400", _errors(400)["400"])
     return {
         "openapi": "3.1.0",
         "info": {
@@ -507,13 +530,23 @@ def document() -> dict[str, Any]:
             "description": "GitOps reconciler for the ML model lifecycle. Bearer tokens carry "
             f"roles ({_ROLES}); reads need viewer, POSTs operator (x-role).",
         },
-        "paths": _paths(),
+        "paths": paths,
         "components": {
             "schemas": SCHEMAS,
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
         "security": _READ,
     }
+
+
+def query_parameters(spec: dict[str, Any]) -> dict[tuple[str, str], frozenset[str]]:
+    """(METHOD, path template) -> the query parameters the document gives that route."""
+    allowed: dict[tuple[str, str], frozenset[str]] = {}
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            names = {p["name"] for p in operation.get("parameters", []) if p["in"] == "query"}
+            allowed[(method.upper(), path)] = frozenset(names)
+    return allowed
 
 
 def add_routes(app: web.Application) -> None:

@@ -62,7 +62,9 @@ async def test_objects_filter_and_page(start_api: StartApi) -> None:
     second = (await api.client.get("/api/v1/objects?limit=2&offset=2")).json()
     assert [f"{i['kind']}/{i['name']}" for i in second["items"]] == keys[2:4]
 
-    for bad in ("limit=0", "limit=x", "kind=Nope", "continue=%%%", "offset=1&continue=abc"):
+    after = (await api.client.get("/api/v1/objects?continue=Project/research&limit=1")).json()
+    assert [f"{i['kind']}/{i['name']}" for i in after["items"]] == ["Workflow/slow"]
+    for bad in ("limit=0", "limit=x", "kind=Nope", "label==x", "offset=-1"):
         reply = await api.client.get(f"/api/v1/objects?{bad}")
         assert reply.status == 400, bad
         assert reply.headers["Content-Type"].startswith("application/problem+json")
