@@ -23,10 +23,11 @@ def test_a_failed_cycle_is_retried_once_the_fault_is_gone(
     # failure only the daemon's own retry runs a cycle again.
     daemon = start_daemon(poll="1h")
     wait_for(
-        "first revision applied",
+        "first run done",
         lambda: (
-            (s := read_status(remote.path, "status/source.yaml"))
-            and s.get("last_applied_revision") == head
+            (s := read_status(remote.path, "status/workflows/smoke.yaml"))
+            and s["observed_revision"] == head
+            and s["phase"] == "Succeeded"
         ),
     )
     wait_for("store migrated", daemon.store_ready)
@@ -44,14 +45,15 @@ def test_a_failed_cycle_is_retried_once_the_fault_is_gone(
     finally:
         blocker.execute("ROLLBACK")
         blocker.close()
-    source = wait_for(
-        "the retry applied the push",
+    run = wait_for(
+        "the retry ran the push",
         lambda: (
-            (s := read_status(remote.path, "status/source.yaml"))
-            and s.get("last_applied_revision") == pushed
+            (s := read_status(remote.path, "status/workflows/smoke.yaml"))
+            and s["observed_revision"] == pushed
+            and s["phase"] == "Succeeded"
             and s
         ),
         timeout=60,
     )
-    assert source["phase"] == "Ready"
+    assert [e["revision"] for e in run["last_executions"]] == [pushed, head]
     assert len(daemon.executions("Workflow", "smoke")) == 2
