@@ -6,8 +6,14 @@ endpoint and waits until its driver says it is ready; ``undeploy_model`` removes
 ``scale_deployment`` changes its workers, ``check_cluster`` observes a cluster and
 ``release_cluster`` forgets one. Each returns its status fields under ``status`` for the
 daemon to merge into the object's status file. What the steps need of the daemon (the
-Model's facts, repo templates, cluster specs) comes through the small EndpointFacts
-Protocol; drivers come by cluster name.
+Model's facts, repo templates, cluster and credential specs) comes through the small
+EndpointFacts Protocol; drivers come by cluster name.
+
+On a kubernetes Cluster the Deployment and Service are rendered by core and rolled out by
+the driver (``strategy: green``: the new revision's workers are ready before the Service
+switches to them); drift found on the live objects is re-applied and listed under the
+status's ``drift``. A cloud-model Deployment runs nothing: it checks that its credential's
+secret resolves on this host and records the provider's endpoint.
 """
 
 from __future__ import annotations
@@ -21,19 +27,23 @@ from typing import Any, Protocol
 import pydantic
 
 from reconciler.core.builtin_templates import BUILTIN_TEMPLATES
-from reconciler.core.render import placeholders
+from reconciler.core.render import cloud_endpoints
+from reconciler.core.render import kubernetes as render_k8s
 from reconciler.core.render.local_command import needs_runtime, render_local_command
 from reconciler.core.render.placeholders import RenderError
 from reconciler.core.sizing import gpus, roofline
-from reconciler.drivers import runtimes
+from reconciler.drivers import runtimes, secrets
 from reconciler.drivers.clusters import protocol
 from reconciler.engine import outcomes
 from reconciler.engine.context import StepContext, StepImpl
 from reconciler.specs.deployment import DeploymentSpec
 from reconciler.specs.template import DeploymentTemplateSpec
+from reconciler.steps import bookkeeping
 
 OWNER_LABEL = "reconciler/deployment"
 DEFAULT_READY_TIMEOUT_S = 900.0
+DEFAULT_NAMESPACE = "reconciler"
+CLOUD_MODEL = "cloud_model"
 WAITING_FOR_MODEL_RETRY_S = 10.0
 _STEP_INPUTS = frozenset({"deployment", "ready_timeout_s"})
 
@@ -50,6 +60,13 @@ class ModelFacts:
     head_dim: int | None = None
     blocked: str | None = None
     """Why no Deployment may use this Model (a failed security scan), if so."""
+    source: Mapping[str, Any] | None = None
+    """The Model's ``spec.source`` (``provider_type``, ``uri``, ...), when known."""
+
+    @property
+    def provider_type(self) -> str | None:
+        found = (self.source or {}).get("provider_type")
+        return found if isinstance(found, str) else None
 
 
 class EndpointFacts(Protocol):
@@ -65,6 +82,10 @@ class EndpointFacts(Protocol):
 
     def cluster(self, name: str) -> Mapping[str, Any] | None:
         """A Cluster spec (None: no such Cluster)."""
+        ...
+
+    def credential(self, name: str) -> Mapping[str, Any] | None:
+        """A Credential spec (None: no such Credential)."""
         ...
 
 
@@ -98,6 +119,9 @@ class _Stop(Exception):
 
 def _driver_outcome(exc: protocol.ClusterError, *, what: str) -> outcomes.Outcome:
     text = f"{what}: {exc}"
+    reason, _, rest = str(exc).partition(": ")
+    if reason == "SecretNotFound":
+        return outcomes.Stalled(f"SecretNotFound: {what}: {rest}")
     if isinstance(exc, protocol.ClusterAuthError | protocol.InvalidEndpointError):
         return outcomes.Stalled(text)
     if isinstance(exc, protocol.EndpointConflictError):
@@ -121,7 +145,10 @@ class _EndpointSteps:
                     "cluster steps"
                 )
             )
-        driver = self.drivers.get(cluster)
+        try:
+            driver = self.drivers.get(cluster)
+        except protocol.ClusterError as exc:
+            raise _Stop(_driver_outcome(exc, what=f"{who}: Cluster/{cluster}")) from None
         if driver is None:
             raise _Stop(outcomes.Stalled(f"{who}: no driver for Cluster/{cluster}"))
         return driver
@@ -149,18 +176,16 @@ class _EndpointSteps:
         spec: DeploymentSpec,
         model: ModelFacts,
         template: DeploymentTemplateSpec,
-        cluster: Mapping[str, Any],
+        gpu_name: str | None,
     ) -> roofline.SizingResult:
-        gpu_spec = cluster.get("gpu") or {}
-        gpu_name = gpu_spec.get("type") if isinstance(gpu_spec, Mapping) else None
-        gpu = gpus.find_gpu(str(gpu_name)) if gpu_name else None
+        gpu = gpus.find_gpu(gpu_name) if gpu_name else None
         load = roofline.Load.from_deploy_config(
             spec.deploy_config.model_dump(), defaults=template.defaults.model_dump()
         )
         if gpu_name and gpu is None:
             note = f"GPU type {gpu_name!r} is not in the sizing catalogue: not estimated"
             return roofline.SizingResult(
-                str(gpu_name),
+                gpu_name,
                 template.resources.gpus_per_worker or 1,
                 spec.workers or 1,
                 True,
@@ -191,6 +216,27 @@ class _EndpointSteps:
             workers=spec.workers,
             gpus_per_worker=template.resources.gpus_per_worker if gpu is not None else None,
         )
+
+    async def _gpu_type(
+        self, driver: protocol.ClusterDriver, cluster: Mapping[str, Any]
+    ) -> tuple[str | None, str | None]:
+        """(GPU type for sizing, node product label to pin pods to, if observed).
+
+        The Cluster's declared ``gpu.type`` wins; else the type of the most free GPUs the
+        cluster reports (a ``nvidia.com/gpu.product`` value, which also pins the pods).
+        """
+        declared = cluster.get("gpu")
+        if isinstance(declared, Mapping) and isinstance(declared.get("type"), str):
+            return str(declared["type"]), None
+        try:
+            found = await driver.inventory()
+        except protocol.ClusterError:
+            return None, None
+        known = [count for count in found.gpus.values() if count.gpu_type != "unknown"]
+        if not known:
+            return None, None
+        best = max(known, key=lambda count: (count.free, count.total, count.gpu_type))
+        return best.gpu_type, best.gpu_type
 
     async def _command(
         self,
@@ -226,6 +272,38 @@ class _EndpointSteps:
             raise _Stop(outcomes.Stalled(str(exc))) from exc
         return rendered.argv, rendered.env
 
+    def _secret_resolves(self, ctx: StepContext, *, who: str, credential: str) -> str:
+        """The provider the Credential is for, once its secret resolves on this host."""
+        spec = self.facts.credential(credential)
+        if spec is None:
+            raise _Stop(outcomes.Stalled(f"{who}: Credential/{credential} does not exist"))
+        secret = spec.get("secret")
+        if not isinstance(secret, str) or not secret:
+            raise _Stop(outcomes.Stalled(f"{who}: Credential/{credential} names no secret"))
+        lookup = ctx.services.extra.get(bookkeeping.SECRETS_SERVICE)
+        if not isinstance(lookup, bookkeeping.SecretLookup):
+            raise _Stop(
+                outcomes.Stalled("SecretNotFound: no secret store is configured on this daemon")
+            )
+        try:
+            verdict = lookup.lookup(secret)
+        except ValueError as exc:
+            raise _Stop(
+                outcomes.Stalled(f"SecretNotFound: invalid secret name {secret!r}: {exc}")
+            ) from None
+        if verdict.state is secrets.SecretState.UNREADABLE:
+            raise _Stop(outcomes.Stalled(f"SecretUnreadable: {who}: {verdict.problem}"))
+        if not verdict.found:
+            places = ", ".join(lookup.places(secret))
+            raise _Stop(
+                outcomes.Stalled(
+                    f"SecretNotFound: {who}: Credential/{credential} names secret "
+                    f"'{secret}', which is not in {places}"
+                )
+            )
+        provider = spec.get("provider")
+        return provider if isinstance(provider, str) else ""
+
     # --- steps -----------------------------------------------------------------------
 
     async def deploy_model(self, ctx: StepContext) -> outcomes.Outcome:
@@ -237,12 +315,24 @@ class _EndpointSteps:
     async def _deploy(self, ctx: StepContext) -> outcomes.Outcome:
         name, spec = self._deployment(ctx)
         who = f"Deployment/{name}"
-        driver = self._driver(spec.cluster, who=who)
-        assert spec.cluster is not None
-        cluster = self.facts.cluster(spec.cluster) or {}
         model = self.facts.model(spec.model)
         if model is not None and model.blocked is not None:
             return outcomes.Stalled(model.blocked)
+        if model is not None and model.provider_type == CLOUD_MODEL:
+            if spec.cluster is not None:
+                return outcomes.Stalled(
+                    f"{who}: Model/{spec.model} is a cloud model, served by its provider; "
+                    "remove spec.cluster"
+                )
+            return self._deploy_cloud(ctx, name=name, spec=spec, model=model)
+        if model is None and spec.cluster is None:
+            return outcomes.Retry(
+                f"WaitingForModel: Model/{spec.model} is not Ready yet",
+                after_seconds=WAITING_FOR_MODEL_RETRY_S,
+            )
+        driver = self._driver(spec.cluster, who=who)
+        assert spec.cluster is not None
+        cluster = self.facts.cluster(spec.cluster) or {}
         if model is None or model.path is None:
             return outcomes.Retry(
                 f"WaitingForModel: Model/{spec.model} is not Ready yet",
@@ -251,40 +341,14 @@ class _EndpointSteps:
         if spec.template is None:
             return outcomes.Stalled(f"{who} names no template: set spec.template")
         template = self._template(spec.template)
+        local = cluster.get("driver", "local") == "local"
+        gpu_name, gpu_product = (None, None) if local else await self._gpu_type(driver, cluster)
         try:
-            sizing = self._sizing(spec=spec, model=model, template=template, cluster=cluster)
+            sizing = self._sizing(spec=spec, model=model, template=template, gpu_name=gpu_name)
         except roofline.SizingError as exc:
             return outcomes.Stalled(f"{who}: sizing: {exc}")
         if not sizing.feasible:
             return outcomes.Stalled(f"{who}: infeasible: {'; '.join(sizing.gap)}")
-        model_path = _model_file(model.path, template_name=spec.template)
-        local = cluster.get("driver") == "local"
-        if local:
-            command, env = await self._command(
-                ctx,
-                name=name,
-                spec=spec,
-                template_name=spec.template,
-                template=template,
-                model_path=model_path,
-            )
-            args: tuple[str, ...] = ()
-        else:
-            command, env = (), dict(template.runtime.env)
-            values = {
-                placeholders.MODEL_PATH: model_path,
-                placeholders.PORT: str(template.runtime.port),
-                placeholders.HOST: "0.0.0.0",
-                placeholders.CONCURRENT_REQUESTS: str(spec.deploy_config.concurrent_requests),
-                placeholders.DEPLOYMENT: name,
-            }
-            try:
-                args = tuple(
-                    placeholders.fill(arg, values, where=f"DeploymentTemplate/{spec.template} args")
-                    for arg in template.runtime.args
-                )
-            except RenderError as exc:
-                return outcomes.Stalled(str(exc))
         resources = template.resources
         endpoint = protocol.EndpointSpec(
             name=name,
@@ -293,9 +357,9 @@ class _EndpointSteps:
                 OWNER_LABEL: name,
             },
             image=template.runtime.image,
-            command=command,
-            args=args,
-            env=env,
+            command=(),
+            args=(),
+            env=dict(template.runtime.env),
             port=template.runtime.port,
             health_path=template.runtime.health_path,
             resources=protocol.WorkerResources(
@@ -306,22 +370,134 @@ class _EndpointSteps:
             workers=sizing.workers,
             strategy=spec.strategy,
         )
+        if local:
+            command, env = await self._command(
+                ctx,
+                name=name,
+                spec=spec,
+                template_name=spec.template,
+                template=template,
+                model_path=_model_file(model.path, template_name=spec.template),
+            )
+            endpoint = dataclasses.replace(endpoint, command=command, env=env)
+        else:
+            endpoint = self._with_manifests(
+                endpoint,
+                spec=spec,
+                template=template,
+                cluster=cluster,
+                model_path=_cluster_model_path(model),
+                sizing=sizing,
+                gpu_product=gpu_product,
+            )
         try:
-            seen = await driver.apply_endpoint(endpoint)
-            ctx.log.info(f"{who}: applied on Cluster/{spec.cluster}: {seen.message}")
-            seen = await _wait_ready(ctx, driver, name)
+            before = await driver.observe_endpoint(name)
+            seen = await self._roll_out(ctx, driver, endpoint, who=who, on=spec.cluster)
+        except protocol.RolloutTimeoutError as exc:
+            return outcomes.Retry(f"{who}: {exc}")
+        except protocol.RolloutFailedError as exc:
+            return outcomes.Stalled(f"RolloutFailed: {who}: {exc}")
         except protocol.ClusterError as exc:
             return _driver_outcome(exc, what=who)
         if not seen.ready:
             return outcomes.Retry(f"{who}: not ready: {seen.message}")
-        status = _status(seen, cluster=spec.cluster, sizing=sizing)
+        for drift in before.drift:
+            by = f" by {drift.manager}" if drift.manager else ""
+            ctx.log.warning(f"{who}: drift re-applied: {drift.field} changed{by}")
+        status = _status(seen, cluster=spec.cluster, sizing=sizing, healed=before.drift)
         return outcomes.Done(
             {"endpoint_url": seen.endpoint_url, "workers": seen.workers_desired, "status": status}
         )
 
+    def _with_manifests(
+        self,
+        endpoint: protocol.EndpointSpec,
+        *,
+        spec: DeploymentSpec,
+        template: DeploymentTemplateSpec,
+        cluster: Mapping[str, Any],
+        model_path: str,
+        sizing: roofline.SizingResult,
+        gpu_product: str | None,
+    ) -> protocol.EndpointSpec:
+        assert spec.template is not None
+        try:
+            manifests = render_k8s.render_kubernetes(
+                template_name=spec.template,
+                template=template,
+                deployment_name=endpoint.name,
+                deployment=spec,
+                namespace=str(cluster.get("namespace") or DEFAULT_NAMESPACE),
+                model_path=model_path,
+                workers=sizing.workers,
+                gpus_per_worker=sizing.gpus_per_worker,
+                gpu_product=gpu_product,
+            )
+        except RenderError as exc:
+            raise _Stop(outcomes.Stalled(str(exc))) from exc
+        container = manifests.deployment["spec"]["template"]["spec"]["containers"][0]
+        return dataclasses.replace(
+            endpoint,
+            owner_labels=render_k8s.owner_labels(endpoint.name),
+            args=tuple(container.get("args") or ()),
+            env={item["name"]: item["value"] for item in container.get("env") or ()},
+            manifests={"Deployment": manifests.deployment, "Service": manifests.service},
+        )
+
+    async def _roll_out(
+        self,
+        ctx: StepContext,
+        driver: protocol.ClusterDriver,
+        endpoint: protocol.EndpointSpec,
+        *,
+        who: str,
+        on: str,
+    ) -> protocol.EndpointObservation:
+        if isinstance(driver, protocol.RolloutDriver):
+            ctx.log.info(f"{who}: rolling out on Cluster/{on} ({endpoint.strategy})")
+            return await driver.rollout(endpoint, timeout_s=_ready_timeout(ctx))
+        seen = await driver.apply_endpoint(endpoint)
+        ctx.log.info(f"{who}: applied on Cluster/{on}: {seen.message}")
+        return await _wait_ready(ctx, driver, endpoint.name)
+
+    def _deploy_cloud(
+        self, ctx: StepContext, *, name: str, spec: DeploymentSpec, model: ModelFacts
+    ) -> outcomes.Outcome:
+        who = f"Deployment/{name}"
+        source = model.source or {}
+        credential = spec.credential or source.get("credential")
+        if not isinstance(credential, str):
+            return outcomes.Stalled(
+                f"{who}: Model/{spec.model} is a cloud model; set spec.credential to the "
+                "Credential of its provider"
+            )
+        provider = str(source.get("provider") or "")
+        for_provider = self._secret_resolves(ctx, who=who, credential=credential)
+        if for_provider and for_provider != provider:
+            return outcomes.Stalled(
+                f"{who}: Credential/{credential} is for provider {for_provider!r}, but "
+                f"Model/{spec.model} is served by {provider!r}"
+            )
+        try:
+            found = cloud_endpoints.cloud_endpoint(provider=provider, uri=str(source.get("uri")))
+        except RenderError as exc:
+            return outcomes.Stalled(f"{who}: Model/{spec.model}: {exc}")
+        ctx.log.info(f"{who}: served by {provider} at {found.endpoint_url} as {found.model}")
+        status = {
+            "endpoint_url": found.endpoint_url,
+            "provider": provider,
+            "provider_model": found.model,
+            "credential": credential,
+            "cluster": None,
+        }
+        return outcomes.Done({"endpoint_url": found.endpoint_url, "status": status})
+
     async def undeploy_model(self, ctx: StepContext) -> outcomes.Outcome:
         try:
             name, spec = self._deployment(ctx)
+            if spec.cluster is None:
+                ctx.log.info(f"Deployment/{name}: a cloud endpoint; nothing runs to remove")
+                return outcomes.Done({"removed": False})
             driver = self._driver(spec.cluster, who=f"Deployment/{name}")
             removed = await driver.delete_endpoint(name)
         except _Stop as stop:
@@ -334,6 +510,11 @@ class _EndpointSteps:
     async def scale_deployment(self, ctx: StepContext) -> outcomes.Outcome:
         try:
             name, spec = self._deployment(ctx)
+            if spec.cluster is None:
+                return outcomes.Stalled(
+                    f"Deployment/{name}: a cloud endpoint has no workers to scale; "
+                    "its provider scales it"
+                )
             driver = self._driver(spec.cluster, who=f"Deployment/{name}")
             if spec.workers is None:
                 return outcomes.Stalled(f"Deployment/{name}: scale needs spec.workers")
@@ -383,13 +564,25 @@ def _model_file(path: str, *, template_name: str) -> str:
     return path
 
 
+def _cluster_model_path(model: ModelFacts) -> str:
+    """What a pod is told to serve: a Hugging Face repo id (the server fetches it in the
+    pod), else the Model's path, which the cluster's nodes must hold at the same place."""
+    source = model.source or {}
+    if model.provider_type == "hugging_face" and isinstance(source.get("uri"), str):
+        return str(source["uri"])
+    return str(model.path)
+
+
+def _ready_timeout(ctx: StepContext) -> float:
+    timeout = ctx.inputs.get("ready_timeout_s")
+    return float(timeout) if isinstance(timeout, int | float) else DEFAULT_READY_TIMEOUT_S
+
+
 async def _wait_ready(
     ctx: StepContext, driver: protocol.ClusterDriver, name: str
 ) -> protocol.EndpointObservation:
-    timeout = ctx.inputs.get("ready_timeout_s")
-    limit = float(timeout) if isinstance(timeout, int | float) else DEFAULT_READY_TIMEOUT_S
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + limit
+    deadline = loop.time() + _ready_timeout(ctx)
     interval = max(ctx.services.readiness_poll_interval_s, 0.01)
     while True:
         seen = await driver.observe_endpoint(name)
@@ -399,8 +592,14 @@ async def _wait_ready(
 
 
 def _status(
-    seen: protocol.EndpointObservation, *, cluster: str, sizing: roofline.SizingResult | None
+    seen: protocol.EndpointObservation,
+    *,
+    cluster: str,
+    sizing: roofline.SizingResult | None,
+    healed: tuple[protocol.Drift, ...] = (),
 ) -> dict[str, Any]:
+    """The Deployment's status fields; ``drift`` lists what was found changed out of band
+    (``healed``: re-applied by this step) and what still differs after it."""
     status: dict[str, Any] = {
         "endpoint_url": seen.endpoint_url,
         "workers": seen.workers_desired,
@@ -411,6 +610,8 @@ def _status(
         status["sizing"] = sizing.as_status()
     if seen.applied:
         status["resources"] = [dataclasses.asdict(item) for item in seen.applied]
-    if seen.drift:
-        status["drift"] = [dataclasses.asdict(drift) for drift in seen.drift]
+    drifts = [dict(dataclasses.asdict(drift), reapplied=True) for drift in healed]
+    drifts += [dict(dataclasses.asdict(drift), reapplied=False) for drift in seen.drift]
+    if drifts:
+        status["drift"] = drifts
     return status

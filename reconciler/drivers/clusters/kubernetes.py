@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import dataclasses
 import hashlib
 import json
 import time
@@ -45,12 +44,15 @@ APPLY = "application/apply-patch+yaml"
 _T = TypeVar("_T")
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class KubernetesEndpointSpec(protocol.EndpointSpec):
-    """An EndpointSpec with the Deployment and Service manifests core rendered for it."""
-
-    deployment_manifest: Mapping[str, Any]
-    service_manifest: Mapping[str, Any]
+def _manifest(spec: protocol.EndpointSpec, kind: str) -> dict[str, Any]:
+    """A copy of the ``kind`` manifest core rendered for ``spec``; InvalidEndpointError if none."""
+    manifest = spec.manifests.get(kind)
+    if manifest is None:
+        raise protocol.InvalidEndpointError(
+            f"endpoint {spec.name}: the kubernetes driver applies rendered manifests, and "
+            f"none of kind {kind} was given (it has: {', '.join(sorted(spec.manifests)) or 'none'})"
+        )
+    return copy.deepcopy(dict(manifest))
 
 
 def load_configuration(kubeconfig: str, *, context: str | None) -> client.Configuration:
@@ -277,11 +279,6 @@ class KubernetesDriver:
 
     async def apply_endpoint(self, spec: protocol.EndpointSpec) -> protocol.EndpointObservation:
         """Apply the new revision (and, on first deploy, its Service); do not wait."""
-        if not isinstance(spec, KubernetesEndpointSpec):
-            raise protocol.InvalidEndpointError(
-                f"endpoint {spec.name}: the kubernetes driver applies rendered manifests; "
-                "pass a KubernetesEndpointSpec"
-            )
         deployment, revision = self._revision_manifest(spec)
         await self._apply(deployment)
         service = await self._call("read Service", lambda: self._read_service(spec.name))
@@ -291,8 +288,8 @@ class KubernetesDriver:
         await self._apply(self._service_manifest(spec, select=serving or revision, target=revision))
         return await self.observe_endpoint(spec.name)
 
-    def _revision_manifest(self, spec: KubernetesEndpointSpec) -> tuple[dict[str, Any], str]:
-        manifest = copy.deepcopy(dict(spec.deployment_manifest))
+    def _revision_manifest(self, spec: protocol.EndpointSpec) -> tuple[dict[str, Any], str]:
+        manifest = _manifest(spec, "Deployment")
         manifest["spec"]["replicas"] = spec.workers
         labels = {
             **manifest["metadata"].get("labels", {}),
@@ -317,9 +314,9 @@ class KubernetesDriver:
         return manifest, revision
 
     def _service_manifest(
-        self, spec: KubernetesEndpointSpec, *, select: str, target: str
+        self, spec: protocol.EndpointSpec, *, select: str, target: str
     ) -> dict[str, Any]:
-        manifest = copy.deepcopy(dict(spec.service_manifest))
+        manifest = _manifest(spec, "Service")
         manifest["metadata"]["name"] = spec.name
         manifest["metadata"]["labels"] = {
             **manifest["metadata"].get("labels", {}),

@@ -26,12 +26,10 @@ class KubeconfigError(protocol.ClusterAuthError):
     """The kubeconfig text cannot be used (not YAML, no such context, no credentials)."""
 
 
-class RolloutFailedError(protocol.ClusterError):
-    """A new revision never became ready; the old one still serves. The message says why."""
+RolloutFailedError = protocol.RolloutFailedError
 
 
-class RolloutTimeoutError(RolloutFailedError):
-    """A new revision was not ready within the time allowed."""
+RolloutTimeoutError = protocol.RolloutTimeoutError
 
 
 class Scrubber:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 Strategy = Literal["green", "recreate"]
 JobState = Literal["pending", "running", "succeeded", "failed"]
@@ -46,6 +46,14 @@ class EndpointConflictError(ClusterError):
 
 class JobNotFoundError(ClusterError):
     """No job of that name is known to this cluster."""
+
+
+class RolloutFailedError(ClusterError):
+    """A new revision never became ready; the old one still serves. The message says why."""
+
+
+class RolloutTimeoutError(RolloutFailedError):
+    """A new revision was not ready within the time allowed; it may still become ready."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,6 +98,8 @@ class EndpointSpec:
     allocates ports itself (the local one) fills; ``port`` is the port the server listens
     on where the driver does not choose it (a container port). ``image`` is for drivers
     that run containers, ``command`` for drivers that run processes on a host.
+    ``manifests`` holds the objects rendered for drivers that apply manifests, by kind
+    (the kubernetes driver takes a ``Deployment`` and a ``Service``); others ignore it.
     """
 
     name: str
@@ -103,6 +113,7 @@ class EndpointSpec:
     resources: WorkerResources
     workers: int
     strategy: Strategy = "green"
+    manifests: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -216,4 +227,15 @@ class ClusterDriver(Protocol):
 
     async def close(self) -> None:
         """Release connections and background tasks; endpoints keep running."""
+        ...
+
+
+@runtime_checkable
+class RolloutDriver(Protocol):
+    """A driver that rolls a new revision out itself: it applies, waits until the new
+    workers are ready, then switches traffic to them, or removes them and keeps the old
+    revision serving (raising RolloutFailedError saying why)."""
+
+    async def rollout(self, spec: EndpointSpec, *, timeout_s: float) -> EndpointObservation:
+        """Apply ``spec`` and see its rollout through within ``timeout_s`` seconds."""
         ...

@@ -21,7 +21,7 @@ def endpoint(
     image: str = "vllm/vllm-openai:v0.6.3",
     workers: int = 2,
     strategy: str = "green",
-) -> k8s.KubernetesEndpointSpec:
+) -> k8s.protocol.EndpointSpec:
     raw = dict(BUILTIN_TEMPLATES["vllm"])
     raw["runtime"] = dict(raw["runtime"], image=image)
     template = DeploymentTemplateSpec.model_validate(raw)
@@ -49,7 +49,7 @@ def endpoint(
         workers=workers,
     )
     container = manifests.deployment["spec"]["template"]["spec"]["containers"][0]
-    return k8s.KubernetesEndpointSpec(
+    return k8s.protocol.EndpointSpec(
         name=name,
         owner_labels=render.owner_labels(name),
         image=image,
@@ -61,8 +61,7 @@ def endpoint(
         resources=k8s.protocol.WorkerResources(gpus=1, cpu="8", memory="32Gi"),
         workers=workers,
         strategy=deployment.strategy,
-        deployment_manifest=manifests.deployment,
-        service_manifest=manifests.service,
+        manifests={"Deployment": manifests.deployment, "Service": manifests.service},
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -304,9 +305,9 @@ async def test_invalid_manifest_is_surfaced_with_the_field(
     backend: Backend, driver: k8s.KubernetesDriver
 ) -> None:
     spec = endpoint()
-    manifest = json.loads(json.dumps(spec.deployment_manifest))
+    manifest = json.loads(json.dumps(spec.manifests["Deployment"]))
     del manifest["spec"]["template"]["spec"]["containers"][0]["image"]
-    broken = k8s.KubernetesEndpointSpec(**{**spec.__dict__, "deployment_manifest": manifest})
+    broken = dataclasses.replace(spec, manifests={**spec.manifests, "Deployment": manifest})
 
     with pytest.raises(protocol.InvalidEndpointError) as invalid:
         await driver.apply_endpoint(broken)
@@ -353,11 +354,11 @@ async def test_token_never_reaches_logs_or_exceptions(
     good = k8s.KubernetesDriver(kubeconfig=backend.kubeconfig, context=None, namespace=NAMESPACE)
     await good.rollout(endpoint(), timeout_s=20)
     spec = endpoint()
-    manifest = json.loads(json.dumps(spec.deployment_manifest))
+    manifest = json.loads(json.dumps(spec.manifests["Deployment"]))
     manifest["spec"]["template"]["spec"]["containers"][0]["image"] = ""
     with pytest.raises(protocol.InvalidEndpointError) as invalid:
         await good.apply_endpoint(
-            k8s.KubernetesEndpointSpec(**{**spec.__dict__, "deployment_manifest": manifest})
+            dataclasses.replace(spec, manifests={**spec.manifests, "Deployment": manifest})
         )
     texts = [caplog.text]
     for error in (denied.value, invalid.value):

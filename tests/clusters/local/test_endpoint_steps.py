@@ -43,6 +43,9 @@ class Facts:
     def cluster(self, name: str) -> Mapping[str, Any] | None:
         return {"driver": "local"} if name == "here" else None
 
+    def credential(self, name: str) -> Mapping[str, Any] | None:
+        return None
+
 
 def context(step_type: str, inputs: dict[str, Any]) -> StepContext:
     return StepContext(
