@@ -71,11 +71,19 @@ class StoreView:
     def implemented_step_types(self) -> frozenset[str]:
         return frozenset({"noop"})
 
+    async def author_of(self, revision: str) -> str | None:
+        return None
+
     def trigger(self, *, reason: str, resync: bool = False) -> None:
         raise NotImplementedError("the benchmark only reads")
 
     def start_workflow(
-        self, *, name: str, params: Mapping[str, Any], requested_by: str
+        self,
+        *,
+        name: str,
+        params: Mapping[str, Any],
+        requested_by: str,
+        environment: str | None = None,
     ) -> ExecutionId:
         raise NotImplementedError("the benchmark only reads")
 

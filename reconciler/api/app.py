@@ -19,6 +19,7 @@ from aiohttp import web
 from reconciler.api import metrics as api_metrics
 from reconciler.api import native, openapi, webhooks
 from reconciler.api.auth import TokenBook
+from reconciler.api.compat import workflow_dashboard
 from reconciler.api.problems import (
     PROBLEM_TYPE,
     ApiError,
@@ -107,13 +108,17 @@ def _refuse_unknown_query(request: web.Request) -> None:
     if resource is None or not request.query:
         return
     method = "GET" if request.method == "HEAD" else request.method
-    allowed = _QUERY.get((method, resource.canonical))
-    if allowed is None:
+    found = _QUERY.get((method, resource.canonical))
+    if found is None:
         return
+    allowed, repeated = found
     unknown = sorted(set(request.query) - allowed)
     if unknown:
         known = ", ".join(sorted(allowed)) or "none"
         raise BadRequest(f"unknown query parameter {unknown[0]!r} (this route takes: {known})")
+    for name in set(request.query) - repeated:
+        if len(request.query.getall(name)) > 1:
+            raise BadRequest(f"query parameter {name!r} is given more than once")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,6 +141,7 @@ def create_app(view: DaemonView, settings: ApiSettings) -> web.Application:
     app[REDACTOR] = settings.redactor
     app[READ_CACHE] = ReadCache(ttl_s=settings.read_cache_ttl_s)
     native.add_routes(app)
+    workflow_dashboard.add_routes(app)
     webhooks.add_routes(app, guard=settings.webhooks, view=view, metrics=settings.metrics)
     api_metrics.add_routes(app, metrics=settings.metrics, view=view)
     openapi.add_routes(app)

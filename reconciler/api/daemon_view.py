@@ -60,6 +60,7 @@ class DaemonAdapter:
         self._daemon = daemon
         self._step_types = frozenset(build_registry())
         self._plan_sources: dict[str, GitSource] = {}
+        self._authors: dict[str, str] = {}
 
     # -- parts, present once the daemon runs ------------------------------------------------
 
@@ -116,6 +117,16 @@ class DaemonAdapter:
     def implemented_step_types(self) -> frozenset[str]:
         return self._step_types
 
+    async def author_of(self, revision: str) -> str | None:
+        if revision not in self._authors:
+            source = self._reconciler().source
+            try:
+                info = await asyncio.to_thread(source.commit_info, revision)
+            except GitSourceError:
+                return None
+            self._authors[revision] = info.author_name
+        return self._authors[revision]
+
     # -- actions ----------------------------------------------------------------------------
 
     def trigger(self, *, reason: str, resync: bool = False) -> None:
@@ -125,7 +136,12 @@ class DaemonAdapter:
         return self._executor().cancel(execution_id)
 
     def start_workflow(
-        self, *, name: str, params: Mapping[str, Any], requested_by: str
+        self,
+        *,
+        name: str,
+        params: Mapping[str, Any],
+        requested_by: str,
+        environment: str | None = None,
     ) -> ExecutionId:
         key = f"Workflow/{name}"
         state = self.desired().get(key)
@@ -159,6 +175,17 @@ class DaemonAdapter:
                 "its phase is Ready",
                 reason="conflict",
             )
+        params = dict(params)
+        if environment is not None:
+            listed = [str(e) for e in spec.get("environments") or []]
+            if environment not in listed:
+                raise ViewError(
+                    f"environment: Workflow {name!r} runs in {', '.join(listed) or 'no named'} "
+                    f"environments, not {environment!r}",
+                    reason="invalid",
+                )
+            if "environment" in defaults:
+                params.setdefault("environment", environment)
         running = self.store.list_executions(
             kind="Workflow", name=name, statuses=("queued", "running"), limit=1
         )
@@ -207,6 +234,7 @@ class DaemonAdapter:
                 "trigger": "api",
                 "requested_by": requested_by,
                 "params": dict(params),
+                "environment": environment,
             },
             status="submitted",
         )

@@ -20,7 +20,7 @@ from reconciler.api.documents import (
     status_of,
 )
 from reconciler.api.problems import BadRequest, Conflict, NotFound, Unprocessable
-from reconciler.api.state import VIEW, cached_json, json_response, require
+from reconciler.api.state import VIEW, cached_json, json_body, json_response, require
 from reconciler.core.plan_render import plan_to_json
 from reconciler.core.step_types import catalogue_entries
 from reconciler.engine.records import (
@@ -68,18 +68,6 @@ def _label_filters(request: web.Request) -> list[tuple[str, str | None]]:
             raise BadRequest("query parameter 'label' is KEY or KEY=VALUE")
         filters.append((key, value if sep else None))
     return filters
-
-
-async def _json_body(request: web.Request) -> dict[str, Any]:
-    if not request.can_read_body:
-        return {}
-    try:
-        value = await request.json()
-    except ValueError:
-        raise BadRequest("the request body is not valid JSON") from None
-    if not isinstance(value, dict):
-        raise Unprocessable("the request body must be a JSON object")
-    return value
 
 
 def _trigger_index(request: web.Request) -> dict[str, str]:
@@ -257,7 +245,7 @@ async def plan(request: web.Request) -> web.Response:
 async def sync(request: web.Request) -> web.Response:
     caller = require(request, "operator")
     view = request.app[VIEW]
-    body = await _json_body(request)
+    body = await json_body(request)
     unknown = sorted(set(body) - {"kind", "name"})
     if unknown:
         raise Unprocessable(f"unknown field {unknown[0]!r}; sync takes 'kind' and 'name'")
@@ -330,7 +318,7 @@ async def start_workflow(request: web.Request) -> web.Response:
     caller = require(request, "operator")
     view = request.app[VIEW]
     name = request.match_info["name"]
-    body = await _json_body(request)
+    body = await json_body(request)
     unknown = sorted(set(body) - {"params"})
     if unknown:
         raise Unprocessable(f"unknown field {unknown[0]!r}; a run takes 'params'")

@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from reconciler import __version__
+from reconciler.api.compat import workflow_dashboard_openapi
 from reconciler.api.state import json_response
 from reconciler.engine.records import FINISHED_EXECUTION, UNFINISHED_EXECUTION
 from reconciler.specs.registry import KINDS
@@ -518,7 +519,12 @@ def _paths() -> dict[str, Any]:
 
 def document() -> dict[str, Any]:
     """The OpenAPI 3.1 document."""
-    paths = _paths()
+    paths = {
+        **_paths(),
+        **workflow_dashboard_openapi.paths(
+            json=_json, errors=_errors, query=_query, path=_path, read=_READ
+        ),
+    }
     for item in paths.values():
         for operation in item.values():  # an unknown query parameter is a 400 anywhere
             operation["responses"].setdefault("400", _errors(400)["400"])
@@ -532,20 +538,25 @@ def document() -> dict[str, Any]:
         },
         "paths": paths,
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": {**SCHEMAS, **workflow_dashboard_openapi.SCHEMAS},
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
         "security": _READ,
     }
 
 
-def query_parameters(spec: dict[str, Any]) -> dict[tuple[str, str], frozenset[str]]:
-    """(METHOD, path template) -> the query parameters the document gives that route."""
-    allowed: dict[tuple[str, str], frozenset[str]] = {}
+def query_parameters(
+    spec: dict[str, Any],
+) -> dict[tuple[str, str], tuple[frozenset[str], frozenset[str]]]:
+    """(METHOD, path template) -> (the query parameters the document gives that route,
+    those of them that may repeat)."""
+    allowed: dict[tuple[str, str], tuple[frozenset[str], frozenset[str]]] = {}
     for path, item in spec["paths"].items():
         for method, operation in item.items():
-            names = {p["name"] for p in operation.get("parameters", []) if p["in"] == "query"}
-            allowed[(method.upper(), path)] = frozenset(names)
+            query = [p for p in operation.get("parameters", []) if p["in"] == "query"]
+            names = frozenset(p["name"] for p in query)
+            repeated = frozenset(p["name"] for p in query if p.get("explode"))
+            allowed[(method.upper(), path)] = (names, repeated)
     return allowed
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from reconciler.api.auth import Caller, TokenBook
+from reconciler.api.problems import BadRequest, Unprocessable
 from reconciler.api.redaction import BodyRedactor
 from reconciler.api.view import DaemonView
 from reconciler.daemon.config import Role
@@ -94,3 +95,16 @@ async def cached_json(
         body = request.app[REDACTOR].text(dumps(await build()))
         cache.put(key, body)
     return web.Response(text=body, status=status, content_type="application/json")
+
+
+async def json_body(request: web.Request) -> dict[str, Any]:
+    """The request's JSON object body ({} when there is none); 400 or 422 otherwise."""
+    if not request.can_read_body:
+        return {}
+    try:
+        value = await request.json()
+    except ValueError:
+        raise BadRequest("the request body is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise Unprocessable("the request body must be a JSON object")
+    return value

@@ -78,14 +78,27 @@ class DaemonView(Protocol):
 
     def implemented_step_types(self) -> frozenset[str]: ...
 
+    async def author_of(self, revision: str) -> str | None:
+        """The author's name of a commit of the state repo (None when unknown)."""
+        ...
+
     def trigger(self, *, reason: str, resync: bool = False) -> None:
         """Ask for a reconcile cycle now (``resync``: rerun failed chains too)."""
         ...
 
     def start_workflow(
-        self, *, name: str, params: Mapping[str, Any], requested_by: str
+        self,
+        *,
+        name: str,
+        params: Mapping[str, Any],
+        requested_by: str,
+        environment: str | None = None,
     ) -> ExecutionId:
-        """Run Workflow ``name``'s provision graph now with ``params`` over its defaults."""
+        """Run Workflow ``name``'s provision graph now with ``params`` over its defaults.
+
+        ``environment`` must be one the workflow lists; it is recorded with the run and
+        given as the ``environment`` param when the workflow declares one.
+        """
         ...
 
     def cancel(self, execution_id: str) -> bool:

@@ -1,0 +1,369 @@
+"""The workflow dashboard's API (reference: workflow-dashboard-api.md) over our Workflows.
+
+A dashboard workflow is one Workflow object, its id the Workflow's name. Reads come from
+the last validated revision and the store; ``/execute`` starts the provision graph
+through the daemon view (trigger ``api``), and executions, step logs and cancel map onto
+our executions. Statuses in that API's words: a workflow is ``active`` unless suspended;
+an execution is ``running`` (queued or running), ``completed``, ``failed`` (failed or
+stalled) or ``cancelled`` (cancelled or superseded). Create, update and delete become
+Git commits and are not served yet.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+
+from reconciler.api.documents import API_TASK_WORKFLOW_RUN, stamp
+from reconciler.api.problems import BadRequest, Conflict, NotFound, Unprocessable
+from reconciler.api.state import VIEW, cached_json, json_body, json_response, require
+from reconciler.api.view import DaemonView
+from reconciler.core.diff import ObjectState
+from reconciler.engine.records import ExecutionRecord, ExecutionStatus, StepRecord
+from reconciler.engine.store import Store
+
+PAGE_SIZE = 10
+PRIORITIES = ("low", "medium", "high", "critical")
+MAX_PAGE_SIZE = 1000
+EXECUTION_STATUS: Mapping[str, str] = {
+    "queued": "running",
+    "running": "running",
+    "succeeded": "completed",
+    "failed": "failed",
+    "stalled": "failed",
+    "cancelled": "cancelled",
+    "superseded": "cancelled",
+}
+OURS_FOR: Mapping[str, tuple[ExecutionStatus, ...]] = {
+    "running": ("queued", "running"),
+    "completed": ("succeeded",),
+    "failed": ("failed", "stalled"),
+    "cancelled": ("cancelled", "superseded"),
+}
+STEP_STATUS: Mapping[str, str] = {
+    "pending": "pending",
+    "running": "running",
+    "done": "completed",
+    "failed": "failed",
+    "stalled": "failed",
+    "skipped": "pending",
+    "cancelled": "failed",
+}
+_LOG_LINE = re.compile(r"^(\S+T(\d\d:\d\d:\d\d)\S*) (INFO|WARNING|ERROR) (.*)$")
+
+routes = web.RouteTableDef()
+
+
+# --- shapes ------------------------------------------------------------------------------
+
+
+def _duration(start: datetime.datetime | None, end: datetime.datetime | None) -> str | None:
+    if start is None:
+        return None
+    finish = end or datetime.datetime.now(datetime.UTC)
+    seconds = max(0, int((finish - start).total_seconds()))
+    return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+def _runs(store: Store) -> dict[str, Mapping[str, Any]]:
+    """What the API recorded of the runs it started, by execution id."""
+    return {
+        str(task.payload.get("execution_id")): task.payload
+        for task in store.list_api_tasks(kind=API_TASK_WORKFLOW_RUN)
+    }
+
+
+def _executor(record: ExecutionRecord, runs: Mapping[str, Mapping[str, Any]]) -> str:
+    run = runs.get(record.id)
+    return str(run.get("requested_by")) if run else "reconciler (on change)"
+
+
+def _execution(record: ExecutionRecord, runs: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    start = record.started_at or record.created_at
+    data: dict[str, Any] = {
+        "id": record.id,
+        "workflowId": record.name,
+        "status": EXECUTION_STATUS[record.status],
+        "startTime": stamp(start),
+        "endTime": stamp(record.finished_at),
+        "duration": _duration(start, record.finished_at),
+        "executor": _executor(record, runs),
+    }
+    if record.error:
+        data["error"] = record.error
+    run = runs.get(record.id)
+    if run and run.get("environment"):
+        data["environment"] = run["environment"]
+    return data
+
+
+def _log_entries(text: str) -> list[dict[str, str]]:
+    entries: list[dict[str, str]] = []
+    for line in text.splitlines():
+        found = _LOG_LINE.match(line)
+        if found is None:
+            if line.strip():
+                entries.append({"timestamp": "", "level": "info", "message": line})
+            continue
+        entries.append(
+            {
+                "timestamp": found.group(2),
+                "level": found.group(3).lower(),
+                "message": found.group(4),
+            }
+        )
+    return entries
+
+
+def _step_execution(step: StepRecord) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "name": step.node_id,
+        "status": STEP_STATUS[step.status],
+        "startTime": stamp(step.started_at),
+        "endTime": stamp(step.finished_at),
+        "duration": _duration(step.started_at, step.finished_at),
+        "logs": _log_entries(step.logs),
+    }
+    if step.error:
+        data["error"] = step.error
+    return data
+
+
+def _executions_of(store: Store, name: str, **query: Any) -> list[ExecutionRecord]:
+    records = store.list_executions(kind="Workflow", name=name, **query)
+    return [r for r in records if r.action == "execute"]
+
+
+def _summary(state: ObjectState, store: Store) -> dict[str, Any]:
+    spec = state.spec
+    last = _executions_of(store, state.name, limit=20)
+    return {
+        "id": state.name,
+        "name": state.name,
+        "description": str(spec.get("description") or ""),
+        "status": "inactive" if state.suspended else "active",
+        "priority": str(spec.get("priority") or "medium"),
+        "lastRun": stamp(last[0].started_at or last[0].created_at) if last else None,
+    }
+
+
+def _config(spec: Mapping[str, Any]) -> dict[str, Any]:
+    config = spec.get("config") or {}
+    data: dict[str, Any] = {
+        "timeout": config.get("timeout"),
+        "retries": int(config.get("retries") or 0),
+        "retryDelay": config.get("retry_delay") or "30s",
+    }
+    schedule = config.get("schedule")
+    if isinstance(schedule, Mapping):
+        data["schedule"] = {
+            "type": "cron",
+            "cron": schedule.get("cron"),
+            "description": f"cron {schedule.get('cron')} ({schedule.get('timezone') or 'UTC'})",
+            "skipOnFailure": bool(schedule.get("skip_on_failure")),
+            "catchUp": bool(schedule.get("catch_up")),
+        }
+    notifications = config.get("notifications")
+    if isinstance(notifications, Mapping):
+        data["notifications"] = dict(notifications)
+    return data
+
+
+async def _detail(state: ObjectState, view: DaemonView) -> dict[str, Any]:
+    """``creator`` is the author of the commit the workflow was first acted on at."""
+    store = view.store
+    spec = state.spec
+    runs = _executions_of(store, state.name, limit=20)
+    first = store.list_executions(kind="Workflow", name=state.name, limit=1, oldest_first=True)
+    latest_steps = {s.node_id: s for s in store.get_steps(runs[0].id)} if runs else {}
+    graph = (spec.get("workflows") or {}).get("provision") or {}
+    steps = []
+    for node in graph.get("nodes") or []:
+        step = latest_steps.get(str(node.get("id")))
+        steps.append(
+            {
+                "name": str(node.get("id")),
+                "status": STEP_STATUS[step.status] if step else "pending",
+                "duration": _duration(step.started_at, step.finished_at) if step else None,
+            }
+        )
+    return {
+        **_summary(state, store),
+        "creator": (await view.author_of(first[0].revision)) if first else None,
+        "createdAt": stamp(first[0].created_at) if first else None,
+        "environments": [str(e) for e in spec.get("environments") or []],
+        "tags": [str(t) for t in spec.get("tags") or []],
+        "steps": steps,
+        "config": _config(spec),
+    }
+
+
+# --- routes ------------------------------------------------------------------------------
+
+
+def _workflow(request: web.Request) -> ObjectState:
+    name = request.match_info["workflowId"]
+    state = request.app[VIEW].desired().get(f"Workflow/{name}")
+    if state is None:
+        raise NotFound(f"no workflow {name!r}")
+    return state
+
+
+def _number(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    text = request.query.get(name)
+    if text is None:
+        return default
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise BadRequest(f"query parameter {name!r} must be a whole number from {low} to {high}")
+    return int(text)
+
+
+@routes.get("/api/workflows")
+async def list_workflows(request: web.Request) -> web.Response:
+    require(request, "viewer")
+    status = request.query.get("status")
+    priority = request.query.get("priority")
+    search = (request.query.get("search") or "").lower()
+    if status is not None and status not in ("active", "inactive"):
+        raise BadRequest("status must be active or inactive")
+    if priority is not None and priority not in PRIORITIES:
+        raise BadRequest(f"priority must be one of {', '.join(PRIORITIES)}")
+    page = _number(request, "page", 1, 1, 10**6)
+    size = _number(request, "pageSize", PAGE_SIZE, 1, MAX_PAGE_SIZE)
+
+    async def build() -> dict[str, Any]:
+        view = request.app[VIEW]
+        states = sorted(
+            (s for k, s in view.desired().items() if k.startswith("Workflow/")),
+            key=lambda s: s.name,
+        )
+        items = [_summary(s, view.store) for s in states]
+        items = [
+            i
+            for i in items
+            if (status is None or i["status"] == status)
+            and (priority is None or i["priority"] == priority)
+            and (not search or search in i["name"].lower() or search in i["description"].lower())
+        ]
+        start = (page - 1) * size
+        return {"workflows": items[start : start + size], "total": len(items),
+                "page": page, "pageSize": size}  # fmt: skip
+
+    return await cached_json(request, build)
+
+
+@routes.get("/api/workflows/{workflowId}")
+async def get_workflow(request: web.Request) -> web.Response:
+    require(request, "viewer")
+
+    async def build() -> dict[str, Any]:
+        return await _detail(_workflow(request), request.app[VIEW])
+
+    return await cached_json(request, build)
+
+
+@routes.post("/api/workflows/{workflowId}/execute")
+async def execute(request: web.Request) -> web.Response:
+    caller = require(request, "operator")
+    view = request.app[VIEW]
+    state = _workflow(request)
+    body = await json_body(request)
+    unknown = sorted(set(body) - {"environment", "parameters"})
+    if unknown:
+        raise Unprocessable(f"unknown field {unknown[0]!r}; execute takes environment, parameters")
+    environment = body.get("environment")
+    parameters = body.get("parameters") or {}
+    if environment is not None and not isinstance(environment, str):
+        raise Unprocessable("environment must be a string")
+    if not isinstance(parameters, dict):
+        raise Unprocessable("parameters must be an object")
+    execution_id = view.start_workflow(
+        name=state.name, params=parameters, requested_by=caller.name, environment=environment
+    )
+    record = view.store.get_execution(execution_id)
+    durations = [
+        (r.finished_at - r.started_at).total_seconds()
+        for r in _executions_of(view.store, state.name, statuses=("succeeded",), limit=10)
+        if r.started_at and r.finished_at
+    ]
+    estimate = None
+    if durations:
+        mean = int(sum(durations) / len(durations))
+        estimate = f"{mean // 3600:02d}:{mean % 3600 // 60:02d}:{mean % 60:02d}"
+    answer = {
+        "executionId": record.id,
+        "workflowId": state.name,
+        "status": EXECUTION_STATUS[record.status],
+        "startTime": stamp(record.started_at or record.created_at),
+        "estimatedDuration": estimate,
+    }
+    return json_response(request, answer, status=201)
+
+
+@routes.get("/api/workflows/{workflowId}/executions")
+async def list_executions(request: web.Request) -> web.Response:
+    require(request, "viewer")
+    status = request.query.get("status")
+    if status is not None and status not in OURS_FOR:
+        raise BadRequest(f"status must be one of {', '.join(OURS_FOR)}")
+    limit = _number(request, "limit", PAGE_SIZE, 1, MAX_PAGE_SIZE)
+    offset = _number(request, "offset", 0, 0, 10**9)
+
+    async def build() -> dict[str, Any]:
+        state = _workflow(request)
+        store = request.app[VIEW].store
+        statuses = OURS_FOR[status] if status else None
+        every = _executions_of(store, state.name, statuses=statuses, limit=-1)
+        runs = _runs(store)
+        page = [_execution(r, runs) for r in every[offset : offset + limit]]
+        return {"executions": page, "total": len(every), "limit": limit, "offset": offset}
+
+    return await cached_json(request, build)
+
+
+def _own_execution(request: web.Request) -> ExecutionRecord:
+    state = _workflow(request)
+    execution_id = request.match_info["executionId"]
+    record = request.app[VIEW].store.find_execution(execution_id)
+    if record is None or record.object_key != state.key or record.action != "execute":
+        raise NotFound(f"workflow {state.name!r} has no execution {execution_id!r}")
+    return record
+
+
+@routes.get("/api/workflows/{workflowId}/executions/{executionId}")
+async def get_execution(request: web.Request) -> web.Response:
+    require(request, "viewer")
+
+    async def build() -> dict[str, Any]:
+        record = _own_execution(request)
+        store = request.app[VIEW].store
+        return {
+            **_execution(record, _runs(store)),
+            "stepExecutions": [_step_execution(s) for s in store.get_steps(record.id)],
+            "parameters": dict(record.params),
+        }
+
+    return await cached_json(request, build)
+
+
+@routes.post("/api/workflows/{workflowId}/executions/{executionId}/cancel")
+async def cancel(request: web.Request) -> web.Response:
+    require(request, "operator")
+    record = _own_execution(request)
+    if not request.app[VIEW].cancel(record.id):
+        raise Conflict(f"execution {record.id} already finished ({record.status})")
+    answer = {
+        "success": True,
+        "message": "Execution cancellation requested",
+        "executionId": record.id,
+        "status": "cancelling",
+    }
+    return json_response(request, answer)
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_routes(routes)

@@ -1,0 +1,261 @@
+"""The OpenAPI paths and schemas of the workflow dashboard surface (camelCase, as that API)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+_S = {"type": "string"}
+_NS = {"type": ["string", "null"]}
+_EXEC_STATUS = {"enum": ["running", "completed", "failed", "cancelled"]}
+
+SCHEMAS: dict[str, Any] = {
+    "DashboardWorkflowSummary": {
+        "type": "object",
+        "required": ["id", "name", "description", "status", "priority", "lastRun"],
+        "properties": {
+            "id": _S,
+            "name": _S,
+            "description": _S,
+            "status": {"enum": ["active", "inactive"]},
+            "priority": {"enum": ["low", "medium", "high", "critical"]},
+            "lastRun": _NS,
+        },
+    },
+    "DashboardWorkflowPage": {
+        "type": "object",
+        "required": ["workflows", "total", "page", "pageSize"],
+        "properties": {
+            "workflows": {
+                "type": "array",
+                "items": {"$ref": "#/components/schemas/DashboardWorkflowSummary"},
+            },
+            "total": {"type": "integer"},
+            "page": {"type": "integer"},
+            "pageSize": {"type": "integer"},
+        },
+    },
+    "DashboardWorkflow": {
+        "allOf": [
+            {"$ref": "#/components/schemas/DashboardWorkflowSummary"},
+            {
+                "type": "object",
+                "required": ["creator", "createdAt", "environments", "tags", "steps", "config"],
+                "properties": {
+                    "creator": _NS,
+                    "createdAt": _NS,
+                    "environments": {"type": "array", "items": _S},
+                    "tags": {"type": "array", "items": _S},
+                    "steps": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["name", "status"],
+                            "properties": {
+                                "name": _S,
+                                "status": {"enum": ["pending", "running", "completed", "failed"]},
+                                "duration": _NS,
+                            },
+                        },
+                    },
+                    "config": {"type": "object"},
+                },
+            },
+        ]
+    },
+    "DashboardExecuteRequest": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "environment": _S,
+            "parameters": {
+                "type": "object",
+                "additionalProperties": {"type": ["string", "number", "boolean", "null"]},
+            },
+        },
+    },
+    "DashboardExecuteAnswer": {
+        "type": "object",
+        "required": ["executionId", "workflowId", "status", "startTime", "estimatedDuration"],
+        "properties": {
+            "executionId": _S,
+            "workflowId": _S,
+            "status": _EXEC_STATUS,
+            "startTime": _NS,
+            "estimatedDuration": _NS,
+        },
+    },
+    "DashboardExecution": {
+        "type": "object",
+        "required": ["id", "workflowId", "status", "startTime", "executor"],
+        "properties": {
+            "id": _S,
+            "workflowId": _S,
+            "status": _EXEC_STATUS,
+            "startTime": _NS,
+            "endTime": _NS,
+            "duration": _NS,
+            "executor": _S,
+            "error": _S,
+            "environment": _S,
+            "parameters": {"type": "object"},
+            "stepExecutions": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["name", "status", "logs"],
+                    "properties": {
+                        "name": _S,
+                        "status": {"enum": ["pending", "running", "completed", "failed"]},
+                        "startTime": _NS,
+                        "endTime": _NS,
+                        "duration": _NS,
+                        "error": _S,
+                        "logs": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["timestamp", "level", "message"],
+                                "properties": {
+                                    "timestamp": _S,
+                                    "level": {"enum": ["info", "warning", "error"]},
+                                    "message": _S,
+                                },
+                            },
+                        },
+                    },
+                },
+            },
+        },
+    },
+    "DashboardExecutionPage": {
+        "type": "object",
+        "required": ["executions", "total", "limit", "offset"],
+        "properties": {
+            "executions": {
+                "type": "array",
+                "items": {"$ref": "#/components/schemas/DashboardExecution"},
+            },
+            "total": {"type": "integer"},
+            "limit": {"type": "integer"},
+            "offset": {"type": "integer"},
+        },
+    },
+    "DashboardCancel": {
+        "type": "object",
+        "required": ["success", "message", "executionId", "status"],
+        "properties": {
+            "success": {"const": True},
+            "message": _S,
+            "executionId": _S,
+            "status": {"const": "cancelling"},
+        },
+    },
+}
+
+
+def paths(
+    *,
+    json: Callable[[str, str], dict[str, Any]],
+    errors: Callable[..., dict[str, Any]],
+    query: Callable[[str, dict[str, Any], str], dict[str, Any]],
+    path: Callable[[str], dict[str, Any]],
+    read: list[dict[str, list[str]]],
+) -> dict[str, Any]:
+    wid, eid = path("workflowId"), path("executionId")
+    limit = query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "page size")
+    offset = query("offset", {"type": "integer", "minimum": 0, "maximum": 10**9}, "skip")
+    body = {
+        "required": False,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/"
+                                                    "DashboardExecuteRequest"}}},
+    }  # fmt: skip
+    return {
+        "/api/workflows": {
+            "get": {
+                "summary": "Workflow dashboard: workflows with status, priority, search, paging",
+                "security": read,
+                "parameters": [
+                    query("status", {"enum": ["active", "inactive"]}, "only this status"),
+                    query(
+                        "priority",
+                        {"enum": ["low", "medium", "high", "critical"]},
+                        "only this priority",
+                    ),
+                    query("search", {"type": "string"}, "in the name or description"),
+                    query("page", {"type": "integer", "minimum": 1, "maximum": 10**6}, "page"),
+                    query(
+                        "pageSize", {"type": "integer", "minimum": 1, "maximum": 1000}, "page size"
+                    ),
+                ],
+                "responses": {"200": json("DashboardWorkflowPage", "a page"), **errors(401, 403)},
+            }
+        },
+        "/api/workflows/{workflowId}": {
+            "get": {
+                "summary": "Workflow dashboard: one workflow",
+                "security": read,
+                "parameters": [wid],
+                "responses": {
+                    "200": json("DashboardWorkflow", "the workflow"),
+                    **errors(401, 403, 404),
+                },
+            }
+        },
+        "/api/workflows/{workflowId}/execute": {
+            "post": {
+                "summary": "Workflow dashboard: run a workflow (trigger api)",
+                "security": read,
+                "x-role": "operator",
+                "parameters": [wid],
+                "requestBody": body,
+                "responses": {
+                    "201": json("DashboardExecuteAnswer", "started"),
+                    **errors(401, 403, 404, 409, 413, 422, 503),
+                },
+            }
+        },
+        "/api/workflows/{workflowId}/executions": {
+            "get": {
+                "summary": "Workflow dashboard: a workflow's executions, newest first",
+                "security": read,
+                "parameters": [
+                    wid,
+                    query(
+                        "status",
+                        {"enum": ["running", "completed", "failed", "cancelled"]},
+                        "only this status",
+                    ),
+                    limit,
+                    offset,
+                ],
+                "responses": {
+                    "200": json("DashboardExecutionPage", "a page"),
+                    **errors(401, 403, 404),
+                },
+            }
+        },
+        "/api/workflows/{workflowId}/executions/{executionId}": {
+            "get": {
+                "summary": "Workflow dashboard: one execution with step logs",
+                "security": read,
+                "parameters": [wid, eid],
+                "responses": {
+                    "200": json("DashboardExecution", "the execution"),
+                    **errors(401, 403, 404),
+                },
+            }
+        },
+        "/api/workflows/{workflowId}/executions/{executionId}/cancel": {
+            "post": {
+                "summary": "Workflow dashboard: cancel at the next step boundary",
+                "security": read,
+                "x-role": "operator",
+                "parameters": [wid, eid],
+                "responses": {
+                    "200": json("DashboardCancel", "cancelling"),
+                    **errors(401, 403, 404, 409),
+                },
+            }
+        },
+    }
