@@ -18,6 +18,7 @@ from typing import Any, Literal
 from reconciler.core.chains import Chain, ChainAction, StepNode
 from reconciler.core.diff import ObjectState
 from reconciler.core.durations import DurationError, parse_duration
+from reconciler.core.step_types import CATALOGUE
 from reconciler.core.substitution import PLACEHOLDER, references_in
 
 ChainRequestAction = Literal["create", "update", "delete"]
@@ -25,6 +26,9 @@ ChainRequestAction = Literal["create", "update", "delete"]
 SELF_HOSTED_SOURCES = frozenset({"hugging_face", "url", "disk"})
 WAIT_FOR_MODEL_RETRIES = 60
 SUSPENDED_NOTE = "suspended: nothing runs while spec.suspend is true"
+UNDO_PROVISION = "undo_provision"
+"""A Workflow delete chain's one step before the daemon expands it into the undo of
+every finished step of the last provision (it needs the state store, which plan lacks)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -248,12 +252,43 @@ def _graph_chain(request: ChainRequest, graph_name: str, action: ChainAction) ->
     )
 
 
+def _undo_types(spec: Mapping[str, Any]) -> list[str]:
+    """The step types of the provision graph that declare an undo, in graph order."""
+    graph = (spec.get("workflows") or {}).get("provision")
+    nodes = graph.get("nodes") if isinstance(graph, Mapping) else None
+    found: list[str] = []
+    for node in nodes if isinstance(nodes, list) else []:
+        kind = node.get("type") if isinstance(node, Mapping) else None
+        signature = CATALOGUE.get(kind) if isinstance(kind, str) else None
+        if signature is not None and signature.undo is not None:
+            found.append(signature.name)
+    return found
+
+
 def build_workflow(request: ChainRequest) -> BuiltChain:
+    """A change runs the provision graph (on_change) or records the spec (manual); a
+    removal runs the deprovision graph or, without one, undoes what the last provision
+    made (when its graph has steps with an undo)."""
     if request.action == "delete":
-        return _graph_chain(request, "deprovision", "delete")
+        workflows = request.state.spec.get("workflows") or {}
+        if isinstance(workflows.get("deprovision"), Mapping) or not _undo_types(request.state.spec):
+            return _graph_chain(request, "deprovision", "delete")
+        config = request.state.spec.get("config") or {}
+        (undo,) = _sequence((UNDO_PROVISION, {"workflow": request.state.name}))
+        undo = dataclasses.replace(
+            undo,
+            retries=int(config.get("retries") or 0),
+            retry_delay=_literal_duration(config.get("retry_delay")) or 30.0,
+        )
+        return _chain(request, [undo], action="delete")
     if request.state.spec.get("trigger") == "on_change":
         return _graph_chain(request, "provision", "execute")
     return build_record_spec(request)
+
+
+def workflow_run_chain(state: ObjectState, revision: str) -> Chain | None:
+    """One run of a Workflow's provision graph (a schedule's tick, a manual start)."""
+    return _graph_chain(ChainRequest("update", state, revision), "provision", "execute").chain
 
 
 BUILDERS: dict[str, ChainBuilder] = {

@@ -88,6 +88,11 @@ def _default_events() -> list[NotificationEvent]:
 class Notifications(SpecModel):
     webhook: HttpUrl
     events: list[NotificationEvent] = Field(default_factory=_default_events)
+    secret: NonEmptyStr | None = Field(
+        default=None,
+        description="a secret's name on the daemon host; signs each body "
+        "(X-Reconciler-Signature: sha256=<hmac>)",
+    )
 
     @field_validator("events")
     @classmethod

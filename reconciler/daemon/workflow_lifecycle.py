@@ -1,0 +1,90 @@
+"""Everything the daemon does for Workflows beyond running the chains plan gives it.
+
+Schedules (reconciler.daemon.schedules), notifications (reconciler.daemon.workflow_notify
+over the durable outbox), the expansion of a removed Workflow's undo and the provisioning
+fields of its status (reconciler.daemon.provisioning). The reconciler holds one of these
+and calls it at a few points: a chain about to be submitted, an execution moving or
+ending, a Workflow's status being written; the service starts it and closes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from reconciler.core.chains import Chain
+from reconciler.core.diff import ObjectState
+from reconciler.core.status import Verdict
+from reconciler.daemon import provisioning
+from reconciler.daemon.schedules import Clock, WorkflowScheduler, utc_clock
+from reconciler.daemon.workflow_notify import WorkflowNotifier
+from reconciler.drivers.http_client import HttpClient
+from reconciler.drivers.notify import WebhookSender
+from reconciler.engine.executor import Executor
+from reconciler.engine.notify_outbox import NotificationOutbox, SecretLookup
+from reconciler.engine.records import ExecutionRecord
+from reconciler.engine.store import Store
+from reconciler.steps.registry import StepRegistry
+
+
+class WorkflowLifecycle:
+    """The Workflow hooks of one daemon; ``run()`` while it runs, ``close()`` after the
+    executor has stopped (executions ending in the grace period still notify)."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        executor: Executor,
+        registry: StepRegistry,
+        desired: Callable[[], Mapping[str, ObjectState]],
+        revision: Callable[[], str | None],
+        on_change: Callable[[str], None],
+        loaded: Callable[[], bool],
+        secrets: SecretLookup | None = None,
+        http: HttpClient | None = None,
+        clock: Clock = utc_clock,
+    ) -> None:
+        self._store = store
+        self.scheduler = WorkflowScheduler(
+            store=store,
+            executor=executor,
+            registry=registry,
+            desired=desired,
+            revision=revision,
+            on_change=on_change,
+            loaded=loaded,
+            clock=clock,
+        )
+        self._sender = WebhookSender(client=http)
+        self.outbox = NotificationOutbox(store.path, sender=self._sender, secrets=secrets)
+        self._notifier = WorkflowNotifier(outbox=self.outbox, store=store, desired=desired)
+
+    async def run(self, *, stop: asyncio.Event) -> None:
+        """Deliver notifications in the background and run the schedules until stopped."""
+        self.outbox.start()
+        await self.scheduler.run(stop=stop)
+
+    async def close(self) -> None:
+        await self.outbox.close()
+        await self._sender.close()
+
+    # -- reconciler hooks ------------------------------------------------------------------
+
+    def expand(self, chain: Chain) -> Chain:
+        """A chain as it is to be submitted (a removed Workflow's undo, spelled out)."""
+        return provisioning.expand_undo(chain, self._store)
+
+    def on_progress(self, key: str) -> None:
+        self._notifier.on_progress(key)
+
+    def on_finished(self, record: ExecutionRecord) -> None:
+        self._notifier.on_finished(record)
+
+    def status(self, name: str, fields: dict[str, Any]) -> Verdict | None:
+        """Adds a Workflow's schedule and provisioning fields to ``fields``; a verdict
+        that overrides the execution's when the schedule cannot be used."""
+        fields.update(self.scheduler.status_fields(name))
+        fields.update(provisioning.status_fields(self._store, name))
+        return self.scheduler.stalled(name)
