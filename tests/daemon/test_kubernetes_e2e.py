@@ -1,0 +1,173 @@
+"""A Deployment on a kubernetes Cluster, end to end through a real daemon process.
+
+The Cluster's kubeconfig secret (in the daemon's secrets folder) points at the API double,
+whose fake kubelet marks pods ready. A push ends Ready with the applied resources; a
+``kubectl scale``-like change by another field manager is reported as drift (field and
+manager) and re-applied at the next resync; removing the spec prunes every object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client
+from kubernetes.config import kube_config
+
+from tests.conftest import GitRemote
+from tests.daemon.conftest import StartDaemon
+from tests.daemon.harness import read_status, wait_for, write_config
+from tests.k8s.apiserver_double import ApiServerDouble
+from tests.k8s.kubelet import FakeKubelet
+
+NAMESPACE = "models"
+OWNER = "reconciler/deployment=chat"
+DEPLOYMENT_STATUS = "status/deployments/chat.yaml"
+
+
+class Cluster:
+    """The API double, a client for the test's own moves, and the fake kubelet."""
+
+    def __init__(self) -> None:
+        self.double = ApiServerDouble().start()
+        self.kubeconfig = self.double.kubeconfig()
+        configuration = client.Configuration()
+        loader = kube_config.KubeConfigLoader(config_dict=yaml.safe_load(self.kubeconfig))
+        loader.load_and_set(configuration)
+        self.api = client.ApiClient(configuration)
+        self.apps = client.AppsV1Api(self.api)
+        self.core = client.CoreV1Api(self.api)
+        self.kubelet = FakeKubelet(self.api, double=self.double).start()
+
+    def deployments(self) -> list[client.V1Deployment]:
+        return list(self.apps.list_namespaced_deployment(NAMESPACE, label_selector=OWNER).items)
+
+    def services(self) -> list[client.V1Service]:
+        return list(self.core.list_namespaced_service(NAMESPACE, label_selector=OWNER).items)
+
+    def stop(self) -> None:
+        self.kubelet.stop()
+        self.api.close()
+        self.double.stop()
+
+
+@pytest.fixture
+def cluster() -> Iterator[Cluster]:
+    made = Cluster()
+    yield made
+    made.stop()
+
+
+def specs(model_folder: Path) -> dict[str, str]:
+    return {
+        "gpu-cluster.yaml": """\
+apiVersion: reconciler/v1
+kind: Cluster
+metadata: {name: gpu}
+spec:
+  driver: kubernetes
+  namespace: models
+  kubeconfig: {secret: gpu-kubeconfig}
+  gpu: {type: nvidia-a100-80gb, count: 8}
+""",
+        "models.yaml": f"""\
+apiVersion: reconciler/v1
+kind: Model
+metadata: {{name: smol}}
+spec:
+  modality: llm
+  source: {{provider_type: disk, uri: {model_folder}}}
+  security_scan: skip
+  parameters: 135M
+  dtype: bfloat16
+""",
+        "deployments.yaml": """\
+apiVersion: reconciler/v1
+kind: Deployment
+metadata: {name: chat}
+spec:
+  model: smol
+  cluster: gpu
+  template: vllm
+  endpoint_name: chat endpoint
+  workers: 2
+  deploy_config: {concurrent_requests: 8, avg_sequence_length: 100, avg_context_length: 100}
+""",
+    }
+
+
+def status_with(remote: GitRemote, wanted: Any) -> dict[str, Any] | None:
+    status = read_status(remote.path, DEPLOYMENT_STATUS)
+    return status if status and wanted(status) else None
+
+
+def test_kubernetes_deployment_ready_drift_reapplied_then_pruned(
+    start_daemon: StartDaemon, remote: GitRemote, cluster: Cluster, tmp_path: Path
+) -> None:
+    (tmp_path / "secrets" / "gpu-kubeconfig").write_text(cluster.kubeconfig)
+    model = tmp_path / "smol"
+    model.mkdir()
+    (model / "config.json").write_text('{"num_hidden_layers": 2}\n')
+    config = write_config(
+        tmp_path / "reconciler.yaml",
+        remote=remote.path,
+        state_dir=tmp_path / "state",
+        secrets_dir=tmp_path / "secrets",
+        resync="3s",
+    )
+    daemon = start_daemon(config_path=config)
+    remote.writer.commit_and_push(specs(model), "Serve chat on the GPU cluster")
+
+    ready = wait_for(
+        "the Deployment Ready",
+        lambda: status_with(remote, lambda s: s.get("phase") == "Ready"),
+        timeout=90,
+    )
+    [deployment] = cluster.deployments()
+    assert ready["endpoint_url"] == f"http://chat.{NAMESPACE}.svc:8000/v1"
+    assert (ready["workers"], ready["ready_workers"], ready["cluster"]) == (2, 2, "gpu")
+    assert ready["resources"] == [
+        {"kind": "Deployment", "namespace": NAMESPACE, "name": deployment.metadata.name},
+        {"kind": "Service", "namespace": NAMESPACE, "name": "chat"},
+    ]
+    assert ready["sizing"]["gpu_type"] == "A100-80GB"
+    assert deployment.spec.template.spec.containers[0].args[1] == str(model)
+
+    # out of band, as `kubectl scale` does: another field manager takes spec.replicas
+    cluster.apps.patch_namespaced_deployment(
+        deployment.metadata.name,
+        NAMESPACE,
+        {"spec": {"replicas": 5}},
+        field_manager="kubectl-scale",
+        _content_type="application/merge-patch+json",
+    )
+    drifted = wait_for(
+        "the drift reported",
+        lambda: status_with(remote, lambda s: s.get("drift")),
+        timeout=60,
+        every=0.05,
+    )
+    [drift] = drifted["drift"]
+    assert drift["field"] == f"Deployment/{deployment.metadata.name}.spec.replicas"
+    assert (drift["manager"], drift["observed"], drift["expected"]) == ("kubectl-scale", "5", "2")
+    assert drift["reapplied"] is True
+    [healed] = cluster.deployments()
+    assert healed.spec.replicas == 2
+    wait_for(
+        "a later resync with nothing drifted",
+        lambda: status_with(remote, lambda s: s.get("phase") == "Ready" and not s.get("drift")),
+        timeout=60,
+    )
+
+    remote.writer.commit_and_push({"deployments.yaml": None}, "Remove chat")
+    wait_for(
+        "the status file removed",
+        lambda: read_status(remote.path, DEPLOYMENT_STATUS) is None,
+        timeout=60,
+    )
+    assert cluster.deployments() == [] and cluster.services() == []
+    assert daemon.alive()
+    assert cluster.double.token not in daemon.log_text()
