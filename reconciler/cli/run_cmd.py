@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     except SystemExit as exc:
         print(exc, file=sys.stderr)
-        return 2
+        return 1
     serve = serving if "api" in config.model_fields_set else None  # api: section, --listen
     daemon = Daemon(config, config_file=path, serve=serve)
     configure_logging(

@@ -263,6 +263,22 @@ def _lower(value: object) -> object:
     return value.lower() if isinstance(value, str) else value
 
 
+class LoadConfig(_Section):
+    """Limits on each spec file the daemon loads (the loader's diagnostics name these
+    keys); the defaults fit real specs, raise them for unusual repos."""
+
+    max_file_bytes: int = Field(default=1024 * 1024, ge=1)
+    max_documents: int = Field(default=1000, ge=1)
+    max_depth: int = Field(default=64, ge=1, le=10_000)
+    max_alias_expansion: int = Field(default=10_000, ge=1)
+    max_nodes: int = Field(default=500_000, ge=1)
+
+
+class HttpConfig(_Section):
+    deny_private: bool = False
+    """true: outbound calls (http_request steps, notifications) reach public addresses only."""
+
+
 class LoggingConfig(_Section):
     level: Annotated[LogLevel, BeforeValidator(_lower)] = "info"
     format: Literal["auto", "json", "text"] = "auto"
@@ -283,13 +299,18 @@ class Config(_Section):
     status: StatusConfig = Field(default_factory=StatusConfig)
     state_dir: Path = Path("/var/lib/reconciler")
     secrets_dir: Path | None = Path("/etc/reconciler/secrets")
+    runtimes_dir: Path | None = None
+    """Where local model-server virtualenvs are built (default: <state_dir>/runtimes);
+    several daemons of one host may share it, each runtime built once."""
     api: ApiConfig = Field(default_factory=ApiConfig)
     clusters: ClustersConfig = Field(default_factory=ClustersConfig)
     projects: ProjectsConfig = Field(default_factory=ProjectsConfig)
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    http: HttpConfig = Field(default_factory=HttpConfig)
+    load: LoadConfig = Field(default_factory=LoadConfig)
 
-    @field_validator("state_dir", "secrets_dir")
+    @field_validator("state_dir", "secrets_dir", "runtimes_dir")
     @classmethod
     def _absolute(cls, value: Path | None, info: pydantic.ValidationInfo) -> Path | None:
         if value is None or value.is_absolute():

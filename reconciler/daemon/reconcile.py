@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from reconciler.core import status as core_status
+from reconciler.core.chain_builders import ChainRequest, build_chain
 from reconciler.core.chains import Chain
 from reconciler.core.diff import ObjectState, diff_states, state_from
 from reconciler.core.plan import Plan, PlanItem, plan_changes
@@ -25,6 +26,7 @@ from reconciler.core.validation.objects import SpecObject
 from reconciler.daemon import object_status
 from reconciler.daemon.object_memo import ObjectMemo, load_memos, save_memo
 from reconciler.daemon.snapshot import Snapshot, SnapshotLoader
+from reconciler.daemon.workflow_lifecycle import WorkflowLifecycle
 from reconciler.drivers.git_source import GitSource, GitSourceError
 from reconciler.drivers.git_status import StatusBranchLost, StatusPublisher
 from reconciler.engine.executor import Executor
@@ -40,6 +42,7 @@ LAST_APPLIED = "source.last_applied_revision"
 PLANNED = "source.planned_revision"
 SOURCE_STATUS = "source.status"
 MAX_LISTED_DIAGNOSTICS = 200
+MAX_LOGGED_DIAGNOSTICS = 20
 MAX_LISTED_EXECUTIONS = 5
 
 
@@ -98,6 +101,7 @@ class Reconciler:
             saved_source if isinstance(saved_source, dict) else None
         )
         self._source_error: str | None = None
+        self._previous_hashes: dict[str, str] | None = None
         self._diagnostics: list[str] = []
         self._stalled = False
         self._stalled_revision: str | None = None
@@ -107,6 +111,8 @@ class Reconciler:
         """Set when a running execution moved (started, a step began or ended): flush."""
         self._publishing = asyncio.Lock()
         self.last_report: CycleReport | None = None
+        self.workflow_hooks: WorkflowLifecycle | None = None
+        """Schedules, notifications, undo and provisioning status (the service sets it)."""
         self._memos = load_memos(store)
         self._dirty.update(self._memos)
 
@@ -139,7 +145,9 @@ class Reconciler:
 
     async def cycle(self, *, resync: bool = False) -> CycleReport:
         """Fetch, and when there is something new (or on resync) load, plan and submit."""
+        began = time.perf_counter()
         head, source_error = await self._fetch()
+        fetched = time.perf_counter()
         self._source_error = source_error
         report = CycleReport(head, False, not self._stalled, 0, 0, 0, None, source_error)
         if head is None:
@@ -160,6 +168,7 @@ class Reconciler:
             self.last_report = report
             return report
         snapshot = await asyncio.to_thread(self._loader.load, head)
+        loaded = time.perf_counter()
         self._store.set_value(LAST_SEEN, head)
         if not snapshot.ok:
             self._stall(snapshot)
@@ -184,13 +193,14 @@ class Reconciler:
         plan = plan_changes(changes, desired=self._desired, current=current, revision=head)
         self._replan = False
         submitted = self._apply_plan(plan, head, resync=resync)
+        planned = time.perf_counter()
         self._store.set_value(PLANNED, head)
         report = CycleReport(
             revision=head,
             loaded=True,
             valid=True,
             submitted=submitted,
-            changes=sum(1 for item in plan.items if item.change.action != "unchanged"),
+            changes=self._count_changed(),
             files_parsed=snapshot.parsed,
             plan_started_at=plan_started,
             source_error=source_error,
@@ -203,17 +213,39 @@ class Reconciler:
                 "changes": report.changes,
                 "submitted": submitted,
                 "files_parsed": snapshot.parsed,
+                "fetch_ms": round((fetched - began) * 1000, 1),
+                "load_ms": round((loaded - fetched) * 1000, 1),
+                "plan_ms": round((planned - loaded) * 1000, 1),
             },
         )
         return report
 
+    def _count_changed(self) -> int:
+        """Objects added, changed or removed in Git since the previous cycle's revision
+        (not the ones still differing from what is applied: those are in the plan)."""
+        hashes = {key: state.spec_hash for key, state in self._desired.items()}
+        previous, self._previous_hashes = self._previous_hashes, hashes
+        if previous is None:
+            return len(hashes)
+        changed = sum(1 for key, value in hashes.items() if previous.get(key) != value)
+        return changed + sum(1 for key in previous if key not in hashes)
+
     async def _fetch(self) -> tuple[str | None, str | None]:
+        """The branch head, fetched; on failure the last fetched head and the error.
+
+        A source that goes away is said once per distinct error (and once when it is back),
+        not on every poll; status/source.yaml carries it meanwhile.
+        """
         try:
-            return await asyncio.to_thread(self._source.sync), None
+            head = await asyncio.to_thread(self._source.sync)
         except GitSourceError as exc:
-            log.warning("source unavailable", extra={"error": str(exc)})
-            head = await asyncio.to_thread(self._source.local_head)
-            return head, str(exc)
+            if str(exc) != self._source_error:
+                log.warning("source unavailable", extra={"error": str(exc)})
+            last = await asyncio.to_thread(self._source.local_head)
+            return last, str(exc)
+        if self._source_error is not None:
+            log.info("source reachable again", extra={"revision": head})
+        return head, None
 
     def _stall(self, snapshot: Snapshot) -> None:
         already = self._stalled and self._stalled_revision == snapshot.revision
@@ -227,6 +259,15 @@ class Reconciler:
             "revision does not validate; keeping the last applied state",
             extra={"revision": snapshot.revision, "errors": len(snapshot.errors)},
         )
+        errors = [d.format() for d in snapshot.errors]
+        for line in errors[:MAX_LOGGED_DIAGNOSTICS]:
+            log.error("invalid spec: %s", line, extra={"revision": snapshot.revision})
+        if len(errors) > MAX_LOGGED_DIAGNOSTICS:
+            log.error(
+                "invalid spec: ... and %d more (all in status/source.yaml)",
+                len(errors) - MAX_LOGGED_DIAGNOSTICS,
+                extra={"revision": snapshot.revision},
+            )
 
     def _states(self, snapshot: Snapshot) -> dict[str, ObjectState]:
         cache: dict[SpecObject, ObjectState] = {}
@@ -246,6 +287,9 @@ class Reconciler:
         for item in plan.items:
             key = item.key
             if item.change.action == "unchanged" and item.chain is None:
+                if resync and self._reapply_on_resync(key, revision):
+                    submitted += 1
+                    continue
                 if key in self._notes and self._notes[key].reason != "NoChainYet":
                     self._notes.pop(key)
                     self._dirty.add(key)
@@ -262,6 +306,8 @@ class Reconciler:
             if chain is None:
                 self._settle_without_chain(item, revision)
                 continue
+            if self.workflow_hooks is not None:
+                chain = self.workflow_hooks.expand(chain)
             missing = self._registry.missing(chain.step_types())
             if missing:
                 self._notes[key] = core_status.no_chain_yet(item.change.kind, missing)
@@ -282,6 +328,25 @@ class Reconciler:
                 if self._running(key):
                     deferred.add(key)
         return submitted
+
+    def _reapply_on_resync(self, key: str, revision: str) -> bool:
+        """A Ready Deployment on a kubernetes Cluster is deployed again on each resync: its
+        step compares the live objects with what it applied, re-applies and reports drift."""
+        state = self._desired.get(key)
+        if state is None or state.kind != "Deployment" or state.suspended:
+            return False
+        cluster = self._desired.get(f"Cluster/{state.spec.get('cluster')}")
+        if cluster is None or cluster.spec.get("driver") != "kubernetes":
+            return False
+        latest = self._latest(key)
+        if latest is None or latest.status != "succeeded" or latest.spec_hash != state.spec_hash:
+            return False
+        chain = build_chain(ChainRequest("update", state, revision)).chain
+        if chain is None:
+            return False
+        self._submitted_states[self._executor.submit(chain)] = state
+        self._dirty.add(key)
+        return True
 
     def _observe_unrunnable(self, key: str, revision: str) -> None:
         """A change nothing can run yet is observed once per spec, not once per push,
@@ -343,10 +408,14 @@ class Reconciler:
         """Executor callback: an execution of ``key`` started or one of its steps moved."""
         self._dirty.add(key)
         self.progress.set()
+        if self.workflow_hooks is not None:
+            self.workflow_hooks.on_progress(key)
 
     def on_execution_finished(self, record: ExecutionRecord) -> None:
         """Executor callback: record what a chain did, mark its status for the next flush."""
         self._record_finished(record)
+        if self.workflow_hooks is not None:
+            self.workflow_hooks.on_finished(record)
         self._replan = True
         self.wake.set()
 
@@ -390,6 +459,10 @@ class Reconciler:
         kind, name = key.split("/", 1)
         if kind == "Workflow":
             fields["last_executions"] = self._workflow_executions(kind, name)
+            if self.workflow_hooks is not None:
+                override = self.workflow_hooks.status(name, fields)
+                if override is not None:
+                    return override, fields
         note = self._notes.get(key)
         if note is not None:
             return note, fields
@@ -501,7 +574,9 @@ class Reconciler:
         changed; a branch that lost our commits gets every status file again.
         """
         async with self._publishing:
+            began = time.perf_counter()
             self._pending_files.update(self._collect_status())
+            collected = time.perf_counter()
             if self._publisher is None:
                 self._pending_files.clear()
                 return None
@@ -530,6 +605,15 @@ class Reconciler:
             for path, data in batch.items():
                 if self._pending_files.get(path, b"\0missing") == data:
                     del self._pending_files[path]
+            log.debug(
+                "status published",
+                extra={
+                    "commit": commit,
+                    "files": len(batch),
+                    "collect_ms": round((collected - began) * 1000, 1),
+                    "publish_ms": round((time.perf_counter() - collected) * 1000, 1),
+                },
+            )
             return commit
 
     def _all_status_files(self) -> dict[str, bytes | None]:

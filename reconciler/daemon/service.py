@@ -24,11 +24,13 @@ from reconciler.daemon.config import Config, ConfigError, load_config
 from reconciler.daemon.endpoint_facts import DaemonEndpointFacts
 from reconciler.daemon.logs import configure_logging
 from reconciler.daemon.reconcile import CycleReport, Reconciler
+from reconciler.daemon.schedules import Clock, utc_clock
 from reconciler.daemon.snapshot import SnapshotLoader
+from reconciler.daemon.workflow_lifecycle import WorkflowLifecycle
 from reconciler.drivers import runtimes
 from reconciler.drivers.clusters.local import LocalClusterDriver
 from reconciler.drivers.dir_watch import watch_dir
-from reconciler.drivers.git_source import GitSource
+from reconciler.drivers.git_source import GitSource, GitSourceError
 from reconciler.drivers.git_status import StatusPublisher
 from reconciler.drivers.http_client import HttpClient
 from reconciler.drivers.ref_watch import watch_refs
@@ -39,6 +41,7 @@ from reconciler.engine.context import StepServices
 from reconciler.engine.executor import Executor
 from reconciler.engine.records import ExecutionRecord
 from reconciler.engine.store import Store
+from reconciler.load.limits import LoadLimits
 from reconciler.steps import bookkeeping, endpoints, flow_framework, models
 from reconciler.steps.registry import StepRegistry, default_registry
 
@@ -90,6 +93,7 @@ def assemble(
     resolver: SecretResolver,
     http: HttpClient | None = None,
     local: LocalClusterDriver | None = None,
+    clock: Clock = utc_clock,
 ) -> tuple[Reconciler, Executor]:
     """Every part of the loop, wired from the config around one state store."""
     state_dir = config.state_dir
@@ -103,7 +107,10 @@ def assemble(
         resolver=resolver,
     )
     registry = build_registry(
-        drivers=drivers, facts=facts, runtime_root=state_dir / "runtimes", store=store
+        drivers=drivers,
+        facts=facts,
+        runtime_root=config.runtimes_dir or state_dir / "runtimes",
+        store=store,
     )
     credentials = models.SecretStoreCredentials(resolver=resolver, secret_names=late.secret_name)
     model_services = models.ModelServices(cache_dir=state_dir / "models", credentials=credentials)
@@ -132,6 +139,7 @@ def assemble(
     )
     loader = SnapshotLoader(
         source=source,
+        limits=LoadLimits(**config.load.model_dump()),
         roots=config.repo.paths,
         options=ValidateOptions(implicit_projects=config.projects.create_missing),
     )
@@ -146,6 +154,12 @@ def assemble(
         status_prefix=prefix,
     )
     late.target = reconciler
+    reconciler.workflow_hooks = WorkflowLifecycle(
+        store=store, executor=executor, registry=registry, desired=reconciler.desired_states,
+        revision=lambda: reconciler.last_seen, on_change=reconciler.on_execution_progress,
+        loaded=lambda: (r := reconciler.last_report) is not None and r.loaded and r.valid,
+        secrets=resolver, http=http, clock=clock,
+    )
     return reconciler, executor
 
 
@@ -191,8 +205,10 @@ class Daemon:
         config_file: Path | None = None,
         notifier: SystemdNotifier | None = None,
         serve: Callable[[Daemon], contextlib.AbstractAsyncContextManager[object]] | None = None,
+        clock: Clock = utc_clock,
     ) -> None:
         self._config = config
+        self._clock = clock  # what schedules read the time from (tests pass their own)
         self._serve = serve  # the HTTP API, run while the loop runs (reconciler.api)
         self._config_file = config_file
         self._notifier = notifier or SystemdNotifier()
@@ -272,16 +288,19 @@ class Daemon:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(signum, handler)
         store = Store(config.state_dir / STATE_DB)
-        http = HttpClient()
+        http = HttpClient(deny_private=config.http.deny_private)
         local = LocalClusterDriver(state_dir=config.state_dir / "local")
         await local.start()  # adopts the servers a previous daemon left serving
         reconciler, executor = assemble(
-            self._config, store, resolver=self.resolver, http=http, local=local
+            self._config, store, resolver=self.resolver, http=http, local=local, clock=self._clock
         )
+        hooks = reconciler.workflow_hooks
+        assert hooks is not None
         self.reconciler, self.store, self.executor = reconciler, store, executor
         tasks: list[asyncio.Task[None]] = []
         serving = contextlib.AsyncExitStack()
         try:
+            await self._check_source(reconciler)
             resumed = await executor.start()
             if self._serve is not None:
                 await serving.enter_async_context(self._serve(self))
@@ -296,6 +315,8 @@ class Daemon:
             if is_local_repo(config.repo.url):
                 tasks.append(asyncio.create_task(self._watch_local_refs(Path(config.repo.url))))
             tasks.append(asyncio.create_task(self._flush_progress(reconciler)))
+            tasks.append(asyncio.create_task(hooks.run(stop=self._stop)))
+            self.cycle_observers.append(lambda _ok, _s: hooks.scheduler.poke())
             if config.secrets_dir is not None:
                 tasks.append(asyncio.create_task(self._watch_secrets(config.secrets_dir)))
             self._wake.set()  # the first cycle runs at once
@@ -309,6 +330,7 @@ class Daemon:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
             await self._shutdown_executor(executor)
+            await hooks.close()  # after the executor: runs ending in the grace period notify
             await local.close()
             await http.close()
             with contextlib.suppress(Exception):
@@ -390,6 +412,15 @@ class Daemon:
             await reconciler.wake.wait()
             reconciler.wake.clear()
             self._wake.set()
+
+    async def _check_source(self, reconciler: Reconciler) -> None:
+        """A state repo that cannot be read at the first start is an error, not a warning
+        every poll; once the daemon has a copy, a source that goes away only stalls it."""
+        try:
+            await asyncio.to_thread(reconciler.source.sync)
+        except GitSourceError as exc:
+            if await asyncio.to_thread(reconciler.source.local_head) is None:
+                raise DaemonStartError(f"cannot read the state repo: {exc}") from None
 
     async def _shutdown_executor(self, executor: Executor) -> None:
         """Let running steps reach a boundary within the grace period, saying so at once;

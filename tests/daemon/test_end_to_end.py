@@ -160,21 +160,21 @@ spec:
 """
 
 
-def test_kinds_without_a_chain_say_so_and_their_status_goes_with_them(
+def test_a_model_that_cannot_be_read_stalls_and_its_status_goes_with_it(
     remote: GitRemote, start_daemon: StartDaemon
 ) -> None:
     added = remote.writer.commit_and_push({"models.yaml": MODEL}, "add a model")
     start_daemon()
     model = wait_for(
         "model status",
-        lambda: (s := _status(remote, "models/minilm.yaml")) and s,
+        lambda: (s := _status(remote, "models/minilm.yaml")) and s["phase"] == "Stalled" and s,
     )
-    assert model["phase"] == "Pending"
     ready = condition(model, "Ready")
-    assert (ready["status"], ready["reason"]) == ("False", "NoChainYet")
-    assert "add_model" in ready["message"]
+    assert ready["status"] == "False"
+    assert ready["reason"] in ("DiskSourceUnreadable", "SourceNotFound")
+    assert "/var/lib/reconciler/models/minilm" in ready["message"]
     assert model["observed_revision"] == added
-    assert condition(model, "Stalled")["status"] == "False"
+    assert condition(model, "Stalled")["status"] == "True"
 
     unrelated = remote.writer.commit_and_push(
         {"projects.yaml": PROJECT_RENAMED}, "describe the project"
@@ -185,6 +185,7 @@ def test_kinds_without_a_chain_say_so_and_their_status_goes_with_them(
     )
     still = _status(remote, "models/minilm.yaml")
     assert still is not None and still["observed_revision"] == added  # its spec did not change
+    assert still["phase"] == "Stalled"
 
     removed = remote.writer.commit_and_push({"models.yaml": None}, "remove the model")
     wait_for(
@@ -221,3 +222,34 @@ def test_a_config_less_start_from_flags(remote: GitRemote, tmp_path) -> None:
     finally:
         assert daemon.stop() == 0
     assert "from-env" not in daemon.log_text()
+
+
+K8S_JOB_WORKFLOW = """\
+apiVersion: reconciler/v1
+kind: Workflow
+metadata: {name: needs-a-job}
+spec:
+  trigger: on_change
+  workflows:
+    provision:
+      nodes:
+        - id: train
+          type: k8s_job
+          user_inputs: {cluster: local, image: busybox}
+"""
+
+
+def test_a_chain_this_build_cannot_run_says_which_step_types_are_missing(
+    remote: GitRemote, start_daemon: StartDaemon
+) -> None:
+    added = remote.writer.commit_and_push({"jobs.yaml": K8S_JOB_WORKFLOW}, "add a job workflow")
+    start_daemon()
+    status = wait_for(
+        "workflow status",
+        lambda: (s := _status(remote, "workflows/needs-a-job.yaml")) and s,
+    )
+    assert status["phase"] == "Pending"
+    ready = condition(status, "Ready")
+    assert ready["reason"] == "NoChainYet"
+    assert "k8s_job" in ready["message"]
+    assert status["observed_revision"] == added
