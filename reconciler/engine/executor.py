@@ -1,10 +1,13 @@
 """The durable executor: runs step chains (DAGs) on asyncio, one chain per object at a time.
 
-Every step's start is committed before it runs and its end before the runner moves on,
-so after a crash ``resume()`` continues each unfinished chain at its first unfinished
-step (finished steps keep their outputs; a step caught running is run again, steps being
-idempotent). A newer chain for an object replaces a queued one and stops a running one
-at its next step boundary; independent nodes run concurrently, bounded per cluster.
+Every step's start is committed before it runs and its end before the runner moves on
+(before any downstream node starts, before the execution finishes), so after a crash
+``resume()`` continues each unfinished chain at its first unfinished step (finished steps
+keep their outputs; a step caught running is run again, steps being idempotent). The
+writes of one turn of the event loop share a transaction (step_journal): a round's ends
+and the starts they enable commit together. A newer chain for an object replaces a
+queued one and stops a running one at its next step boundary; independent nodes run
+concurrently, bounded per cluster.
 """
 
 from __future__ import annotations
@@ -16,12 +19,12 @@ import datetime
 import inspect
 import logging
 import random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Literal
 
 from reconciler.core import chains
 from reconciler.core.substitution import SubstitutionError
-from reconciler.engine import node_inputs, outcomes, step_runner
+from reconciler.engine import node_inputs, outcomes, step_journal, step_runner
 from reconciler.engine.context import (
     ReadinessSource,
     StepCatalog,
@@ -37,14 +40,15 @@ from reconciler.engine.records import (
     StepStatus,
     utc_now,
 )
-from reconciler.engine.store import Store
+from reconciler.engine.store import StepEnd, StepRetry, StepStart, Store, encode_json
 
 _logger = logging.getLogger("reconciler.engine.executor")
 
 OnFinished = Callable[[ExecutionRecord], Awaitable[None] | None]
 OnProgress = Callable[[str], None]
-"""Called with an execution's object key when it starts running and when a step starts,
-ends or waits to retry: status follows the run as it happens, not only at its end."""
+"""Called with an execution's object key when it starts running and when its steps'
+starts, ends or retry waits are committed (once per key per commit, which may hold many
+steps): status follows the run as it happens, not only at its end."""
 StopReason = Literal["cancelled", "superseded", "timed_out"]
 
 
@@ -122,6 +126,7 @@ class Executor:
         base = services or StepServices()
         self._services = dataclasses.replace(base, readiness=readiness or base.readiness)
         self._store = store
+        self._journal = step_journal.StepJournal(store=store, on_committed=self._progress_many)
         self._registry = registry
         self._default_limit = max_concurrent_per_cluster
         self._cluster_limits = dict(cluster_limits or {})
@@ -163,6 +168,7 @@ class Executor:
             for old in older:
                 if old.id in self._runs or old.id == lane.queued:
                     continue
+                self._journal.flush()
                 final = self._store.finish_execution(
                     old.id, "superseded", error="superseded by a newer chain for the same object"
                 )
@@ -215,6 +221,7 @@ class Executor:
         lane = self._lanes[record.object_key]
         if lane.queued == record.id:
             lane.queued = None
+        self._journal.flush()
         final = self._store.finish_execution(record.id, "cancelled", error="cancelled on request")
         self._deliver_soon(final)
         return True
@@ -252,6 +259,7 @@ class Executor:
                 if not future.done():
                     future.set_exception(ExecutorClosedError("the executor shut down"))
         self._waiters.clear()
+        self._journal.flush()
         self._store.checkpoint()
 
     def running_ids(self) -> list[ExecutionId]:
@@ -279,6 +287,7 @@ class Executor:
                     "execution %s of %s broke", run.execution_id, run.chain.object_key
                 )
                 final = ("failed", f"internal error in the executor: {outcomes.describe(e)}")
+            self._journal.flush()  # writes of steps cancelled in flight
             if final is not None:
                 status, error = final
                 record = self._store.finish_execution(run.execution_id, status, error=error)
@@ -316,9 +325,10 @@ class Executor:
     async def _drive(self, run: _Run) -> tuple[ExecutionStatus, str | None] | None:
         """Run the chain's nodes as they become ready; the final status, or None to resume."""
         chain = run.chain
-        graph = chain.graph()
         nodes = {step.id: step for step in chain.steps}
-        records = {record.node_id: record for record in self._store.get_steps(run.execution_id)}
+        # Steps not in here are untouched: pending, never attempted.
+        records = {record.node_id: record for record in self._store.moved_steps(run.execution_id)}
+        self._journal.flush()
         self._store.mark_execution_running(run.execution_id)
         self._progress(chain.object_key)
         timer = self._arm_timeout(run)
@@ -330,10 +340,13 @@ class Executor:
                 # Ended before a crash, the execution not yet closed: close it the same way.
                 run.problem = self._problem(record.status, nodes[record.node_id], record.error)
                 run.stop_event.set()
-        waiting_on = {
-            node_id: sum(1 for upstream in graph.predecessors(node_id) if upstream not in outputs)
-            for node_id in nodes
-        }
+        successors: dict[str, list[str]] = {node_id: [] for node_id in nodes}
+        waiting_on = dict.fromkeys(nodes, 0)
+        for step in chain.steps:
+            for upstream in {*step.after, *step.pass_outputs}:
+                successors[upstream].append(step.id)
+                if upstream not in outputs:
+                    waiting_on[step.id] += 1
         ready = collections.deque(
             node_id for node_id in nodes if node_id not in outputs and waiting_on[node_id] == 0
         )
@@ -344,8 +357,9 @@ class Executor:
             while True:
                 while ready and not run.stop_event.is_set():
                     node_id = ready.popleft()
+                    node = nodes[node_id]
                     task = asyncio.create_task(
-                        self._report_node(reports, run, nodes[node_id], records[node_id], outputs)
+                        self._report_node(reports, run, node, records.get(node_id), outputs)
                     )
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
@@ -358,7 +372,7 @@ class Executor:
                     raise result
                 if result.status == "done":
                     outputs[node_id] = result.outputs
-                    for downstream in graph.successors(node_id):
+                    for downstream in successors[node_id]:
                         waiting_on[downstream] -= 1
                         if waiting_on[downstream] == 0:
                             ready.append(downstream)
@@ -422,7 +436,7 @@ class Executor:
         reports: asyncio.Queue[tuple[str, _NodeResult | BaseException]],
         run: _Run,
         node: chains.StepNode,
-        record: StepRecord,
+        record: StepRecord | None,
         outputs: Mapping[str, Mapping[str, Any]],
     ) -> None:
         try:
@@ -449,7 +463,7 @@ class Executor:
             return False
         return True
 
-    def _end_step(
+    async def _end_step(
         self,
         run: _Run,
         node_id: str,
@@ -461,14 +475,17 @@ class Executor:
     ) -> _NodeResult:
         """Commit a step's end before the runner moves on."""
         try:
-            self._store.finish_step(
-                run.execution_id, node_id, status=status, outputs=outputs, error=error, log=log
-            )
+            encoded = None if outputs is None else encode_json(outputs)
         except (TypeError, ValueError) as e:
             status, error, outputs = "failed", f"step outputs are not JSON values: {e}", None
-            self._store.finish_step(run.execution_id, node_id, status=status, error=error, log=log)
-        self._progress(run.chain.object_key)
+            encoded = None
+        end = StepEnd(run.execution_id, node_id, status, encoded, error, log)
+        await self._journal.record(end, object_key=run.chain.object_key)
         return _NodeResult(status, error, outputs or {})
+
+    def _progress_many(self, object_keys: Iterable[str]) -> None:
+        for object_key in object_keys:
+            self._progress(object_key)
 
     def _progress(self, object_key: str) -> None:
         if self._on_progress is None:
@@ -482,22 +499,23 @@ class Executor:
         self,
         run: _Run,
         node: chains.StepNode,
-        record: StepRecord,
+        record: StepRecord | None,
         outputs: Mapping[str, Mapping[str, Any]],
     ) -> _NodeResult:
         chain = run.chain
         interrupted = _NodeResult("interrupted")
         # A step found running was interrupted (a crash, a stop): this attempt resumes it.
-        resumed = record.status == "running"
-        attempt = record.attempts if resumed else record.attempts + 1
-        if record.status == "pending" and record.next_attempt_at is not None:
+        resumed = record is not None and record.status == "running"
+        attempts = 0 if record is None else record.attempts
+        attempt = attempts if resumed else attempts + 1
+        if record is not None and record.status == "pending" and record.next_attempt_at is not None:
             remaining = (record.next_attempt_at - utc_now()).total_seconds()
             if await self._pause(run, remaining):
                 return interrupted
         impl = self._registry.implementation(node.type)
         signature = self._registry.signature(node.type)
         if impl is None:
-            return self._end_step(
+            return await self._end_step(
                 run,
                 node.id,
                 "stalled",
@@ -512,15 +530,17 @@ class Executor:
                     node, params=chain.params, outputs=outputs, signature=signature
                 )
             except (SubstitutionError, node_inputs.MissingInputError) as e:
-                return self._end_step(run, node.id, "stalled", error=str(e))
+                return await self._end_step(run, node.id, "stalled", error=str(e))
             label = f"resumed attempt {attempt}" if resumed else f"attempt {attempt}"
             resumed = False
             log = StepLog(prefix=f"{chain.object_key} {node.id} {label}")
             async with self._semaphore(chain.cluster):
                 if run.stop_event.is_set():
                     return interrupted
-                self._store.start_step(run.execution_id, node.id, attempt=attempt, inputs=inputs)
-                self._progress(chain.object_key)
+                start = StepStart(run.execution_id, node.id, attempt, encode_json(inputs))
+                await self._journal.record(start, object_key=chain.object_key)
+                if run.stop_event.is_set():
+                    return interrupted  # committed as running: resumed or closed later
                 context = StepContext(
                     execution_id=run.execution_id,
                     node_id=node.id,
@@ -538,14 +558,20 @@ class Executor:
                     impl, context, timeout_s=self._step_budget(run, node)
                 )
             if isinstance(outcome, outcomes.Done):
-                return self._end_step(run, node.id, "done", outputs=outcome.outputs, log=log.text())
+                return await self._end_step(
+                    run, node.id, "done", outputs=outcome.outputs, log=log.text()
+                )
             if isinstance(outcome, outcomes.Failed):
-                return self._end_step(run, node.id, "failed", error=outcome.reason, log=log.text())
+                return await self._end_step(
+                    run, node.id, "failed", error=outcome.reason, log=log.text()
+                )
             if isinstance(outcome, outcomes.Stalled):
-                return self._end_step(run, node.id, "stalled", error=outcome.reason, log=log.text())
+                return await self._end_step(
+                    run, node.id, "stalled", error=outcome.reason, log=log.text()
+                )
             if attempt > node.retries:
                 tried = f"{attempt} attempt{'s' if attempt > 1 else ''}"
-                return self._end_step(
+                return await self._end_step(
                     run,
                     node.id,
                     "failed",
@@ -558,14 +584,14 @@ class Executor:
                     attempt, base_s=node.retry_delay, cap_s=self._retry_cap_s, rng=self._rng
                 )
             log.info(f"retrying in {delay:.3g}s: {outcome.reason}")
-            self._store.schedule_retry(
+            retry = StepRetry(
                 run.execution_id,
                 node.id,
                 next_attempt_at=utc_now() + datetime.timedelta(seconds=delay),
                 error=outcome.reason,
                 log=log.text(),
             )
-            self._progress(chain.object_key)
+            await self._journal.record(retry, object_key=chain.object_key)
             if await self._pause(run, delay):
                 return interrupted
             attempt += 1

@@ -18,12 +18,15 @@ async def run_step(
     impl: StepImpl, ctx: StepContext, *, timeout_s: float | None
 ) -> outcomes.Outcome:
     """One attempt of ``impl`` under ``timeout_s``; never raises except CancelledError."""
-    deadline = asyncio.timeout(timeout_s)
+    deadline = None if timeout_s is None else asyncio.timeout(timeout_s)
     try:
-        async with deadline:
+        if deadline is None:  # no timer to arm: the common case, kept cheap
             result = await impl(ctx)
+        else:
+            async with deadline:
+                result = await impl(ctx)
     except TimeoutError as e:
-        if deadline.expired():
+        if deadline is not None and deadline.expired():
             ctx.log.error(f"timed out after {timeout_s:g}s")
             return outcomes.Retry(f"step timed out after {timeout_s:g}s")
         ctx.log.error(outcomes.describe(e))

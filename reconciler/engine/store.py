@@ -3,18 +3,28 @@
 Executions and their steps are written here before and after every step runs, so a
 daemon killed at any instant resumes where it stopped; objects, API tasks and a few
 daemon-wide values (last seen and last applied revisions) live beside them. Every write
-is one short ``BEGIN IMMEDIATE`` transaction; reads return typed records, never rows.
+is one short ``BEGIN IMMEDIATE`` transaction; the step writes of one scheduling round
+(ends, retries and starts, in the order they happened) share one (``record_steps``).
+Reads return typed records, never rows.
+
+Durability: WAL with ``synchronous=NORMAL``. A commit is in the WAL file, in the OS's
+page cache, when COMMIT returns, so it survives the process being killed (kill -9, OOM,
+a crash) at any instant; only a power loss or kernel crash can drop the last commits
+before the next checkpoint (the database itself stays consistent). FULL would add an
+fsync per commit for that case alone; a daemon host losing power also loses its running
+steps, which resume from the last commit like any interrupted step.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import datetime
 import json
 import sqlite3
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -58,6 +68,97 @@ def _dump(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
+def encode_json(value: Mapping[str, Any]) -> str:
+    """Step inputs or outputs as stored. Raises TypeError/ValueError for non-JSON values."""
+    return _dump(dict(value)) if value else "{}"
+
+
+@dataclasses.dataclass(frozen=True)
+class StepStart:
+    """Attempt ``attempt`` of a step begins with these (encoded) inputs."""
+
+    execution_id: str
+    node_id: str
+    attempt: int
+    inputs_json: str
+
+
+@dataclasses.dataclass(frozen=True)
+class StepEnd:
+    """A step ended for good: done (with encoded outputs), failed or stalled."""
+
+    execution_id: str
+    node_id: str
+    status: StepStatus
+    outputs_json: str | None = None
+    error: str | None = None
+    log: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class StepRetry:
+    """An attempt ended retryably; the step waits, pending, until ``next_attempt_at``."""
+
+    execution_id: str
+    node_id: str
+    next_attempt_at: datetime.datetime
+    error: str
+    log: str = ""
+
+
+StepWrite = StepStart | StepEnd | StepRetry
+
+_START_SQL = (
+    "UPDATE steps SET status = 'running', attempts = ?, inputs = ?, error = NULL,"
+    " started_at = ?, finished_at = NULL, next_attempt_at = NULL"
+    " WHERE execution_id = ? AND node_id = ?"
+)
+_END_SQL = (
+    "UPDATE steps SET status = ?, outputs = ?, error = ?, finished_at = ?,"
+    " next_attempt_at = NULL, logs = CASE WHEN ? = '' THEN logs ELSE substr(logs || ?, -?) END"
+    " WHERE execution_id = ? AND node_id = ?"
+)
+_RETRY_SQL = (
+    "UPDATE steps SET status = 'pending', error = ?, finished_at = ?,"
+    " next_attempt_at = ?, logs = substr(logs || ?, -?)"
+    " WHERE execution_id = ? AND node_id = ?"
+)
+
+
+def _write_params(write: StepWrite, now: str) -> tuple[Any, ...]:
+    if isinstance(write, StepStart):
+        return (write.attempt, write.inputs_json, now, write.execution_id, write.node_id)
+    if isinstance(write, StepEnd):
+        return (
+            write.status,
+            write.outputs_json,
+            write.error,
+            now,
+            write.log,
+            write.log,
+            MAX_STEP_LOG_CHARS,
+            write.execution_id,
+            write.node_id,
+        )
+    return (
+        write.error,
+        now,
+        write.next_attempt_at.isoformat(),
+        write.log,
+        MAX_STEP_LOG_CHARS,
+        write.execution_id,
+        write.node_id,
+    )
+
+
+_WRITE_SQL: dict[type[StepWrite], str] = {
+    StepStart: _START_SQL,
+    StepEnd: _END_SQL,
+    StepRetry: _RETRY_SQL,
+}
+_CHAIN_CACHE_SIZE = 8
+
+
 def _load(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
@@ -80,7 +181,7 @@ _STEP_COLUMNS = (
 )
 
 
-def _execution(row: sqlite3.Row) -> ExecutionRecord:
+def _execution(row: sqlite3.Row, chain: chains.Chain) -> ExecutionRecord:
     created = _time(row["created_at"])
     assert created is not None
     return ExecutionRecord(
@@ -91,7 +192,7 @@ def _execution(row: sqlite3.Row) -> ExecutionRecord:
         revision=row["revision"],
         spec_hash=row["spec_hash"],
         cluster=row["cluster"],
-        chain=chain_codec.chain_from_json(row["chain"]),
+        chain=chain,
         params=_load(row["params"]) or {},
         status=cast(ExecutionStatus, row["status"]),
         error=row["error"],
@@ -153,6 +254,9 @@ class Store:
             conn.close()
             raise
         self._conn = conn
+        self._chains: collections.OrderedDict[str, chains.Chain] = collections.OrderedDict()
+        """Decoded chains of recently read executions: a stored chain never changes, and
+        decoding a 10,000-node chain costs more than running many of its steps."""
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -289,16 +393,34 @@ class Store:
                     for position, step in enumerate(chain.steps)
                 ],
             )
+        # The chain as given encodes to the stored JSON and is what the executor runs in
+        # this process: no need to decode what was just encoded (after a restart the
+        # decoded plan of record is read back instead).
+        self._remember_chain(execution_id, chain)
         return Submitted(
             execution=self.get_execution(execution_id),
             superseded=tuple(self.get_execution(ExecutionId(old)) for old in superseded_ids),
         )
 
+    def _remember_chain(self, execution_id: str, chain: chains.Chain) -> None:
+        self._chains[execution_id] = chain
+        self._chains.move_to_end(execution_id)
+        if len(self._chains) > _CHAIN_CACHE_SIZE:
+            self._chains.popitem(last=False)
+
+    def _record(self, row: sqlite3.Row) -> ExecutionRecord:
+        execution_id = row["id"]
+        chain = self._chains.get(execution_id)
+        if chain is None:
+            chain = chain_codec.chain_from_json(row["chain"])
+        self._remember_chain(execution_id, chain)
+        return _execution(row, chain)
+
     def find_execution(self, execution_id: str) -> ExecutionRecord | None:
         row = self._conn.execute(
             f"SELECT {_EXECUTION_COLUMNS} FROM executions WHERE id = ?", (execution_id,)
         ).fetchone()
-        return None if row is None else _execution(row)
+        return None if row is None else self._record(row)
 
     def get_execution(self, execution_id: str) -> ExecutionRecord:
         record = self.find_execution(execution_id)
@@ -343,7 +465,7 @@ class Store:
             f" ORDER BY rowid {order} LIMIT ? OFFSET ?",
             (*args, limit, offset),
         )
-        return [_execution(row) for row in rows]
+        return [self._record(row) for row in rows]
 
     def unfinished_executions(self) -> list[ExecutionRecord]:
         """Queued and running executions, oldest first (what a restart must resume)."""
@@ -390,6 +512,17 @@ class Store:
         )
         return [_step(row) for row in rows]
 
+    def moved_steps(self, execution_id: str) -> list[StepRecord]:
+        """The steps that are no longer untouched (pending with no attempt yet): what a
+        resumed execution must know; cheap for a fresh one, however large its chain."""
+        rows = self._conn.execute(
+            f"SELECT {_STEP_COLUMNS} FROM steps WHERE execution_id = ?"
+            " AND (status != 'pending' OR attempts > 0 OR next_attempt_at IS NOT NULL)"
+            " ORDER BY position",
+            (execution_id,),
+        )
+        return [_step(row) for row in rows]
+
     def get_step(self, execution_id: str, node_id: str) -> StepRecord | None:
         row = self._conn.execute(
             f"SELECT {_STEP_COLUMNS} FROM steps WHERE execution_id = ? AND node_id = ?",
@@ -397,17 +530,35 @@ class Store:
         ).fetchone()
         return None if row is None else _step(row)
 
+    def record_steps(self, writes: Sequence[StepWrite]) -> None:
+        """Commit step starts, ends and retries in one transaction, in the given order.
+
+        The executor passes what one scheduling round did: the ends that made nodes ready
+        and the starts of those nodes commit together, so no step is ever recorded as
+        started on outputs that a crash could still lose.
+        """
+        if not writes:
+            return
+        now = _now_text()
+        with self._write() as conn:
+            group: list[tuple[Any, ...]] = []
+            kind: type[StepWrite] | None = None
+            for write in writes:
+                if type(write) is not kind and group:
+                    assert kind is not None
+                    conn.executemany(_WRITE_SQL[kind], group)
+                    group = []
+                kind = type(write)
+                group.append(_write_params(write, now))
+            if group:
+                assert kind is not None
+                conn.executemany(_WRITE_SQL[kind], group)
+
     def start_step(
         self, execution_id: str, node_id: str, *, attempt: int, inputs: Mapping[str, Any]
     ) -> None:
         """Commit that attempt ``attempt`` of a step begins, with its resolved inputs."""
-        with self._write() as conn:
-            conn.execute(
-                "UPDATE steps SET status = 'running', attempts = ?, inputs = ?, error = NULL,"
-                " started_at = ?, finished_at = NULL, next_attempt_at = NULL"
-                " WHERE execution_id = ? AND node_id = ?",
-                (attempt, _dump(dict(inputs)), _now_text(), execution_id, node_id),
-            )
+        self.record_steps([StepStart(execution_id, node_id, attempt, encode_json(inputs))])
 
     def finish_step(
         self,
@@ -420,23 +571,8 @@ class Store:
         log: str = "",
     ) -> None:
         """Commit a step's end. Raises TypeError/ValueError for outputs that are not JSON."""
-        encoded = None if outputs is None else _dump(dict(outputs))
-        with self._write() as conn:
-            conn.execute(
-                "UPDATE steps SET status = ?, outputs = ?, error = ?, finished_at = ?,"
-                " next_attempt_at = NULL, logs = substr(logs || ?, -?)"
-                " WHERE execution_id = ? AND node_id = ?",
-                (
-                    status,
-                    encoded,
-                    error,
-                    _now_text(),
-                    log,
-                    MAX_STEP_LOG_CHARS,
-                    execution_id,
-                    node_id,
-                ),
-            )
+        encoded = None if outputs is None else encode_json(outputs)
+        self.record_steps([StepEnd(execution_id, node_id, status, encoded, error, log)])
 
     def schedule_retry(
         self,
@@ -448,21 +584,7 @@ class Store:
         log: str = "",
     ) -> None:
         """Commit that an attempt ended retryably; the step waits, pending, until then."""
-        with self._write() as conn:
-            conn.execute(
-                "UPDATE steps SET status = 'pending', error = ?, finished_at = ?,"
-                " next_attempt_at = ?, logs = substr(logs || ?, -?)"
-                " WHERE execution_id = ? AND node_id = ?",
-                (
-                    error,
-                    _now_text(),
-                    next_attempt_at.isoformat(),
-                    log,
-                    MAX_STEP_LOG_CHARS,
-                    execution_id,
-                    node_id,
-                ),
-            )
+        self.record_steps([StepRetry(execution_id, node_id, next_attempt_at, error, log)])
 
     # -- API tasks ---------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from reconciler.core.chains import Chain, StepNode
 from reconciler.engine import outcomes
 from reconciler.engine.context import StepContext
 from reconciler.engine.executor import Executor
-from reconciler.engine.store import Store
+from reconciler.engine.store import StepEnd, StepWrite, Store
 from reconciler.steps.registry import default_registry
 
 EFFECT = step_types.StepSignature(
@@ -52,13 +53,15 @@ def die() -> None:
 
 
 class KillingStore(Store):
-    """A store that SIGKILLs the process right after a chosen step's end is committed."""
+    """A store that SIGKILLs the process right after a chosen step's end is committed
+    (with whatever else its transaction held)."""
 
     kill_after_commit: str | None = None
 
-    def finish_step(self, execution_id: str, node_id: str, **kwargs: Any) -> None:
-        super().finish_step(execution_id, node_id, **kwargs)
-        if node_id == self.kill_after_commit:
+    def record_steps(self, writes: Sequence[StepWrite]) -> None:
+        super().record_steps(writes)
+        ended = {w.node_id for w in writes if isinstance(w, StepEnd)}
+        if self.kill_after_commit in ended:
             die()
 
 

@@ -9,7 +9,15 @@ import pytest
 
 from reconciler.core.chains import Chain, StepNode
 from reconciler.engine import migrations
-from reconciler.engine.store import DB_FILENAME, Store, UnknownExecutionError
+from reconciler.engine.records import utc_now
+from reconciler.engine.store import (
+    DB_FILENAME,
+    StepEnd,
+    StepRetry,
+    StepStart,
+    Store,
+    UnknownExecutionError,
+)
 
 
 def a_chain(revision: str = "r1") -> Chain:
@@ -133,3 +141,48 @@ def test_objects_api_tasks_and_values(tmp_path: Path) -> None:
         assert done.result == {"endpoint": "u"} and done.payload == {"model": "phi"}
         assert [t.id for t in store.list_api_tasks(kind="deploy", status="completed")] == [task.id]
         assert store.get_value("missing", default=7) == 7
+
+
+def two_step_chain() -> Chain:
+    return Chain(
+        kind="Workflow",
+        name="w",
+        action="execute",
+        revision="r1",
+        spec_hash="h",
+        steps=(StepNode(id="a", type="noop"), StepNode(id="b", type="noop", after=("a",))),
+    )
+
+
+def test_a_batch_of_step_writes_applies_in_order(tmp_path: Path) -> None:
+    with Store(tmp_path) as store, Store(tmp_path) as reader:
+        execution_id = store.submit_execution(two_step_chain()).execution.id
+        store.record_steps(
+            [
+                StepStart(execution_id, "a", 1, "{}"),
+                StepRetry(execution_id, "a", utc_now(), "busy", "log one\n"),
+                StepStart(execution_id, "a", 2, '{"x":1}'),
+                StepEnd(execution_id, "a", "done", '{"token":"t"}', None, "log two\n"),
+                StepStart(execution_id, "b", 1, '{"v":"t"}'),
+            ]
+        )
+        a, b = reader.get_steps(execution_id)
+        assert (a.status, a.attempts, a.inputs, a.outputs) == ("done", 2, {"x": 1}, {"token": "t"})
+        assert a.logs == "log one\nlog two\n" and a.next_attempt_at is None
+        assert (b.status, b.attempts, b.inputs) == ("running", 1, {"v": "t"})
+
+
+def test_a_batch_of_step_writes_commits_whole_or_not_at_all(tmp_path: Path) -> None:
+    with Store(tmp_path) as store:
+        execution_id = store.submit_execution(two_step_chain()).execution.id
+        with pytest.raises(sqlite3.IntegrityError):
+            store.record_steps(
+                [
+                    StepEnd(execution_id, "a", "done", "{}"),
+                    StepEnd(execution_id, "b", "bogus"),  # type: ignore[arg-type]
+                ]
+            )
+        assert [s.status for s in store.get_steps(execution_id)] == ["pending", "pending"]
+        assert store.moved_steps(execution_id) == []
+        store.record_steps([StepStart(execution_id, "b", 1, "{}")])
+        assert [s.node_id for s in store.moved_steps(execution_id)] == ["b"]
