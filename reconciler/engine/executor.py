@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from reconciler.core import chains
 from reconciler.core.substitution import SubstitutionError
-from reconciler.engine import node_inputs, outcomes, step_journal, step_runner
+from reconciler.engine import cluster_slots, node_inputs, outcomes, step_journal, step_runner
 from reconciler.engine.context import (
     ReadinessSource,
     StepCatalog,
@@ -66,6 +66,23 @@ class _NodeResult:
     status: _EndStatus | Literal["interrupted"]
     error: str | None = None
     outputs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class _FirstAttempt:
+    """A node's first attempt, begun by the driver: slot taken, start queued to commit."""
+
+    inputs: Mapping[str, Any]
+    committed: asyncio.Future[None]
+    slots: cluster_slots.ClusterSlots
+    taken_over: bool = False
+    """Set once the node's runner holds the slot (and will give it back)."""
+
+    def release_if_unused(self, _task: asyncio.Task[None]) -> None:
+        """A task cancelled before it ever ran never reached its ``finally``."""
+        if not self.taken_over:
+            self.taken_over = True
+            self.slots.give()
 
 
 @dataclasses.dataclass
@@ -135,7 +152,7 @@ class Executor:
         self._on_finished = on_finished
         self._on_progress = on_progress
         self._rng = rng or random.Random()
-        self._semaphores: dict[str, asyncio.Semaphore] = {}
+        self._slots: dict[str, cluster_slots.ClusterSlots] = {}
         self._lanes: dict[str, _Lane] = collections.defaultdict(_Lane)
         self._runs: dict[ExecutionId, _Run] = {}
         self._waiters: dict[ExecutionId, list[asyncio.Future[ExecutionRecord]]] = {}
@@ -287,7 +304,11 @@ class Executor:
                     "execution %s of %s broke", run.execution_id, run.chain.object_key
                 )
                 final = ("failed", f"internal error in the executor: {outcomes.describe(e)}")
-            self._journal.flush()  # writes of steps cancelled in flight
+            self._journal.flush()  # ends not yet committed, writes of steps cancelled in flight
+            lost = self._journal.failure(run.execution_id)
+            self._journal.forget(run.execution_id)
+            if lost is not None and final is not None and final[0] != "failed":
+                final = ("failed", f"internal error: a step write was not committed: {lost}")
             if final is not None:
                 status, error = final
                 record = self._store.finish_execution(run.execution_id, status, error=error)
@@ -357,10 +378,13 @@ class Executor:
             while True:
                 while ready and not run.stop_event.is_set():
                     node_id = ready.popleft()
-                    node = nodes[node_id]
+                    node, moved = nodes[node_id], records.get(node_id)
+                    first = None if moved is not None else self._begin_now(run, node, outputs)
                     task = asyncio.create_task(
-                        self._report_node(reports, run, node, records.get(node_id), outputs)
+                        self._report_node(reports, run, node, moved, outputs, first)
                     )
+                    if first is not None:
+                        task.add_done_callback(first.release_if_unused)
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
                     in_flight += 1
@@ -438,20 +462,53 @@ class Executor:
         node: chains.StepNode,
         record: StepRecord | None,
         outputs: Mapping[str, Mapping[str, Any]],
+        first: _FirstAttempt | None,
     ) -> None:
         try:
-            result: _NodeResult | BaseException = await self._run_node(run, node, record, outputs)
+            result: _NodeResult | BaseException = await self._run_node(
+                run, node, record, outputs, first
+            )
         except Exception as e:
             result = e
         reports.put_nowait((node.id, result))
 
-    def _semaphore(self, cluster: str | None) -> asyncio.Semaphore:
+    def _cluster_slots(self, cluster: str | None) -> cluster_slots.ClusterSlots:
         key = cluster or ""
-        semaphore = self._semaphores.get(key)
-        if semaphore is None:
+        slots = self._slots.get(key)
+        if slots is None:
             limit = self._cluster_limits.get(key, self._default_limit)
-            semaphore = self._semaphores[key] = asyncio.Semaphore(limit)
-        return semaphore
+            slots = self._slots[key] = cluster_slots.ClusterSlots(limit)
+        return slots
+
+    def _begin_now(
+        self, run: _Run, node: chains.StepNode, outputs: Mapping[str, Mapping[str, Any]]
+    ) -> _FirstAttempt | None:
+        """Begin a fresh node's first attempt in this very turn when that is plain sailing
+        (a free slot, inputs that resolve and encode), so its start commits together with
+        the ends that made it ready; None leaves everything to ``_run_node``."""
+        if self._registry.implementation(node.type) is None:
+            return None
+        chain = run.chain
+        try:
+            inputs = node_inputs.resolve_inputs(
+                node,
+                params=chain.params,
+                outputs=outputs,
+                signature=self._registry.signature(node.type),
+            )
+            encoded = encode_json(inputs)
+        except (SubstitutionError, node_inputs.MissingInputError, TypeError, ValueError):
+            return None
+        slots = self._cluster_slots(chain.cluster)
+        if not slots.try_take():
+            return None
+        try:
+            start = StepStart(run.execution_id, node.id, 1, encoded)
+            committed = self._journal.record(start, object_key=chain.object_key)
+        except BaseException:
+            slots.give()
+            raise
+        return _FirstAttempt(inputs=inputs, committed=committed, slots=slots)
 
     async def _pause(self, run: _Run, delay_s: float) -> bool:
         """Sleep ``delay_s`` unless the run is told to stop first; True if it was."""
@@ -463,7 +520,7 @@ class Executor:
             return False
         return True
 
-    async def _end_step(
+    def _end_step(
         self,
         run: _Run,
         node_id: str,
@@ -480,7 +537,8 @@ class Executor:
             status, error, outputs = "failed", f"step outputs are not JSON values: {e}", None
             encoded = None
         end = StepEnd(run.execution_id, node_id, status, encoded, error, log)
-        await self._journal.record(end, object_key=run.chain.object_key)
+        # Not awaited: all that depends on this end is written after it (see step_journal).
+        self._journal.record(end, object_key=run.chain.object_key)
         return _NodeResult(status, error, outputs or {})
 
     def _progress_many(self, object_keys: Iterable[str]) -> None:
@@ -501,6 +559,7 @@ class Executor:
         node: chains.StepNode,
         record: StepRecord | None,
         outputs: Mapping[str, Mapping[str, Any]],
+        first: _FirstAttempt | None = None,
     ) -> _NodeResult:
         chain = run.chain
         interrupted = _NodeResult("interrupted")
@@ -515,30 +574,42 @@ class Executor:
         impl = self._registry.implementation(node.type)
         signature = self._registry.signature(node.type)
         if impl is None:
-            return await self._end_step(
+            return self._end_step(
                 run,
                 node.id,
                 "stalled",
                 error=f"step type '{node.type}' has no implementation in this daemon; "
                 "upgrade the daemon or change the step type",
             )
+        slots = self._cluster_slots(chain.cluster)
         while True:
-            if run.stop_event.is_set():
-                return interrupted
-            try:
-                inputs = node_inputs.resolve_inputs(
-                    node, params=chain.params, outputs=outputs, signature=signature
-                )
-            except (SubstitutionError, node_inputs.MissingInputError) as e:
-                return await self._end_step(run, node.id, "stalled", error=str(e))
+            if first is not None:  # begun by the driver: slot taken, start queued
+                first.taken_over = True  # no await before the try that gives it back
+                inputs, committed, first = first.inputs, first.committed, None
+            else:
+                if run.stop_event.is_set():
+                    return interrupted
+                try:
+                    inputs = node_inputs.resolve_inputs(
+                        node, params=chain.params, outputs=outputs, signature=signature
+                    )
+                except (SubstitutionError, node_inputs.MissingInputError) as e:
+                    return self._end_step(run, node.id, "stalled", error=str(e))
+                await slots.take()
+                try:
+                    if run.stop_event.is_set():
+                        slots.give()
+                        return interrupted
+                    start = StepStart(run.execution_id, node.id, attempt, encode_json(inputs))
+                    committed = self._journal.record(start, object_key=chain.object_key)
+                except BaseException:
+                    slots.give()
+                    raise
             label = f"resumed attempt {attempt}" if resumed else f"attempt {attempt}"
             resumed = False
             log = StepLog(prefix=f"{chain.object_key} {node.id} {label}")
-            async with self._semaphore(chain.cluster):
-                if run.stop_event.is_set():
-                    return interrupted
-                start = StepStart(run.execution_id, node.id, attempt, encode_json(inputs))
-                await self._journal.record(start, object_key=chain.object_key)
+            try:
+                await committed  # a step runs only once its start is committed
                 if run.stop_event.is_set():
                     return interrupted  # committed as running: resumed or closed later
                 context = StepContext(
@@ -557,21 +628,17 @@ class Executor:
                 outcome = await step_runner.run_step(
                     impl, context, timeout_s=self._step_budget(run, node)
                 )
+            finally:
+                slots.give()
             if isinstance(outcome, outcomes.Done):
-                return await self._end_step(
-                    run, node.id, "done", outputs=outcome.outputs, log=log.text()
-                )
+                return self._end_step(run, node.id, "done", outputs=outcome.outputs, log=log.text())
             if isinstance(outcome, outcomes.Failed):
-                return await self._end_step(
-                    run, node.id, "failed", error=outcome.reason, log=log.text()
-                )
+                return self._end_step(run, node.id, "failed", error=outcome.reason, log=log.text())
             if isinstance(outcome, outcomes.Stalled):
-                return await self._end_step(
-                    run, node.id, "stalled", error=outcome.reason, log=log.text()
-                )
+                return self._end_step(run, node.id, "stalled", error=outcome.reason, log=log.text())
             if attempt > node.retries:
                 tried = f"{attempt} attempt{'s' if attempt > 1 else ''}"
-                return await self._end_step(
+                return self._end_step(
                     run,
                     node.id,
                     "failed",

@@ -1,4 +1,5 @@
-"""At most N steps run at once per cluster; clusters do not share their budget.
+"""At most N steps run at once per cluster; clusters do not share their budget; a slot
+always comes back.
 
 Steps are held at a gate (gate_kit): the executor must fill exactly its limit, and a
 new step may start only when the test lets one out, so the counts are exact on any machine.
@@ -6,11 +7,17 @@ new step may start only when the test lets one out, so the counts are exact on a
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from executor_kit import ExecutorFactory, chain, node
 from gate_kit import Gate, register_gate
 
-from reconciler.steps.registry import StepRegistry
+from reconciler.core import step_types
+from reconciler.engine.cluster_slots import ClusterSlots
+from reconciler.engine.executor import Executor
+from reconciler.engine.store import Store
+from reconciler.steps.registry import StepRegistry, default_registry
 
 
 @pytest.fixture
@@ -92,3 +99,50 @@ async def test_steps_bound_to_no_cluster_share_a_pool_of_their_own(
     for execution_id in [bound, *unbound]:
         assert (await executor.wait(execution_id)).status == "succeeded"
     assert gate.max_per_cluster == {"gpu-a": 1, "": 2}
+
+
+class BrokenCatalog(StepRegistry):
+    """A catalogue that breaks when asked about step type ``broken``."""
+
+    def signature(self, step_type: str) -> step_types.StepSignature | None:
+        if step_type == "broken":
+            raise RuntimeError("the catalogue is broken")
+        return super().signature(step_type)
+
+
+async def test_a_slot_taken_for_a_step_that_never_ran_is_given_back(store: Store) -> None:
+    """The driver takes a slot for ``a`` and then breaks on ``z`` before ``a``'s runner
+    ever ran: the slot must still come back, or the cluster would stall for good."""
+    catalog = BrokenCatalog()
+    noop = default_registry()["noop"]
+    catalog.register("noop", noop)
+    catalog.register("broken", noop, signature=step_types.CATALOGUE["noop"])
+    executor = Executor(store=store, registry=catalog, max_concurrent_per_cluster=1)
+    await executor.start()
+    broken = executor.submit(chain(node("a", "noop"), node("z", "broken"), cluster="gpu-a"))
+    record = await asyncio.wait_for(executor.wait(broken), timeout=10)
+    assert record.status == "failed" and "the catalogue is broken" in (record.error or "")
+    later = executor.submit(chain(node("b", "noop"), name="later", cluster="gpu-a"))
+    assert (await asyncio.wait_for(executor.wait(later), timeout=10)).status == "succeeded"
+    await executor.shutdown()
+
+
+async def test_slots_go_to_waiters_in_order_and_skip_the_cancelled() -> None:
+    slots = ClusterSlots(1)
+    assert slots.try_take()
+    first = asyncio.ensure_future(slots.take())
+    second = asyncio.ensure_future(slots.take())
+    third = asyncio.ensure_future(slots.take())
+    await asyncio.sleep(0)  # all three now queue
+    assert not slots.try_take()  # free or not, nobody jumps the queue
+    second.cancel()
+    slots.give()
+    await first
+    assert not third.done()
+    slots.give()
+    await third
+    assert second.cancelled()
+    slots.give()
+    assert slots.try_take() and not slots.try_take()
+    with pytest.raises(ValueError, match="at least one slot"):
+        ClusterSlots(0)

@@ -115,6 +115,7 @@ async def test_the_finished_execution_is_committed_before_it_is_reported(
 async def test_starts_of_independent_ready_steps_share_one_transaction(
     tmp_path: Path, registry: StepRegistry
 ) -> None:
+    """The head's end and the starts of the ten nodes it frees make one commit."""
     batches: list[list[StepWrite]] = []
 
     class CountingStore(Store):
@@ -129,16 +130,11 @@ async def test_starts_of_independent_ready_steps_share_one_transaction(
         record = await executor.wait(executor.submit(chain(*steps)))
         assert record.status == "succeeded"
         await executor.shutdown()
-    starts = [{w.node_id for w in batch if isinstance(w, StepStart)} for batch in batches]
-    assert {f"m{i}" for i in range(10)} in starts  # ten starts, one commit
-    # The head's end committed in a transaction before the one that started its dependants.
-    head_end = next(
-        i
-        for i, b in enumerate(batches)
-        for w in b
-        if isinstance(w, StepEnd) and w.node_id == "head"
-    )
-    assert head_end < starts.index({f"m{i}" for i in range(10)})
+    middle = {f"m{i}" for i in range(10)}
+    (batch,) = [b for b in batches if middle <= {w.node_id for w in b if isinstance(w, StepStart)}]
+    # The end that made them ready commits in that same transaction, before them.
+    written = [(type(w).__name__, w.node_id) for w in batch]
+    assert written == [("StepEnd", "head"), *[("StepStart", f"m{i}") for i in range(10)]]
 
 
 async def test_progress_is_reported_once_each_write_is_committed(
@@ -183,3 +179,25 @@ async def test_a_failed_commit_fails_the_execution_and_starts_nothing_downstream
     assert record.error is not None and "disk I/O error" in record.error
     assert set(witness.seen) == {"head"}  # nothing downstream ran
     assert steps == {"head": "skipped", "m0": "skipped", "m1": "skipped", "tail": "skipped"}
+
+
+async def test_an_end_that_failed_to_commit_never_counts_as_done(
+    tmp_path: Path, registry: StepRegistry
+) -> None:
+    """The last end is not awaited by its step; the execution still sees it was lost."""
+
+    class BrokenDiskStore(Store):
+        def record_steps(self, writes: Sequence[StepWrite]) -> None:
+            if any(isinstance(w, StepEnd) for w in writes):
+                raise sqlite3.OperationalError("disk I/O error")
+            super().record_steps(writes)
+
+    with BrokenDiskStore(tmp_path / "broken") as broken:
+        executor = Executor(store=broken, registry=registry)
+        await executor.start()
+        record = await executor.wait(executor.submit(chain(node("only", "noop"))))
+        await executor.shutdown()
+        (step,) = broken.get_steps(record.id)
+    assert record.status == "failed"
+    assert record.error is not None and "not committed" in record.error
+    assert step.status == "skipped" and step.attempts == 1
