@@ -486,9 +486,12 @@ class Executor:
         """Begin a fresh node's first attempt in this very turn when that is plain sailing
         (a free slot, inputs that resolve and encode), so its start commits together with
         the ends that made it ready; None leaves everything to ``_run_node``."""
+        chain = run.chain
         if self._registry.implementation(node.type) is None:
             return None
-        chain = run.chain
+        slots = self._cluster_slots(chain.cluster)
+        if not slots.try_take():
+            return None
         try:
             inputs = node_inputs.resolve_inputs(
                 node,
@@ -498,10 +501,11 @@ class Executor:
             )
             encoded = encode_json(inputs)
         except (SubstitutionError, node_inputs.MissingInputError, TypeError, ValueError):
+            slots.give()
             return None
-        slots = self._cluster_slots(chain.cluster)
-        if not slots.try_take():
-            return None
+        except BaseException:
+            slots.give()
+            raise
         try:
             start = StepStart(run.execution_id, node.id, 1, encoded)
             committed = self._journal.record(start, object_key=chain.object_key)
