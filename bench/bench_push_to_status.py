@@ -155,7 +155,8 @@ def run(args: argparse.Namespace) -> None:
                 if line.get("msg") == "cycle planned":
                     parts.append(
                         f"cycle(fetch {line.get('fetch_ms')} load {line.get('load_ms')} "
-                        f"plan {line.get('plan_ms')} ms, submitted {line.get('submitted')})"
+                        f"plan {line.get('plan_ms')} [diff {line.get('diff_ms')} "
+                        f"submit {line.get('submit_ms')}] ms, submitted {line.get('submitted')})"
                     )
                 elif line.get("msg") == "status published":
                     parts.append(

@@ -11,13 +11,14 @@ carries ``reconciler/prune: disabled``. Pure: plain values in, a plain Plan out,
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 import networkx as nx
 
 from reconciler.core.chain_builders import (
     SUSPENDED_NOTE,
+    BuiltChain,
     ChainRequest,
     ChainRequestAction,
     build_chain,
@@ -134,7 +135,10 @@ def _sort_key(key: str) -> tuple[int, str]:
 
 
 def reference_graph(
-    desired: Mapping[str, ObjectState], current: Mapping[str, ObjectState]
+    desired: Mapping[str, ObjectState],
+    current: Mapping[str, ObjectState],
+    *,
+    references: Callable[[ObjectState], Sequence[str]] = references_of,
 ) -> nx.DiGraph:
     """Edges from each object to those that refer to it (desired state wins)."""
     graph = nx.DiGraph()
@@ -142,7 +146,7 @@ def reference_graph(
     graph.add_nodes_from(keys)
     for key in keys:
         state = desired.get(key) or current[key]
-        for target in references_of(state):
+        for target in references(state):
             if target in keys and target != key:
                 graph.add_edge(target, key)
     return graph
@@ -176,8 +180,73 @@ def _status(chain: Chain | None, note: str | None) -> ItemStatus:
     return "suspended" if note == SUSPENDED_NOTE else "noop"
 
 
+@dataclasses.dataclass
+class PlanMemo:
+    """What one plan can lend the next, for a caller that plans the same repo again and
+    again (the daemon, once per cycle): the reference graph and its order while no object
+    came, went or changed, and each object's chain while its spec and change are the
+    same. A plan made with a memo equals one made without; the memo only saves work.
+    """
+
+    fingerprint: int | None = None
+    refs: dict[str, tuple[str, tuple[str, ...]]] = dataclasses.field(default_factory=dict)
+    graph: nx.DiGraph | None = None
+    order: list[str] = dataclasses.field(default_factory=list)
+    chains: dict[tuple[Any, ...], BuiltChain] = dataclasses.field(default_factory=dict)
+    used: set[tuple[Any, ...]] = dataclasses.field(default_factory=set)
+
+    def build(self, request: ChainRequest) -> BuiltChain:
+        key = (request.action, request.state.key, request.state.spec_hash, request.changed)
+        self.used.add(key)
+        found = self.chains.get(key)
+        if found is None:
+            found = self.chains[key] = build_chain(request)
+        elif found.chain is not None and found.chain.revision != request.revision:
+            found = dataclasses.replace(
+                found, chain=dataclasses.replace(found.chain, revision=request.revision)
+            )
+        return found
+
+    def references(self, state: ObjectState) -> tuple[str, ...]:
+        known = self.refs.get(state.key)
+        if known is not None and known[0] == state.spec_hash:
+            return known[1]
+        found = tuple(references_of(state))
+        self.refs[state.key] = (state.spec_hash, found)
+        return found
+
+    def graph_of(
+        self, desired: Mapping[str, ObjectState], current: Mapping[str, ObjectState]
+    ) -> tuple[nx.DiGraph, list[str]]:
+        """The reference graph and its order, rebuilt only when an object came, went or
+        changed what it refers to (a changed spec that refers to the same objects, as a
+        workflow's new parameters, keeps both)."""
+        keys = desired.keys() | current.keys()
+        fingerprint = hash(
+            frozenset(
+                (key, self.references(desired.get(key) or current[key])) for key in keys
+            )
+        )
+        if self.graph is None or fingerprint != self.fingerprint:
+            self.graph = reference_graph(desired, current, references=self.references)
+            self.order = dependency_order(self.graph)
+            self.fingerprint = fingerprint
+            self.refs = {key: self.refs[key] for key in keys if key in self.refs}
+        return self.graph, self.order
+
+    def forget_unused(self) -> None:
+        """Keep only the chains the last plan used."""
+        self.chains = {key: self.chains[key] for key in self.used if key in self.chains}
+        self.used = set()
+
+
 def _apply_item(
-    change: Change, state: ObjectState, *, changed: set[str], revision: str
+    change: Change,
+    state: ObjectState,
+    *,
+    changed: set[str],
+    revision: str,
+    build: Callable[[ChainRequest], BuiltChain] = build_chain,
 ) -> PlanItem:
     # A create applies everything anyway: another object's change is no cause of it.
     reasons = _triggers(state, changed) if change.action != "create" else []
@@ -189,7 +258,7 @@ def _apply_item(
     # Caused by another object: apply it all, not just the fields that changed here.
     fields = frozenset() if reasons else change.field_paths
     request = ChainRequest(action, state, revision, changed=fields)
-    built = build_chain(request)
+    built = build(request)
     notes = (built.note,) if built.note else ()
     return PlanItem(
         change,
@@ -201,14 +270,19 @@ def _apply_item(
 
 
 def _delete_item(
-    change: Change, state: ObjectState, *, referrers: Sequence[str], revision: str
+    change: Change,
+    state: ObjectState,
+    *,
+    referrers: Sequence[str],
+    revision: str,
+    build: Callable[[ChainRequest], BuiltChain] = build_chain,
 ) -> PlanItem:
     if referrers:
         note = f"blocked: still referenced by {', '.join(referrers)}"
         return PlanItem(change, None, "blocked", notes=(note,))
     if state.prune_disabled:
         return PlanItem(change, None, "kept", notes=("kept: prune disabled",))
-    built = build_chain(ChainRequest("delete", state, revision))
+    built = build(ChainRequest("delete", state, revision))
     notes = (built.note,) if built.note else ()
     return PlanItem(change, built.chain, _status(built.chain, built.note), notes=notes)
 
@@ -219,15 +293,23 @@ def plan_changes(
     desired: Mapping[str, ObjectState],
     current: Mapping[str, ObjectState],
     revision: str,
+    memo: PlanMemo | None = None,
 ) -> Plan:
     """Order ``changes`` by the reference graph and attach each one's chain.
 
     ``desired`` and ``current`` are keyed by ``kind/name`` (what diff_states compared);
-    ``revision`` is the desired side's revision, recorded in every chain.
+    ``revision`` is the desired side's revision, recorded in every chain. ``memo`` (kept
+    by the caller between plans) saves rebuilding what did not change.
     """
     by_key = {change.key: change for change in changes}
-    graph = reference_graph(desired, current)
-    order = [key for key in dependency_order(graph) if key in by_key]
+    build: Callable[[ChainRequest], BuiltChain] = build_chain
+    if memo is None:
+        graph = reference_graph(desired, current)
+        full_order = dependency_order(graph)
+    else:
+        build = memo.build
+        graph, full_order = memo.graph_of(desired, current)
+    order = [key for key in full_order if key in by_key]
     changed = {
         key
         for key, change in by_key.items()
@@ -237,15 +319,21 @@ def plan_changes(
     for key in order:
         change = by_key[key]
         if change.action != "delete":
-            applies.append(_apply_item(change, desired[key], changed=changed, revision=revision))
+            applies.append(
+                _apply_item(change, desired[key], changed=changed, revision=revision, build=build)
+            )
     deletes: list[PlanItem] = []
     for key in reversed(order):
         change = by_key[key]
         if change.action == "delete":
             referrers = sorted((k for k in graph.successors(key) if k in desired), key=_sort_key)
             deletes.append(
-                _delete_item(change, current[key], referrers=referrers, revision=revision)
+                _delete_item(
+                    change, current[key], referrers=referrers, revision=revision, build=build
+                )
             )
+    if memo is not None:
+        memo.forget_unused()
     return Plan(_with_waits(applies, deletes, graph), revision)
 
 

@@ -30,7 +30,14 @@ class Condition:
     last_transition_time: str
 
     def to_dict(self) -> dict[str, str]:
-        return dataclasses.asdict(self)
+        # By hand: dataclasses.asdict deep-copies, and 10,000 objects make it show.
+        return {
+            "type": self.type,
+            "status": self.status,
+            "reason": self.reason,
+            "message": self.message,
+            "last_transition_time": self.last_transition_time,
+        }
 
 
 def merge_condition(

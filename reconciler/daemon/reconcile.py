@@ -21,7 +21,7 @@ from reconciler.core import status as core_status
 from reconciler.core.chain_builders import ChainRequest, build_chain
 from reconciler.core.chains import Chain
 from reconciler.core.diff import ObjectState, diff_states, state_from
-from reconciler.core.plan import Plan, PlanItem, plan_changes
+from reconciler.core.plan import Plan, PlanItem, PlanMemo, plan_changes
 from reconciler.core.validation.objects import SpecObject
 from reconciler.daemon import object_status
 from reconciler.daemon.object_memo import ObjectMemo, load_memos, save_memo
@@ -102,6 +102,8 @@ class Reconciler:
         )
         self._source_error: str | None = None
         self._previous_hashes: dict[str, str] | None = None
+        self._plan_memo = PlanMemo()
+        self._latest_records: dict[str, ExecutionRecord | None] = {}
         self._diagnostics: list[str] = []
         self._stalled = False
         self._stalled_revision: str | None = None
@@ -190,8 +192,11 @@ class Reconciler:
         }
         changes = diff_states(self._desired, current)
         plan_started = time.perf_counter()
-        plan = plan_changes(changes, desired=self._desired, current=current, revision=head)
+        plan = plan_changes(
+            changes, desired=self._desired, current=current, revision=head, memo=self._plan_memo
+        )
         self._replan = False
+        applying = time.perf_counter()
         submitted = self._apply_plan(plan, head, resync=resync)
         planned = time.perf_counter()
         self._store.set_value(PLANNED, head)
@@ -216,6 +221,8 @@ class Reconciler:
                 "fetch_ms": round((fetched - began) * 1000, 1),
                 "load_ms": round((loaded - fetched) * 1000, 1),
                 "plan_ms": round((planned - loaded) * 1000, 1),
+                "diff_ms": round((plan_started - loaded) * 1000, 1),
+                "submit_ms": round((planned - applying) * 1000, 1),
             },
         )
         return report
@@ -294,40 +301,56 @@ class Reconciler:
                     self._notes.pop(key)
                     self._dirty.add(key)
                 continue
-            self._dirty.add(key)
-            self._notes.pop(key, None)
+            # Status is rewritten only for what this cycle changes: a new note, a chain
+            # submitted, a spec recorded; an object still waiting for the same reason
+            # (or whose chain already ran for this spec) keeps its file as it is.
             if item.status == "suspended":
-                self._notes[key] = object_status.suspended()
+                self._set_note(key, object_status.suspended())
                 continue
             if item.status in ("blocked", "kept"):
-                self._notes[key] = object_status.retained("; ".join(item.notes))
+                self._set_note(key, object_status.retained("; ".join(item.notes)))
                 continue
             chain = item.chain
             if chain is None:
+                self._set_note(key, None)
+                self._dirty.add(key)
                 self._settle_without_chain(item, revision)
                 continue
             if self.workflow_hooks is not None:
                 chain = self.workflow_hooks.expand(chain)
             missing = self._registry.missing(chain.step_types())
             if missing:
-                self._notes[key] = core_status.no_chain_yet(item.change.kind, missing)
+                self._set_note(key, core_status.no_chain_yet(item.change.kind, missing))
                 self._observe_unrunnable(key, revision)
                 continue
             waiting = [k for k in item.waits_for if k in deferred or self._running(k)]
             if waiting:
                 deferred.add(key)
-                self._notes[key] = object_status.pending(f"waiting for {', '.join(waiting)}")
+                self._set_note(key, object_status.pending(f"waiting for {', '.join(waiting)}"))
                 self._replan = True
                 continue
+            self._set_note(key, None)
             if self._should_submit(chain, resync=resync):
+                self._dirty.add(key)
                 state = self._desired.get(key) or self._current_state(key)
                 execution_id = self._executor.submit(chain)
+                self._latest_records.pop(key, None)
                 if state is not None:
                     self._submitted_states[execution_id] = state
                 submitted += 1
                 if self._running(key):
                     deferred.add(key)
         return submitted
+
+    def _set_note(self, key: str, note: core_status.Verdict | None) -> None:
+        """Replace ``key``'s note (None: no note); its status is due only if it differs."""
+        if self._notes.get(key) == note:
+            return
+        if note is None:
+            self._notes.pop(key, None)
+        else:
+            self._notes[key] = note
+        self._dirty.add(key)
 
     def _reapply_on_resync(self, key: str, revision: str) -> bool:
         """A Ready Deployment on a kubernetes Cluster is deployed again on each resync: its
@@ -345,6 +368,7 @@ class Reconciler:
         if chain is None:
             return False
         self._submitted_states[self._executor.submit(chain)] = state
+        self._latest_records.pop(key, None)
         self._dirty.add(key)
         return True
 
@@ -356,6 +380,7 @@ class Reconciler:
         if state is not None and memo.seen_hash != state.spec_hash:
             memo.seen_hash = state.spec_hash
             memo.observed_revision = revision
+            self._dirty.add(key)
 
     def _drop_unapplied_leftovers(self) -> None:
         """Objects that left Git before anything was applied have nothing to delete."""
@@ -380,9 +405,14 @@ class Reconciler:
         self._save(memo)
 
     def _latest(self, key: str) -> ExecutionRecord | None:
+        """The newest execution of ``key``. Kept between cycles for objects that are not
+        moving (most of 10,000): a submit, a progress report or an end forgets it."""
+        if key in self._latest_records:
+            return self._latest_records[key]
         kind, name = key.split("/", 1)
         found = self._store.list_executions(kind=kind, name=name, limit=1)
-        return found[0] if found else None
+        record = self._latest_records[key] = found[0] if found else None
+        return record
 
     def _running(self, key: str) -> bool:
         latest = self._latest(key)
@@ -406,6 +436,7 @@ class Reconciler:
 
     def on_execution_progress(self, key: str) -> None:
         """Executor callback: an execution of ``key`` started or one of its steps moved."""
+        self._latest_records.pop(key, None)
         self._dirty.add(key)
         self.progress.set()
         if self.workflow_hooks is not None:
@@ -413,9 +444,14 @@ class Reconciler:
 
     def on_execution_finished(self, record: ExecutionRecord) -> None:
         """Executor callback: record what a chain did, mark its status for the next flush."""
+        self._latest_records.pop(record.object_key, None)
         self._record_finished(record)
         if self.workflow_hooks is not None:
             self.workflow_hooks.on_finished(record)
+        if record.action == "execute":
+            # Nothing waits for a workflow run: its status is due, no new plan.
+            self.progress.set()
+            return
         self._replan = True
         self.wake.set()
 

@@ -111,6 +111,11 @@ class WorkflowScheduler:
             str(name): ScheduleEntry.load(value)
             for name, value in (saved.items() if isinstance(saved, Mapping) else ())
         }
+        # The spec each Workflow was last decided for: until its spec changes or its next
+        # tick comes, a pass has nothing to decide for it (thousands of schedules, one
+        # pass after every cycle).
+        self._decided: dict[str, str] = {}
+        self._changed = False
 
     # -- what the status shows -------------------------------------------------------------
 
@@ -177,11 +182,18 @@ class WorkflowScheduler:
             return []
         started: list[str] = []
         seen: set[str] = set()
+        now = self._clock()
         for key, state in self._desired().items():
             if state.kind != "Workflow":
                 continue
             name = state.name
             before = self._entries.get(name)
+            if before is not None and self._decided.get(name) == state.spec_hash:
+                due = _parse(before.next_run_at)
+                if before.error is not None or (due is not None and now < due):
+                    seen.add(name)
+                    continue
+            self._decided[name] = state.spec_hash
             try:
                 config = ScheduleConfig.from_spec(state.spec)
             except ScheduleError as exc:
@@ -197,6 +209,8 @@ class WorkflowScheduler:
             self._set(key, name, before, entry)
         for name in [n for n in self._entries if n not in seen]:
             del self._entries[name]
+            self._decided.pop(name, None)
+            self._changed = True
             self._on_change(f"Workflow/{name}")
         self._save()
         return started
@@ -204,12 +218,15 @@ class WorkflowScheduler:
     def _set(self, key: str, name: str, before: ScheduleEntry | None, after: ScheduleEntry) -> None:
         if before != after:
             self._entries[name] = after
+            self._changed = True
             self._on_change(key)
 
     def _save(self) -> None:
+        if not self._changed:
+            return
         value = {name: dataclasses.asdict(entry) for name, entry in sorted(self._entries.items())}
-        if self._store.get_value(STATE_KEY) != value:
-            self._store.set_value(STATE_KEY, value)
+        self._store.set_value(STATE_KEY, value)
+        self._changed = False
 
     def _last_run(self, entry: ScheduleEntry) -> ExecutionRecord | None:
         if entry.execution is None:

@@ -323,13 +323,14 @@ class Daemon:
             await self._loop(reconciler)
         finally:
             self._notify("stopping")
+            # No new step starts from here on; running ones get the grace period.
+            await self._shutdown_executor(executor)
             await serving.aclose()
             for task in tasks:
                 task.cancel()
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
-            await self._shutdown_executor(executor)
             await hooks.close()  # after the executor: runs ending in the grace period notify
             await local.close()
             await http.close()

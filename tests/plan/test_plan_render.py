@@ -117,7 +117,7 @@ def test_markdown_is_a_pr_comment(mixed_plan: Plan) -> None:
     assert "| | Object | Action | Steps | Notes |" in lines
     assert (
         "| ~ | <code>Deployment/phi-chat</code> | update | "
-        "<code>deploy_model -&gt; wait_ready</code> | Model phi-3-5-mini changed |"
+        "<code>deploy_model</code> | Model phi-3-5-mini changed |"
     ) in lines
     assert "| - | <code>Model/minilm</code> | delete |  | kept: prune disabled |" in lines
     assert (
