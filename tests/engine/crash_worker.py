@@ -48,6 +48,33 @@ CHAIN = Chain(
 )
 
 
+def wide_chain(width: int, *, blocks: int = 3) -> Chain:
+    """``blocks`` times: head -> ``width`` parallel nodes -> tail, each node fed the token
+    of its first upstream node (many steps end and start in the same rounds)."""
+    steps: list[StepNode] = []
+    previous: str | None = None
+    for block in range(blocks):
+        head = f"b{block}h"
+        steps.append(wide_node(head, [previous] if previous else []))
+        middle = [f"b{block}m{i}" for i in range(width)]
+        steps.extend(wide_node(m, [head]) for m in middle)
+        previous = f"b{block}t"
+        steps.append(wide_node(previous, middle))
+    return Chain(
+        kind="Workflow",
+        name="wide",
+        action="execute",
+        revision="r1",
+        spec_hash="h1",
+        steps=tuple(steps),
+    )
+
+
+def wide_node(node_id: str, after: list[str]) -> StepNode:
+    inputs = {"value": f"${{{{ {after[0]}.token }}}}"} if after else {}
+    return StepNode(id=node_id, type="effect", after=tuple(after), inputs=inputs)
+
+
 def die() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
@@ -94,9 +121,9 @@ async def main(args: argparse.Namespace) -> int:
     store.kill_after_commit = args.kill_after_commit
     registry = default_registry()
     registry.register("effect", make_effect(markers, args), signature=EFFECT)
-    executor = Executor(store=store, registry=registry)
+    executor = Executor(store=store, registry=registry, max_concurrent_per_cluster=args.slots)
     if args.mode == "run":
-        execution_id = executor.submit(CHAIN)
+        execution_id = executor.submit(CHAIN if args.wide == 0 else wide_chain(args.wide))
         (markers / "submitted").write_text(execution_id)
         if args.kill_after_submit:
             die()
@@ -121,4 +148,6 @@ if __name__ == "__main__":
     parser.add_argument("--kill-in-step")
     parser.add_argument("--hang-in")
     parser.add_argument("--step-sleep", type=float, default=0.0)
+    parser.add_argument("--wide", type=int, default=0, help="run wide_chain(WIDE) instead")
+    parser.add_argument("--slots", type=int, default=8, help="max_concurrent_per_cluster")
     raise SystemExit(asyncio.run(main(parser.parse_args())))
