@@ -1,6 +1,6 @@
 """The daemon's own configuration (``reconciler.yaml``), loaded once at start and on reload.
 
-DESIGN.md "Configuration" fixes the fields; every one has a default that serves a single
+docs/config.md fixes the fields; every one has a default that serves a single
 machine, unknown fields are errors, and a bad file is refused with the file, line, field
 path and what to change, so a typo never starts a daemon that silently ignores it. The
 YAML goes through the project's one loader (:mod:`reconciler.load.documents`: YAML 1.2
@@ -193,7 +193,7 @@ class RepoConfig(_Section):
 
 
 class StatusConfig(_Section):
-    """Where status files are committed (SPEC.md, Status)."""
+    """Where status files are committed (docs/status.md)."""
 
     branch: Branch = "reconciler/status"
     path: RepoPath | None = None
@@ -246,7 +246,7 @@ class ClustersConfig(_Section):
 
 class ProjectsConfig(_Section):
     create_missing: bool = False
-    """Create a Project a Deployment names but the repo lacks (SPEC.md, References)."""
+    """Create a Project a Deployment names but the repo lacks (docs/spec.md, References)."""
 
 
 class ExecutorConfig(_Section):
@@ -292,7 +292,7 @@ def _base_dir(info: pydantic.ValidationInfo) -> Path:
 
 
 class Config(_Section):
-    """The whole daemon configuration (DESIGN.md, Configuration)."""
+    """The whole daemon configuration (docs/config.md)."""
 
     repo: RepoConfig = Field(default_factory=RepoConfig)
     resync_interval: Duration = "5m"

@@ -6,7 +6,7 @@ with ``journalctl -o cat | jq``. When stdout is the journal (``$JOURNAL_STREAM``
 each line starts with a ``<N>`` syslog priority that journald strips and turns into the
 entry's PRIORITY, so ``journalctl -p err`` works while the stored message stays pure JSON.
 
-Secret values must never reach the journal (SPEC.md, Secrets): every string of the record
+Secret values must never reach the journal (docs/operations.md, Secrets): every string of the record
 is scrubbed of the values the secret resolver has handed out, and of the ``user:password@``
 part of any URL, before it is written.
 """

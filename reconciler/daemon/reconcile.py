@@ -65,7 +65,7 @@ class CycleReport:
 
 
 class Reconciler:
-    """The closed loop of DESIGN.md for one state repo; the service drives it."""
+    """The closed loop of docs/architecture.md for one state repo; the service drives it."""
 
     def __init__(
         self,

@@ -1,7 +1,7 @@
 """Resolving secrets by name on the daemon's host, and remembering them for redaction.
 
 Specs and the daemon config only ever name a secret (``secret: openai-api-key``); the
-value is looked up here, in the order SPEC.md "Secrets" fixes: systemd's credentials
+value is looked up here, in the order docs/operations.md "Secrets" gives: systemd's credentials
 directory (``LoadCredential=``), then the configured secrets directory, then the
 environment variable ``RECONCILER_SECRET_<NAME>``. Every value handed out is remembered so
 the logger can replace it with ``***`` wherever it would otherwise be printed.
@@ -42,7 +42,7 @@ class SecretNotFound(SecretError, LookupError):
         self.places = places
         super().__init__(
             f"secret {name!r} not found; looked in: {'; '.join(places)}. "
-            "Provide it in one of these places (SPEC.md, Secrets)."
+            "Provide it in one of these places (docs/operations.md, Secrets)."
         )
 
 

@@ -1,6 +1,6 @@
 """Credential: a provider's secret, named (never held) so that specs can refer to it.
 
-The value lives in the daemon host's secret store under ``secret``; see SPEC.md, Secrets.
+The value lives in the daemon host's secret store under ``secret``; see docs/operations.md, Secrets.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ Strategy = Literal["green", "recreate"]
 
 
 class DeployConfig(SpecModel):
-    """The expected load, and the SLO ranges that sizing must meet (units in SPEC.md)."""
+    """The expected load, and the SLO ranges that sizing must meet (units in docs/spec.md)."""
 
     concurrent_requests: int = Field(gt=0)
     avg_sequence_length: int = Field(gt=0, description="tokens generated per request")

@@ -2,7 +2,7 @@
 
 ``record_spec`` is the chain of Projects, templates and manual Workflows: applying them
 means the daemon now knows them. ``check_secret`` resolves a Credential's secret on the
-daemon host (SPEC.md "Secrets" order) and stalls with SecretNotFound when it is missing,
+daemon host (docs/operations.md "Secrets" order) and stalls with SecretNotFound when it is missing,
 SecretUnreadable when it is there but cannot be used (a folder, no permission, not text);
 the value is never logged or returned.
 """

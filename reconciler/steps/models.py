@@ -3,7 +3,7 @@
 Thin by design: each reads the Model's spec fields from its inputs, calls the model
 drivers (reconciler.drivers.models) off the event loop, and returns an outcome. Fields for
 the Model's status file go out as ``Done(outputs={"status": {...}})`` under the names of
-SPEC.md ("Status fields by kind"). What a person must fix is Stalled with a CamelCase
+docs/status.md. What a person must fix is Stalled with a CamelCase
 reason first (``GatedRepo:``, ``SecretNotFound:``, ``ScanFailed:``...); an unreachable
 source is retried.
 

@@ -47,7 +47,7 @@ def test_every_step_type_declares_json_schemas_for_inputs_and_outputs() -> None:
 @pytest.mark.parametrize(
     ("step_type", "required", "outputs"),
     [
-        # SPEC.md's table is the minimum
+        # the spec's table of step types is the minimum
         ("noop", set(), set()),
         ("fail", {"message"}, set()),
         ("http_request", {"method", "url"}, {"status", "body", "json"}),

@@ -98,7 +98,7 @@ Range = tuple[float, float]
 
 @dataclasses.dataclass(frozen=True)
 class Load:
-    """The expected load and the SLO ranges (units of SPEC.md)."""
+    """The expected load and the SLO ranges (units of docs/spec.md)."""
 
     concurrent_requests: int
     avg_context_length: int

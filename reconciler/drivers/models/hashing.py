@@ -1,7 +1,7 @@
 """The sha256 listing of a model's files, with a cache so that a resync costs nothing.
 
 Every regular file under a model's root is listed with its path relative to the root, its
-size and its sha256 (SPEC.md, Model status ``files``). Hashing a multi-gigabyte model takes
+size and its sha256 (docs/status.md, Model ``files``). Hashing a multi-gigabyte model takes
 a while, so each result is kept in a small SQLite file keyed by what ``stat`` says of the
 file (path, size, mtime_ns, inode, device): an unchanged file is never read again, a
 changed one (a new size, mtime or inode) is. A file modified within the last two seconds

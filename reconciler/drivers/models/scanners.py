@@ -55,7 +55,7 @@ class Finding:
 
 @dataclasses.dataclass(frozen=True)
 class ScanReport:
-    """The verdict on a whole model, in the shape of SPEC.md's ``scan`` status field."""
+    """The verdict on a whole model, in the shape of the ``scan`` status field (docs/status.md)."""
 
     result: ScanResultName
     findings: tuple[Finding, ...] = ()
