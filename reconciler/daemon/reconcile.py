@@ -526,7 +526,7 @@ class Reconciler:
             merged: dict[str, Any] = {}
             for step in self._store.get_steps(record.id):
                 status = (step.outputs or {}).get("status")
-                if step.status == "done" and isinstance(status, Mapping):
+                if step.status in ("done", "stalled") and isinstance(status, Mapping):
                     merged.update(status)
             if merged:
                 return merged

@@ -639,7 +639,14 @@ class Executor:
             if isinstance(outcome, outcomes.Failed):
                 return self._end_step(run, node.id, "failed", error=outcome.reason, log=log.text())
             if isinstance(outcome, outcomes.Stalled):
-                return self._end_step(run, node.id, "stalled", error=outcome.reason, log=log.text())
+                return self._end_step(
+                    run,
+                    node.id,
+                    "stalled",
+                    error=outcome.reason,
+                    outputs=outcome.outputs or None,
+                    log=log.text(),
+                )
             if attempt > node.retries:
                 tried = f"{attempt} attempt{'s' if attempt > 1 else ''}"
                 return self._end_step(

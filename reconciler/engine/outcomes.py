@@ -37,9 +37,14 @@ class Failed:
 
 @dataclasses.dataclass(frozen=True)
 class Stalled:
-    """A person must act (an invalid input, a missing secret); no retry until they do."""
+    """A person must act (an invalid input, a missing secret); no retry until they do.
+
+    ``outputs`` may carry what the step found before it stopped (a blocked scan's
+    findings under ``status``), stored with the step so the object's status can show it.
+    """
 
     reason: str
+    outputs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
 Outcome = Done | Retry | Failed | Stalled

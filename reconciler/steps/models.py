@@ -137,7 +137,10 @@ def _token(services: ModelServices, source: Mapping[str, Any]) -> str | None:
     try:
         return services.credentials.value_of(str(credential))
     except LookupError as exc:
-        raise outcomes.StalledStepError(f"SecretNotFound: {exc}") from exc
+        reason = "SecretUnreadable" if isinstance(exc.__cause__, secrets.SecretUnreadable) else (
+            "SecretNotFound"
+        )
+        raise outcomes.StalledStepError(f"{reason}: {exc}") from exc
 
 
 def _spec_parameters(value: Any) -> int | None:
@@ -357,7 +360,9 @@ async def _scan_model(ctx: StepContext) -> outcomes.Outcome:
         record={**record, "scan": report.as_status()},
     )
     if report.blocking:
-        return outcomes.Stalled(_stall_message(report))
+        return outcomes.Stalled(
+            _stall_message(report), outputs={"status": {"scan": report.as_status()}}
+        )
     worst = max((scanners.SEVERITIES.index(f.severity) for f in report.findings), default=-1)
     return outcomes.Done(
         outputs={
