@@ -35,7 +35,7 @@ from reconciler.core.validation.repo import ValidateOptions
 from reconciler.daemon.logs import Redactor
 from reconciler.daemon.object_memo import load_memos
 from reconciler.daemon.reconcile import LAST_APPLIED, SOURCE_STATUS, Reconciler
-from reconciler.daemon.service import Daemon, build_registry
+from reconciler.daemon.service import Daemon
 from reconciler.daemon.snapshot import SnapshotLoader
 from reconciler.drivers.git_source import GitSource, GitSourceError
 from reconciler.engine.executor import Executor
@@ -58,7 +58,6 @@ class DaemonAdapter:
 
     def __init__(self, daemon: Daemon) -> None:
         self._daemon = daemon
-        self._step_types = frozenset(build_registry())
         self._plan_sources: dict[str, GitSource] = {}
         self._authors: dict[str, str] = {}
 
@@ -115,7 +114,8 @@ class DaemonAdapter:
         )
 
     def implemented_step_types(self) -> frozenset[str]:
-        return self._step_types
+        """The step types the running daemon can run (its own registry)."""
+        return self._reconciler().step_types
 
     async def author_of(self, revision: str) -> str | None:
         if revision not in self._authors:
@@ -216,14 +216,14 @@ class DaemonAdapter:
             cluster=cluster,
             params={**defaults, **params},
         )
-        missing = [t for t in chain.step_types() if t not in self._step_types]
+        missing = [t for t in chain.step_types() if t not in self.implemented_step_types()]
         if missing:
             raise ViewError(
                 f"Workflow {name!r} uses step types this build cannot run: {', '.join(missing)}",
                 reason="conflict",
             )
         try:
-            execution_id = self._executor().submit(chain)
+            execution_id = self._executor().submit(chain, trigger="api")
         except ValueError as exc:  # node inputs that cannot be filled
             raise ViewError(str(exc), reason="invalid") from exc
         self.store.create_api_task(

@@ -101,8 +101,14 @@ def _sequence(*steps: tuple[str, dict[str, Any]]) -> list[StepNode]:
 
 
 def build_record_spec(request: ChainRequest) -> BuiltChain:
-    """Project, DeploymentTemplate, manual Workflow: record the spec, nothing else."""
-    inputs = {**_plain(request.state.spec), "kind": request.state.kind, "name": request.state.name}
+    """Project, DeploymentTemplate, manual Workflow: record the spec, nothing else.
+
+    A Workflow's spec is not passed along: its node inputs hold ``${{ }}`` placeholders
+    that only an execution's parameters fill, and recording it needs none of them.
+    """
+    state = request.state
+    spec = {} if state.kind == "Workflow" else _plain(state.spec)
+    inputs = {**spec, "kind": state.kind, "name": state.name}
     return _chain(request, _sequence(("record_spec", inputs)))
 
 

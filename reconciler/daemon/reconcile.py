@@ -136,6 +136,11 @@ class Reconciler:
     def source(self) -> GitSource:
         return self._source
 
+    @property
+    def step_types(self) -> frozenset[str]:
+        """The step types this daemon can run."""
+        return frozenset(self._registry)
+
     def desired_states(self) -> Mapping[str, ObjectState]:
         """The objects of the last revision that validated, by ``kind/name`` (read-only)."""
         return types.MappingProxyType(self._desired)

@@ -253,3 +253,37 @@ def test_a_chain_this_build_cannot_run_says_which_step_types_are_missing(
     assert ready["reason"] == "NoChainYet"
     assert "k8s_job" in ready["message"]
     assert status["observed_revision"] == added
+
+
+MANUAL_WITH_PARAMS = """\
+apiVersion: reconciler/v1
+kind: Workflow
+metadata: {name: by-hand}
+spec:
+  trigger: manual
+  user_params: {delay: 10ms}
+  workflows:
+    provision:
+      nodes:
+        - id: wait
+          type: noop
+          user_inputs: {delay: "${{ delay }}"}
+"""
+
+
+def test_a_manual_workflow_with_parameters_is_recorded_not_stalled(
+    remote: GitRemote, start_daemon: StartDaemon
+) -> None:
+    added = remote.writer.commit_and_push({"manual.yaml": MANUAL_WITH_PARAMS}, "a manual one")
+    start_daemon()
+    status = wait_for(
+        "manual workflow recorded",
+        lambda: (
+            (s := _status(remote, "workflows/by-hand.yaml"))
+            and s["observed_revision"] == added
+            and s["phase"] != "Pending"
+            and s
+        ),
+    )
+    assert status["phase"] == "Ready", status
+    assert status["last_executions"] == []  # recorded, never run by a push
