@@ -387,8 +387,53 @@ class GitSource:
             )
         return RemoteUnavailable(
             f"cannot fetch branch {self._branch!r} from {self.display_url}: {detail}; "
-            f"check the URL, network and credentials. {fallback}"
+            f"{what_to_check(stderr)}. {fallback}"
         )
+
+
+# What a git failure's output says to check, most specific first: a lock left or held by
+# another process is no network problem, and a refused login is no typo in the URL.
+_CAUSES: tuple[tuple[tuple[str, ...], str], ...] = (
+    (
+        ("cannot lock ref", "unable to create", ".lock': file exists", "index.lock"),
+        "another git process holds a lock in the daemon's state dir (a second daemon on the "
+        "same state_dir, or one killed mid-write: remove the stale .lock file)",
+    ),
+    (
+        (
+            "authentication failed",
+            "permission denied",
+            "could not read username",
+            "invalid username or password",
+            "403",
+            "401",
+        ),
+        "check the credentials (the token or ssh key the URL uses)",
+    ),
+    (
+        (
+            "could not resolve host",
+            "connection refused",
+            "connection timed out",
+            "network is unreachable",
+            "timed out",
+        ),
+        "check the network and the host in the URL",
+    ),
+    (
+        ("does not appear to be a git repository", "repository not found", "not found"),
+        "check the URL: no repository answers there",
+    ),
+)
+
+
+def what_to_check(stderr: str) -> str:
+    """The advice for a failed fetch or push, from what git printed."""
+    text = stderr.lower()
+    for markers, advice in _CAUSES:
+        if any(marker in text for marker in markers):
+            return advice
+    return "check the URL, network and credentials"
 
 
 def open_or_init_bare(workdir: Path, *, create: bool) -> git.Repo | None:

@@ -42,6 +42,7 @@ from reconciler.drivers.git_source import (
     open_or_init_bare,
     redact_credentials,
     run_git,
+    what_to_check,
 )
 
 __all__ = ["DEFAULT_IDENTITY", "GitIdentity", "StatusBranchLost", "StatusPublisher"]
@@ -329,7 +330,7 @@ class StatusPublisher:
     def _unavailable(self, action: str, stderr: str) -> RemoteUnavailable:
         return RemoteUnavailable(
             f"cannot {action} {self.display_url} (branch {self._branch!r}): "
-            f"{stderr.strip() or 'no output from git'}; check the URL, network and credentials"
+            f"{stderr.strip() or 'no output from git'}; {what_to_check(stderr)}"
         )
 
 

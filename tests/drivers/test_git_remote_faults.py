@@ -107,3 +107,23 @@ def test_a_force_push_to_the_watched_branch_is_followed(
     assert source.sync() == rewritten
     assert [e.path for e in source.list_spec_blobs(rewritten)] == ["a.yaml", "b.yaml"]
     assert source.changed_paths(first, rewritten) == {"a.yaml", "b.yaml"}
+
+
+@pytest.mark.parametrize(
+    ("stderr", "advice"),
+    [
+        (
+            "error: cannot lock ref 'refs/remotes/origin/main': Unable to create "
+            "'/var/lib/reconciler/source/refs/remotes/origin/main.lock': File exists.",
+            "another git process holds a lock",
+        ),
+        ("fatal: Authentication failed for 'https://git.example/x.git/'", "check the credentials"),
+        ("ssh: Could not resolve host: git.example", "check the network"),
+        ("fatal: '/srv/nothing' does not appear to be a git repository", "check the URL"),
+        ("fatal: something else entirely", "check the URL, network and credentials"),
+    ],
+)
+def test_a_git_failure_names_what_to_check(stderr: str, advice: str) -> None:
+    from reconciler.drivers.git_source import what_to_check
+
+    assert what_to_check(stderr).startswith(advice)
