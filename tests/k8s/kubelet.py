@@ -15,6 +15,7 @@ Images listed in ``failing_images`` never become ready: their Deployments report
 from __future__ import annotations
 
 import datetime
+import json
 import subprocess
 import threading
 import uuid
@@ -35,7 +36,17 @@ def _now() -> str:
 class FakeKubelet:
     """``start()`` to begin, ``stop()`` to end; ``enabled`` pauses without stopping."""
 
-    def __init__(self, api: client.ApiClient, *, double: ApiServerDouble | None = None) -> None:
+    def __init__(
+        self,
+        api: client.ApiClient,
+        *,
+        double: ApiServerDouble | None = None,
+        watch_timeout_s: int = 1,
+    ) -> None:
+        """``watch_timeout_s``: each watch ends (and everything is re-listed) after this
+        long; short for tests, so ``stop()`` is quick; long for benchmarks with many
+        objects, where a re-list each second would cost more than the objects."""
+        self._watch_timeout_s = watch_timeout_s
         self._apps = client.AppsV1Api(api)
         self._batch = client.BatchV1Api(api)
         self._core = client.CoreV1Api(api)
@@ -69,13 +80,15 @@ class FakeKubelet:
         )
         while not self._stop.is_set():
             try:
-                listing = lister()
-                for item in listing.items:
-                    handler(self._apps.api_client.sanitize_for_serialization(item))
-                stream = watch.Watch().stream(
+                # Raw JSON, not the client's model objects: with many objects their
+                # construction cost more than everything else this fake does.
+                listing = json.loads(lister(_preload_content=False).data)
+                for item in listing.get("items") or []:
+                    handler(item)
+                stream = watch.Watch(return_type="object").stream(
                     lister,
-                    resource_version=listing.metadata.resource_version,
-                    timeout_seconds=1,
+                    resource_version=listing["metadata"]["resourceVersion"],
+                    timeout_seconds=self._watch_timeout_s,
                 )
                 for event in stream:
                     if self._stop.is_set():
