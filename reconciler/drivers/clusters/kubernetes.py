@@ -302,6 +302,11 @@ class KubernetesDriver:
 
     async def apply_endpoint(self, spec: protocol.EndpointSpec) -> protocol.EndpointObservation:
         """Apply the new revision (and, on first deploy, its Service); do not wait."""
+        await self._apply_revision(spec)
+        return await self.observe_endpoint(spec.name)
+
+    async def _apply_revision(self, spec: protocol.EndpointSpec) -> str:
+        """Apply the revision's Deployment and the Service; the Deployment's name."""
         deployment, revision = self._revision_manifest(spec)
         await self._apply(deployment)
         service = await self._call("read Service", lambda: self._read_service(spec.name))
@@ -309,7 +314,7 @@ class KubernetesDriver:
         if service is not None:
             serving = (service.get("spec", {}).get("selector") or {}).get(REVISION_LABEL)
         await self._apply(self._service_manifest(spec, select=serving or revision, target=revision))
-        return await self.observe_endpoint(spec.name)
+        return str(deployment["metadata"]["name"])
 
     def _revision_manifest(self, spec: protocol.EndpointSpec) -> tuple[dict[str, Any], str]:
         manifest = _manifest(spec, "Deployment")
@@ -451,18 +456,21 @@ class KubernetesDriver:
         Returns the observation at that point (``message`` says what is missing).
         """
         deadline = time.monotonic() + timeout_s
-        observation = await self.observe_endpoint(name)
         service = await self._call("read Service", lambda: self._read_service(name))
         target = ((service or {}).get("metadata", {}).get("annotations") or {}).get(
             TARGET_ANNOTATION
         )
         deployment_name = f"{name}-{target}" if target else name
+        return await self._wait_for(name, deployment_name, deadline)
+
+    async def _wait_for(
+        self, name: str, deployment_name: str, deadline: float
+    ) -> protocol.EndpointObservation:
         await self._call(
             f"wait for Deployment {self.namespace}/{deployment_name}",
             lambda: self._watch_rollout(deployment_name, deadline),
         )
-        observation = await self.observe_endpoint(name)
-        return observation
+        return await self.observe_endpoint(name)
 
     def _watch_rollout(self, deployment_name: str, deadline: float) -> None:
         selector = f"metadata.name={deployment_name}"
@@ -564,8 +572,9 @@ class KubernetesDriver:
         self, spec: protocol.EndpointSpec, *, timeout_s: float
     ) -> protocol.EndpointObservation:
         """Apply, wait until the new revision is ready, then switch to it (or roll back)."""
-        await self.apply_endpoint(spec)
-        observation = await self.wait_endpoint_ready(spec.name, timeout_s=timeout_s)
+        deadline = time.monotonic() + timeout_s
+        deployment_name = await self._apply_revision(spec)
+        observation = await self._wait_for(spec.name, deployment_name, deadline)
         if observation.ready:
             return observation
         try:
