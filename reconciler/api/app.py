@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from reconciler.api import metrics as api_metrics
-from reconciler.api import native, openapi, webhooks
+from reconciler.api import native, openapi, webhooks, write_routes
 from reconciler.api.auth import TokenBook
 from reconciler.api.compat import workflow_dashboard
 from reconciler.api.problems import (
@@ -31,9 +31,18 @@ from reconciler.api.problems import (
     problem_body,
 )
 from reconciler.api.redaction import BodyRedactor
-from reconciler.api.state import READ_CACHE, REDACTOR, TOKENS, VIEW, ReadCache, json_response
+from reconciler.api.state import (
+    READ_CACHE,
+    REDACTOR,
+    TOKENS,
+    VIEW,
+    WRITES,
+    ReadCache,
+    json_response,
+)
 from reconciler.api.view import DaemonView, ViewError
 from reconciler.api.webhooks import WebhookGuard
+from reconciler.api.writes import SpecWrites
 from reconciler.engine.store import UnknownExecutionError
 
 log = logging.getLogger("reconciler.api")
@@ -131,6 +140,10 @@ class ApiSettings:
     metrics: api_metrics.ApiMetrics
     read_cache_ttl_s: float = 1.0
     """How long a GET body may be served again (0: never); see state.ReadCache."""
+    writes: SpecWrites = dataclasses.field(
+        default_factory=lambda: SpecWrites(mode="off", branch="", writer=None)
+    )
+    """Where writes go (api.write_mode); by default they are refused."""
 
 
 def create_app(view: DaemonView, settings: ApiSettings) -> web.Application:
@@ -140,7 +153,9 @@ def create_app(view: DaemonView, settings: ApiSettings) -> web.Application:
     app[TOKENS] = settings.tokens
     app[REDACTOR] = settings.redactor
     app[READ_CACHE] = ReadCache(ttl_s=settings.read_cache_ttl_s)
+    app[WRITES] = settings.writes
     native.add_routes(app)
+    write_routes.add_routes(app)
     workflow_dashboard.add_routes(app)
     webhooks.add_routes(app, guard=settings.webhooks, view=view, metrics=settings.metrics)
     api_metrics.add_routes(app, metrics=settings.metrics, view=view)

@@ -27,6 +27,7 @@ from reconciler.api.openapi import REF_PATTERN
 from reconciler.api.redaction import BodyRedactor
 from reconciler.api.view import PlannedRef, Readiness, SourceInfo, ViewError
 from reconciler.api.webhooks import WebhookGuard
+from reconciler.api.writes import SpecWrites
 from reconciler.core.chain_builders import graph_steps, literal_name
 from reconciler.core.chains import Chain
 from reconciler.core.diff import ObjectState, diff_states, state_from
@@ -38,6 +39,7 @@ from reconciler.daemon.reconcile import LAST_APPLIED, SOURCE_STATUS, Reconciler
 from reconciler.daemon.service import Daemon
 from reconciler.daemon.snapshot import SnapshotLoader
 from reconciler.drivers.git_source import GitSource, GitSourceError
+from reconciler.drivers.git_writer import GitWriter
 from reconciler.engine.executor import Executor
 from reconciler.engine.records import ExecutionId
 from reconciler.engine.store import Store, StoreError
@@ -306,11 +308,25 @@ def build_server(daemon: Daemon) -> tuple[ApiServer, DaemonAdapter, ApiMetrics]:
 
     metrics = ApiMetrics()
     adapter = DaemonAdapter(daemon)
+    mode = config.api.write_mode
+    writer = (
+        GitWriter(config.repo.url, workdir=Path(config.state_dir) / "api" / "writer")
+        if mode != "off"
+        else None
+    )
+    writes = SpecWrites(
+        mode=mode,
+        branch=config.repo.branch,
+        writer=writer,
+        roots=config.repo.paths,
+        options=ValidateOptions(implicit_projects=config.projects.create_missing),
+    )
     settings = ApiSettings(
         tokens=TokenBook(config.api.tokens),
         redactor=BodyRedactor(daemon.resolver.known_values),
         webhooks=WebhookGuard(secret=webhook_secret),
         metrics=metrics,
+        writes=writes,
     )
     app = create_app(adapter, settings)
     server = ApiServer(app, host=config.api.host, port=config.api.port)

@@ -23,7 +23,36 @@ _NULL_STR = {"type": ["string", "null"]}
 _STAMP = {"type": ["string", "null"], "format": "date-time"}
 _ROLES = "viewer < operator < editor < admin"
 
+_WRITE_TASK_STATUS = {"enum": ["committing", "pending", "review", "done", "failed"]}
+
 SCHEMAS: dict[str, Any] = {
+    "WriteAccepted": {
+        "type": "object",
+        "required": ["task_id", "status", "commit", "branch", "path"],
+        "properties": {
+            "task_id": {"type": "string"},
+            "status": _WRITE_TASK_STATUS,
+            "commit": {"type": "string"},
+            "branch": {"type": "string"},
+            "path": {"type": "string"},
+        },
+    },
+    "WriteTask": {
+        "type": "object",
+        "required": ["id", "status", "action", "object", "commit", "branch", "result"],
+        "properties": {
+            "id": {"type": "string"},
+            "status": _WRITE_TASK_STATUS,
+            "action": {"enum": ["put", "delete"]},
+            "object": {"type": "string"},
+            "path": _NULL_STR,
+            "mode": {"enum": ["commit", "branch"]},
+            "commit": _NULL_STR,
+            "branch": _NULL_STR,
+            "requested_by": _NULL_STR,
+            "result": {"type": ["object", "null"]},
+        },
+    },
     "Problem": {
         "type": "object",
         "required": ["type", "title", "status", "detail"],
@@ -391,6 +420,44 @@ def _paths() -> dict[str, Any]:
                     "200": _json("ObjectDetail", "the object"),
                     **_errors(401, 403, 404),
                 },
+            },
+            "put": {
+                "summary": "Commit the object's whole document (YAML or JSON) to Git",
+                "security": _READ,
+                "x-role": "editor",
+                "parameters": [_path("kind"), _path("name")],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {"schema": {"type": "object"}},
+                        "application/yaml": {"schema": {"type": "string"}},
+                    },
+                },
+                "responses": {
+                    "202": _json("WriteAccepted", "committed (or pushed as a review branch)"),
+                    **_errors(400, 401, 403, 404, 409, 413, 422, 503),
+                },
+            },
+            "delete": {
+                "summary": "Commit the removal of the object's document from Git",
+                "security": _READ,
+                "x-role": "editor",
+                "parameters": [_path("kind"), _path("name")],
+                "responses": {
+                    "202": _json("WriteAccepted", "committed (or pushed as a review branch)"),
+                    **_errors(401, 403, 404, 409, 503),
+                },
+            },
+        },
+        "/api/v1/tasks/{id}": {
+            "get": {
+                "summary": "A write's task: its commit and how far the daemon got with it",
+                "security": _READ,
+                "parameters": [_path("id")],
+                "responses": {
+                    "200": _json("WriteTask", "the task"),
+                    **_errors(401, 403, 404, 503),
+                },
             }
         },
         "/api/v1/plan": {
@@ -534,7 +601,7 @@ def document() -> dict[str, Any]:
             "title": "reconciler",
             "version": __version__,
             "description": "GitOps reconciler for the ML model lifecycle. Bearer tokens carry "
-            f"roles ({_ROLES}); reads need viewer, POSTs operator (x-role).",
+            f"roles ({_ROLES}); reads need viewer, POSTs operator, writes editor (x-role).",
         },
         "paths": paths,
         "components": {

@@ -17,11 +17,13 @@ from reconciler.api.auth import Caller, TokenBook
 from reconciler.api.problems import BadRequest, Unprocessable
 from reconciler.api.redaction import BodyRedactor
 from reconciler.api.view import DaemonView
+from reconciler.api.writes import SpecWrites
 from reconciler.daemon.config import Role
 
 VIEW = web.AppKey("view", DaemonView)
 TOKENS = web.AppKey("tokens", TokenBook)
 REDACTOR = web.AppKey("redactor", BodyRedactor)
+WRITES = web.AppKey("writes", SpecWrites)
 
 
 def dumps(value: Any) -> str:

@@ -143,6 +143,12 @@ class ApiClient:
     async def post(self, path: str, **kwargs: Any) -> Reply:
         return await self.request("POST", path, **kwargs)
 
+    async def put(self, path: str, **kwargs: Any) -> Reply:
+        return await self.request("PUT", path, **kwargs)
+
+    async def delete(self, path: str, **kwargs: Any) -> Reply:
+        return await self.request("DELETE", path, **kwargs)
+
 
 @dataclasses.dataclass
 class RunningDaemon:
@@ -161,8 +167,9 @@ def write_api_config(
     secrets_dir: Path,
     tokens: bool = True,
     webhook_secret: bool = True,
+    write_mode: str = "commit",
 ) -> Path:
-    api: dict[str, Any] = {"listen": "127.0.0.1:0"}
+    api: dict[str, Any] = {"listen": "127.0.0.1:0", "write_mode": write_mode}
     if tokens:
         api["tokens"] = [
             {"name": f"{role}-bot", "role": role, "sha256": hashlib.sha256(t.encode()).hexdigest()}
@@ -191,7 +198,11 @@ async def start_api(tmp_path: Path, make_git_remote: MakeGitRemote) -> AsyncIter
     running: list[tuple[Daemon, asyncio.Task[int], aiohttp.ClientSession]] = []
 
     async def start(
-        *, tokens: bool = True, webhook_secret: bool = True, files: dict[str, str] | None = None
+        *,
+        tokens: bool = True,
+        webhook_secret: bool = True,
+        files: dict[str, str] | None = None,
+        write_mode: str = "commit",
     ) -> RunningDaemon:
         remote = make_git_remote(files=files or API_SEED)
         secrets = tmp_path / "secrets"
@@ -207,6 +218,7 @@ async def start_api(tmp_path: Path, make_git_remote: MakeGitRemote) -> AsyncIter
                 secrets_dir=secrets,
                 tokens=tokens,
                 webhook_secret=webhook_secret,
+                write_mode=write_mode,
             )
         )
         servers: list[ApiServer] = []

@@ -1,0 +1,111 @@
+"""The native write routes: put and delete one object's document, and follow the write.
+
+``PUT /api/v1/objects/{kind}/{name}`` takes the object's whole document, as YAML or JSON
+(JSON is read as the YAML it also is); ``DELETE`` removes it. Both need the editor role
+and answer 202 with the commit (or review branch) and a task id;
+``GET /api/v1/tasks/{id}`` reports how far the daemon got with that commit. The Git side
+is :mod:`reconciler.api.writes`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import yaml
+from aiohttp import web
+
+from reconciler.api.problems import BadRequest, NotFound, Unprocessable
+from reconciler.api.state import VIEW, WRITES, json_response, require
+from reconciler.api.writes import API_TASK_WRITE, task_progress
+from reconciler.engine.records import ApiTaskRecord
+from reconciler.specs.registry import KINDS
+
+routes = web.RouteTableDef()
+
+
+def _kind(request: web.Request) -> str:
+    kind = request.match_info["kind"]
+    if kind not in KINDS:
+        raise NotFound(f"unknown kind {kind!r}: expected one of {', '.join(KINDS)}")
+    return kind
+
+
+async def _document(request: web.Request, kind: str, name: str) -> dict[str, Any]:
+    raw = await request.read()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest("the request body is not UTF-8 text") from None
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
+        raise BadRequest(f"the request body is not valid YAML or JSON{at}") from None
+    if not isinstance(value, dict):
+        raise Unprocessable("the request body must be one object document (a mapping)")
+    if value.get("kind") != kind:
+        raise Unprocessable(f"kind: the document's kind must be {kind!r}, as in the path")
+    metadata = value.get("metadata")
+    if not isinstance(metadata, dict) or metadata.get("name") != name:
+        raise Unprocessable(f"metadata.name: the document's name must be {name!r}, as in the path")
+    return value
+
+
+def task_json(task: ApiTaskRecord) -> dict[str, Any]:
+    payload = task.payload
+    written = task.result or {}
+    return {
+        "id": task.id,
+        "status": task.status,
+        "action": payload.get("action"),
+        "object": f"{payload.get('kind')}/{payload.get('name')}",
+        "path": written.get("path"),
+        "mode": payload.get("mode"),
+        "commit": written.get("commit"),
+        "branch": written.get("branch"),
+        "requested_by": payload.get("requested_by"),
+        "result": dict(task.result) if task.result is not None else None,
+    }
+
+
+@routes.put("/api/v1/objects/{kind}/{name}")
+async def put_object(request: web.Request) -> web.Response:
+    caller = require(request, "editor")
+    kind, name = _kind(request), request.match_info["name"]
+    document = await _document(request, kind, name)
+    store = request.app[VIEW].store
+    outcome = await request.app[WRITES].put(
+        store=store, caller=caller, kind=kind, name=name, document=document
+    )
+    request.app[VIEW].trigger(reason="api write")
+    return json_response(request, outcome.json(), status=202)
+
+
+@routes.delete("/api/v1/objects/{kind}/{name}")
+async def delete_object(request: web.Request) -> web.Response:
+    caller = require(request, "editor")
+    kind, name = _kind(request), request.match_info["name"]
+    store = request.app[VIEW].store
+    outcome = await request.app[WRITES].delete(store=store, caller=caller, kind=kind, name=name)
+    request.app[VIEW].trigger(reason="api write")
+    return json_response(request, outcome.json(), status=202)
+
+
+@routes.get("/api/v1/tasks/{id}")
+async def get_task(request: web.Request) -> web.Response:
+    require(request, "viewer")
+    view = request.app[VIEW]
+    task = view.store.get_api_task(request.match_info["id"])
+    if task is None or task.kind != API_TASK_WRITE:
+        raise NotFound(f"no write task {request.match_info['id']!r}")
+    writer = request.app[WRITES].writer
+    moved = await asyncio.to_thread(task_progress, task, source=view.source(), writer=writer)
+    if moved is not None:
+        task = view.store.update_api_task(task.id, status=moved[0], result=moved[1])
+    return json_response(request, task_json(task))
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_routes(routes)

@@ -1,0 +1,275 @@
+"""Writes through the API become Git commits: put or delete one object's document.
+
+Git stays the source of truth: a write never touches the store or the running objects. It
+commits the object's new document (or its removal) onto the watched branch, authored by
+the caller's token name (``api.write_mode: commit``), or onto a new review branch
+``reconciler/api/<task id>`` that starts at the watched branch's tip (``branch``); with
+``off`` every write is refused. Before anything is pushed the whole repo, with the new
+file, is validated as the daemon would load it; a repo that would not validate is a 422
+with the diagnostics and no commit. A lost push race is rebuilt on the new tip and
+validated again (:class:`~reconciler.drivers.git_writer.GitWriter`).
+
+Where the document goes: an object that exists keeps its file (the other documents of a
+file that holds several are kept, re-serialized); a new one goes to
+``<first root>/<kind-plural>/<name>.yaml``. Each write is recorded as an API task that
+follows the reconcile of its commit: ``done`` once the daemon's last applied revision
+contains it, ``failed`` when the revision it reached does not validate; a review branch's
+task is ``review`` until that branch is merged and applied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import yaml
+
+from reconciler.api.auth import Caller
+from reconciler.api.problems import (
+    ApiError,
+    Conflict,
+    Forbidden,
+    NotFound,
+    Unavailable,
+    Unprocessable,
+)
+from reconciler.api.view import SourceInfo
+from reconciler.core.validation.objects import SpecObject
+from reconciler.core.validation.repo import ValidateOptions
+from reconciler.daemon.config import WriteMode
+from reconciler.daemon.snapshot import SnapshotLoader
+from reconciler.drivers.git_source import GitSourceError
+from reconciler.drivers.git_writer import GitIdentity, GitWriter, NothingToCommit
+from reconciler.engine.records import ApiTaskRecord
+from reconciler.engine.store import Store
+from reconciler.specs.registry import kind_plural
+
+API_TASK_WRITE = "write"
+"""The API task kind of a write: its commit or branch, and the reconcile it follows."""
+REVIEW_BRANCH_PREFIX = "reconciler/api/"
+MAX_LISTED_DIAGNOSTICS = 50
+
+
+class _Invalid(Exception):
+    def __init__(self, diagnostics: Sequence[str]) -> None:
+        super().__init__("the repo would not validate")
+        self.diagnostics = tuple(diagnostics)
+
+
+class _Refused(Exception):
+    def __init__(self, message: str, *, status: Literal[404, 409]) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclasses.dataclass(frozen=True)
+class WriteOutcome:
+    """A pushed write: its task, commit and branch."""
+
+    task: ApiTaskRecord
+    commit: str
+    branch: str
+    path: str
+
+    def json(self) -> dict[str, Any]:
+        return {
+            "task_id": self.task.id,
+            "status": self.task.status,
+            "commit": self.commit,
+            "branch": self.branch,
+            "path": self.path,
+        }
+
+
+class SpecWrites:
+    """The writes of one API: its mode, the watched branch, and the Git writer."""
+
+    def __init__(
+        self,
+        *,
+        mode: WriteMode,
+        branch: str,
+        writer: GitWriter | None,
+        roots: Sequence[str] = (".",),
+        options: ValidateOptions | None = None,
+    ) -> None:
+        self.mode = mode
+        self.branch = branch
+        self.writer = writer
+        self._roots = tuple(roots)
+        self._loader = (
+            SnapshotLoader(source=writer, roots=self._roots, options=options)
+            if writer is not None
+            else None
+        )
+
+    async def put(
+        self, *, store: Store, caller: Caller, kind: str, name: str, document: Mapping[str, Any]
+    ) -> WriteOutcome:
+        """Commit ``document`` as object ``kind/name`` (created, or replacing its document)."""
+        return await self._write(store, caller, kind, name, dict(document))
+
+    async def delete(self, *, store: Store, caller: Caller, kind: str, name: str) -> WriteOutcome:
+        """Commit the removal of object ``kind/name``'s document."""
+        return await self._write(store, caller, kind, name, None)
+
+    async def _write(
+        self,
+        store: Store,
+        caller: Caller,
+        kind: str,
+        name: str,
+        document: dict[str, Any] | None,
+    ) -> WriteOutcome:
+        if self.mode == "off":
+            raise Forbidden(
+                "writes through the API are turned off (api.write_mode: off); commit the "
+                "change to the state repo, or set api.write_mode to commit or branch"
+            )
+        if self.writer is None:
+            raise Unavailable("the API has no Git writer for the state repo")
+        action = "delete" if document is None else "put"
+        task = store.create_api_task(
+            kind=API_TASK_WRITE,
+            payload={
+                "action": action,
+                "kind": kind,
+                "name": name,
+                "mode": self.mode,
+                "requested_by": caller.name,
+            },
+            status="committing",
+        )
+        branch = self.branch if self.mode == "commit" else REVIEW_BRANCH_PREFIX + task.id
+        verb = "Delete" if document is None else "Write"
+        message = f"{verb} {kind}/{name} through the API\n\nRequested by {caller.name}.\n"
+        author = GitIdentity(caller.name, f"{caller.name}@reconciler.api")
+        where: dict[str, str] = {}
+        try:
+            result = await asyncio.to_thread(
+                self.writer.write,
+                base=self.branch,
+                branch=branch,
+                author=author,
+                message=message,
+                edit=lambda tip: self._edit(tip, kind, name, document, where),
+                check=lambda commit: self._check(commit, kind, name, document),
+            )
+        except _Invalid as exc:
+            shown = list(exc.diagnostics[:MAX_LISTED_DIAGNOSTICS])
+            error: ApiError = Unprocessable(
+                f"the state repo with this change would not validate ({len(exc.diagnostics)} "
+                f"problem(s)); nothing was committed: {shown[0] if shown else ''}",
+                extra={"diagnostics": shown},
+            )
+        except _Refused as exc:
+            error = (NotFound if exc.status == 404 else Conflict)(str(exc))
+        except NothingToCommit:
+            error = Conflict(f"{kind}/{name} already has this document; nothing was committed")
+        except GitSourceError as exc:
+            error = Unavailable(f"the write could not be committed: {exc}")
+        else:
+            task = store.update_api_task(
+                task.id,
+                status="review" if self.mode == "branch" else "pending",
+                result={"commit": result.commit, "branch": result.branch, "path": where["path"]},
+            )
+            return WriteOutcome(
+                task=task, commit=result.commit, branch=result.branch, path=where["path"]
+            )
+        store.update_api_task(task.id, status="failed", result={"error": error.detail})
+        raise error
+
+    # -- inside the writer's thread (serialized by it) ---------------------------------------
+
+    def _objects(self, revision: str) -> tuple[SpecObject, ...]:
+        assert self._loader is not None
+        return self._loader.load(revision).result.objects
+
+    def _edit(
+        self,
+        tip: str,
+        kind: str,
+        name: str,
+        document: dict[str, Any] | None,
+        where: dict[str, str],
+    ) -> dict[str, bytes | None]:
+        assert self.writer is not None
+        key = f"{kind}/{name}"
+        found = next((o for o in self._objects(tip) if o.key == key), None)
+        if found is None:
+            if document is None:
+                raise _Refused(f"no object {key} in branch {self.branch!r}", status=404)
+            root = self._roots[0].strip("/")
+            prefix = "" if root in ("", ".") else root + "/"
+            path = f"{prefix}{kind_plural(kind)}/{name}.yaml"
+            if any(e.path == path for e in self.writer.list_spec_blobs(tip, self._roots)):
+                raise _Refused(
+                    f"{path} already exists and holds other objects; write {key} into it by hand",
+                    status=409,
+                )
+            where["path"] = path
+            return {path: _dump([document])}
+        path = found.path
+        where["path"] = path
+        blob = next(e.sha for e in self.writer.list_spec_blobs(tip, self._roots) if e.path == path)
+        text = self.writer.read_blobs([blob])[blob]
+        kept: list[Any] = []
+        for value in yaml.safe_load_all(text):
+            if value is None:
+                continue
+            if _is(value, kind, name):
+                if document is not None:
+                    kept.append(document)
+            else:
+                kept.append(value)
+        return {path: _dump(kept) if kept else None}
+
+    def _check(self, commit: str, kind: str, name: str, document: dict[str, Any] | None) -> None:
+        assert self._loader is not None
+        snapshot = self._loader.load(commit)
+        if not snapshot.ok:
+            raise _Invalid([d.format() for d in snapshot.errors])
+        present = any(o.key == f"{kind}/{name}" for o in snapshot.result.objects)
+        if document is not None and not present:
+            raise _Invalid([f"{kind}/{name}: the document is not loaded as that object"])
+
+
+def _is(value: object, kind: str, name: str) -> bool:
+    if not isinstance(value, dict) or value.get("kind") != kind:
+        return False
+    metadata = value.get("metadata")
+    return isinstance(metadata, dict) and metadata.get("name") == name
+
+
+def _dump(documents: Sequence[Any]) -> bytes:
+    return yaml.safe_dump_all(documents, sort_keys=False, allow_unicode=True).encode("utf-8")
+
+
+def task_progress(
+    task: ApiTaskRecord, *, source: SourceInfo, writer: GitWriter | None
+) -> tuple[str, dict[str, Any]] | None:
+    """The status a write task moves on to from what the daemon reached, or None: ``done``
+    once its last applied revision contains the commit, ``failed`` when the revision it
+    stopped at (containing the commit) does not validate. Blocks (Git); run in a thread."""
+    if task.kind != API_TASK_WRITE or task.status not in ("pending", "review") or writer is None:
+        return None
+    written = dict(task.result or {})
+    commit = str(written.get("commit"))
+    branch = source.branch
+    applied = source.last_applied_revision
+    if applied is not None and writer.contains(applied, commit, branch=branch):
+        return "done", {**written, "revision": applied}
+    seen = source.last_seen_revision
+    phase = (source.status or {}).get("phase")
+    if (
+        phase == "Stalled"
+        and seen is not None
+        and seen != applied
+        and writer.contains(seen, commit, branch=branch)
+    ):
+        error = f"revision {seen[:12]} does not validate"
+        return "failed", {**written, "revision": seen, "error": error}
+    return None
