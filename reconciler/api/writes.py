@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 import yaml
@@ -50,6 +50,10 @@ API_TASK_WRITE = "write"
 """The API task kind of a write: its commit or branch, and the reconcile it follows."""
 REVIEW_BRANCH_PREFIX = "reconciler/api/"
 MAX_LISTED_DIAGNOSTICS = 50
+
+
+_NewDocument = dict[str, Any] | Callable[[dict[str, Any]], dict[str, Any]] | None
+"""A write's document: the whole new one, a change of the one in Git, or None (delete)."""
 
 
 class _Invalid(Exception):
@@ -111,6 +115,18 @@ class SpecWrites:
         """Commit ``document`` as object ``kind/name`` (created, or replacing its document)."""
         return await self._write(store, caller, kind, name, dict(document))
 
+    async def update(
+        self,
+        *,
+        store: Store,
+        caller: Caller,
+        kind: str,
+        name: str,
+        change: Callable[[dict[str, Any]], dict[str, Any]],
+    ) -> WriteOutcome:
+        """Commit ``change(the object's document as it is in Git)``; 404 when it is absent."""
+        return await self._write(store, caller, kind, name, change)
+
     async def delete(self, *, store: Store, caller: Caller, kind: str, name: str) -> WriteOutcome:
         """Commit the removal of object ``kind/name``'s document."""
         return await self._write(store, caller, kind, name, None)
@@ -121,7 +137,7 @@ class SpecWrites:
         caller: Caller,
         kind: str,
         name: str,
-        document: dict[str, Any] | None,
+        document: _NewDocument,
     ) -> WriteOutcome:
         if self.mode == "off":
             raise Forbidden(
@@ -193,14 +209,14 @@ class SpecWrites:
         tip: str,
         kind: str,
         name: str,
-        document: dict[str, Any] | None,
+        document: _NewDocument,
         where: dict[str, str],
     ) -> dict[str, bytes | None]:
         assert self.writer is not None
         key = f"{kind}/{name}"
         found = next((o for o in self._objects(tip) if o.key == key), None)
         if found is None:
-            if document is None:
+            if document is None or callable(document):
                 raise _Refused(f"no object {key} in branch {self.branch!r}", status=404)
             root = self._roots[0].strip("/")
             prefix = "" if root in ("", ".") else root + "/"
@@ -221,13 +237,15 @@ class SpecWrites:
             if value is None:
                 continue
             if _is(value, kind, name):
-                if document is not None:
+                if callable(document):
+                    kept.append(document(value))
+                elif document is not None:
                     kept.append(document)
             else:
                 kept.append(value)
         return {path: _dump(kept) if kept else None}
 
-    def _check(self, commit: str, kind: str, name: str, document: dict[str, Any] | None) -> None:
+    def _check(self, commit: str, kind: str, name: str, document: _NewDocument) -> None:
         assert self._loader is not None
         snapshot = self._loader.load(commit)
         if not snapshot.ok:

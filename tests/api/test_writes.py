@@ -182,3 +182,36 @@ def test_a_push_lost_to_another_writer_is_rebuilt_on_their_commit(
     assert writer.contains(result.commit, other.head(), branch="main")
     assert not writer.contains(other.head(), result.commit, branch="main")
     writer.close()
+
+
+async def test_dashboard_update_and_delete_commit(start_api: StartApi) -> None:
+    api = await start_api()
+    client = api.client
+    odd = await client.put(
+        "/api/workflows/train", role="editor", json={"traceLevel": "med", "priority": "high"}
+    )
+    assert odd.status == 422 and "traceLevel" in odd.json()["detail"]
+    reply = await client.put(
+        "/api/workflows/train",
+        role="editor",
+        json={"description": "Nightly training", "priority": "high", "tags": ["ml"]},
+    )
+    assert reply.status == 200, reply.text
+    answer = reply.json()
+    assert answer["priority"] == "high" and answer["description"] == "Nightly training"
+    assert api.remote.tip() == answer["commit"]
+    assert _author(api, answer["commit"]).startswith("editor-bot ")
+    spec = yaml.safe_load(api.remote.read("manual.yaml"))["spec"]
+    assert spec["priority"] == "high" and spec["tags"] == ["ml"]
+    assert spec["user_params"] == {"epochs": 1, "delay": "10ms"}  # the rest is kept
+    await _task_done(api, answer["taskId"])
+
+    async def high() -> bool:
+        found = (await client.get("/api/workflows/train")).json()
+        return bool(found.get("priority") == "high")
+
+    await wait_until("the dashboard reads the new priority", high)
+    deleted = await client.delete("/api/workflows/train", role="editor")
+    assert deleted.status == 200 and deleted.json()["success"] is True
+    assert "manual.yaml" not in api.remote.paths()
+    assert (await client.delete("/api/workflows/train", role="operator")).status == 403

@@ -5,8 +5,10 @@ the last validated revision and the store; ``/execute`` starts the provision gra
 through the daemon view (trigger ``api``), and executions, step logs and cancel map onto
 our executions. Statuses in that API's words: a workflow is ``active`` unless suspended;
 an execution is ``running`` (queued or running), ``completed``, ``failed`` (failed or
-stalled) or ``cancelled`` (cancelled or superseded). Create, update and delete become
-Git commits and are not served yet.
+stalled) or ``cancelled`` (cancelled or superseded). Update and delete become Git
+commits through :mod:`reconciler.api.writes` (editor role); a field this API sends that
+our Workflow has no place for is a 422 naming it, never silently dropped. Create is not
+served yet (a Workflow needs a provision graph the create body does not carry).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from aiohttp import web
 
 from reconciler.api.documents import API_TASK_WORKFLOW_RUN, stamp
 from reconciler.api.problems import BadRequest, Conflict, NotFound, Unprocessable
-from reconciler.api.state import VIEW, cached_json, json_body, json_response, require
+from reconciler.api.state import VIEW, WRITES, cached_json, json_body, json_response, require
 from reconciler.api.view import DaemonView
 from reconciler.core.diff import ObjectState
 from reconciler.engine.records import ExecutionRecord, ExecutionStatus, StepRecord
@@ -361,6 +363,100 @@ async def cancel(request: web.Request) -> web.Response:
         "message": "Execution cancellation requested",
         "executionId": record.id,
         "status": "cancelling",
+    }
+    return json_response(request, answer)
+
+
+_UPDATE_FIELDS = ("name", "description", "priority", "status", "tags", "environments")
+
+
+def _environments(value: object) -> list[str]:
+    """A list of names, or the reference's {name: enabled} object."""
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return list(value)
+    if isinstance(value, dict) and all(isinstance(v, bool) for v in value.values()):
+        return [str(k) for k, enabled in value.items() if enabled]
+    raise Unprocessable("environments must be a list of names or an object of name: boolean")
+
+
+def _update_change(name: str, body: Mapping[str, Any]) -> dict[str, Any]:
+    """The spec fields an update body sets, checked field by field."""
+    unknown = sorted(set(body) - set(_UPDATE_FIELDS))
+    if unknown:
+        raise Unprocessable(
+            f"field {unknown[0]!r} has no place in a Workflow spec; update takes "
+            f"{', '.join(_UPDATE_FIELDS)}"
+        )
+    if "name" in body and body["name"] != name:
+        raise Unprocessable(f"name: a workflow cannot be renamed here (its id is {name!r})")
+    spec: dict[str, Any] = {}
+    if "description" in body:
+        if not isinstance(body["description"], str):
+            raise Unprocessable("description must be a string")
+        spec["description"] = body["description"]
+    if "priority" in body:
+        if body["priority"] not in PRIORITIES:
+            raise Unprocessable(f"priority must be one of {', '.join(PRIORITIES)}")
+        spec["priority"] = body["priority"]
+    if "status" in body:
+        if body["status"] not in ("active", "inactive"):
+            raise Unprocessable("status must be active or inactive")
+        spec["suspend"] = body["status"] == "inactive"
+    if "tags" in body:
+        tags = body["tags"]
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            raise Unprocessable("tags must be a list of strings")
+        spec["tags"] = list(tags)
+    if "environments" in body:
+        spec["environments"] = _environments(body["environments"])
+    return spec
+
+
+@routes.put("/api/workflows/{workflowId}")
+async def update_workflow(request: web.Request) -> web.Response:
+    caller = require(request, "editor")
+    view = request.app[VIEW]
+    state = _workflow(request)
+    fields = _update_change(state.name, await json_body(request))
+
+    def change(document: dict[str, Any]) -> dict[str, Any]:
+        spec = document.get("spec")
+        return {**document, "spec": {**(spec if isinstance(spec, dict) else {}), **fields}}
+
+    outcome = await request.app[WRITES].update(
+        store=view.store, caller=caller, kind="Workflow", name=state.name, change=change
+    )
+    view.trigger(reason="api write")
+    spec = {**state.spec, **fields}
+    answer = {
+        "id": state.name,
+        "name": state.name,
+        "description": str(spec.get("description") or ""),
+        "status": "inactive" if spec.get("suspend") else "active",
+        "priority": str(spec.get("priority") or "medium"),
+        "updatedAt": stamp(outcome.task.updated_at),
+        "commit": outcome.commit,
+        "branch": outcome.branch,
+        "taskId": outcome.task.id,
+    }
+    return json_response(request, answer)
+
+
+@routes.delete("/api/workflows/{workflowId}")
+async def delete_workflow(request: web.Request) -> web.Response:
+    caller = require(request, "editor")
+    view = request.app[VIEW]
+    state = _workflow(request)
+    outcome = await request.app[WRITES].delete(
+        store=view.store, caller=caller, kind="Workflow", name=state.name
+    )
+    view.trigger(reason="api write")
+    answer = {
+        "success": True,
+        "message": "Workflow deleted successfully",
+        "commit": outcome.commit,
+        "branch": outcome.branch,
+        "taskId": outcome.task.id,
     }
     return json_response(request, answer)
 

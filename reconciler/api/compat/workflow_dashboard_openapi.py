@@ -9,7 +9,27 @@ _S = {"type": "string"}
 _NS = {"type": ["string", "null"]}
 _EXEC_STATUS = {"enum": ["running", "completed", "failed", "cancelled"]}
 
+_WRITTEN = {"commit": _S, "branch": _S, "taskId": _S}
+
 SCHEMAS: dict[str, Any] = {
+    "DashboardUpdateAnswer": {
+        "type": "object",
+        "required": ["id", "name", "description", "status", "priority", "updatedAt", "taskId"],
+        "properties": {
+            "id": _S,
+            "name": _S,
+            "description": _S,
+            "status": {"enum": ["active", "inactive"]},
+            "priority": {"enum": ["low", "medium", "high", "critical"]},
+            "updatedAt": _NS,
+            **_WRITTEN,
+        },
+    },
+    "DashboardDeleteAnswer": {
+        "type": "object",
+        "required": ["success", "message", "taskId"],
+        "properties": {"success": {"type": "boolean"}, "message": _S, **_WRITTEN},
+    },
     "DashboardWorkflowSummary": {
         "type": "object",
         "required": ["id", "name", "description", "status", "priority", "lastRun"],
@@ -200,7 +220,28 @@ def paths(
                     "200": json("DashboardWorkflow", "the workflow"),
                     **errors(401, 403, 404),
                 },
-            }
+            },
+            "put": {
+                "summary": "Workflow dashboard: update a workflow (a Git commit)",
+                "security": read,
+                "x-role": "editor",
+                "parameters": [wid],
+                "requestBody": body,
+                "responses": {
+                    "200": json("DashboardUpdateAnswer", "committed"),
+                    **errors(401, 403, 404, 409, 413, 422, 503),
+                },
+            },
+            "delete": {
+                "summary": "Workflow dashboard: delete a workflow (a Git commit)",
+                "security": read,
+                "x-role": "editor",
+                "parameters": [wid],
+                "responses": {
+                    "200": json("DashboardDeleteAnswer", "committed"),
+                    **errors(401, 403, 404, 409, 503),
+                },
+            },
         },
         "/api/workflows/{workflowId}/execute": {
             "post": {
