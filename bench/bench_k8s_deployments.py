@@ -9,6 +9,8 @@ commit. Timed from the push's return until the status branch holds N Deployment 
 with ``phase: Ready``; the daemon's peak RSS is its VmHWM at that moment. The double and
 the kubelet run in this process, so they share the machine's cores with the daemon.
 Usage: .venv/bin/python bench/bench_k8s_deployments.py [--deployments 1000] [--limit 600]
+(``BENCH_CONCURRENCY=N`` sets the daemon's clusters.max_concurrent_steps, default 8;
+``BENCH_KEEP_DIR=DIR`` keeps the remote, state dir and daemon log there.)
 """
 
 from __future__ import annotations

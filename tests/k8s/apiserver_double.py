@@ -862,7 +862,8 @@ class ApiServerDouble:
         if since:
             first = bisect.bisect_right(self._events, since, key=lambda entry: entry[0])
             for _rv, key, event, obj in self._events[first:]:
-                if self._watched(watcher, target.kind, key, obj):
+                # the history holds every kind: replay only this watch's own
+                if key[0] == target.kind.plural and self._watched(watcher, target.kind, key, obj):
                     watcher.queue.put_nowait({"type": event, "object": obj})
         else:
             for obj in self._matching(target, query):
