@@ -49,7 +49,9 @@ class DaemonEndpointFacts:
         heads = _int(config.get("num_attention_heads"))
         hidden = _int(config.get("hidden_size"))
         head_dim = _int(config.get("head_dim")) or (hidden // heads if hidden and heads else None)
+        source = (self._spec("Model", name) or {}).get("source")
         return ModelFacts(
+            source=source if isinstance(source, Mapping) else None,
             path=str(root) if isinstance(root, str) else None,
             parameters=status.get("parameters"),
             dtype=status.get("dtype"),
@@ -63,6 +65,9 @@ class DaemonEndpointFacts:
 
     def cluster(self, name: str) -> Mapping[str, Any] | None:
         return self._spec("Cluster", name)
+
+    def credential(self, name: str) -> Mapping[str, Any] | None:
+        return self._spec("Credential", name)
 
     def clusters(self) -> dict[str, Mapping[str, Any]]:
         return {
