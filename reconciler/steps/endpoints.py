@@ -13,7 +13,10 @@ On a kubernetes Cluster the Deployment and Service are rendered by core and roll
 the driver (``strategy: green``: the new revision's workers are ready before the Service
 switches to them); drift found on the live objects is re-applied and listed under the
 status's ``drift``. A cloud-model Deployment runs nothing: it checks that its credential's
-secret resolves on this host and records the provider's endpoint.
+secret resolves on this host and records the provider's endpoint. A hugging_face Model on
+a local Cluster is served from the shared model cache: its files are downloaded there and
+scanned first (steps.models.hub_files_for_endpoint), and a blocking finding stalls the
+Deployment with ``ScanFailed`` before any process starts.
 """
 
 from __future__ import annotations
@@ -38,12 +41,13 @@ from reconciler.engine import outcomes
 from reconciler.engine.context import StepContext, StepImpl
 from reconciler.specs.deployment import DeploymentSpec
 from reconciler.specs.template import DeploymentTemplateSpec
-from reconciler.steps import bookkeeping
+from reconciler.steps import bookkeeping, models
 
 OWNER_LABEL = "reconciler/deployment"
 DEFAULT_READY_TIMEOUT_S = 900.0
 DEFAULT_NAMESPACE = "reconciler"
 CLOUD_MODEL = "cloud_model"
+HUGGING_FACE = "hugging_face"
 WAITING_FOR_MODEL_RETRY_S = 10.0
 _STEP_INPUTS = frozenset({"deployment", "ready_timeout_s"})
 
@@ -333,7 +337,9 @@ class _EndpointSteps:
         driver = self._driver(spec.cluster, who=who)
         assert spec.cluster is not None
         cluster = self.facts.cluster(spec.cluster) or {}
-        if model is None or model.path is None:
+        local = cluster.get("driver", "local") == "local"
+        hub_model = model is not None and model.provider_type == HUGGING_FACE
+        if model is None or (model.path is None and not hub_model):
             return outcomes.Retry(
                 f"WaitingForModel: Model/{spec.model} is not Ready yet",
                 after_seconds=WAITING_FOR_MODEL_RETRY_S,
@@ -341,7 +347,13 @@ class _EndpointSteps:
         if spec.template is None:
             return outcomes.Stalled(f"{who} names no template: set spec.template")
         template = self._template(spec.template)
-        local = cluster.get("driver", "local") == "local"
+        if local and hub_model:
+            files = await models.hub_files_for_endpoint(
+                ctx, model=spec.model, source=model.source or {}
+            )
+            if not isinstance(files, Path):
+                return files
+            model = dataclasses.replace(model, path=str(files))
         gpu_name, gpu_product = (None, None) if local else await self._gpu_type(driver, cluster)
         try:
             sizing = self._sizing(spec=spec, model=model, template=template, gpu_name=gpu_name)
@@ -377,7 +389,7 @@ class _EndpointSteps:
                 spec=spec,
                 template_name=spec.template,
                 template=template,
-                model_path=_model_file(model.path, template_name=spec.template),
+                model_path=_model_file(str(model.path), template_name=spec.template),
             )
             endpoint = dataclasses.replace(endpoint, command=command, env=env)
         else:
@@ -568,7 +580,7 @@ def _cluster_model_path(model: ModelFacts) -> str:
     """What a pod is told to serve: a Hugging Face repo id (the server fetches it in the
     pod), else the Model's path, which the cluster's nodes must hold at the same place."""
     source = model.source or {}
-    if model.provider_type == "hugging_face" and isinstance(source.get("uri"), str):
+    if model.provider_type == HUGGING_FACE and isinstance(source.get("uri"), str):
         return str(source["uri"])
     return str(model.path)
 

@@ -10,7 +10,10 @@ source is retried.
 The collaborators come from ``StepServices.extra["models"]`` as a :class:`ModelServices`:
 the cache folder (downloads, hash cache, records), the credential lookup and download
 limits. add_model leaves a record of where the files are, which scan_model and
-remove_model read, since chain steps do not see each other's outputs.
+remove_model read, since chain steps do not see each other's outputs. A hugging_face
+Model is only described unless ``download: true``; a local endpoint that needs its files
+calls :func:`hub_files_for_endpoint`, which downloads and scans them the same way and
+records the folder, which add_model then keeps while the source and commit stay the same.
 """
 
 from __future__ import annotations
@@ -214,37 +217,67 @@ async def _local_status(ctx: StepContext, services: ModelServices, root: Path) -
     return await asyncio.to_thread(work)
 
 
+async def _describe_hub(
+    ctx: StepContext,
+    services: ModelServices,
+    *,
+    source: Mapping[str, Any],
+    token: str | None,
+    revision: str | None = None,
+) -> huggingface.RepoDescription:
+    """Resolve the source's revision (or ``revision``, a recorded commit) on the hub."""
+    repo_id = str(source.get("uri"))
+    wanted = revision or str(source.get("revision") or "main")
+    described = await asyncio.to_thread(
+        huggingface.describe_repo,
+        repo_id=repo_id,
+        revision=wanted,
+        token=token,
+        cache_dir=services.cache_dir / "hf",
+        endpoint=services.hf_endpoint,
+    )
+    ctx.log.info(f"{repo_id}@{wanted} resolved to {described.commit_sha}")
+    return described
+
+
+async def _download_hub(
+    ctx: StepContext,
+    services: ModelServices,
+    *,
+    described: huggingface.RepoDescription,
+    token: str | None,
+) -> Path:
+    """Fetch every file of the described commit into the shared hub cache."""
+    ctx.log.info(
+        f"downloading {len(described.files)} file(s), {described.size_bytes} bytes, of "
+        f"{described.repo_id}@{described.commit_sha} into the model cache"
+    )
+    root = await asyncio.to_thread(
+        huggingface.download,
+        repo_id=described.repo_id,
+        commit_sha=described.commit_sha,
+        paths=[f.path for f in described.files],
+        token=token,
+        cache_dir=services.cache_dir / "hf",
+        endpoint=services.hf_endpoint,
+    )
+    ctx.log.info(f"{described.repo_id}@{described.commit_sha} is at {root}")
+    return root
+
+
 async def _add_hugging_face(
     ctx: StepContext, services: ModelServices, source: Mapping[str, Any]
 ) -> tuple[dict[str, Any], Path | None]:
     token = _token(services, source)
-    repo_id, revision = str(source.get("uri")), str(source.get("revision") or "main")
-    hub_cache = services.cache_dir / "hf"
-    described = await asyncio.to_thread(
-        huggingface.describe_repo,
-        repo_id=repo_id,
-        revision=revision,
-        token=token,
-        cache_dir=hub_cache,
-        endpoint=services.hf_endpoint,
-    )
+    described = await _describe_hub(ctx, services, source=source, token=token)
     status: dict[str, Any] = {
         "resolved_revision": described.commit_sha,
         "license": described.license,
         "gated": described.gated,
         "pipeline_tag": described.pipeline_tag,
     }
-    ctx.log.info(f"{repo_id}@{revision} resolved to {described.commit_sha}")
     if ctx.inputs.get("download") is True:
-        root = await asyncio.to_thread(
-            huggingface.download,
-            repo_id=repo_id,
-            commit_sha=described.commit_sha,
-            paths=[f.path for f in described.files],
-            token=token,
-            cache_dir=hub_cache,
-            endpoint=services.hf_endpoint,
-        )
+        root = await _download_hub(ctx, services, described=described, token=token)
         local = await _local_status(ctx, services, root)
         if local["parameters"] is None:
             local.update(_sizing(ctx, parameters=described.parameters, dtype=described.dtype))
@@ -293,18 +326,43 @@ async def _add_model(ctx: StepContext) -> outcomes.Outcome:
             return outcomes.Stalled(f"UnknownProviderType: {provider_type!r}")
     except errors.ModelSourceError as exc:
         return _outcome_of(exc)
-    if ctx.inputs.get("security_scan") == "skip" and provider_type != "cloud_model":
+    skip = ctx.inputs.get("security_scan") == "skip"
+    if skip and provider_type != "cloud_model":
         status["scan"] = scanners.skipped().as_status()
+    plain = _plain(source)
+    if root is None and provider_type == "hugging_face":
+        previous = await asyncio.to_thread(
+            records.read_record, cache_dir=services.cache_dir, model=name
+        )
+        root = _kept_download(previous, source=plain, revision=status.get("resolved_revision"))
     record = {
-        "source": json.loads(json.dumps(source, default=str)),
+        "source": plain,
         "root": str(root) if root else None,
         "revision": status.get("resolved_revision"),
+        "security_scan": "skip" if skip else "required",
     }
     await asyncio.to_thread(
         records.write_record, cache_dir=services.cache_dir, model=name, record=record
     )
     ctx.log.info(f"{ctx.object_key}: {len(status.get('files', []))} file(s) listed")
     return outcomes.Done(outputs={"model_id": name, "status": status})
+
+
+def _plain(source: Mapping[str, Any]) -> Any:
+    """The source as JSON values, as records keep it."""
+    return json.loads(json.dumps(source, default=str))
+
+
+def _kept_download(
+    previous: Mapping[str, Any] | None, *, source: Any, revision: Any
+) -> Path | None:
+    """A download a local endpoint made of this same source and commit, still on disk."""
+    if previous is None or previous.get("source") != source:
+        return None
+    root = previous.get("root")
+    if previous.get("revision") != revision or not isinstance(root, str):
+        return None
+    return Path(root) if Path(root).is_dir() else None
 
 
 # --- scan_model ------------------------------------------------------------------------
@@ -323,18 +381,10 @@ def _stall_message(report: scanners.ScanReport) -> str:
     )
 
 
-async def _scan_model(ctx: StepContext) -> outcomes.Outcome:
-    services, source, name = _services(ctx), _source(ctx), _model_name(ctx)
-    record = await asyncio.to_thread(records.read_record, cache_dir=services.cache_dir, model=name)
-    if record is None or record.get("source") != json.loads(json.dumps(source, default=str)):
-        return outcomes.Failed(f"{ctx.object_key}: add_model has not recorded this source yet")
-    skip = ctx.inputs.get("security_scan") == "skip"
-    if record.get("root") is None:
-        report = scanners.skipped()
-        note = "files not downloaded: scanned when a local endpoint downloads them"
-        status = {"scan": {**report.as_status(), "note": note}}
-        return outcomes.Done(outputs={"model_id": name, "findings": 0, "status": status})
-    root = Path(str(record["root"]))
+async def _hash_and_scan(
+    ctx: StepContext, services: ModelServices, *, root: Path, skip: bool
+) -> scanners.ScanReport:
+    """Hash every file under ``root`` and scan them (``skip``: hash only), both cached."""
 
     def work() -> scanners.ScanReport:
         cache = services.hash_cache()
@@ -346,13 +396,29 @@ async def _scan_model(ctx: StepContext) -> outcomes.Outcome:
         finally:
             cache.close()
 
+    report = await asyncio.to_thread(work)
+    ctx.log.info(
+        f"scanned {report.scanned_files} file(s), {report.cached_files} more known to the scan "
+        f"cache: {report.result}"
+    )
+    return report
+
+
+async def _scan_model(ctx: StepContext) -> outcomes.Outcome:
+    services, source, name = _services(ctx), _source(ctx), _model_name(ctx)
+    record = await asyncio.to_thread(records.read_record, cache_dir=services.cache_dir, model=name)
+    if record is None or record.get("source") != _plain(source):
+        return outcomes.Failed(f"{ctx.object_key}: add_model has not recorded this source yet")
+    skip = ctx.inputs.get("security_scan") == "skip"
+    if record.get("root") is None:
+        report = scanners.skipped()
+        note = "files not downloaded: scanned when a local endpoint downloads them"
+        status = {"scan": {**report.as_status(), "note": note}}
+        return outcomes.Done(outputs={"model_id": name, "findings": 0, "status": status})
     try:
-        report = await asyncio.to_thread(work)
+        report = await _hash_and_scan(ctx, services, root=Path(str(record["root"])), skip=skip)
     except errors.ModelSourceError as exc:
         return _outcome_of(exc)
-    ctx.log.info(
-        f"scanned {report.scanned_files} file(s), {report.cached_files} from cache: {report.result}"
-    )
     await asyncio.to_thread(
         records.write_record,
         cache_dir=services.cache_dir,
@@ -372,6 +438,69 @@ async def _scan_model(ctx: StepContext) -> outcomes.Outcome:
             "status": {"scan": report.as_status()},
         }
     )
+
+
+# --- hub files for a local endpoint ----------------------------------------------------
+
+
+async def hub_files_for_endpoint(
+    ctx: StepContext, *, model: str, source: Mapping[str, Any]
+) -> Path | outcomes.Outcome:
+    """The folder a local endpoint serves a hugging_face Model from, downloaded and scanned.
+
+    The files a recorded download left are reused if still on disk; else the commit
+    add_model resolved (the source's revision if none is recorded) is downloaded into the
+    shared hub cache, as add_model does with ``download: true``, with the Model's
+    credential as token. Every file is then hashed and scanned (both cached by hash, so a
+    second deployment costs little), unless the Model's ``security_scan`` is ``skip``, and
+    the Model's record is updated with the folder and the scan. Returns the folder, or the
+    outcome that stops the deployment: Stalled ``ScanFailed`` with the findings when the
+    scan blocks, Stalled or Retry for a source problem.
+    """
+    try:
+        services = _services(ctx)
+        record = await asyncio.to_thread(
+            records.read_record, cache_dir=services.cache_dir, model=model
+        )
+        plain = _plain(source)
+        same = record is not None and record.get("source") == plain
+        kept = record if same else None
+        revision = kept.get("revision") if kept is not None else None
+        root = _kept_download(kept, source=plain, revision=revision)
+        if root is None:
+            token = _token(services, source)
+            described = await _describe_hub(
+                ctx,
+                services,
+                source=source,
+                token=token,
+                revision=revision if isinstance(revision, str) else None,
+            )
+            revision = described.commit_sha
+            root = await _download_hub(ctx, services, described=described, token=token)
+        else:
+            ctx.log.info(f"Model/{model}: reusing the download at {root}")
+        skip = kept is not None and kept.get("security_scan") == "skip"
+        report = await _hash_and_scan(ctx, services, root=root, skip=skip)
+    except outcomes.StepError as exc:
+        return outcomes.outcome_from_exception(exc)
+    except errors.ModelSourceError as exc:
+        return _outcome_of(exc)
+    updated = {
+        **(kept or {}),
+        "source": plain,
+        "root": str(root),
+        "revision": revision,
+        "scan": report.as_status(),
+    }
+    await asyncio.to_thread(
+        records.write_record, cache_dir=services.cache_dir, model=model, record=updated
+    )
+    if report.blocking:
+        return outcomes.Stalled(
+            _stall_message(report), outputs={"status": {"scan": report.as_status()}}
+        )
+    return root
 
 
 # --- remove_model ----------------------------------------------------------------------
