@@ -273,7 +273,9 @@ class DaemonAdapter:
             if (applied := memo.applied_state) is not None
         }
         changes = diff_states(desired, current)
-        plan = plan_changes(changes, desired=desired, current=current, revision=revision)
+        plan = plan_changes(
+            changes, desired=desired, current=current, revision=revision, size=True
+        )
         return PlannedRef(ref=name, revision=revision, plan=plan)
 
     def _resolve(self, name: str, watched: str, reconciler: Reconciler) -> tuple[GitSource, str]:

@@ -154,6 +154,7 @@ def _plan(args: argparse.Namespace) -> int:
         desired=sides.desired,
         current=sides.current,
         revision=sides.head_label,
+        size=True,
     )
     sys.stdout.write(_render(args.format, plan, sides))
     return EXIT_CHANGES if plan.has_changes else EXIT_NO_CHANGES

@@ -27,6 +27,8 @@ from reconciler.core.chain_builders import (
 )
 from reconciler.core.chains import Chain
 from reconciler.core.diff import Change, ChangeAction, ObjectState
+from reconciler.core.sizing.plan_sizing import size_from_specs
+from reconciler.core.sizing.roofline import SizingResult
 from reconciler.specs.registry import KINDS
 
 ItemStatus = Literal["run", "noop", "blocked", "kept", "suspended"]
@@ -52,6 +54,8 @@ class PlanItem:
     reason: str | None = None
     notes: tuple[str, ...] = ()
     waits_for: tuple[str, ...] = ()
+    sizing: SizingResult | str | None = None
+    """A self-hosted Deployment's proposed shape (or why none is estimated)."""
 
     @property
     def key(self) -> str:
@@ -297,12 +301,14 @@ def plan_changes(
     current: Mapping[str, ObjectState],
     revision: str,
     memo: PlanMemo | None = None,
+    size: bool = False,
 ) -> Plan:
     """Order ``changes`` by the reference graph and attach each one's chain.
 
     ``desired`` and ``current`` are keyed by ``kind/name`` (what diff_states compared);
     ``revision`` is the desired side's revision, recorded in every chain. ``memo`` (kept
-    by the caller between plans) saves rebuilding what did not change.
+    by the caller between plans) saves rebuilding what did not change. ``size`` adds each
+    self-hosted Deployment's proposed shape (``reconciler plan`` shows it).
     """
     by_key = {change.key: change for change in changes}
     build: Callable[[ChainRequest], BuiltChain] = build_chain
@@ -337,7 +343,16 @@ def plan_changes(
             )
     if memo is not None:
         memo.forget_unused()
+    if size:
+        applies = [_sized(item, desired) for item in applies]
     return Plan(_with_waits(applies, deletes, graph), revision)
+
+
+def _sized(item: PlanItem, desired: Mapping[str, ObjectState]) -> PlanItem:
+    if item.change.kind != "Deployment" or item.chain is None:
+        return item
+    sizing = size_from_specs(desired[item.key], desired)
+    return item if sizing is None else dataclasses.replace(item, sizing=sizing)
 
 
 def _with_waits(

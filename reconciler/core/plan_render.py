@@ -30,6 +30,8 @@ from reconciler.core.chains import Chain
 from reconciler.core.diagnostics import Diagnostic
 from reconciler.core.diff import FieldChange
 from reconciler.core.plan import Plan, PlanItem
+from reconciler.core.sizing import plan_sizing
+from reconciler.core.sizing.roofline import SizingResult
 from reconciler.core.validation.inline_secrets import find_inline_secrets
 
 MASK = "(hidden: looks like a secret)"
@@ -132,6 +134,8 @@ def render_text(plan: Plan) -> str:
         lines.extend(f"    {field_line(field)}" for field in item.change.fields)
         if item.chain is not None:
             lines.append(f"    steps: {chain_outline(item.chain)}")
+        if item.sizing is not None:
+            lines.append(f"    sizing: {plan_sizing.describe(item.sizing)}")
         lines.extend(f"    {note}" for note in item.notes)
         if item.waits_for:
             lines.append(f"    after: {', '.join(item.waits_for)}")
@@ -233,6 +237,8 @@ def _details(item: PlanItem) -> list[str]:
         lines.append("")
     if item.chain is not None:
         lines += [f"Steps ({item.chain.action}): {_code(chain_outline(item.chain))}", ""]
+    if item.sizing is not None:
+        lines += [f"Sizing: {_cell(plan_sizing.describe(item.sizing))}", ""]
     if item.waits_for:
         lines += [f"After: {', '.join(_code(k) for k in item.waits_for)}", ""]
     lines += [f"- {_cell(note)}" for note in item.notes]
@@ -262,6 +268,14 @@ def _chain_json(chain: Chain) -> dict[str, Any]:
         "spec_hash": chain.spec_hash,
         "steps": [step.as_dict(with_inputs=False) for step in chain.steps],
     }
+
+
+def _sizing_json(sizing: SizingResult | str | None) -> dict[str, Any] | None:
+    if sizing is None:
+        return None
+    if isinstance(sizing, str):
+        return {"note": sizing}
+    return sizing.as_status()
 
 
 def plan_to_json(
@@ -294,6 +308,7 @@ def plan_to_json(
                 "fields": [_field_json(field) for field in item.change.fields],
                 "chain": None if item.chain is None else _chain_json(item.chain),
                 "waits_for": list(item.waits_for),
+                "sizing": _sizing_json(item.sizing),
             }
             for item in plan.items
         ],

@@ -98,6 +98,8 @@ CHANGED_TEXT = [
     "~ update Deployment/phi-chat (Model phi-3-5-mini changed)",
     "    spec.workers: null -> 2",
     "    steps: deploy_model",
+    "    sizing: not estimated here: Model phi-3-5-mini gives no parameters and dtype in its "
+    "spec (the daemon sizes it from the model's files when it deploys)",
     "    after: Model/phi-3-5-mini",
     UNCHANGED_LINE,
     "",

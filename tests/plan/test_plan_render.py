@@ -168,7 +168,9 @@ def test_json_has_the_documented_keys(mixed_plan: Plan) -> None:
         "fields",
         "chain",
         "waits_for",
+        "sizing",
     }
+    assert deployment["sizing"] is None  # a cloud model is not sized
     assert deployment["fields"] == [{"path": "spec.workers", "op": "change", "old": None, "new": 2}]
     assert deployment["chain"]["action"] == "apply"
     assert deployment["chain"]["steps"] == [
