@@ -357,14 +357,30 @@ class Reconciler:
             self._notes[key] = note
         self._dirty.add(key)
 
+    def _observed_outside(self, state: ObjectState) -> bool:
+        """Whether ``state`` stands for something outside Git that can drift: a Deployment
+        on a kubernetes Cluster (live objects), a Model read from disk or from a Hugging
+        Face branch (files that change under the same spec)."""
+        if state.kind == "Deployment":
+            cluster = self._desired.get(f"Cluster/{state.spec.get('cluster')}")
+            return cluster is not None and cluster.spec.get("driver") == "kubernetes"
+        if state.kind == "Model":
+            source = state.spec.get("source")
+            source = source if isinstance(source, Mapping) else {}
+            kind = source.get("provider_type")
+            revision = str(source.get("revision") or "main")
+            pinned = len(revision) == 40 and all(c in "0123456789abcdef" for c in revision)
+            return kind == "disk" or (kind == "hugging_face" and not pinned)
+        return False
+
     def _reapply_on_resync(self, key: str, revision: str) -> bool:
-        """A Ready Deployment on a kubernetes Cluster is deployed again on each resync: its
-        step compares the live objects with what it applied, re-applies and reports drift."""
+        """What can drift outside Git is applied again on each resync: a Deployment on a
+        kubernetes Cluster (its step compares the live objects with what it applied,
+        re-applies and reports drift), a disk Model (its files hashed again: a change on
+        disk shows in its status), a Model on a Hugging Face branch (re-resolved to the
+        branch's current commit)."""
         state = self._desired.get(key)
-        if state is None or state.kind != "Deployment" or state.suspended:
-            return False
-        cluster = self._desired.get(f"Cluster/{state.spec.get('cluster')}")
-        if cluster is None or cluster.spec.get("driver") != "kubernetes":
+        if state is None or state.suspended or not self._observed_outside(state):
             return False
         latest = self._latest(key)
         if latest is None or latest.status != "succeeded" or latest.spec_hash != state.spec_hash:
