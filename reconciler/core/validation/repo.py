@@ -21,6 +21,7 @@ from typing import Protocol
 
 from pydantic import ValidationError
 
+from reconciler.core import cloud_providers
 from reconciler.core.diagnostics import Diagnostic, sort_diagnostics
 from reconciler.core.validation import inline_secrets, references, slo, workflow_graph
 from reconciler.core.validation.objects import SpecObject, did_you_mean, document_problem
@@ -243,6 +244,8 @@ def check_objects(
         problems.extend(_references(obj, index, names, options=options))
         if obj.kind == "Deployment":
             problems.extend(slo.check_slo(obj, slo.template_for(obj, templates)))
+        if obj.kind == "Model":
+            problems.extend(_cloud_uri(obj))
         if host is not None:
             problems.extend(_host_checks(obj, host))
     for obj in partial:
@@ -268,6 +271,21 @@ def _references(
         return references.model_references(obj, names)
     if obj.kind == "Workflow":
         return references.workflow_references(obj, names)
+    return []
+
+
+def _cloud_uri(model: SpecObject) -> list[Diagnostic]:
+    """A cloud model's URI must have its provider's form (core/cloud_providers.py)."""
+    source = model.spec.get("source")
+    if not isinstance(source, Mapping) or source.get("provider_type") != "cloud_model":
+        return []
+    provider, uri = source.get("provider"), source.get("uri")
+    if not isinstance(provider, str) or not isinstance(uri, str):
+        return []
+    try:
+        cloud_providers.validate_uri(provider=provider, uri=uri)
+    except cloud_providers.CloudUriError as exc:
+        return [model.problem(("spec", "source", "uri"), str(exc))]
     return []
 
 
