@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Literal
 
 import git
 
@@ -434,6 +435,65 @@ def what_to_check(stderr: str) -> str:
         if any(marker in text for marker in markers):
             return advice
     return "check the URL, network and credentials"
+
+
+# Rejections that mean "someone else moved the branch": rebuild on the new tip and retry.
+LOST_RACE_MARKERS = (
+    "fetch first",
+    "non-fast-forward",
+    "stale info",
+    "cannot lock ref",
+    "failed to update ref",
+    "failed to lock",
+    "incorrect old value",
+)
+
+
+@dataclass(frozen=True)
+class PushOutcome:
+    """How one push ended: ``pushed``; ``lost`` a race to another writer (rebuild on the
+    new tip and retry); ``refused`` by the remote (a hook, a protected branch); or the
+    remote was ``unreachable``. ``reason`` is git's rejection, ``stderr`` its output."""
+
+    state: Literal["pushed", "lost", "refused", "unreachable"]
+    reason: str = ""
+    stderr: str = ""
+
+
+def push_commit(
+    repo: git.Repo,
+    *,
+    url: str,
+    commit: str,
+    branch: str,
+    timeout_s: float,
+    new_branch: bool = False,
+) -> PushOutcome:
+    """Push ``commit`` to ``branch`` of ``url``; ``new_branch`` only creates it (a lease on
+    its absence), never moving one someone else made meanwhile."""
+    lease = [f"--force-with-lease=refs/heads/{branch}:"] if new_branch else []
+    result = run_git(
+        repo,
+        "push",
+        "--porcelain",
+        *lease,
+        "--",
+        url,
+        f"{commit}:refs/heads/{branch}",
+        env=NETWORK_ENV,
+        timeout_s=timeout_s,
+    )
+    if result.status == 0:
+        return PushOutcome("pushed")
+    report = redact_credentials(result.stdout.decode("utf-8", errors="replace"))
+    rejected = [line for line in report.splitlines() if line.startswith("!")]
+    if not rejected:
+        return PushOutcome("unreachable", stderr=result.stderr)
+    reason = rejected[0].split("\t")[-1]
+    state: Literal["lost", "refused"] = (
+        "lost" if any(marker in reason for marker in LOST_RACE_MARKERS) else "refused"
+    )
+    return PushOutcome(state, reason=reason, stderr=result.stderr.strip())
 
 
 def open_or_init_bare(workdir: Path, *, create: bool) -> git.Repo | None:

@@ -40,6 +40,7 @@ from reconciler.drivers.git_source import (
     RemoteUnavailable,
     check_git,
     open_or_init_bare,
+    push_commit,
     redact_credentials,
     run_git,
     what_to_check,
@@ -50,16 +51,6 @@ __all__ = ["DEFAULT_IDENTITY", "GitIdentity", "StatusBranchLost", "StatusPublish
 _TIP_REF_PREFIX = "refs/reconciler/status-tip/"
 _OURS_REF_PREFIX = "refs/reconciler/status-ours/"
 _LISTED_CHANGES = 50
-# Rejections that mean "someone else moved the branch": rebuild on the new tip and retry.
-_LOST_RACE_MARKERS = (
-    "fetch first",
-    "non-fast-forward",
-    "stale info",
-    "cannot lock ref",
-    "failed to update ref",
-    "failed to lock",
-    "incorrect old value",
-)
 
 
 @dataclass(frozen=True)
@@ -302,30 +293,18 @@ class StatusPublisher:
 
     def _push(self, repo: git.Repo, commit: str) -> tuple[bool, str]:
         """Push; (True, "") on success, (False, reason) when another writer won the race."""
-        result = run_git(
-            repo,
-            "push",
-            "--porcelain",
-            "--",
-            self._url,
-            f"{commit}:refs/heads/{self._branch}",
-            env=NETWORK_ENV,
-            timeout_s=self._timeout_s,
+        outcome = push_commit(
+            repo, url=self._url, commit=commit, branch=self._branch, timeout_s=self._timeout_s
         )
-        if result.status == 0:
-            return True, ""
-        report = redact_credentials(result.stdout.decode("utf-8", errors="replace"))
-        rejected = [line for line in report.splitlines() if line.startswith("!")]
-        if not rejected:
-            raise self._unavailable("push the status branch to", result.stderr)
-        reason = rejected[0].split("\t")[-1]
-        if any(marker in reason for marker in _LOST_RACE_MARKERS):
-            return False, reason
-        raise GitPushRejected(
-            f"the remote {self.display_url} refused the status push to branch "
-            f"{self._branch!r}: {reason} {result.stderr.strip()}; allow this author to push "
-            "there or configure another status branch"
-        )
+        if outcome.state == "unreachable":
+            raise self._unavailable("push the status branch to", outcome.stderr)
+        if outcome.state == "refused":
+            raise GitPushRejected(
+                f"the remote {self.display_url} refused the status push to branch "
+                f"{self._branch!r}: {outcome.reason} {outcome.stderr}; allow this author to "
+                "push there or configure another status branch"
+            )
+        return outcome.state == "pushed", outcome.reason
 
     def _unavailable(self, action: str, stderr: str) -> RemoteUnavailable:
         return RemoteUnavailable(

@@ -36,6 +36,7 @@ from reconciler.drivers.git_source import (
     check_git,
     list_tree_blobs,
     open_or_init_bare,
+    push_commit,
     read_blob_batch,
     redact_credentials,
     resolve_commit,
@@ -47,16 +48,6 @@ from reconciler.drivers.git_status import GitIdentity
 __all__ = ["GitIdentity", "GitWriter", "NothingToCommit", "WriteResult"]
 
 _TIP_REF_PREFIX = "refs/reconciler/writer-tip/"
-_LOST_RACE_MARKERS = (
-    "fetch first",
-    "non-fast-forward",
-    "already exists",
-    "stale info",
-    "cannot lock ref",
-    "failed to update ref",
-    "failed to lock",
-    "incorrect old value",
-)
 
 Edit = Callable[[str], Mapping[str, bytes | None]]
 """Given the base tip's sha, the changes to make: {repo path: content, or None to delete}."""
@@ -259,34 +250,26 @@ class GitWriter:
 
     def _push(self, repo: git.Repo, commit: str, branch: str, *, new: bool) -> tuple[bool, str]:
         """Push; (True, "") on success, (False, reason) when another writer won the race."""
-        lease = [f"--force-with-lease=refs/heads/{branch}:"] if new else []
-        result = run_git(
+        outcome = push_commit(
             repo,
-            "push",
-            "--porcelain",
-            *lease,
-            "--",
-            self._url,
-            f"{commit}:refs/heads/{branch}",
-            env=NETWORK_ENV,
+            url=self._url,
+            commit=commit,
+            branch=branch,
             timeout_s=self._timeout_s,
+            new_branch=new,
         )
-        if result.status == 0:
-            return True, ""
-        report = redact_credentials(result.stdout.decode("utf-8", errors="replace"))
-        rejected = [line for line in report.splitlines() if line.startswith("!")]
-        if not rejected:
+        if outcome.state == "unreachable":
             raise RemoteUnavailable(
                 f"cannot push branch {branch!r} to {self.display_url}: "
-                f"{result.stderr.strip() or 'no output from git'}; {what_to_check(result.stderr)}"
+                f"{outcome.stderr.strip() or 'no output from git'}; "
+                f"{what_to_check(outcome.stderr)}"
             )
-        reason = rejected[0].split("\t")[-1]
-        if any(marker in reason for marker in _LOST_RACE_MARKERS):
-            return False, reason
-        raise GitPushRejected(
-            f"the remote {self.display_url} refused the push to branch {branch!r}: {reason} "
-            f"{result.stderr.strip()}; allow this writer to push there"
-        )
+        if outcome.state == "refused":
+            raise GitPushRejected(
+                f"the remote {self.display_url} refused the push to branch {branch!r}: "
+                f"{outcome.reason} {outcome.stderr}; allow this writer to push there"
+            )
+        return outcome.state == "pushed", outcome.reason
 
 
 def _plain_path(path: str) -> str:
