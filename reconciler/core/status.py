@@ -19,6 +19,7 @@ ConditionStatus = Literal["True", "False", "Unknown"]
 READY = "Ready"
 RECONCILING = "Reconciling"
 STALLED = "Stalled"
+DRIFTED = "Drifted"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,6 +122,9 @@ def build_status(
             now=now,
         ),
     ]
+    drifted = _drifted(fields, old_conditions, now=now)
+    if drifted is not None:
+        conditions.append(drifted)
     document: dict[str, Any] = {
         "apiVersion": "reconciler/v1",
         "kind": kind,
@@ -132,6 +136,35 @@ def build_status(
     if fields:
         document.update(fields)
     return document
+
+
+def _drifted(
+    fields: Mapping[str, Any] | None, previous: Sequence[Mapping[str, Any]], *, now: str
+) -> Condition | None:
+    """The Drifted condition of an object whose live state was changed out of band (a
+    ``drift`` field of what was found and re-applied); False once it no longer is, and
+    absent for objects that never drifted."""
+    drift = (fields or {}).get("drift")
+    if drift:
+        parts = [
+            f"{item.get('field')} changed by {item.get('manager') or 'another writer'}"
+            + ("; re-applied" if item.get("reapplied") else "")
+            for item in drift
+            if isinstance(item, Mapping)
+        ]
+        return merge_condition(
+            previous,
+            type=DRIFTED,
+            status="True",
+            reason="Drifted",
+            message="; ".join(parts),
+            now=now,
+        )
+    if any(c.get("type") == DRIFTED for c in previous):
+        return merge_condition(
+            previous, type=DRIFTED, status="False", reason="InSync", message="", now=now
+        )
+    return None
 
 
 def dump_status(document: Mapping[str, Any]) -> bytes:

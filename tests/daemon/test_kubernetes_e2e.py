@@ -19,7 +19,7 @@ from kubernetes.config import kube_config
 
 from tests.conftest import GitRemote
 from tests.daemon.conftest import StartDaemon
-from tests.daemon.harness import read_status, wait_for, write_config
+from tests.daemon.harness import condition, read_status, wait_for, write_config
 from tests.k8s.apiserver_double import ApiServerDouble
 from tests.k8s.kubelet import FakeKubelet
 
@@ -152,16 +152,19 @@ def test_kubernetes_deployment_ready_drift_reapplied_then_pruned(
         timeout=60,
         every=0.05,
     )
+    drifted_condition = condition(drifted, "Drifted")
+    assert drifted_condition["status"] == "True" and "kubectl-scale" in drifted_condition["message"]
     [drift] = drifted["drift"]
     assert drift["field"] == f"Deployment/{deployment.metadata.name}.spec.replicas"
     assert (drift["manager"], drift["observed"], drift["expected"]) == ("kubectl-scale", "5", "2")
     [healed] = cluster.deployments()
     assert healed.spec.replicas == 2
-    wait_for(
+    in_sync = wait_for(
         "a later resync with nothing drifted",
         lambda: status_with(remote, lambda s: s.get("phase") == "Ready" and not s.get("drift")),
         timeout=60,
     )
+    assert condition(in_sync, "Drifted")["status"] == "False"
 
     remote.writer.commit_and_push({"deployments.yaml": None}, "Remove chat")
     wait_for(
