@@ -30,7 +30,7 @@ STATUS_BRANCH = "reconciler/status"
 
 
 def wait_for(
-    what: str, probe: Callable[[], T | None], *, timeout: float = 20.0, every: float = 0.1
+    what: str, probe: Callable[[], T | None], *, timeout: float = 60.0, every: float = 0.1
 ) -> T:
     """Poll ``probe`` until it returns something truthy; fail with ``what`` on timeout."""
     deadline = time.monotonic() + timeout

@@ -44,7 +44,7 @@ class ManualClock:
 
 
 async def wait_until(
-    what: str, probe: Callable[[], T | Awaitable[T | None] | None], *, timeout: float = 20.0
+    what: str, probe: Callable[[], T | Awaitable[T | None] | None], *, timeout: float = 60.0
 ) -> T:
     """Await ``probe`` being truthy, failing with ``what`` after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout

@@ -65,7 +65,7 @@ def endpoint(
     )
 
 
-async def until(condition: Callable[[], bool], *, timeout: float = 20.0, what: str) -> None:
+async def until(condition: Callable[[], bool], *, timeout: float = 60.0, what: str) -> None:
     """Wait for ``condition`` with a deadline (checked between short yields)."""
     deadline = time.monotonic() + timeout
     while not condition():
