@@ -198,11 +198,21 @@ async def test_skip_on_failure_skips_ticks_until_the_spec_changes(
                 not in str(running.daemon.reconciler.desired_states()["Workflow/tick"].spec)
             ),
         )
-        await _advance(running, clock, "2025-01-01T00:15:10Z")
-        runs = await wait_until(
-            "a run after the change",
-            lambda: (r := _scheduled_runs(running)) and r[0].status == "succeeded" and r,
+        # The new spec is recorded by a chain of its own; a tick while it runs is skipped
+        # (one execution per object at a time), so the clock moves once it has ended.
+        await wait_until(
+            "the fixed spec recorded",
+            lambda: all(r.status not in ("queued", "running") for r in running.executions("tick")),
         )
+        await _advance(running, clock, "2025-01-01T00:15:10Z")
+        try:
+            runs = await wait_until(
+                "a run after the change",
+                lambda: (r := _scheduled_runs(running)) and r[0].status == "succeeded" and r,
+            )
+        except AssertionError as exc:
+            note = running.status("Workflow/tick").get("schedule_note")
+            raise AssertionError(f"{exc}; schedule note: {note!r}") from None
         assert len(runs) == 2
     finally:
         await running.stop()
