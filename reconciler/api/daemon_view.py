@@ -40,6 +40,7 @@ from reconciler.daemon.service import Daemon
 from reconciler.daemon.snapshot import SnapshotLoader
 from reconciler.drivers.git_source import GitSource, GitSourceError
 from reconciler.drivers.git_writer import GitWriter
+from reconciler.drivers.secrets import InvalidSecretName, SecretNotStored
 from reconciler.engine.executor import Executor
 from reconciler.engine.records import ExecutionId
 from reconciler.engine.store import Store, StoreError
@@ -133,6 +134,15 @@ class DaemonAdapter:
 
     def trigger(self, *, reason: str, resync: bool = False) -> None:
         self._daemon.trigger(reason, resync=resync)
+
+    def store_secret(self, *, name: str, value: str, replace: bool = False) -> None:
+        try:
+            self._daemon.resolver.store(name, value, replace=replace)
+        except InvalidSecretName as exc:
+            raise ViewError(str(exc), reason="invalid") from exc
+        except SecretNotStored as exc:
+            reason = "conflict" if "already exists" in str(exc) else "unavailable"
+            raise ViewError(str(exc), reason=reason) from exc
 
     def cancel(self, execution_id: str) -> bool:
         return self._executor().cancel(execution_id)

@@ -101,6 +101,13 @@ class DaemonView(Protocol):
         """
         ...
 
+    def store_secret(self, *, name: str, value: str, replace: bool = False) -> None:
+        """Put a value that came through the API into the daemon's secrets dir (0600),
+        so only its name goes to Git; ViewError ``invalid`` for a bad name, ``conflict``
+        for another value under that name (unless ``replace``), ``unavailable`` when no
+        secrets dir can take it."""
+        ...
+
     def cancel(self, execution_id: str) -> bool:
         """Stop an execution at its next step boundary; False if it already finished."""
         ...

@@ -13,6 +13,7 @@ binary file in place of a secret is never "present" to one caller and an error t
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import os
 import re
@@ -44,6 +45,10 @@ class SecretNotFound(SecretError, LookupError):
             f"secret {name!r} not found; looked in: {'; '.join(places)}. "
             "Provide it in one of these places (docs/operations.md, Secrets)."
         )
+
+
+class SecretNotStored(SecretError):
+    """A value given to the daemon (an API write) could not be put in the secrets dir."""
 
 
 class SecretUnreadable(SecretError):
@@ -208,6 +213,48 @@ class SecretResolver:
         else:
             second = "secrets_dir (not configured)"
         return [first, second, f"environment variable {env_var_for(name)}"]
+
+    def store(self, name: str, value: str, *, replace: bool = False) -> Path:
+        """Write ``value`` as secret ``name`` in the secrets dir (mode 0600, atomically:
+        a reader sees the old file or the new one, never half of one); the path.
+
+        Used where a value reaches the daemon through its API (a kubeconfig upload, a
+        credential inline in a template), so that only the name ever goes to Git. Refuses
+        to replace a different existing value unless ``replace``; SecretNotStored says why.
+        """
+        validate_secret_name(name)
+        folder = self._secrets_dir
+        if folder is None:
+            raise SecretNotStored(
+                f"secret {name!r} cannot be stored: no secrets_dir is configured"
+            )
+        path = folder / name
+        if not replace:
+            verdict, current = self._find(name)
+            if verdict.found and verdict.where == str(path) and current != value:
+                raise SecretNotStored(
+                    f"secret {name!r} already exists at {path} with another value; "
+                    "choose another name or remove the file first"
+                )
+        temporary = folder / f".{name}.{os.getpid()}.{threading.get_ident()}.tmp"
+        try:
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(value)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, path)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                temporary.unlink(missing_ok=True)
+            raise SecretNotStored(
+                f"secret {name!r} cannot be written to {folder}: {exc.strerror or exc}"
+            ) from exc
+        if value:
+            with self._lock:
+                self._known.add(value)
+        return path
 
     def known_values(self) -> frozenset[str]:
         """Every non-empty value resolved so far, for log redaction."""
