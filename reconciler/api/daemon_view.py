@@ -28,11 +28,12 @@ from reconciler.api.redaction import BodyRedactor
 from reconciler.api.view import PlannedRef, Readiness, SourceInfo, ViewError
 from reconciler.api.webhooks import WebhookGuard
 from reconciler.api.writes import SpecWrites
-from reconciler.core.chain_builders import graph_steps, literal_name
+from reconciler.core.chain_builders import graph_steps, literal_name, workflow_deprovision_chain
 from reconciler.core.chains import Chain
 from reconciler.core.diff import ObjectState, diff_states, state_from
 from reconciler.core.plan import plan_changes
 from reconciler.core.validation.repo import ValidateOptions
+from reconciler.daemon import provisioning
 from reconciler.daemon.logs import Redactor
 from reconciler.daemon.object_memo import load_memos
 from reconciler.daemon.reconcile import LAST_APPLIED, SOURCE_STATUS, Reconciler
@@ -252,6 +253,54 @@ class DaemonAdapter:
         )
         log.info(
             "workflow started through the API",
+            extra={"workflow": name, "execution": execution_id, "by": requested_by},
+        )
+        return execution_id
+
+    def deprovision_workflow(self, *, name: str, requested_by: str) -> ExecutionId:
+        """Run Workflow ``name``'s deprovision now while its spec stays in Git."""
+        key = f"Workflow/{name}"
+        state = self.desired().get(key)
+        if state is None:
+            raise ViewError(f"no Workflow {name!r} in the last valid revision", reason="not_found")
+        running = self.store.list_executions(
+            kind="Workflow", name=name, statuses=("queued", "running"), limit=1
+        )
+        if running:
+            raise ViewError(
+                f"Workflow {name!r} has execution {running[0].id} {running[0].status}; "
+                "wait for it or cancel it first",
+                reason="conflict",
+            )
+        planned = workflow_deprovision_chain(state, self._reconciler().last_seen or "")
+        try:
+            chain = provisioning.deprovision_chain(planned, self.store)
+        except provisioning.NothingProvisioned as exc:
+            raise ViewError(str(exc), reason="conflict") from exc
+        missing = [t for t in chain.step_types() if t not in self.implemented_step_types()]
+        if missing:
+            raise ViewError(
+                f"Workflow {name!r} deprovisions with step types this build cannot run: "
+                f"{', '.join(missing)}",
+                reason="conflict",
+            )
+        try:
+            execution_id = self._executor().submit(chain, trigger="api")
+        except ValueError as exc:  # a deprovision graph the executor refuses
+            raise ViewError(str(exc), reason="invalid") from exc
+        self.store.create_api_task(
+            kind=API_TASK_WORKFLOW_RUN,
+            payload={
+                "execution_id": execution_id,
+                "workflow": name,
+                "trigger": "api",
+                "action": "deprovision",
+                "requested_by": requested_by,
+            },
+            status="submitted",
+        )
+        log.info(
+            "workflow deprovision started through the API",
             extra={"workflow": name, "execution": execution_id, "by": requested_by},
         )
         return execution_id

@@ -1,9 +1,10 @@
 """What the API needs from the daemon, as one narrow Protocol.
 
 The routes see objects (desired and as last recorded), executions from the store, and a
-handful of actions (trigger, start a workflow, cancel, plan a ref). The daemon's adapter
-(:mod:`reconciler.api.daemon_view`) implements it over the running service; tests and the
-benchmark can hand the app any other implementation that keeps the same promises.
+handful of actions (trigger, start or deprovision a workflow, cancel, plan a ref). The
+daemon's adapter (:mod:`reconciler.api.daemon_view`) implements it over the running
+service; tests and the benchmark can hand the app any other implementation that keeps
+the same promises.
 """
 
 from __future__ import annotations
@@ -99,6 +100,15 @@ class DaemonView(Protocol):
         ``environment`` must be one the workflow lists; it is recorded with the run and
         given as the ``environment`` param when the workflow declares one.
         """
+        ...
+
+    def deprovision_workflow(self, *, name: str, requested_by: str) -> ExecutionId:
+        """Deprovision Workflow ``name`` now while its spec stays in Git (trigger ``api``,
+        chain action ``deprovision``): its ``deprovision`` graph, or else the undo of every
+        finished step of the last provision, newest first. The Workflow is not forgotten;
+        its provisioning state reads NOT_STARTED once this succeeds, FAILED if it fails.
+        ViewError ``not_found`` for no such Workflow, ``conflict`` while a run of it is
+        queued or running or when nothing is provisioned."""
         ...
 
     def store_secret(self, *, name: str, value: str, replace: bool = False) -> None:

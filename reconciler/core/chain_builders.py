@@ -73,8 +73,24 @@ def _chain(
     params: Mapping[str, Any] | None = None,
     timeout: float | None = None,
 ) -> BuiltChain:
+    return BuiltChain(
+        _make_chain(
+            request, steps, action=action, cluster=cluster, params=params, timeout=timeout
+        )
+    )
+
+
+def _make_chain(
+    request: ChainRequest,
+    steps: Iterable[StepNode],
+    *,
+    action: ChainAction | None = None,
+    cluster: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    timeout: float | None = None,
+) -> Chain:
     chosen: ChainAction = action or ("delete" if request.action == "delete" else "apply")
-    chain = Chain(
+    return Chain(
         kind=request.state.kind,
         name=request.state.name,
         action=chosen,
@@ -85,7 +101,6 @@ def _chain(
         params=dict(params or {}),
         timeout=timeout,
     )
-    return BuiltChain(chain)
 
 
 def _sequence(*steps: tuple[str, dict[str, Any]]) -> list[StepNode]:
@@ -279,22 +294,36 @@ def build_workflow(request: ChainRequest) -> BuiltChain:
         workflows = request.state.spec.get("workflows") or {}
         if isinstance(workflows.get("deprovision"), Mapping) or not _undo_types(request.state.spec):
             return _graph_chain(request, "deprovision", "delete")
-        config = request.state.spec.get("config") or {}
-        (undo,) = _sequence((UNDO_PROVISION, {"workflow": request.state.name}))
-        undo = dataclasses.replace(
-            undo,
-            retries=int(config.get("retries") or 0),
-            retry_delay=_literal_duration(config.get("retry_delay")) or 30.0,
-        )
-        return _chain(request, [undo], action="delete")
+        return BuiltChain(_undo_chain(request, "delete"))
     if request.state.spec.get("trigger") == "on_change":
         return _graph_chain(request, "provision", "execute")
     return build_record_spec(request)
 
 
+def _undo_chain(request: ChainRequest, action: ChainAction) -> Chain:
+    """One ``undo_provision`` step, which the daemon spells out from the state store."""
+    config = request.state.spec.get("config") or {}
+    (undo,) = _sequence((UNDO_PROVISION, {"workflow": request.state.name}))
+    undo = dataclasses.replace(
+        undo,
+        retries=int(config.get("retries") or 0),
+        retry_delay=_literal_duration(config.get("retry_delay")) or 30.0,
+    )
+    return _make_chain(request, [undo], action=action)
+
+
 def workflow_run_chain(state: ObjectState, revision: str) -> Chain | None:
     """One run of a Workflow's provision graph (a schedule's tick, a manual start)."""
     return _graph_chain(ChainRequest("update", state, revision), "provision", "execute").chain
+
+
+def workflow_deprovision_chain(state: ObjectState, revision: str) -> Chain:
+    """A deprovision on request of a Workflow that stays in Git (action ``deprovision``):
+    its ``deprovision`` graph, or else one ``undo_provision`` step for the daemon to
+    expand into the undo of what the last provision made."""
+    request = ChainRequest("update", state, revision)
+    graph = _graph_chain(request, "deprovision", "deprovision").chain
+    return graph if graph is not None else _undo_chain(request, "deprovision")
 
 
 BUILDERS: dict[str, ChainBuilder] = {

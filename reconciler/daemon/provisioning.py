@@ -7,6 +7,12 @@ hand, that step becomes the undo (``CATALOGUE[type].undo``) of every finished st
 last provision, newest first, each fed that step's inputs and outputs (outputs win), so
 the undo of ``create_connector`` gets the ``connector_id`` it made. The expanded chain is
 what the executor stores, so a restart resumes it as it is.
+
+A deprovision on request (chain action ``deprovision``, the Workflow staying in Git) is
+expanded the same way. The provisioning state follows the newest run that provisions or
+deprovisions: a succeeded deprovision (or undo on removal) reads NOT_STARTED with nothing
+in ``resources_created``; one that failed part-way leaves the steps it did not undo, and
+a second request undoes only those.
 """
 
 from __future__ import annotations
@@ -37,16 +43,29 @@ _STATE_OF_STATUS: dict[str, ProvisioningState] = {
 }
 
 
-def _provisions(store: Store, name: str) -> list[ExecutionRecord]:
+_DEPROVISIONS = ("deprovision", "delete")
+_LIFECYCLE = ("execute", *_DEPROVISIONS)
+
+
+class NothingProvisioned(ValueError):
+    """A deprovision asked for while no provision has run since the last deprovision."""
+
+
+def _lifecycle_records(store: Store, name: str) -> list[ExecutionRecord]:
+    """Runs that provision or deprovision Workflow ``name``, newest first."""
     records = store.list_executions(kind="Workflow", name=name, limit=_SCAN_LIMIT)
-    return [record for record in records if record.action == "execute"]
+    return [r for r in records if r.action in _LIFECYCLE and r.status != "superseded"]
 
 
 def provisioning_state(records: Sequence[ExecutionRecord]) -> ProvisioningState:
-    """The state of the newest provision run that was not replaced by a newer one."""
+    """The state the newest provision or deprovision run leaves (superseded ones aside):
+    a provision's by its status; a deprovision running reads PROVISIONING, succeeded
+    NOT_STARTED, failed or cancelled FAILED (some of what was made may remain)."""
     for record in records:
-        if record.action != "execute" or record.status == "superseded":
+        if record.status == "superseded" or record.action not in _LIFECYCLE:
             continue
+        if record.action in _DEPROVISIONS and record.status == "succeeded":
+            return "NOT_STARTED"
         return _STATE_OF_STATUS.get(record.status, "NOT_STARTED")
     return "NOT_STARTED"
 
@@ -72,20 +91,50 @@ def created_resources(steps: Sequence[StepRecord]) -> list[dict[str, Any]]:
 
 
 def last_provision_steps(store: Store, name: str) -> list[StepRecord]:
-    """The steps of the newest provision run that finished at least one step."""
-    for record in _provisions(store, name):
+    """The finished steps of the newest provision run that finished any, less those a
+    later deprovision has undone (all of them once one succeeded)."""
+    undone: set[str] = set()
+    for record in _lifecycle_records(store, name):
         steps = store.get_steps(record.id)
+        if record.action in _DEPROVISIONS:
+            if record.status == "succeeded":
+                return []
+            undone.update(s.node_id for s in steps if s.status == "done")
+            continue
         if any(step.status == "done" for step in steps):
-            return steps
+            return [s for s in steps if f"undo_{s.node_id}" not in undone]
     return []
 
 
 def status_fields(store: Store, name: str) -> dict[str, Any]:
     """``state`` and ``resources_created`` for a Workflow's status file."""
     return {
-        "state": provisioning_state(_provisions(store, name)),
+        "state": provisioning_state(_lifecycle_records(store, name)),
         "resources_created": created_resources(last_provision_steps(store, name)),
     }
+
+
+def provision_params(store: Store, name: str, defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """``defaults`` (spec.user_params) with the params the newest provision ran with, so
+    a deprovision graph names what that run made; params no longer declared are left
+    out."""
+    for record in _lifecycle_records(store, name):
+        if record.action == "execute":
+            given = {k: v for k, v in record.params.items() if k in defaults}
+            return {**defaults, **given}
+    return dict(defaults)
+
+
+def deprovision_chain(chain: Chain, store: Store) -> Chain:
+    """A ``deprovision`` chain as it is to be submitted: the undo spelled out and the
+    params of the last provision; NothingProvisioned when there is nothing to undo."""
+    if provisioning_state(_lifecycle_records(store, chain.name)) == "NOT_STARTED":
+        raise NothingProvisioned(
+            f"Workflow {chain.name!r} has nothing provisioned (state NOT_STARTED): no "
+            "provision has run since the last deprovision"
+        )
+    params = provision_params(store, chain.name, chain.params)
+    return expand_undo(dataclasses.replace(chain, params=params), store)
 
 
 def undo_steps(steps: Sequence[StepRecord], *, retries: int, retry_delay: float) -> list[StepNode]:
@@ -115,7 +164,7 @@ def undo_steps(steps: Sequence[StepRecord], *, retries: int, retry_delay: float)
 def expand_undo(chain: Chain, store: Store) -> Chain:
     """``chain`` with its ``undo_provision`` step replaced by the undo steps it stands for
     (no steps: nothing was made, the chain succeeds at once); other chains unchanged."""
-    if chain.kind != "Workflow" or chain.action != "delete":
+    if chain.kind != "Workflow" or chain.action not in _DEPROVISIONS:
         return chain
     if [step.type for step in chain.steps] != [UNDO_PROVISION]:
         return chain
