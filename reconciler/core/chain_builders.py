@@ -18,7 +18,7 @@ from typing import Any, Literal
 from reconciler.core.chains import Chain, ChainAction, StepNode
 from reconciler.core.diff import ObjectState
 from reconciler.core.durations import DurationError, parse_duration
-from reconciler.core.step_types import CATALOGUE
+from reconciler.core.step_types import CATALOGUE, NODE_TIMEOUT
 from reconciler.core.substitution import PLACEHOLDER, references_in
 
 ChainRequestAction = Literal["create", "update", "delete"]
@@ -189,13 +189,28 @@ def _literal_duration(value: Any) -> float | None:
         return None
 
 
+def _timeout_seconds(value: Any) -> float | None:
+    """A literal timeout: a duration or a positive number of seconds; else None."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value) if value > 0 else None
+    return _literal_duration(value)
+
+
 def _node_timeout(node: Mapping[str, Any]) -> float | None:
-    own = _literal_duration(node.get("timeout"))
+    """A node's literal timeout. A ``node_timeout`` given as a ``${{ }}`` placeholder
+    leaves it to the executor, which bounds the step once the placeholder resolves
+    (reconciler.engine.node_inputs.step_timeout)."""
+    own = _timeout_seconds(node.get("timeout"))
     if own is not None:
         return own
     inputs = node.get("user_inputs") or {}
-    for key in ("node_timeout", "timeout"):
-        found = _literal_duration(inputs.get(key))
+    for key in (NODE_TIMEOUT, "timeout"):
+        value = inputs.get(key)
+        if isinstance(value, str) and "${{" in value:
+            if key == NODE_TIMEOUT:
+                return None
+            continue
+        found = _timeout_seconds(value)
         if found is not None:
             return found
     return None

@@ -2,7 +2,9 @@
 
 Inputs are filled at run time from the chain's params and the outputs of finished
 upstream nodes (``${{ }}``), then ``pass_outputs`` hands named upstream outputs over as
-inputs of the same name. Kept apart from the executor so these rules are tested alone.
+inputs of the same name. A ``node_timeout`` given as a placeholder bounds the step once
+it is resolved (:func:`step_timeout`). Kept apart from the executor so these rules are
+tested alone.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 import networkx as nx
 
 from reconciler.core import chains, step_types
+from reconciler.core.durations import DurationError, parse_duration
 from reconciler.core.substitution import substitute
 
 
@@ -24,6 +27,10 @@ class InvalidChainError(ValueError):
 
 class MissingInputError(ValueError):
     """A node lacks an input its step type requires."""
+
+
+class InvalidNodeTimeoutError(ValueError):
+    """A ``node_timeout`` placeholder that resolved to something that is not a duration."""
 
 
 def check_chain(chain: chains.Chain) -> None:
@@ -90,7 +97,33 @@ def resolve_inputs(
                 f"step type '{signature.name}' requires input(s) {', '.join(missing)},"
                 f" which node '{node.id}' does not give"
             )
+    step_timeout(node, resolved)  # a bad resolved node_timeout stops here, named
     return resolved
+
+
+def step_timeout(node: chains.StepNode, resolved: Mapping[str, Any]) -> float | None:
+    """Seconds one attempt of ``node`` may take: its own timeout (a literal, set when the
+    chain was built) or else its ``node_timeout`` input given as a ``${{ }}``
+    placeholder, as resolved for this attempt (a duration such as ``30s`` or a number of
+    seconds). Raises InvalidNodeTimeoutError, naming the node, for anything else."""
+    if node.timeout is not None:
+        return node.timeout
+    given = node.inputs.get(step_types.NODE_TIMEOUT)
+    if not isinstance(given, str) or "${{" not in given:
+        return None
+    value = resolved.get(step_types.NODE_TIMEOUT)
+    try:
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise DurationError(f"expected a duration such as '30s' or seconds, got {value!r}")
+        seconds = parse_duration(value) if isinstance(value, str) else float(value)
+        if not seconds > 0:
+            raise DurationError(f"must be more than 0 seconds, got {value!r}")
+    except DurationError as e:
+        raise InvalidNodeTimeoutError(
+            f"node '{node.id}': node_timeout {given.strip()} resolved to {value!r}, which "
+            f"cannot bound the step: {e}"
+        ) from None
+    return seconds
 
 
 def backoff_delay(attempt: int, *, base_s: float, cap_s: float, rng: random.Random) -> float:
