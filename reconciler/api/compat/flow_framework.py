@@ -1,0 +1,478 @@
+"""The flow framework's workflow API (reference: flow-framework-create-workflow.txt).
+
+``/_plugins/_flow_framework/workflow``: create (JSON, or YAML by Content-Type), update,
+get, delete, ``_provision``, ``_deprovision``, ``_status``, ``_steps`` and ``_search``,
+with that API's field names and shapes over our Workflows.
+
+Ids: a template becomes one Workflow object and its ``workflow_id`` is the Workflow's
+name. The template's name is free text, so the id is that name as a DNS label with a
+random suffix, as that API generates ids: a create never replaces another workflow, and
+the Workflow file (``workflows/<id>.yaml``) says which template it holds. Create, update
+and delete are Git commits through :mod:`reconciler.api.writes` authored by the caller's
+token name (editor); provision and deprovision start runs through the daemon view
+(operator); reads need viewer. A template is read back from the last validated revision,
+so a workflow just created answers 404 until the daemon has loaded its commit.
+
+Drafts (``?validation=none``, or any value but ``all``, on create): a template the repo
+would reject is not committed, since one invalid file would stop the whole repo from
+being applied. It is kept in the daemon's state store instead (key
+:data:`DRAFTS_KEY`), credentials already taken out, served by get, ``_status``
+(NOT_STARTED) and ``_search``, updatable and deletable; an update that validates
+commits it and drops the draft. A draft cannot be provisioned. A template that
+validates is committed whatever ``validation`` says.
+
+Secrets: each literal connector credential goes to the secret store first (only its
+name reaches Git or the state store); a value given at provision time for a credential
+``${{ param }}`` does too, and the run gets the secret's name.
+
+Provisioning state and ``resources_created`` come from
+:mod:`reconciler.daemon.provisioning` over the store. Update is refused (409) unless the
+state is NOT_STARTED, as that API refuses it; provision is refused while PROVISIONING or
+COMPLETED. Errors are our problem documents (the reference shows none of its own).
+Deleting a Workflow from Git undoes what its last provision made (its delete chain).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+
+from reconciler.api.auth import Caller
+from reconciler.api.compat import flow_framework_search as ff_search
+from reconciler.api.compat import flow_framework_template as ff_template
+from reconciler.api.documents import stamp
+from reconciler.api.problems import BadRequest, Conflict, NotFound, Unavailable, Unprocessable
+from reconciler.api.state import VIEW, WRITES, cached_json, json_body, json_response, require
+from reconciler.api.view import DaemonView
+from reconciler.api.writes import WriteOutcome
+from reconciler.core.diff import ObjectState
+from reconciler.core.step_types import CATALOGUE
+from reconciler.daemon import provisioning
+from reconciler.engine.records import ExecutionRecord
+from reconciler.engine.store import Store
+
+BASE = "/_plugins/_flow_framework/workflow"
+DRAFTS_KEY = "api.flow_framework.drafts"
+APPLY_WAIT_S = 60.0
+"""How long ``?provision=true`` (and ``_provision``) wait for the daemon to apply the
+Workflow's commit before starting its provision graph."""
+_LIFECYCLE = ("execute", "deprovision", "delete")
+_PROGRESS = {
+    "NOT_STARTED": "NOT_STARTED",
+    "PROVISIONING": "IN_PROGRESS",
+    "COMPLETED": "DONE",
+    "FAILED": "FAILED",
+}
+
+routes = web.RouteTableDef()
+
+
+# --- parts -------------------------------------------------------------------------------
+
+
+def _flag(request: web.Request, name: str) -> bool:
+    value = request.query.get(name, "false").lower()
+    if value not in ("true", "false"):
+        raise BadRequest(f"query parameter {name!r} must be true or false")
+    return value == "true"
+
+
+def _validating(request: web.Request) -> bool:
+    """``validation=all`` (the default) validates; any other value allows a draft."""
+    return request.query.get("validation", "all") == "all"
+
+
+def _drafts(store: Store) -> dict[str, dict[str, Any]]:
+    found = store.get_value(DRAFTS_KEY)
+    return dict(found) if isinstance(found, Mapping) else {}
+
+
+def _save_draft(store: Store, workflow_id: str, draft: dict[str, Any]) -> None:
+    drafts = _drafts(store)
+    drafts[workflow_id] = draft
+    store.set_value(DRAFTS_KEY, drafts)
+
+
+def _drop_draft(store: Store, workflow_id: str) -> bool:
+    drafts = _drafts(store)
+    if drafts.pop(workflow_id, None) is None:
+        return False
+    store.set_value(DRAFTS_KEY, drafts)
+    return True
+
+
+def _committed(view: DaemonView, workflow_id: str) -> ObjectState | None:
+    return view.desired().get(f"Workflow/{workflow_id}")
+
+
+def _find(view: DaemonView, workflow_id: str) -> tuple[ObjectState | None, dict[str, Any] | None]:
+    """The workflow in Git, or else its draft; 404 when neither."""
+    state = _committed(view, workflow_id)
+    if state is not None:
+        return state, None
+    draft = _drafts(view.store).get(workflow_id)
+    if draft is None:
+        raise NotFound(f"no workflow {workflow_id!r}")
+    return None, draft
+
+
+def _lifecycle(store: Store, workflow_id: str) -> list[ExecutionRecord]:
+    records = store.list_executions(kind="Workflow", name=workflow_id, limit=50)
+    return [r for r in records if r.action in _LIFECYCLE and r.status != "superseded"]
+
+
+def _state(store: Store, workflow_id: str) -> str:
+    return str(provisioning.status_fields(store, workflow_id)["state"])
+
+
+def _millis(moment: datetime.datetime | None) -> int | None:
+    return int(moment.timestamp() * 1000) if moment is not None else None
+
+
+def _resources(store: Store, workflow_id: str) -> list[dict[str, Any]]:
+    """What the last provision made and no deprovision undid, in that API's words."""
+    made: list[dict[str, Any]] = []
+    steps = provisioning.last_provision_steps(store, workflow_id)
+    for step in sorted(steps, key=lambda s: s.position):
+        signature = CATALOGUE.get(step.type)
+        if step.status != "done" or signature is None or signature.undo is None:
+            continue
+        outputs = step.outputs or {}
+        key = next((k for k in provisioning.RESOURCE_KEYS if outputs.get(k)), None)
+        made.append(
+            {
+                "workflow_step_name": step.type,
+                "workflow_step_id": step.node_id,
+                "resource_type": key,
+                "resource_id": str(outputs[key]) if key else None,
+            }
+        )
+    return made
+
+
+async def _store_secrets(view: DaemonView, found: list[ff_template.InlineSecret]) -> None:
+    for secret in found:
+        await asyncio.to_thread(
+            view.store_secret, name=secret.name, value=secret.value, replace=True
+        )
+
+
+def _written(outcome: WriteOutcome) -> dict[str, Any]:
+    return {"commit": outcome.commit, "branch": outcome.branch, "task_id": outcome.task.id}
+
+
+async def _template(request: web.Request) -> dict[str, Any]:
+    raw = await request.read()
+    return ff_template.parse_body(raw, request.content_type)
+
+
+async def _applied(view: DaemonView, workflow_id: str, document: Mapping[str, Any]) -> None:
+    """Wait until the daemon runs ``document`` as Workflow ``workflow_id``."""
+    deadline = time.monotonic() + APPLY_WAIT_S
+    spec = document.get("spec")
+    while True:
+        state = _committed(view, workflow_id)
+        recorded = view.store.get_object("Workflow", workflow_id)
+        if (
+            state is not None
+            and recorded is not None
+            and recorded.spec_hash == state.spec_hash
+            and (spec is None or _same_graphs(state.spec, spec))
+        ):
+            return
+        if time.monotonic() >= deadline:
+            raise Unavailable(
+                f"workflow {workflow_id!r} is committed but the daemon has not applied it "
+                f"within {APPLY_WAIT_S:.0f}s; call _provision once GET answers"
+            )
+        await asyncio.sleep(0.05)
+
+
+def _same_graphs(applied: Mapping[str, Any], written: Mapping[str, Any]) -> bool:
+    ours = applied.get("workflows") or {}
+    theirs = written.get("workflows") or {}
+    return all(
+        [n.get("id") for n in (ours.get(k) or {}).get("nodes") or []]
+        == [n.get("id") for n in (theirs.get(k) or {}).get("nodes") or []]
+        for k in ff_template.GRAPHS
+    )
+
+
+async def _provision(
+    request: web.Request, caller: Caller, workflow_id: str, params: Mapping[str, Any]
+) -> str:
+    """Start Workflow ``workflow_id``'s provision graph; its execution id."""
+    view = request.app[VIEW]
+    state = _committed(view, workflow_id)
+    if state is None:
+        raise NotFound(f"no workflow {workflow_id!r}")
+    current = _state(view.store, workflow_id)
+    if current in ("PROVISIONING", "COMPLETED"):
+        raise Conflict(
+            f"workflow {workflow_id!r} is {current}: it can be provisioned only while "
+            "NOT_STARTED or FAILED (deprovision it first)"
+        )
+    given: dict[str, Any] = {}
+    secret_params = ff_template.credential_params(state.document)
+    for name, value in params.items():
+        if name in secret_params and isinstance(value, str) and value:
+            secret = ff_template.param_secret_name(workflow_id, name)
+            await _store_secrets(view, [ff_template.InlineSecret(name=secret, value=value)])
+            given[name] = secret
+        else:
+            given[name] = value
+    return view.start_workflow(name=workflow_id, params=given, requested_by=caller.name)
+
+
+def _params(body: Mapping[str, Any]) -> dict[str, Any]:
+    for name, value in body.items():
+        if not isinstance(value, str | int | float | bool) and value is not None:
+            raise Unprocessable(f"{name}: a provision parameter must be a string")
+    return dict(body)
+
+
+# --- routes: catalogue and search (before {workflow_id}) -----------------------------------
+
+
+@routes.get(BASE + "/_steps")
+async def get_steps(request: web.Request) -> web.Response:
+    require(request, "viewer")
+    implemented = request.app[VIEW].implemented_step_types()
+    served = sorted(
+        name for name, sig in CATALOGUE.items() if sig.workflow_use and name in implemented
+    )
+    wanted = served
+    asked = request.query.get("workflow_step")
+    if asked is not None:
+        wanted = [name.strip() for name in asked.split(",") if name.strip()]
+        unknown = [name for name in wanted if name not in served]
+        if unknown:
+            raise BadRequest(
+                f"workflow_step: no step type {unknown[0]!r} (known: {', '.join(served)})"
+            )
+
+    async def build() -> dict[str, Any]:
+        return {
+            name: {
+                "inputs": sorted(CATALOGUE[name].required),
+                "optional_inputs": sorted(CATALOGUE[name].optional),
+                "outputs": sorted(CATALOGUE[name].outputs),
+                "description": CATALOGUE[name].description,
+            }
+            for name in wanted
+        }
+
+    return await cached_json(request, build)
+
+
+def _hits(view: DaemonView) -> list[ff_search.Hit]:
+    hits = [
+        ff_search.Hit(state.name, ff_template.to_template(state.document))
+        for key, state in sorted(view.desired().items())
+        if key.startswith("Workflow/")
+    ]
+    hits += [
+        ff_search.Hit(workflow_id, draft["template"])
+        for workflow_id, draft in sorted(_drafts(view.store).items())
+    ]
+    return hits
+
+
+@routes.get(BASE + "/_search")
+@routes.post(BASE + "/_search")
+async def search(request: web.Request) -> web.Response:
+    require(request, "viewer")
+    started = time.monotonic()
+    body = await json_body(request)
+    hits = _hits(request.app[VIEW])
+    took = int((time.monotonic() - started) * 1000)
+    return json_response(request, ff_search.search(body, hits, took_ms=took))
+
+
+# --- routes: one workflow ----------------------------------------------------------------
+
+
+@routes.post(BASE)
+async def create(request: web.Request) -> web.Response:
+    caller = require(request, "editor")
+    view = request.app[VIEW]
+    provision = _flag(request, "provision")
+    validating = _validating(request)
+    template = await _template(request)
+    name = template.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise Unprocessable("name: a workflow template needs a name (a non-empty string)")
+    workflow_id = ff_template.new_workflow_id(name)
+    scrubbed, found = ff_template.take_credentials(template, workflow_id=workflow_id)
+    await _store_secrets(view, found)
+    try:
+        document = ff_template.to_document(scrubbed, workflow_id=workflow_id)
+        outcome = await request.app[WRITES].put(
+            store=view.store, caller=caller, kind="Workflow", name=workflow_id, document=document
+        )
+    except Unprocessable as exc:
+        if validating or provision:
+            raise
+        _save_draft(
+            view.store,
+            workflow_id,
+            {"template": scrubbed, "saved_by": caller.name, "problem": exc.detail,
+             "saved_at": stamp(datetime.datetime.now(datetime.UTC))},
+        )  # fmt: skip
+        answer = {"workflow_id": workflow_id, "draft": True, "problem": exc.detail}
+        return json_response(request, answer, status=201)
+    view.trigger(reason="api write")
+    answer = {"workflow_id": workflow_id, **_written(outcome)}
+    if provision:
+        if outcome.branch != request.app[WRITES].branch:
+            raise Conflict(
+                f"workflow {workflow_id!r} went to review branch {outcome.branch!r} "
+                "(api.write_mode: branch); provision it once that is merged"
+            )
+        await _applied(view, workflow_id, document)
+        answer["execution_id"] = await _provision(request, caller, workflow_id, {})
+    return json_response(request, answer, status=201)
+
+
+@routes.put(BASE + "/{workflow_id}")
+async def update(request: web.Request) -> web.Response:
+    caller = require(request, "editor")
+    view = request.app[VIEW]
+    workflow_id = request.match_info["workflow_id"]
+    validating = _validating(request)
+    state, draft = _find(view, workflow_id)
+    if state is not None:
+        current = _state(view.store, workflow_id)
+        if current != "NOT_STARTED":
+            raise Conflict(
+                f"workflow {workflow_id!r} can not be updated unless its provisioning state "
+                f"is NOT_STARTED (it is {current}); deprovision it first"
+            )
+    template = await _template(request)
+    scrubbed, found = ff_template.take_credentials(template, workflow_id=workflow_id)
+    await _store_secrets(view, found)
+    try:
+        document = ff_template.to_document(scrubbed, workflow_id=workflow_id)
+        outcome = await request.app[WRITES].put(
+            store=view.store, caller=caller, kind="Workflow", name=workflow_id, document=document
+        )
+    except Unprocessable as exc:
+        if draft is None or validating:
+            raise
+        _save_draft(view.store, workflow_id, {**draft, "template": scrubbed, "problem": exc.detail})
+        answer = {"workflow_id": workflow_id, "draft": True, "problem": exc.detail}
+        return json_response(request, answer)
+    if draft is not None:
+        _drop_draft(view.store, workflow_id)
+    view.trigger(reason="api write")
+    return json_response(request, {"workflow_id": workflow_id, **_written(outcome)})
+
+
+@routes.get(BASE + "/{workflow_id}")
+async def get_workflow(request: web.Request) -> web.Response:
+    require(request, "viewer")
+    view = request.app[VIEW]
+    workflow_id = request.match_info["workflow_id"]
+
+    async def build() -> dict[str, Any]:
+        state, draft = _find(view, workflow_id)
+        if draft is not None:
+            return {**draft["template"], "draft": True, "problem": draft.get("problem")}
+        assert state is not None
+        template = ff_template.to_template(state.document)
+        provisions = [r for r in _lifecycle(view.store, workflow_id) if r.action == "execute"]
+        if provisions:
+            template["last_provisioned_time"] = _millis(
+                provisions[0].started_at or provisions[0].created_at
+            )
+        return template
+
+    return await cached_json(request, build)
+
+
+@routes.delete(BASE + "/{workflow_id}")
+async def delete(request: web.Request) -> web.Response:
+    caller = require(request, "editor")
+    view = request.app[VIEW]
+    workflow_id = request.match_info["workflow_id"]
+    answer: dict[str, Any] = {
+        "_index": ff_search.INDEX,
+        "_id": workflow_id,
+        "result": "deleted",
+        "workflow_id": workflow_id,
+    }
+    if _committed(view, workflow_id) is None and _drop_draft(view.store, workflow_id):
+        return json_response(request, answer)
+    outcome = await request.app[WRITES].delete(
+        store=view.store, caller=caller, kind="Workflow", name=workflow_id
+    )
+    view.trigger(reason="api write")
+    return json_response(request, {**answer, **_written(outcome)})
+
+
+@routes.post(BASE + "/{workflow_id}/_provision")
+async def provision(request: web.Request) -> web.Response:
+    caller = require(request, "operator")
+    view = request.app[VIEW]
+    workflow_id = request.match_info["workflow_id"]
+    state, draft = _find(view, workflow_id)
+    if draft is not None:
+        raise Conflict(
+            f"workflow {workflow_id!r} is a draft saved without validation "
+            f"({draft.get('problem')}); update it with a template that validates first"
+        )
+    assert state is not None
+    params = _params(await json_body(request))
+    await _applied(view, workflow_id, {})
+    execution_id = await _provision(request, caller, workflow_id, params)
+    return json_response(request, {"workflow_id": workflow_id, "execution_id": execution_id})
+
+
+@routes.post(BASE + "/{workflow_id}/_deprovision")
+async def deprovision(request: web.Request) -> web.Response:
+    caller = require(request, "operator")
+    view = request.app[VIEW]
+    workflow_id = request.match_info["workflow_id"]
+    _, draft = _find(view, workflow_id)
+    if draft is not None:
+        raise Conflict(f"workflow {workflow_id!r} is a draft: nothing was provisioned")
+    execution_id = view.deprovision_workflow(name=workflow_id, requested_by=caller.name)
+    return json_response(request, {"workflow_id": workflow_id, "execution_id": execution_id})
+
+
+@routes.get(BASE + "/{workflow_id}/_status")
+async def status(request: web.Request) -> web.Response:
+    require(request, "viewer")
+    view = request.app[VIEW]
+    workflow_id = request.match_info["workflow_id"]
+    every = _flag(request, "all")
+
+    async def build() -> dict[str, Any]:
+        state, _ = _find(view, workflow_id)
+        store = view.store
+        current = _state(store, workflow_id) if state is not None else "NOT_STARTED"
+        runs = _lifecycle(store, workflow_id) if state is not None else []
+        answer: dict[str, Any] = {"workflow_id": workflow_id, "state": current}
+        if current == "FAILED" and runs and runs[0].error:
+            answer["error"] = runs[0].error
+        if every:
+            answer["provisioning_progress"] = _PROGRESS[current]
+            provisions = [r for r in runs if r.action == "execute"]
+            if provisions:
+                last = provisions[0]
+                answer["provision_start_time"] = _millis(last.started_at or last.created_at)
+                if last.finished_at is not None:
+                    answer["provision_end_time"] = _millis(last.finished_at)
+        answer["resources_created"] = _resources(store, workflow_id) if state is not None else []
+        return answer
+
+    return await cached_json(request, build)
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_routes(routes)

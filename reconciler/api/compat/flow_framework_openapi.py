@@ -1,0 +1,301 @@
+"""The OpenAPI paths and schemas of the flow framework surface (snake_case, as that API)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from reconciler.api.compat.flow_framework import BASE
+
+_S = {"type": "string"}
+_NS = {"type": ["string", "null"]}
+_MILLIS = {"type": "integer", "description": "milliseconds since the epoch"}
+_STATE = {"enum": ["NOT_STARTED", "PROVISIONING", "FAILED", "COMPLETED"]}
+_WRITTEN = {"commit": _S, "branch": _S, "task_id": _S}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+SCHEMAS: dict[str, Any] = {
+    "FlowTemplate": {
+        "type": "object",
+        "description": "a workflow template: name, description, use_case, version, "
+        "workflows (provision, deprovision: nodes, edges, user_params), ui_metadata",
+        "properties": {
+            "name": _S,
+            "description": _S,
+            "use_case": _S,
+            "version": {"type": "object"},
+            "workflows": {"type": "object"},
+            "ui_metadata": {"type": "object"},
+        },
+    },
+    "FlowWorkflow": {
+        "allOf": [
+            _ref("FlowTemplate"),
+            {
+                "type": "object",
+                "required": ["name", "workflows"],
+                "properties": {
+                    "last_provisioned_time": _MILLIS,
+                    "draft": {"type": "boolean"},
+                    "problem": _NS,
+                },
+            },
+        ]
+    },
+    "FlowWritten": {
+        "type": "object",
+        "required": ["workflow_id"],
+        "properties": {
+            "workflow_id": _S,
+            "execution_id": _S,
+            "draft": {"type": "boolean"},
+            "problem": _S,
+            **_WRITTEN,
+        },
+    },
+    "FlowDeleted": {
+        "type": "object",
+        "required": ["_index", "_id", "result", "workflow_id"],
+        "properties": {
+            "_index": _S,
+            "_id": _S,
+            "result": {"const": "deleted"},
+            "workflow_id": _S,
+            **_WRITTEN,
+        },
+    },
+    "FlowRun": {
+        "type": "object",
+        "required": ["workflow_id", "execution_id"],
+        "properties": {"workflow_id": _S, "execution_id": _S},
+    },
+    "FlowStatus": {
+        "type": "object",
+        "required": ["workflow_id", "state", "resources_created"],
+        "properties": {
+            "workflow_id": _S,
+            "state": _STATE,
+            "error": _S,
+            "provisioning_progress": {"enum": ["NOT_STARTED", "IN_PROGRESS", "DONE", "FAILED"]},
+            "provision_start_time": _MILLIS,
+            "provision_end_time": _MILLIS,
+            "resources_created": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": [
+                        "workflow_step_name",
+                        "workflow_step_id",
+                        "resource_type",
+                        "resource_id",
+                    ],
+                    "properties": {
+                        "workflow_step_name": _S,
+                        "workflow_step_id": _S,
+                        "resource_type": _NS,
+                        "resource_id": _NS,
+                    },
+                },
+            },
+        },
+    },
+    "FlowSteps": {
+        "type": "object",
+        "additionalProperties": {
+            "type": "object",
+            "required": ["inputs", "optional_inputs", "outputs", "description"],
+            "properties": {
+                "inputs": {"type": "array", "items": _S},
+                "optional_inputs": {"type": "array", "items": _S},
+                "outputs": {"type": "array", "items": _S},
+                "description": _S,
+            },
+        },
+    },
+    "FlowSearchRequest": {
+        "type": "object",
+        "properties": {
+            "query": {"type": "object"},
+            "from": {"type": "integer", "minimum": 0, "maximum": 10000},
+            "size": {"type": "integer", "minimum": 0, "maximum": 10000},
+        },
+    },
+    "FlowSearchAnswer": {
+        "type": "object",
+        "required": ["took", "timed_out", "_shards", "hits"],
+        "properties": {
+            "took": {"type": "integer"},
+            "timed_out": {"type": "boolean"},
+            "_shards": {"type": "object"},
+            "hits": {
+                "type": "object",
+                "required": ["total", "max_score", "hits"],
+                "properties": {
+                    "total": {
+                        "type": "object",
+                        "required": ["value", "relation"],
+                        "properties": {"value": {"type": "integer"}, "relation": _S},
+                    },
+                    "max_score": {"type": ["number", "null"]},
+                    "hits": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["_index", "_id", "_score", "_source"],
+                            "properties": {
+                                "_index": _S,
+                                "_id": _S,
+                                "_score": {"type": "number"},
+                                "_source": _ref("FlowTemplate"),
+                            },
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
+
+
+def paths(
+    *,
+    json: Callable[[str, str], dict[str, Any]],
+    errors: Callable[..., dict[str, Any]],
+    query: Callable[[str, dict[str, Any], str], dict[str, Any]],
+    path: Callable[[str], dict[str, Any]],
+    read: list[dict[str, list[str]]],
+) -> dict[str, Any]:
+    wid = path("workflow_id")
+    validation = query(
+        "validation", _S, "all (default) validates; any other value, e.g. none, saves a draft"
+    )
+    template = {
+        "required": True,
+        "content": {
+            "application/json": {"schema": _ref("FlowTemplate")},
+            "application/yaml": {"schema": _ref("FlowTemplate")},
+        },
+    }
+    params = {
+        "required": False,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "additionalProperties": {"type": ["string", "number", "boolean", "null"]},
+                }
+            }
+        },
+    }
+    search = {
+        "summary": "Flow framework: search templates (match_all, match, term, terms, prefix, "
+        "ids, bool; from, size)",
+        "security": read,
+        "requestBody": {
+            "required": False,
+            "content": {"application/json": {"schema": _ref("FlowSearchRequest")}},
+        },
+        "responses": {"200": json("FlowSearchAnswer", "the hits"), **errors(401, 403, 413, 422)},
+    }
+    return {
+        BASE: {
+            "post": {
+                "summary": "Flow framework: create a workflow from a template (a Git commit, "
+                "or a draft in the state store with validation=none)",
+                "security": read,
+                "x-role": "editor",
+                "parameters": [
+                    query("provision", {"enum": ["true", "false"]}, "provision right after"),
+                    validation,
+                ],
+                "requestBody": template,
+                "responses": {
+                    "201": json("FlowWritten", "created"),
+                    **errors(401, 403, 404, 409, 413, 422, 503),
+                },
+            }
+        },
+        BASE + "/_steps": {
+            "get": {
+                "summary": "Flow framework: the step types this daemon runs",
+                "security": read,
+                "parameters": [
+                    query("workflow_step", _S, "only these step types, comma-separated")
+                ],
+                "responses": {"200": json("FlowSteps", "the steps"), **errors(401, 403)},
+            }
+        },
+        BASE + "/_search": {"get": dict(search), "post": dict(search)},
+        BASE + "/{workflow_id}": {
+            "get": {
+                "summary": "Flow framework: one workflow's template",
+                "security": read,
+                "parameters": [wid],
+                "responses": {
+                    "200": json("FlowWorkflow", "the template"),
+                    **errors(401, 403, 404),
+                },
+            },
+            "put": {
+                "summary": "Flow framework: update a workflow not provisioned (a Git commit)",
+                "security": read,
+                "x-role": "editor",
+                "parameters": [wid, validation],
+                "requestBody": template,
+                "responses": {
+                    "200": json("FlowWritten", "updated"),
+                    **errors(401, 403, 404, 409, 413, 422, 503),
+                },
+            },
+            "delete": {
+                "summary": "Flow framework: delete a workflow (a Git commit; a draft is dropped)",
+                "security": read,
+                "x-role": "editor",
+                "parameters": [wid],
+                "responses": {
+                    "200": json("FlowDeleted", "deleted"),
+                    **errors(401, 403, 404, 409, 503),
+                },
+            },
+        },
+        BASE + "/{workflow_id}/_provision": {
+            "post": {
+                "summary": "Flow framework: run the provision graph (params in the body)",
+                "security": read,
+                "x-role": "operator",
+                "parameters": [wid],
+                "requestBody": params,
+                "responses": {
+                    "200": json("FlowRun", "started"),
+                    **errors(401, 403, 404, 409, 413, 422, 503),
+                },
+            }
+        },
+        BASE + "/{workflow_id}/_deprovision": {
+            "post": {
+                "summary": "Flow framework: undo what the last provision made",
+                "security": read,
+                "x-role": "operator",
+                "parameters": [wid],
+                "responses": {
+                    "200": json("FlowRun", "started"),
+                    **errors(401, 403, 404, 409, 503),
+                },
+            }
+        },
+        BASE + "/{workflow_id}/_status": {
+            "get": {
+                "summary": "Flow framework: provisioning state and resources created",
+                "security": read,
+                "parameters": [
+                    wid,
+                    query("all", {"enum": ["true", "false"]}, "add progress and times"),
+                ],
+                "responses": {"200": json("FlowStatus", "the status"), **errors(401, 403, 404)},
+            }
+        },
+    }
