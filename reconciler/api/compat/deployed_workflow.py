@@ -1,0 +1,393 @@
+"""The deployed-workflow endpoint (reference: deployed-workflow-endpoint.txt) over our Workflows.
+
+``POST /api/workflows/{workflowId}/endpoint`` with ``{"request": {"action_type": ...}}``:
+
+- ``kickoff``: ``kickoff_inputs`` is base64 of a JSON object; it runs the Workflow's
+  provision graph with those values as params (trigger ``api``, operator role) and answers
+  ``{"trace_id": <execution id>}``.
+- ``get-configuration``: the Workflow as the last validated revision has it, resolved: its
+  tasks (nodes) with the workflow's own params filled in, the step types it uses, and the
+  Deployments its steps name (the reference's ``language_models``). We have no agents or
+  MCP servers of the workflow's own, so ``agents`` and ``mcp_instances`` are empty lists:
+  the keys stay so the reference's clients read the shape they expect.
+- ``get-asset-data``: base64 of repo files under the state repo's ``assets/`` folder at
+  the last validated revision. A path is looked up one component at a time inside Git's
+  own trees, so there is no file system to escape: a path with ``..``, ``.``, an empty
+  part, a backslash, a ``%`` (encoded dots), a control character or a leading ``/`` is
+  never looked up, and only regular files are read (a symlink or submodule is not). Every
+  such path, and every one that is not there, is listed in ``unavailable_assets``.
+- ``get-mcp-tool-definitions``: the step catalogue (the types a Workflow node may use) as
+  MCP tool definitions (``name``, ``description``, ``inputSchema``; ``parameters`` too,
+  the reference's name for the same schema), under one instance, ``reconciler-steps``.
+
+The reads need the viewer role. Assets are read through the API's Git writer's object
+store (the writer fetches the revision when it does not have it yet), so with
+``api.write_mode: off`` there is no reader and get-asset-data answers 503.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from aiohttp import web
+
+from reconciler.api.problems import NotFound, Unavailable, Unprocessable
+from reconciler.api.state import VIEW, WRITES, json_body, json_response, require
+from reconciler.api.view import DaemonView
+from reconciler.core.chain_builders import literal_name
+from reconciler.core.diff import ObjectState
+from reconciler.core.step_types import CATALOGUE
+from reconciler.core.substitution import PLACEHOLDER
+from reconciler.daemon.reconcile import PLANNED
+from reconciler.drivers.git_source import GitSourceError
+from reconciler.drivers.git_writer import GitWriter
+
+ACTIONS: Mapping[str, tuple[str, ...]] = {
+    "kickoff": ("kickoff_inputs",),
+    "get-configuration": (),
+    "get-asset-data": ("get_asset_data_inputs",),
+    "get-mcp-tool-definitions": (),
+}
+"""Each action and the request fields it takes besides ``action_type``."""
+ASSETS_FOLDER = "assets"
+MCP_INSTANCE = "reconciler-steps"
+MAX_ASSETS = 100
+"""Most assets one get-asset-data request may ask for."""
+MAX_ASSET_PATH = 1024
+MAX_ASSET_BYTES = 8 * 1024 * 1024
+"""Largest file get-asset-data returns; a bigger one is listed unavailable."""
+_TREE_MODE = b"40000"
+_FILE_MODES = (b"100644", b"100755")
+_FORBIDDEN_CHARS = frozenset("\\%\0") | {chr(c) for c in range(32)} | {"\x7f"}
+
+routes = web.RouteTableDef()
+
+
+# --- the request -------------------------------------------------------------------------
+
+
+def _request_of(body: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]]:
+    """The action and its request object; 422 naming the field that is wrong."""
+    unknown = sorted(set(body) - {"request"})
+    if unknown:
+        raise Unprocessable(f"field {unknown[0]!r} is not taken here; send {{'request': {{...}}}}")
+    payload = body.get("request")
+    if not isinstance(payload, dict):
+        raise Unprocessable("request: expected an object with action_type")
+    action = payload.get("action_type")
+    if not isinstance(action, str) or action not in ACTIONS:
+        raise Unprocessable(f"request.action_type must be one of {', '.join(ACTIONS)}")
+    extra = sorted(set(payload) - {"action_type", *ACTIONS[action]})
+    if extra:
+        takes = ", ".join(ACTIONS[action]) or "nothing else"
+        raise Unprocessable(
+            f"request.{extra[0]}: action {action!r} does not take it (it takes {takes})"
+        )
+    return action, payload
+
+
+def _kickoff_params(encoded: object) -> dict[str, Any]:
+    if encoded is None:
+        return {}
+    if not isinstance(encoded, str):
+        raise Unprocessable("request.kickoff_inputs must be a base64 string of a JSON object")
+    try:
+        raw = base64.b64decode(encoded.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError):
+        raise Unprocessable("request.kickoff_inputs is not valid base64") from None
+    try:
+        value = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise Unprocessable("request.kickoff_inputs does not decode to JSON text") from None
+    if not isinstance(value, dict):
+        raise Unprocessable("request.kickoff_inputs must decode to a JSON object of params")
+    return value
+
+
+def _workflow(request: web.Request) -> ObjectState:
+    name = request.match_info["workflowId"]
+    state = request.app[VIEW].desired().get(f"Workflow/{name}")
+    if state is None:
+        raise NotFound(f"no workflow {name!r}")
+    return state
+
+
+# --- get-configuration -------------------------------------------------------------------
+
+
+def _fill_params(value: Any, params: Mapping[str, Any]) -> Any:
+    """``value`` with every ``${{ param }}`` the workflow's params give filled in; node
+    outputs (``${{ node.output }}``) are only known at run time and are kept."""
+    if isinstance(value, str):
+        whole = PLACEHOLDER.fullmatch(value.strip())
+        if whole is not None and whole.group(2) is None and whole.group(1) in params:
+            return params[whole.group(1)]
+
+        def one(match: Any) -> str:
+            if match.group(2) is None and match.group(1) in params:
+                found = params[match.group(1)]
+                return found if isinstance(found, str) else json.dumps(found, sort_keys=True)
+            return str(match.group(0))
+
+        return PLACEHOLDER.sub(one, value)
+    if isinstance(value, Mapping):
+        return {str(k): _fill_params(v, params) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_fill_params(v, params) for v in value]
+    return value
+
+
+def _tasks(graph: Mapping[str, Any], params: Mapping[str, Any]) -> list[dict[str, Any]]:
+    nodes = [n for n in graph.get("nodes") or [] if isinstance(n, Mapping)]
+    edges = [e for e in graph.get("edges") or [] if isinstance(e, Mapping)]
+    tasks = []
+    for node in nodes:
+        node_id = str(node.get("id"))
+        step_type = str(node.get("type"))
+        signature = CATALOGUE.get(step_type)
+        tasks.append(
+            {
+                "id": node_id,
+                "type": step_type,
+                "tool_instance_id": step_type,
+                "description": signature.description if signature else "",
+                "user_inputs": _fill_params(node.get("user_inputs") or {}, params),
+                "previous_node_inputs": dict(node.get("previous_node_inputs") or {}),
+                "depends_on": [str(e.get("source")) for e in edges if e.get("dest") == node_id],
+            }
+        )
+    return tasks
+
+
+def _language_models(view: DaemonView, tasks: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The Deployments the workflow's steps name, each with its Model and endpoint."""
+    desired = view.desired()
+    found: list[dict[str, Any]] = []
+    for task in tasks:
+        name = literal_name(task["user_inputs"].get("deployment"))
+        state = desired.get(f"Deployment/{name}") if name else None
+        if state is None or any(m["model_id"] == name for m in found):
+            continue
+        recorded = view.store.get_object("Deployment", state.name)
+        status = recorded.status if recorded is not None else {}
+        found.append(
+            {
+                "model_id": state.name,
+                "model_name": str(state.spec.get("model")),
+                "endpoint_name": state.spec.get("endpoint_name"),
+                "endpoint_url": status.get("endpoint_url"),
+                "phase": recorded.phase if recorded is not None else None,
+            }
+        )
+    return found
+
+
+def configuration(state: ObjectState, view: DaemonView) -> dict[str, Any]:
+    """The reference's configuration document for one Workflow."""
+    spec = state.spec
+    params = dict(spec.get("user_params") or {})
+    graphs = spec.get("workflows") or {}
+    tasks = _tasks(graphs.get("provision") or {}, params)
+    models = _language_models(view, tasks)
+    used = sorted({t["type"] for t in tasks})
+    return {
+        "agents": [],
+        "default_language_model_id": models[0]["model_id"] if models else None,
+        "language_models": models,
+        "mcp_instances": [],
+        "tasks": tasks,
+        "tool_instances": [
+            {
+                "id": t,
+                "name": t,
+                "description": CATALOGUE[t].description if t in CATALOGUE else "",
+                "input_schema": CATALOGUE[t].inputs_schema() if t in CATALOGUE else {},
+            }
+            for t in used
+        ],
+        "workflow": {
+            "id": state.name,
+            "name": state.name,
+            "description": str(spec.get("description") or ""),
+            "use_case": spec.get("use_case"),
+            "priority": spec.get("priority"),
+            "tags": list(spec.get("tags") or []),
+            "environments": list(spec.get("environments") or []),
+            "suspend": bool(spec.get("suspend")),
+            "trigger": spec.get("trigger"),
+            "config": dict(spec.get("config") or {}),
+            "user_params": params,
+            "task_ids": [t["id"] for t in tasks],
+            "has_deprovision": isinstance(graphs.get("deprovision"), Mapping),
+        },
+    }
+
+
+# --- get-asset-data ----------------------------------------------------------------------
+
+
+def plain_asset_path(path: object) -> tuple[str, ...] | None:
+    """The parts of a requested asset path below ``assets/``, or None when it may not be
+    looked up at all (not under assets/, or any part that could mean something else)."""
+    if not isinstance(path, str) or not path or len(path) > MAX_ASSET_PATH:
+        return None
+    if path.startswith("/") or any(ch in _FORBIDDEN_CHARS for ch in path):
+        return None
+    parts = tuple(path.split("/"))
+    if len(parts) < 2 or parts[0] != ASSETS_FOLDER:
+        return None
+    if any(part in ("", ".", "..") for part in parts):
+        return None
+    return parts[1:]
+
+
+def _tree_entries(data: bytes, *, sha_bytes: int) -> dict[bytes, tuple[bytes, str]]:
+    """A raw Git tree object as {name: (mode, object id)}."""
+    entries: dict[bytes, tuple[bytes, str]] = {}
+    pos = 0
+    while pos < len(data):
+        space = data.index(b" ", pos)
+        nul = data.index(b"\0", space)
+        mode, name = data[pos:space], data[space + 1 : nul]
+        entries[name] = (mode, data[nul + 1 : nul + 1 + sha_bytes].hex())
+        pos = nul + 1 + sha_bytes
+    return entries
+
+
+class _AssetReader:
+    """Files below ``assets/`` of one commit, looked up in Git's trees (blocking)."""
+
+    def __init__(self, writer: GitWriter, *, revision: str, branch: str) -> None:
+        self._writer = writer
+        self._sha_bytes = len(revision) // 2
+        # contains() fetches the branch when the revision is not in the writer's store
+        # yet; its answer about the (absent) second commit is not needed here.
+        writer.contains(revision, "0" * len(revision), branch=branch)
+        commit = writer.read_blobs([revision])[revision]
+        first = commit.split(b"\n", 1)[0].split()
+        self._trees: dict[str, dict[bytes, tuple[bytes, str]]] = {}
+        top = self._tree(first[1].decode("ascii"))
+        found = top.get(ASSETS_FOLDER.encode())
+        self._assets = found[1] if found is not None and found[0] == _TREE_MODE else None
+
+    def _tree(self, sha: str) -> dict[bytes, tuple[bytes, str]]:
+        if sha not in self._trees:
+            data = self._writer.read_blobs([sha])[sha]
+            self._trees[sha] = _tree_entries(data, sha_bytes=self._sha_bytes)
+        return self._trees[sha]
+
+    def read(self, parts: Sequence[str]) -> bytes | None:
+        """The file's bytes; None when it is absent, not a regular file, or too large."""
+        tree = self._assets
+        if tree is None:
+            return None
+        *folders, name = parts
+        for folder in folders:
+            entry = self._tree(tree).get(folder.encode("utf-8"))
+            if entry is None or entry[0] != _TREE_MODE:
+                return None
+            tree = entry[1]
+        entry = self._tree(tree).get(name.encode("utf-8"))
+        if entry is None or entry[0] not in _FILE_MODES:
+            return None  # absent, a folder, a symlink (120000) or a submodule (160000)
+        data = self._writer.read_blobs([entry[1]])[entry[1]]
+        return data if len(data) <= MAX_ASSET_BYTES else None
+
+
+def _read_assets(
+    writer: GitWriter, revision: str, branch: str, wanted: Sequence[str]
+) -> tuple[dict[str, str], list[str]]:
+    reader = _AssetReader(writer, revision=revision, branch=branch)
+    data: dict[str, str] = {}
+    unavailable: list[str] = []
+    for path in wanted:
+        parts = plain_asset_path(path)
+        content = reader.read(parts) if parts is not None else None
+        if content is None:
+            unavailable.append(path)
+        else:
+            data[path] = base64.b64encode(content).decode("ascii")
+    return data, unavailable
+
+
+async def _asset_data(request: web.Request, wanted: object) -> dict[str, Any]:
+    if (
+        not isinstance(wanted, list)
+        or not all(isinstance(p, str) for p in wanted)
+        or len(wanted) > MAX_ASSETS
+    ):
+        raise Unprocessable(
+            f"request.get_asset_data_inputs must be a list of at most {MAX_ASSETS} paths"
+        )
+    paths = list(dict.fromkeys(wanted))
+    view = request.app[VIEW]
+    revision = view.store.get_value(PLANNED)
+    writer = request.app[WRITES].writer
+    if writer is None:
+        raise Unavailable("assets are read through the API's Git writer, and api.write_mode is off")
+    if not isinstance(revision, str):
+        raise Unavailable("no revision of the state repo has validated yet")
+    try:
+        data, unavailable = await asyncio.to_thread(
+            _read_assets, writer, revision, view.source().branch, paths
+        )
+    except GitSourceError as exc:
+        raise Unavailable(f"the state repo's assets cannot be read now: {exc}") from None
+    return {"asset_data": data, "unavailable_assets": unavailable}
+
+
+# --- get-mcp-tool-definitions ------------------------------------------------------------
+
+
+def mcp_tool_definitions() -> list[dict[str, Any]]:
+    """Every step type a Workflow node may use, as an MCP tool definition."""
+    tools = []
+    for name, signature in sorted(CATALOGUE.items()):
+        if not signature.workflow_use:
+            continue
+        schema = signature.inputs_schema()
+        tools.append(
+            {
+                "name": name,
+                "description": signature.description,
+                "inputSchema": schema,
+                "parameters": schema,
+            }
+        )
+    return tools
+
+
+# --- the route ---------------------------------------------------------------------------
+
+
+@routes.post("/api/workflows/{workflowId}/endpoint")
+async def endpoint(request: web.Request) -> web.Response:
+    caller = require(request, "viewer")
+    state = _workflow(request)
+    action, payload = _request_of(await json_body(request))
+    view = request.app[VIEW]
+    answer: dict[str, Any]
+    if action == "kickoff":
+        caller = require(request, "operator")
+        params = _kickoff_params(payload.get("kickoff_inputs"))
+        execution_id = view.start_workflow(name=state.name, params=params, requested_by=caller.name)
+        answer = {"trace_id": execution_id}
+    elif action == "get-configuration":
+        answer = {"configuration": configuration(state, view)}
+    elif action == "get-asset-data":
+        answer = await _asset_data(request, payload.get("get_asset_data_inputs"))
+    else:
+        answer = {
+            "ready": view.readiness().ready,
+            "mcp_tool_definitions": {MCP_INSTANCE: mcp_tool_definitions()},
+        }
+    return json_response(request, answer)
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_routes(routes)
