@@ -4,21 +4,27 @@ made, and their undo when the Workflow leaves Git.
 Plan is pure and cannot see what the last provision made, so a Workflow removed without
 a ``deprovision`` graph plans one ``undo_provision`` step; here, with the state store at
 hand, that step becomes the undo (``CATALOGUE[type].undo``) of every finished step of the
-last provision, newest first, each fed that step's inputs and outputs (outputs win), so
-the undo of ``create_connector`` gets the ``connector_id`` it made. The expanded chain is
-what the executor stores, so a restart resumes it as it is.
+last provision, newest first, each fed that step's inputs and those of its outputs the
+undo declares as inputs (outputs win), so the undo of ``create_connector`` gets the
+``connector_id`` it made. The expanded chain is what the executor stores, so a restart
+resumes it as it is.
 
 A deprovision on request (chain action ``deprovision``, the Workflow staying in Git) is
 expanded the same way. The provisioning state follows the newest run that provisions or
 deprovisions: a succeeded deprovision (or undo on removal) reads NOT_STARTED with nothing
 in ``resources_created``; one that failed part-way leaves the steps it did not undo, and
 a second request undoes only those.
+
+What a Workflow made is its own: a Deployment or Model of the same name leaving Git
+(which would prune it) runs no step while a Workflow's provision made it and no
+deprovision has undone it (:func:`keep_owned`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+import logging
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 from reconciler.core.chain_builders import UNDO_PROVISION
@@ -26,6 +32,8 @@ from reconciler.core.chains import Chain, StepNode
 from reconciler.core.step_types import CATALOGUE
 from reconciler.engine.records import ExecutionRecord, StepRecord
 from reconciler.engine.store import Store
+
+log = logging.getLogger("reconciler.daemon.provisioning")
 
 ProvisioningState = Literal["NOT_STARTED", "PROVISIONING", "FAILED", "COMPLETED"]
 
@@ -125,6 +133,63 @@ def provision_params(store: Store, name: str, defaults: Mapping[str, Any]) -> di
     return dict(defaults)
 
 
+_OWNED_BY_STEP: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
+    "deploy_model": ("Deployment", (("inputs", "deployment"),)),
+    "add_model": ("Model", (("outputs", "model_id"), ("inputs", "model"))),
+    "register_local_pretrained_model": ("Model", (("outputs", "model_id"),)),
+}
+"""Step types whose finished step made an object of a kind the object reconciler also
+manages, and where its name is (the first of these fields that holds one)."""
+
+
+def owned_objects(steps: Sequence[StepRecord]) -> dict[str, str]:
+    """``kind/name`` of each object the finished ``steps`` made, to the node that made it."""
+    owned: dict[str, str] = {}
+    for step in steps:
+        found = _OWNED_BY_STEP.get(step.type)
+        if step.status != "done" or found is None:
+            continue
+        kind, places = found
+        values = {"inputs": step.inputs or {}, "outputs": step.outputs or {}}
+        for where, field in places:
+            name = values[where].get(field)
+            if isinstance(name, str) and name:
+                owned.setdefault(f"{kind}/{name}", step.node_id)
+                break
+    return owned
+
+
+def owner_of(store: Store, key: str, workflows: Iterable[str]) -> tuple[str, str] | None:
+    """The Workflow (``Workflow/name``) and node that made object ``key`` and still own it
+    (its provision made it and no deprovision has undone it); None when none does."""
+    for name in workflows:
+        node = owned_objects(last_provision_steps(store, name)).get(key)
+        if node is not None:
+            return f"Workflow/{name}", node
+    return None
+
+
+def keep_owned(chain: Chain, store: Store, workflows: Iterable[str]) -> Chain:
+    """A delete (a prune: the object left Git) of a Deployment or Model that a Workflow
+    made and owns runs no step: what the workflow made goes only with its deprovision or
+    undo. Other chains unchanged."""
+    if chain.action != "delete" or chain.kind not in ("Deployment", "Model"):
+        return chain
+    owner = owner_of(store, chain.object_key, workflows)
+    if owner is None:
+        return chain
+    workflow, node = owner
+    log.warning(
+        "%s left Git but is kept: %s made it (node %s) and owns it; its deprovision "
+        "removes it",
+        chain.object_key,
+        workflow,
+        node,
+        extra={"object": chain.object_key, "owner": workflow, "node": node},
+    )
+    return dataclasses.replace(chain, steps=())
+
+
 def deprovision_chain(chain: Chain, store: Store) -> Chain:
     """A ``deprovision`` chain as it is to be submitted: the undo spelled out and the
     params of the last provision; NothingProvisioned when there is nothing to undo."""
@@ -146,8 +211,13 @@ def undo_steps(steps: Sequence[StepRecord], *, retries: int, retry_delay: float)
         signature = CATALOGUE.get(step.type)
         if signature is None or signature.undo is None:
             continue
-        inputs = {**dict(step.inputs or {}), **dict(step.outputs or {})}
-        inputs.pop("status", None)  # a status report of the step, not an input of its undo
+        # Only outputs the undo takes by name (the connector_id a create_connector made):
+        # a spec-taking undo (undeploy_model validates a Deployment spec) refuses a
+        # report such as endpoint_url.
+        undo = CATALOGUE.get(signature.undo)
+        takes = undo.inputs if undo is not None else frozenset()
+        given = {k: v for k, v in (step.outputs or {}).items() if k in takes}
+        inputs = {**dict(step.inputs or {}), **given}
         nodes.append(
             StepNode(
                 id=f"undo_{step.node_id}",
@@ -161,11 +231,22 @@ def undo_steps(steps: Sequence[StepRecord], *, retries: int, retry_delay: float)
     return nodes
 
 
+def _deprovisioned_on_request(store: Store, name: str) -> bool:
+    """Whether the newest provision or deprovision of ``name`` is a deprovision on
+    request that succeeded."""
+    newest = next(iter(_lifecycle_records(store, name)), None)
+    return newest is not None and newest.action == "deprovision" and newest.status == "succeeded"
+
+
 def expand_undo(chain: Chain, store: Store) -> Chain:
     """``chain`` with its ``undo_provision`` step replaced by the undo steps it stands for
-    (no steps: nothing was made, the chain succeeds at once); other chains unchanged."""
+    (no steps: nothing was made, the chain succeeds at once). A removed Workflow that a
+    deprovision on request already took down runs no step, not even its deprovision
+    graph: nothing is left for it. Other chains unchanged."""
     if chain.kind != "Workflow" or chain.action not in _DEPROVISIONS:
         return chain
+    if chain.action == "delete" and _deprovisioned_on_request(store, chain.name):
+        return dataclasses.replace(chain, steps=())
     if [step.type for step in chain.steps] != [UNDO_PROVISION]:
         return chain
     first = chain.steps[0]

@@ -3,8 +3,9 @@
 Schedules (reconciler.daemon.schedules), notifications (reconciler.daemon.workflow_notify
 over the durable outbox), the expansion of a removed Workflow's undo and the provisioning
 fields of its status (reconciler.daemon.provisioning). The reconciler holds one of these
-and calls it at a few points: a chain about to be submitted, an execution moving or
-ending, a Workflow's status being written; the service starts it and closes it.
+and calls it at a few points: a chain about to be submitted (a prune of what a Workflow
+owns is emptied there), an execution moving or ending, a Workflow's status being
+written; the service starts it and closes it.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class WorkflowLifecycle:
         clock: Clock = utc_clock,
     ) -> None:
         self._store = store
+        self._desired = desired
         self.scheduler = WorkflowScheduler(
             store=store,
             executor=executor,
@@ -73,8 +75,16 @@ class WorkflowLifecycle:
     # -- reconciler hooks ------------------------------------------------------------------
 
     def expand(self, chain: Chain) -> Chain:
-        """A chain as it is to be submitted (a removed Workflow's undo, spelled out)."""
+        """A chain as it is to be submitted: a removed Workflow's undo, spelled out; the
+        prune of a Deployment or Model a Workflow made and owns, emptied."""
+        chain = provisioning.keep_owned(chain, self._store, self._workflow_names())
         return provisioning.expand_undo(chain, self._store)
+
+    def _workflow_names(self) -> list[str]:
+        """Workflows in Git and those still recorded (removed, their undo not yet done)."""
+        names = {state.name for state in self._desired().values() if state.kind == "Workflow"}
+        names.update(record.name for record in self._store.list_objects(kind="Workflow"))
+        return sorted(names)
 
     def on_progress(self, key: str) -> None:
         self._notifier.on_progress(key)

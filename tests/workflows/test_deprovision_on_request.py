@@ -175,6 +175,12 @@ async def test_a_deprovision_graph_runs_and_a_failed_one_reads_failed(
             "good NOT_STARTED",
             lambda: running.status("Workflow/good").get("state") == "NOT_STARTED",
         )
+        # Removed from Git afterwards: its deprovision graph does not run a second time.
+        remote.writer.commit_and_push({"good.yaml": None}, "good goes")
+        await wait_until("good forgotten", lambda: not running.status("Workflow/good"))
+        removal = store.list_executions(kind="Workflow", name="good", limit=1)[0]
+        assert (removal.action, removal.status) == ("delete", "succeeded")
+        assert store.get_steps(removal.id) == []
 
         bad = await finished(running, view.deprovision_workflow(name="bad", requested_by="a"))
         assert bad.status == "failed" and "cannot clean" in (bad.error or "")
