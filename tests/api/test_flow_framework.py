@@ -402,3 +402,27 @@ async def test_steps_and_search(start_api: StartApi) -> None:
     refused = await client.post(BASE, role="editor", json=unknown_field)
     assert refused.status == 422 and "owner" in refused.json()["detail"]
     assert json.loads(created.text)["workflow_id"] == workflow_id
+
+
+async def test_credential_given_at_provision_goes_to_the_secret_store(start_api: StartApi) -> None:
+    api = await start_api()
+    client = api.client
+    value = "prov-time-key-5e7d21c9"
+    template = copy.deepcopy(REFERENCE_JSON)
+    connector = template["workflows"]["provision"]["nodes"][0]["user_inputs"]
+    connector["credential"] = {"openAI_key": "${{ openai_key }}"}
+    created = await client.post(BASE, role="editor", json=template)
+    assert created.status == 201, created.text
+    workflow_id = created.json()["workflow_id"]
+    served = await _served(api, workflow_id)
+    assert served["workflows"]["provision"]["user_params"] == {"openai_key": ""}
+    started = await client.post(
+        f"{BASE}/{workflow_id}/_provision", role="operator", json={"openai_key": value}
+    )
+    assert started.status == 200, started.text
+    await _state(api, workflow_id, "COMPLETED")
+    stored = api.state_dir.parent / "secrets" / f"{workflow_id}.param.openai_key"
+    assert stored.read_text() == value
+    run = (await client.get(f"/api/v1/executions/{started.json()['execution_id']}")).json()
+    assert run["params"]["openai_key"] == f"{workflow_id}.param.openai_key"
+    _assert_value_nowhere(api, value)

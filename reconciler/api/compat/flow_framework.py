@@ -46,19 +46,23 @@ from reconciler.api.auth import Caller
 from reconciler.api.compat import flow_framework_search as ff_search
 from reconciler.api.compat import flow_framework_template as ff_template
 from reconciler.api.documents import stamp
-from reconciler.api.problems import BadRequest, Conflict, NotFound, Unavailable, Unprocessable
+from reconciler.api.problems import BadRequest, Conflict, NotFound, Unprocessable
 from reconciler.api.state import VIEW, WRITES, cached_json, json_body, json_response, require
 from reconciler.api.view import DaemonView
 from reconciler.api.writes import WriteOutcome
 from reconciler.core.diff import ObjectState
-from reconciler.core.step_types import CATALOGUE
+from reconciler.core.step_types import CATALOGUE, WORKFLOW_STEP_TYPES
 from reconciler.daemon import provisioning
 from reconciler.engine.records import ExecutionRecord
 from reconciler.engine.store import Store
 
 BASE = "/_plugins/_flow_framework/workflow"
+ID_PATTERN = "[a-z0-9][-a-z0-9]{0,62}"
+"""A workflow_id is a Workflow's name (a DNS label), so ``_steps`` and ``_search`` never
+read as one."""
+_ONE = BASE + "/{workflow_id:" + ID_PATTERN + "}"
 DRAFTS_KEY = "api.flow_framework.drafts"
-APPLY_WAIT_S = 60.0
+APPLY_WAIT_S = 20.0
 """How long ``?provision=true`` (and ``_provision``) wait for the daemon to apply the
 Workflow's commit before starting its provision graph."""
 _LIFECYCLE = ("execute", "deprovision", "delete")
@@ -186,9 +190,9 @@ async def _applied(view: DaemonView, workflow_id: str, document: Mapping[str, An
         ):
             return
         if time.monotonic() >= deadline:
-            raise Unavailable(
+            raise Conflict(
                 f"workflow {workflow_id!r} is committed but the daemon has not applied it "
-                f"within {APPLY_WAIT_S:.0f}s; call _provision once GET answers"
+                f"within {APPLY_WAIT_S:.0f}s; call _provision once its object is Ready"
             )
         await asyncio.sleep(0.05)
 
@@ -243,18 +247,17 @@ def _params(body: Mapping[str, Any]) -> dict[str, Any]:
 async def get_steps(request: web.Request) -> web.Response:
     require(request, "viewer")
     implemented = request.app[VIEW].implemented_step_types()
-    served = sorted(
-        name for name, sig in CATALOGUE.items() if sig.workflow_use and name in implemented
-    )
-    wanted = served
+    wanted = [name for name in WORKFLOW_STEP_TYPES if name in implemented]
     asked = request.query.get("workflow_step")
     if asked is not None:
-        wanted = [name.strip() for name in asked.split(",") if name.strip()]
-        unknown = [name for name in wanted if name not in served]
+        names = asked.split(",")
+        unknown = [name for name in names if name not in WORKFLOW_STEP_TYPES]
         if unknown:
             raise BadRequest(
-                f"workflow_step: no step type {unknown[0]!r} (known: {', '.join(served)})"
+                f"workflow_step: no step type {unknown[0]!r} "
+                f"(known: {', '.join(WORKFLOW_STEP_TYPES)})"
             )
+        wanted = [name for name in wanted if name in names]
 
     async def build() -> dict[str, Any]:
         return {
@@ -339,7 +342,7 @@ async def create(request: web.Request) -> web.Response:
     return json_response(request, answer, status=201)
 
 
-@routes.put(BASE + "/{workflow_id}")
+@routes.put(_ONE)
 async def update(request: web.Request) -> web.Response:
     caller = require(request, "editor")
     view = request.app[VIEW]
@@ -373,7 +376,7 @@ async def update(request: web.Request) -> web.Response:
     return json_response(request, {"workflow_id": workflow_id, **_written(outcome)})
 
 
-@routes.get(BASE + "/{workflow_id}")
+@routes.get(_ONE)
 async def get_workflow(request: web.Request) -> web.Response:
     require(request, "viewer")
     view = request.app[VIEW]
@@ -395,7 +398,7 @@ async def get_workflow(request: web.Request) -> web.Response:
     return await cached_json(request, build)
 
 
-@routes.delete(BASE + "/{workflow_id}")
+@routes.delete(_ONE)
 async def delete(request: web.Request) -> web.Response:
     caller = require(request, "editor")
     view = request.app[VIEW]
@@ -415,7 +418,7 @@ async def delete(request: web.Request) -> web.Response:
     return json_response(request, {**answer, **_written(outcome)})
 
 
-@routes.post(BASE + "/{workflow_id}/_provision")
+@routes.post(_ONE + "/_provision")
 async def provision(request: web.Request) -> web.Response:
     caller = require(request, "operator")
     view = request.app[VIEW]
@@ -433,7 +436,7 @@ async def provision(request: web.Request) -> web.Response:
     return json_response(request, {"workflow_id": workflow_id, "execution_id": execution_id})
 
 
-@routes.post(BASE + "/{workflow_id}/_deprovision")
+@routes.post(_ONE + "/_deprovision")
 async def deprovision(request: web.Request) -> web.Response:
     caller = require(request, "operator")
     view = request.app[VIEW]
@@ -445,7 +448,7 @@ async def deprovision(request: web.Request) -> web.Response:
     return json_response(request, {"workflow_id": workflow_id, "execution_id": execution_id})
 
 
-@routes.get(BASE + "/{workflow_id}/_status")
+@routes.get(_ONE + "/_status")
 async def status(request: web.Request) -> web.Response:
     require(request, "viewer")
     view = request.app[VIEW]

@@ -5,13 +5,89 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from reconciler.api.compat.flow_framework import BASE
+from reconciler.api.compat.flow_framework import BASE, ID_PATTERN
+from reconciler.core.step_types import WORKFLOW_STEP_TYPES
+from reconciler.specs.common import DURATION_PATTERN
+from reconciler.specs.workflow import NODE_ID_PATTERN
 
 _S = {"type": "string"}
 _NS = {"type": ["string", "null"]}
 _MILLIS = {"type": "integer", "description": "milliseconds since the epoch"}
 _STATE = {"enum": ["NOT_STARTED", "PROVISIONING", "FAILED", "COMPLETED"]}
 _WRITTEN = {"commit": _S, "branch": _S, "task_id": _S}
+_STEP_NAMES = "(?:" + "|".join(WORKFLOW_STEP_TYPES) + ")"
+
+
+def _one_field(values: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "minProperties": 1,
+        "maxProperties": 1,
+        "additionalProperties": values,
+    }
+
+
+def _clause(name: str, body: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": [name],
+        "properties": {name: body},
+        "additionalProperties": False,
+    }
+
+
+def _text_or(key: str) -> dict[str, Any]:
+    given = {"type": "object", "required": [key], "properties": {key: _S},
+             "additionalProperties": False}  # fmt: skip
+    return _one_field({"oneOf": [_S, given]})
+
+
+_CLAUSES = {
+    "match_all": {"type": "object", "maxProperties": 0},
+    "match": _text_or("query"),
+    "term": _text_or("value"),
+    "terms": _one_field({"type": "array", "items": _S}),
+    "prefix": _text_or("value"),
+    "ids": {
+        "type": "object",
+        "required": ["values"],
+        "properties": {"values": {"type": "array", "items": _S}},
+        "additionalProperties": False,
+    },
+}
+_QUERIES = {"oneOf": [{"$ref": "#/components/schemas/FlowQuery"}, {
+    "type": "array", "items": {"$ref": "#/components/schemas/FlowQuery"}}]}  # fmt: skip
+_NODE = {
+    "type": "object",
+    "required": ["id", "type"],
+    "properties": {
+        "id": {"type": "string", "pattern": NODE_ID_PATTERN, "maxLength": 63},
+        "type": {"enum": list(WORKFLOW_STEP_TYPES)},
+        "user_inputs": {"type": "object"},
+        "previous_node_inputs": {"type": "object", "additionalProperties": _S},
+        "retries": {"type": "integer", "minimum": 0},
+        "timeout": {"type": "string", "pattern": DURATION_PATTERN},
+    },
+    "additionalProperties": False,
+}
+_GRAPH = {
+    "type": "object",
+    "required": ["nodes"],
+    "properties": {
+        "nodes": {"type": "array", "minItems": 1, "items": _NODE},
+        "edges": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["source", "dest"],
+                "properties": {"source": _S, "dest": _S},
+                "additionalProperties": False,
+            },
+        },
+        "user_params": {"type": "object"},
+    },
+    "additionalProperties": False,
+}
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -19,6 +95,46 @@ def _ref(name: str) -> dict[str, str]:
 
 
 SCHEMAS: dict[str, Any] = {
+    "FlowTemplateRequest": {
+        "type": "object",
+        "description": "a workflow template; beyond this shape the repo's validation decides "
+        "(step inputs, edges, references): 422 with its diagnostics",
+        "required": ["name", "workflows"],
+        "properties": {
+            "name": {"type": "string", "pattern": "\\S"},
+            "description": _S,
+            "use_case": _S,
+            "version": {"type": "object"},
+            "workflows": {
+                "type": "object",
+                "required": ["provision"],
+                "properties": {"provision": _GRAPH, "deprovision": _GRAPH},
+                "additionalProperties": False,
+            },
+            "ui_metadata": {"type": "object"},
+        },
+        "additionalProperties": False,
+    },
+    "FlowQuery": {
+        "description": "one query clause: match_all, match, term, terms, prefix, ids or bool",
+        "oneOf": [
+            *(_clause(name, body) for name, body in _CLAUSES.items()),
+            _clause(
+                "bool",
+                {
+                    "type": "object",
+                    "properties": {
+                        "must": _QUERIES,
+                        "filter": _QUERIES,
+                        "should": _QUERIES,
+                        "must_not": _QUERIES,
+                        "minimum_should_match": {"type": "integer", "minimum": 0},
+                    },
+                    "additionalProperties": False,
+                },
+            ),
+        ],
+    },
     "FlowTemplate": {
         "type": "object",
         "description": "a workflow template: name, description, use_case, version, "
@@ -118,8 +234,9 @@ SCHEMAS: dict[str, Any] = {
     },
     "FlowSearchRequest": {
         "type": "object",
+        "additionalProperties": False,
         "properties": {
-            "query": {"type": "object"},
+            "query": _ref("FlowQuery"),
             "from": {"type": "integer", "minimum": 0, "maximum": 10000},
             "size": {"type": "integer", "minimum": 0, "maximum": 10000},
         },
@@ -169,15 +286,15 @@ def paths(
     path: Callable[[str], dict[str, Any]],
     read: list[dict[str, list[str]]],
 ) -> dict[str, Any]:
-    wid = path("workflow_id")
+    wid = {**path("workflow_id"), "schema": {"type": "string", "pattern": f"^{ID_PATTERN}$"}}
     validation = query(
         "validation", _S, "all (default) validates; any other value, e.g. none, saves a draft"
     )
     template = {
         "required": True,
         "content": {
-            "application/json": {"schema": _ref("FlowTemplate")},
-            "application/yaml": {"schema": _ref("FlowTemplate")},
+            "application/json": {"schema": _ref("FlowTemplateRequest")},
+            "application/yaml": {"schema": _ref("FlowTemplateRequest")},
         },
     }
     params = {
@@ -224,7 +341,11 @@ def paths(
                 "summary": "Flow framework: the step types this daemon runs",
                 "security": read,
                 "parameters": [
-                    query("workflow_step", _S, "only these step types, comma-separated")
+                    query(
+                        "workflow_step",
+                        {"type": "string", "pattern": f"^{_STEP_NAMES}(?:,{_STEP_NAMES})*$"},
+                        "only these step types, comma-separated",
+                    )
                 ],
                 "responses": {"200": json("FlowSteps", "the steps"), **errors(401, 403)},
             }

@@ -52,17 +52,20 @@ def _single(clause: str, body: object) -> tuple[str, Any]:
     return str(field), value
 
 
-def _inner(clause: str, value: Any, key: str) -> Any:
-    if isinstance(value, Mapping):
-        if key not in value:
-            raise BadRequest(f"query.{clause}: the field's object needs {key!r}")
-        return value[key]
+def _text(clause: str, value: Any, key: str | None) -> str:
+    """A clause's string, given as it is or (with ``key``) as ``{key: string}``."""
+    if key is not None and isinstance(value, Mapping):
+        if set(value) != {key}:
+            raise BadRequest(f"query.{clause}: the field's object takes exactly {key!r}")
+        value = value[key]
+    if not isinstance(value, str):
+        raise BadRequest(f"query.{clause}: the field's value must be a string")
     return value
 
 
 def _match(body: object) -> Matcher:
     field, value = _single("match", body)
-    words = str(_inner("match", value, "query")).lower().split()
+    words = _text("match", value, "query").lower().split()
     return lambda hit: any(
         all(word in text.lower() for word in words) for text in hit.values(field)
     )
@@ -70,30 +73,36 @@ def _match(body: object) -> Matcher:
 
 def _term(body: object) -> Matcher:
     field, value = _single("term", body)
-    wanted = str(_inner("term", value, "value"))
+    wanted = _text("term", value, "value")
     return lambda hit: wanted in hit.values(field)
 
 
 def _terms(body: object) -> Matcher:
     field, value = _single("terms", body)
-    if not isinstance(value, list):
-        raise BadRequest("query.terms: the field's value must be a list")
-    wanted = {str(v) for v in value}
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise BadRequest("query.terms: the field's value must be a list of strings")
+    wanted = set(value)
     return lambda hit: bool(wanted & set(hit.values(field)))
 
 
 def _prefix(body: object) -> Matcher:
     field, value = _single("prefix", body)
-    start = str(_inner("prefix", value, "value"))
+    start = _text("prefix", value, "value")
     return lambda hit: any(text.startswith(start) for text in hit.values(field))
 
 
 def _ids(body: object) -> Matcher:
-    values = body.get("values") if isinstance(body, Mapping) else None
-    if not isinstance(values, list):
-        raise BadRequest("query.ids: give {values: [id, ...]}")
-    wanted = {str(v) for v in values}
+    values = body.get("values") if isinstance(body, Mapping) and set(body) == {"values"} else None
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise BadRequest("query.ids: give exactly {values: [id, ...]} (strings)")
+    wanted = set(values)
     return lambda hit: hit.workflow_id in wanted
+
+
+def _match_all(body: object) -> Matcher:
+    if body != {}:
+        raise BadRequest("query.match_all: takes an empty object")
+    return lambda hit: True
 
 
 def _clauses(name: str, value: object) -> list[Matcher]:
@@ -110,8 +119,8 @@ def _bool(body: object) -> Matcher:
     must = _clauses("must", body.get("must", [])) + _clauses("filter", body.get("filter", []))
     should = _clauses("should", body.get("should", []))
     must_not = _clauses("must_not", body.get("must_not", []))
-    minimum = body.get("minimum_should_match", 1 if should and not must else 0)
-    if isinstance(minimum, bool) or not isinstance(minimum, int) or minimum < 0:
+    minimum = whole(body.get("minimum_should_match", 1 if should and not must else 0))
+    if minimum is None or minimum < 0:
         raise BadRequest("query.bool.minimum_should_match: must be a whole number")
 
     def matches(hit: Hit) -> bool:
@@ -125,7 +134,7 @@ def _bool(body: object) -> Matcher:
 
 
 _CLAUSES: Mapping[str, Callable[[object], Matcher]] = {
-    "match_all": lambda body: lambda hit: True,
+    "match_all": _match_all,
     "match": _match,
     "term": _term,
     "terms": _terms,
@@ -149,9 +158,18 @@ def compile_query(query: object, *, where: str = "query") -> Matcher:
     return build(body)
 
 
+def whole(value: object) -> int | None:
+    """``value`` as a whole number (JSON's 3 and 3.0 alike), or None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, float) and not value.is_integer():
+        return None
+    return int(value)
+
+
 def _count(body: Mapping[str, Any], name: str, default: int) -> int:
-    value = body.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SIZE:
+    value = whole(body.get(name, default))
+    if value is None or not 0 <= value <= MAX_SIZE:
         raise BadRequest(f"{name}: must be a whole number from 0 to {MAX_SIZE}")
     return value
 
