@@ -15,20 +15,22 @@ so a workflow just created answers 404 until the daemon has loaded its commit.
 
 Drafts (``?validation=none``, or any value but ``all``, on create): a template the repo
 would reject is not committed, since one invalid file would stop the whole repo from
-being applied. It is kept in the daemon's state store instead (key
-:data:`DRAFTS_KEY`), credentials already taken out, served by get, ``_status``
-(NOT_STARTED) and ``_search``, updatable and deletable; an update that validates
-commits it and drops the draft. A draft cannot be provisioned. A template that
-validates is committed whatever ``validation`` says.
+being applied. It is kept in the daemon's state store instead (one key of its value
+table), credentials already taken out, and served by get, ``_status`` (NOT_STARTED) and
+``_search``; it can be updated and deleted, and an update that validates commits it and
+drops the draft. A draft cannot be provisioned. A template that validates is committed
+whatever ``validation`` says.
 
 Secrets: each literal connector credential goes to the secret store first (only its
 name reaches Git or the state store); a value given at provision time for a credential
 ``${{ param }}`` does too, and the run gets the secret's name.
 
 Provisioning state and ``resources_created`` come from
-:mod:`reconciler.daemon.provisioning` over the store. Update is refused (409) unless the
-state is NOT_STARTED, as that API refuses it; provision is refused while PROVISIONING or
-COMPLETED. Errors are our problem documents (the reference shows none of its own).
+:mod:`reconciler.daemon.provisioning` over the store (see
+:mod:`~reconciler.api.compat.flow_framework_records`, which also keeps the drafts).
+Update is refused (409) unless the state is NOT_STARTED, as that API refuses it;
+provision is refused while PROVISIONING or COMPLETED (a FAILED one may run again).
+Errors are our problem documents (the reference shows none of its own).
 Deleting a Workflow from Git undoes what its last provision made (its delete chain).
 """
 
@@ -43,6 +45,7 @@ from typing import Any
 from aiohttp import web
 
 from reconciler.api.auth import Caller
+from reconciler.api.compat import flow_framework_records as ff_records
 from reconciler.api.compat import flow_framework_search as ff_search
 from reconciler.api.compat import flow_framework_template as ff_template
 from reconciler.api.documents import stamp
@@ -52,26 +55,15 @@ from reconciler.api.view import DaemonView
 from reconciler.api.writes import WriteOutcome
 from reconciler.core.diff import ObjectState
 from reconciler.core.step_types import CATALOGUE, WORKFLOW_STEP_TYPES
-from reconciler.daemon import provisioning
-from reconciler.engine.records import ExecutionRecord
-from reconciler.engine.store import Store
 
 BASE = "/_plugins/_flow_framework/workflow"
 ID_PATTERN = "[a-z0-9][-a-z0-9]{0,62}"
 """A workflow_id is a Workflow's name (a DNS label), so ``_steps`` and ``_search`` never
 read as one."""
 _ONE = BASE + "/{workflow_id:" + ID_PATTERN + "}"
-DRAFTS_KEY = "api.flow_framework.drafts"
 APPLY_WAIT_S = 20.0
 """How long ``?provision=true`` (and ``_provision``) wait for the daemon to apply the
 Workflow's commit before starting its provision graph."""
-_LIFECYCLE = ("execute", "deprovision", "delete")
-_PROGRESS = {
-    "NOT_STARTED": "NOT_STARTED",
-    "PROVISIONING": "IN_PROGRESS",
-    "COMPLETED": "DONE",
-    "FAILED": "FAILED",
-}
 
 routes = web.RouteTableDef()
 
@@ -91,25 +83,6 @@ def _validating(request: web.Request) -> bool:
     return request.query.get("validation", "all") == "all"
 
 
-def _drafts(store: Store) -> dict[str, dict[str, Any]]:
-    found = store.get_value(DRAFTS_KEY)
-    return dict(found) if isinstance(found, Mapping) else {}
-
-
-def _save_draft(store: Store, workflow_id: str, draft: dict[str, Any]) -> None:
-    drafts = _drafts(store)
-    drafts[workflow_id] = draft
-    store.set_value(DRAFTS_KEY, drafts)
-
-
-def _drop_draft(store: Store, workflow_id: str) -> bool:
-    drafts = _drafts(store)
-    if drafts.pop(workflow_id, None) is None:
-        return False
-    store.set_value(DRAFTS_KEY, drafts)
-    return True
-
-
 def _committed(view: DaemonView, workflow_id: str) -> ObjectState | None:
     return view.desired().get(f"Workflow/{workflow_id}")
 
@@ -119,44 +92,10 @@ def _find(view: DaemonView, workflow_id: str) -> tuple[ObjectState | None, dict[
     state = _committed(view, workflow_id)
     if state is not None:
         return state, None
-    draft = _drafts(view.store).get(workflow_id)
+    draft = ff_records.drafts(view.store).get(workflow_id)
     if draft is None:
         raise NotFound(f"no workflow {workflow_id!r}")
     return None, draft
-
-
-def _lifecycle(store: Store, workflow_id: str) -> list[ExecutionRecord]:
-    records = store.list_executions(kind="Workflow", name=workflow_id, limit=50)
-    return [r for r in records if r.action in _LIFECYCLE and r.status != "superseded"]
-
-
-def _state(store: Store, workflow_id: str) -> str:
-    return str(provisioning.status_fields(store, workflow_id)["state"])
-
-
-def _millis(moment: datetime.datetime | None) -> int | None:
-    return int(moment.timestamp() * 1000) if moment is not None else None
-
-
-def _resources(store: Store, workflow_id: str) -> list[dict[str, Any]]:
-    """What the last provision made and no deprovision undid, in that API's words."""
-    made: list[dict[str, Any]] = []
-    steps = provisioning.last_provision_steps(store, workflow_id)
-    for step in sorted(steps, key=lambda s: s.position):
-        signature = CATALOGUE.get(step.type)
-        if step.status != "done" or signature is None or signature.undo is None:
-            continue
-        outputs = step.outputs or {}
-        key = next((k for k in provisioning.RESOURCE_KEYS if outputs.get(k)), None)
-        made.append(
-            {
-                "workflow_step_name": step.type,
-                "workflow_step_id": step.node_id,
-                "resource_type": key,
-                "resource_id": str(outputs[key]) if key else None,
-            }
-        )
-    return made
 
 
 async def _store_secrets(view: DaemonView, found: list[ff_template.InlineSecret]) -> None:
@@ -215,7 +154,7 @@ async def _provision(
     state = _committed(view, workflow_id)
     if state is None:
         raise NotFound(f"no workflow {workflow_id!r}")
-    current = _state(view.store, workflow_id)
+    current = ff_records.provisioning_state(view.store, workflow_id)
     if current in ("PROVISIONING", "COMPLETED"):
         raise Conflict(
             f"workflow {workflow_id!r} is {current}: it can be provisioned only while "
@@ -281,7 +220,7 @@ def _hits(view: DaemonView) -> list[ff_search.Hit]:
     ]
     hits += [
         ff_search.Hit(workflow_id, draft["template"])
-        for workflow_id, draft in sorted(_drafts(view.store).items())
+        for workflow_id, draft in sorted(ff_records.drafts(view.store).items())
     ]
     return hits
 
@@ -321,7 +260,7 @@ async def create(request: web.Request) -> web.Response:
     except Unprocessable as exc:
         if validating or provision:
             raise
-        _save_draft(
+        ff_records.save_draft(
             view.store,
             workflow_id,
             {"template": scrubbed, "saved_by": caller.name, "problem": exc.detail,
@@ -350,7 +289,7 @@ async def update(request: web.Request) -> web.Response:
     validating = _validating(request)
     state, draft = _find(view, workflow_id)
     if state is not None:
-        current = _state(view.store, workflow_id)
+        current = ff_records.provisioning_state(view.store, workflow_id)
         if current != "NOT_STARTED":
             raise Conflict(
                 f"workflow {workflow_id!r} can not be updated unless its provisioning state "
@@ -367,11 +306,13 @@ async def update(request: web.Request) -> web.Response:
     except Unprocessable as exc:
         if draft is None or validating:
             raise
-        _save_draft(view.store, workflow_id, {**draft, "template": scrubbed, "problem": exc.detail})
+        ff_records.save_draft(
+            view.store, workflow_id, {**draft, "template": scrubbed, "problem": exc.detail}
+        )
         answer = {"workflow_id": workflow_id, "draft": True, "problem": exc.detail}
         return json_response(request, answer)
     if draft is not None:
-        _drop_draft(view.store, workflow_id)
+        ff_records.drop_draft(view.store, workflow_id)
     view.trigger(reason="api write")
     return json_response(request, {"workflow_id": workflow_id, **_written(outcome)})
 
@@ -388,9 +329,11 @@ async def get_workflow(request: web.Request) -> web.Response:
             return {**draft["template"], "draft": True, "problem": draft.get("problem")}
         assert state is not None
         template = ff_template.to_template(state.document)
-        provisions = [r for r in _lifecycle(view.store, workflow_id) if r.action == "execute"]
+        provisions = [
+            r for r in ff_records.lifecycle(view.store, workflow_id) if r.action == "execute"
+        ]
         if provisions:
-            template["last_provisioned_time"] = _millis(
+            template["last_provisioned_time"] = ff_records.millis(
                 provisions[0].started_at or provisions[0].created_at
             )
         return template
@@ -409,7 +352,7 @@ async def delete(request: web.Request) -> web.Response:
         "result": "deleted",
         "workflow_id": workflow_id,
     }
-    if _committed(view, workflow_id) is None and _drop_draft(view.store, workflow_id):
+    if _committed(view, workflow_id) is None and ff_records.drop_draft(view.store, workflow_id):
         return json_response(request, answer)
     outcome = await request.app[WRITES].delete(
         store=view.store, caller=caller, kind="Workflow", name=workflow_id
@@ -457,22 +400,9 @@ async def status(request: web.Request) -> web.Response:
 
     async def build() -> dict[str, Any]:
         state, _ = _find(view, workflow_id)
-        store = view.store
-        current = _state(store, workflow_id) if state is not None else "NOT_STARTED"
-        runs = _lifecycle(store, workflow_id) if state is not None else []
-        answer: dict[str, Any] = {"workflow_id": workflow_id, "state": current}
-        if current == "FAILED" and runs and runs[0].error:
-            answer["error"] = runs[0].error
-        if every:
-            answer["provisioning_progress"] = _PROGRESS[current]
-            provisions = [r for r in runs if r.action == "execute"]
-            if provisions:
-                last = provisions[0]
-                answer["provision_start_time"] = _millis(last.started_at or last.created_at)
-                if last.finished_at is not None:
-                    answer["provision_end_time"] = _millis(last.finished_at)
-        answer["resources_created"] = _resources(store, workflow_id) if state is not None else []
-        return answer
+        if state is None:  # a draft
+            return ff_records.status_body(None, workflow_id, every=every)
+        return ff_records.status_body(view.store, workflow_id, every=every)
 
     return await cached_json(request, build)
 
