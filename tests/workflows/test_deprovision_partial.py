@@ -16,6 +16,7 @@ from typing import Any
 from reconciler.core.chain_builders import UNDO_PROVISION, graph_steps
 from reconciler.core.chains import Chain, ChainAction, StepNode
 from reconciler.daemon import provisioning
+from reconciler.engine.chain_codec import chain_from_json, chain_to_json
 from reconciler.engine.executor import Executor
 from reconciler.engine.records import ExecutionRecord
 from reconciler.engine.store import Store
@@ -124,3 +125,9 @@ async def test_a_failed_undo_leaves_what_it_did_not_undo_and_a_retry_undoes_only
     finally:
         await executor.shutdown()
         store.close()
+
+
+def test_a_deprovision_chain_is_stored_and_read_back_as_one() -> None:
+    """A restart resumes the stored plan of record: the action must survive the codec."""
+    stored = chain("deprovision", (StepNode(id="undo_first", type="delete_connector"),))
+    assert chain_from_json(chain_to_json(stored)) == stored
