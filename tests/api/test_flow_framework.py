@@ -404,18 +404,37 @@ async def test_steps_and_search(start_api: StartApi) -> None:
     assert json.loads(created.text)["workflow_id"] == workflow_id
 
 
+def _placeholder_template() -> dict[str, Any]:
+    template = copy.deepcopy(REFERENCE_JSON)
+    connector = template["workflows"]["provision"]["nodes"][0]["user_inputs"]
+    connector["credential"] = {"openAI_key": "${{ openai_key }}"}
+    return template
+
+
 async def test_credential_given_at_provision_goes_to_the_secret_store(start_api: StartApi) -> None:
     api = await start_api()
     client = api.client
     value = "prov-time-key-5e7d21c9"
-    template = copy.deepcopy(REFERENCE_JSON)
-    connector = template["workflows"]["provision"]["nodes"][0]["user_inputs"]
-    connector["credential"] = {"openAI_key": "${{ openai_key }}"}
-    created = await client.post(BASE, role="editor", json=template)
+    created = await client.post(BASE, role="editor", json=_placeholder_template())
     assert created.status == 201, created.text
     workflow_id = created.json()["workflow_id"]
     served = await _served(api, workflow_id)
     assert served["workflows"]["provision"]["user_params"] == {"openai_key": ""}
+
+    # Without the value the connector has no secret to name: the provision fails.
+    first = await client.post(f"{BASE}/{workflow_id}/_provision", role="operator")
+    assert first.status == 200, first.text
+
+    async def failed() -> dict[str, Any] | None:
+        body: dict[str, Any] = (await client.get(f"{BASE}/{workflow_id}/_status?all=true")).json()
+        return body if body["state"] == "FAILED" else None
+
+    status = await wait_until("the provision without a credential to fail", failed)
+    assert status["provisioning_progress"] == "FAILED" and "credential" in status["error"]
+    refused = await client.put(f"{BASE}/{workflow_id}", role="editor", json=served)
+    assert refused.status == 409 and "FAILED" in refused.json()["detail"]
+
+    # A FAILED workflow may be provisioned again, now with the value.
     started = await client.post(
         f"{BASE}/{workflow_id}/_provision", role="operator", json={"openai_key": value}
     )
@@ -425,4 +444,27 @@ async def test_credential_given_at_provision_goes_to_the_secret_store(start_api:
     assert stored.read_text() == value
     run = (await client.get(f"/api/v1/executions/{started.json()['execution_id']}")).json()
     assert run["params"]["openai_key"] == f"{workflow_id}.param.openai_key"
+    unknown = await client.post(
+        f"{BASE}/{workflow_id}/_provision", role="operator", json={"nope": "x"}
+    )
+    assert unknown.status == 409  # COMPLETED: nothing runs, whatever the params
+
+    # Create and provision in one request, the value given as a query parameter.
+    before = api.remote.tip()
+    early = await client.post(f"{BASE}?openai_key=x", role="editor", json=_placeholder_template())
+    assert early.status == 400 and "provision=true" in early.json()["detail"]
+    wrong = await client.post(
+        f"{BASE}?provision=true&other_key=x", role="editor", json=_placeholder_template()
+    )
+    assert wrong.status == 422 and "other_key" in wrong.json()["detail"]
+    assert api.remote.tip() == before
+    second = "query-key-0b8e44f1"
+    both = await client.post(
+        f"{BASE}?provision=true&openai_key={second}", role="editor", json=_placeholder_template()
+    )
+    assert both.status == 201, both.text
+    other_id = both.json()["workflow_id"]
+    await _state(api, other_id, "COMPLETED")
+    assert (api.state_dir.parent / "secrets" / f"{other_id}.param.openai_key").read_text() == second
     _assert_value_nowhere(api, value)
+    _assert_value_nowhere(api, second)

@@ -179,6 +179,37 @@ def _params(body: Mapping[str, Any]) -> dict[str, Any]:
     return dict(body)
 
 
+CREATE_QUERY = ("provision", "validation")
+
+
+def _substitutions(request: web.Request, *, provision: bool) -> dict[str, str]:
+    """Create's query parameters besides provision and validation: values for the
+    template's ``${{ name }}`` expressions, allowed with provision=true only."""
+    params: dict[str, str] = {}
+    for name in request.query:
+        if name in params or name in CREATE_QUERY:
+            if len(request.query.getall(name)) > 1:
+                raise BadRequest(f"query parameter {name!r} is given more than once")
+            continue
+        params[name] = request.query[name]
+    if params and not provision:
+        raise BadRequest(
+            f"query parameter {sorted(params)[0]!r}: substitution values are allowed only "
+            "with provision=true (or give them to _provision)"
+        )
+    return params
+
+
+def _check_declared(document: Mapping[str, Any], params: Mapping[str, Any]) -> None:
+    declared = (document.get("spec") or {}).get("user_params") or {}
+    unknown = sorted(set(params) - set(declared))
+    if unknown:
+        raise Unprocessable(
+            f"{unknown[0]}: the template has no ${{{{ {unknown[0]} }}}} expression or "
+            f"user_param (it has: {', '.join(sorted(declared)) or 'none'})"
+        )
+
+
 # --- routes: catalogue and search (before {workflow_id}) -----------------------------------
 
 
@@ -245,6 +276,12 @@ async def create(request: web.Request) -> web.Response:
     view = request.app[VIEW]
     provision = _flag(request, "provision")
     validating = _validating(request)
+    params = _substitutions(request, provision=provision)
+    if provision and request.app[WRITES].mode == "branch":
+        raise Conflict(
+            "provision=true needs the workflow on the watched branch, but writes go to review "
+            "branches (api.write_mode: branch); create it, merge it, then call _provision"
+        )
     template = await _template(request)
     name = template.get("name")
     if not isinstance(name, str) or not name.strip():
@@ -254,6 +291,7 @@ async def create(request: web.Request) -> web.Response:
     await _store_secrets(view, found)
     try:
         document = ff_template.to_document(scrubbed, workflow_id=workflow_id)
+        _check_declared(document, params)
         outcome = await request.app[WRITES].put(
             store=view.store, caller=caller, kind="Workflow", name=workflow_id, document=document
         )
@@ -271,13 +309,8 @@ async def create(request: web.Request) -> web.Response:
     view.trigger(reason="api write")
     answer = {"workflow_id": workflow_id, **_written(outcome)}
     if provision:
-        if outcome.branch != request.app[WRITES].branch:
-            raise Conflict(
-                f"workflow {workflow_id!r} went to review branch {outcome.branch!r} "
-                "(api.write_mode: branch); provision it once that is merged"
-            )
         await _applied(view, workflow_id, document)
-        answer["execution_id"] = await _provision(request, caller, workflow_id, {})
+        answer["execution_id"] = await _provision(request, caller, workflow_id, params)
     return json_response(request, answer, status=201)
 
 

@@ -325,6 +325,9 @@ def paths(
                 "or a draft in the state store with validation=none)",
                 "security": read,
                 "x-role": "editor",
+                "x-open-query": True,
+                "description": "Any other query parameter is a value for the template's "
+                "${{ name }} expression of that name, allowed with provision=true only.",
                 "parameters": [
                     query("provision", {"enum": ["true", "false"]}, "provision right after"),
                     validation,
