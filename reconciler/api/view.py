@@ -106,9 +106,11 @@ class DaemonView(Protocol):
         """Deprovision Workflow ``name`` now while its spec stays in Git (trigger ``api``,
         chain action ``deprovision``): its ``deprovision`` graph, or else the undo of every
         finished step of the last provision, newest first. The Workflow is not forgotten;
-        its provisioning state reads NOT_STARTED once this succeeds, FAILED if it fails.
-        ViewError ``not_found`` for no such Workflow, ``conflict`` while a run of it is
-        queued or running or when nothing is provisioned."""
+        its provisioning state reads NOT_STARTED once this succeeds, FAILED if it fails,
+        and no cycle provisions it again until its spec changes (or a schedule or start
+        asks). A suspended Workflow may be deprovisioned (suspend stops automatic runs,
+        not requests). ViewError ``not_found`` for no such Workflow, ``conflict`` while a
+        run of it is queued or running or when nothing is provisioned."""
         ...
 
     def store_secret(self, *, name: str, value: str, replace: bool = False) -> None:
