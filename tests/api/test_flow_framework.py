@@ -354,12 +354,17 @@ async def test_draft_saved_with_validation_none_then_finished(start_api: StartAp
     template = await _served(api, workflow_id)
     assert "draft" not in template and template["name"] == "work in progress"
 
+    leaky = _draft_template()
+    leaky["workflows"]["provision"]["nodes"][1]["user_inputs"]["api_key"] = "sk-draft-5c1e9a"
+    refused_draft = await client.post(f"{BASE}?validation=none", role="editor", json=leaky)
+    assert refused_draft.status == 422 and "api_key" in refused_draft.json()["detail"]
     other = await client.post(f"{BASE}?validation=none", role="editor", json=_draft_template())
     other_id = other.json()["workflow_id"]
     dropped = await client.delete(f"{BASE}/{other_id}", role="editor")
     assert dropped.status == 200 and "commit" not in dropped.json()
     assert (await client.get(f"{BASE}/{other_id}")).status == 404
     _assert_value_nowhere(api, CREDENTIAL_VALUE)
+    _assert_value_nowhere(api, "sk-draft-5c1e9a")
 
 
 async def test_steps_and_search(start_api: StartApi) -> None:

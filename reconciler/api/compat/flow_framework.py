@@ -55,6 +55,7 @@ from reconciler.api.view import DaemonView
 from reconciler.api.writes import WriteOutcome
 from reconciler.core.diff import ObjectState
 from reconciler.core.step_types import CATALOGUE, WORKFLOW_STEP_TYPES
+from reconciler.core.validation.inline_secrets import find_inline_secrets
 
 BASE = "/_plugins/_flow_framework/workflow"
 ID_PATTERN = "[a-z0-9][-a-z0-9]{0,62}"
@@ -200,6 +201,14 @@ def _substitutions(request: web.Request, *, provision: bool) -> dict[str, str]:
     return params
 
 
+def _no_secret_values(template: Mapping[str, Any]) -> None:
+    """A draft is served back as it was saved, so it may hold no secret value (the
+    connectors' credentials are taken out already; anything else is refused)."""
+    for path, message in find_inline_secrets(dict(template)):
+        where = ".".join(str(part) for part in path)
+        raise Unprocessable(f"{where}: {message}; a draft is not saved with it")
+
+
 def _check_declared(document: Mapping[str, Any], params: Mapping[str, Any]) -> None:
     declared = (document.get("spec") or {}).get("user_params") or {}
     unknown = sorted(set(params) - set(declared))
@@ -298,6 +307,7 @@ async def create(request: web.Request) -> web.Response:
     except Unprocessable as exc:
         if validating or provision:
             raise
+        _no_secret_values(scrubbed)
         ff_records.save_draft(
             view.store,
             workflow_id,
@@ -339,6 +349,7 @@ async def update(request: web.Request) -> web.Response:
     except Unprocessable as exc:
         if draft is None or validating:
             raise
+        _no_secret_values(scrubbed)
         ff_records.save_draft(
             view.store, workflow_id, {**draft, "template": scrubbed, "problem": exc.detail}
         )
