@@ -233,6 +233,11 @@ async def test_reference_json_template_lives_its_whole_life(start_api: StartApi)
     ]
     assert made[0]["resource_id"].startswith("connector-")
     assert made[1]["resource_id"] == made[2]["resource_id"]
+    store = api.daemon.store
+    assert store is not None
+    connector = store.get_value(f"flow/connector/{made[0]['resource_id']}")
+    assert connector["credential"] == {"openAI_key": secret_name}
+    assert store.get_value(f"flow/remote_model/{made[1]['resource_id']}")["deployed"] is True
     plain = (await client.get(f"{BASE}/{workflow_id}/_status")).json()
     assert "provisioning_progress" not in plain and plain["resources_created"] == made
     assert (await client.post(f"{BASE}/{workflow_id}/_provision", role="operator")).status == 409
@@ -247,6 +252,8 @@ async def test_reference_json_template_lives_its_whole_life(start_api: StartApi)
     assert undone.status == 200, undone.text
     after = await _state(api, workflow_id, "NOT_STARTED")
     assert after["resources_created"] == [] and after["provisioning_progress"] == "NOT_STARTED"
+    assert store.get_value(f"flow/connector/{made[0]['resource_id']}") is None
+    assert store.get_value(f"flow/remote_model/{made[1]['resource_id']}") is None
 
     # Once deprovisioned it may be updated: the template read back, changed and sent again
     # keeps its credential's secret name.
