@@ -332,6 +332,21 @@ async def start_workflow(request: web.Request) -> web.Response:
     return json_response(request, document, status=201, headers={"Location": location})
 
 
+@routes.post("/api/v1/workflows/{name}/deprovision")
+async def deprovision_workflow(request: web.Request) -> web.Response:
+    caller = require(request, "operator")
+    view = request.app[VIEW]
+    name = request.match_info["name"]
+    body = await json_body(request)
+    if body:
+        raise Unprocessable(f"unknown field {sorted(body)[0]!r}; a deprovision takes no body")
+    execution_id = view.deprovision_workflow(name=name, requested_by=caller.name)
+    record = view.store.get_execution(execution_id)
+    document = execution_json(record, trigger="api", steps=view.store.get_steps(record.id))
+    location = f"/api/v1/executions/{record.id}"
+    return json_response(request, document, status=202, headers={"Location": location})
+
+
 @routes.get("/api/v1/steps")
 async def steps(request: web.Request) -> web.Response:
     require(request, "viewer")

@@ -11,7 +11,9 @@ from typing import Any, Literal
 
 import networkx as nx
 
-ChainAction = Literal["apply", "delete", "execute"]
+ChainAction = Literal["apply", "delete", "execute", "deprovision"]
+"""``deprovision``: a Workflow's deprovision (its graph, or the undo of its last provision)
+run on request while its spec stays in Git."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -12,7 +12,7 @@ from typing import Any, cast
 
 from reconciler.core import chains
 
-_ACTIONS = ("apply", "delete", "execute")
+_ACTIONS = ("apply", "delete", "execute", "deprovision")
 
 
 class ChainDecodeError(ValueError):

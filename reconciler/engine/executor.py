@@ -441,12 +441,13 @@ class Executor:
         return loop.call_at(run.deadline, run.request_stop, "timed_out")
 
     @staticmethod
-    def _step_budget(run: _Run, node: chains.StepNode) -> float | None:
-        """The node's own timeout, cut to what is left of the execution's."""
+    def _step_budget(run: _Run, *, own: float | None) -> float | None:
+        """A node's own timeout (``own``: as resolved for this attempt), cut to what is
+        left of the execution's."""
         if run.deadline is None:
-            return node.timeout
+            return own
         left = max(run.deadline - asyncio.get_running_loop().time(), 0.001)
-        return left if node.timeout is None else min(node.timeout, left)
+        return left if own is None else min(own, left)
 
     @staticmethod
     def _problem(
@@ -597,7 +598,11 @@ class Executor:
                     inputs = node_inputs.resolve_inputs(
                         node, params=chain.params, outputs=outputs, signature=signature
                     )
-                except (SubstitutionError, node_inputs.MissingInputError) as e:
+                except (
+                    SubstitutionError,
+                    node_inputs.MissingInputError,
+                    node_inputs.InvalidNodeTimeoutError,
+                ) as e:
                     return self._end_step(run, node.id, "stalled", error=str(e))
                 await slots.take()
                 try:
@@ -629,9 +634,8 @@ class Executor:
                     log=log,
                     services=self._services,
                 )
-                outcome = await step_runner.run_step(
-                    impl, context, timeout_s=self._step_budget(run, node)
-                )
+                budget = self._step_budget(run, own=node_inputs.step_timeout(node, inputs))
+                outcome = await step_runner.run_step(impl, context, timeout_s=budget)
             finally:
                 slots.give()
             if isinstance(outcome, outcomes.Done):
