@@ -6,6 +6,7 @@ until the object is Ready (completed) or Stalled (failed)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import pickle
 from pathlib import Path
@@ -272,3 +273,41 @@ async def test_add_worker_raises_the_concurrency_the_workers_are_sized_from(
     assert refused.status == 422
     assert refused.json()["detail"].startswith("additional_concurrency:")
     assert api.remote.tip() == commit
+
+
+async def test_two_triggers_of_one_draft_commit_once(start_api: StartApi) -> None:
+    api = await start_api(files={**API_SEED, "deployments.yaml": DEPLOYMENTS})
+    draft = await run_steps(
+        api,
+        "/endpoints/add-worker",
+        [{"workflow_total_steps": 5, "step_number": 1, "endpoint_id": "chat",
+          "additional_concurrency": 7}],
+    )  # fmt: skip
+    body = {"workflow_id": draft["workflow_id"], "step_number": 3, "trigger_workflow": True}
+    replies = await asyncio.gather(
+        api.client.post("/endpoints/add-worker", role="editor", json=body),
+        api.client.post("/endpoints/add-worker", role="admin", json=body),
+    )
+    assert sorted(r.status for r in replies) == [200, 409], [r.text for r in replies]
+    documents = list(yaml.safe_load_all(api.remote.read("deployments.yaml")))
+    chat = next(d for d in documents if d["metadata"]["name"] == "chat")
+    assert chat["spec"]["deploy_config"]["concurrent_requests"] == 17
+
+
+async def test_write_mode_off_refuses_the_trigger_and_keeps_the_draft(
+    start_api: StartApi,
+) -> None:
+    api = await start_api(files={**API_SEED, "deployments.yaml": DEPLOYMENTS}, write_mode="off")
+    tip = api.remote.tip()
+    draft = await run_steps(
+        api,
+        "/endpoints/add-worker",
+        [{"workflow_total_steps": 5, "step_number": 1, "endpoint_id": "chat",
+          "additional_concurrency": 7}],
+    )  # fmt: skip
+    body = {"workflow_id": draft["workflow_id"], "step_number": 3, "trigger_workflow": True}
+    refused = await api.client.post("/endpoints/add-worker", role="editor", json=body)
+    assert refused.status == 403 and "write_mode" in refused.json()["detail"]
+    read = (await api.client.get(f"/workflows/{draft['workflow_id']}")).json()
+    assert read["status"] == "in_progress" and read["current_step"] == 3
+    assert api.remote.tip() == tip

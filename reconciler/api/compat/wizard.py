@@ -51,6 +51,7 @@ FAILED_PHASES = ("Stalled", "Failed")
 """Phases that end a wizard as ``failed`` once the object reached its commit."""
 SHOWN_STATUS: Mapping[str, str] = {
     "in_progress": "in_progress",
+    "committing": "in_progress",
     "committed": "in_progress",
     "completed": "completed",
     "failed": "failed",
@@ -254,14 +255,21 @@ async def _trigger(
         specs.check_value(flow, field, value, gathered=data, desired=view.desired())
     write = _write_of(flow, data, view.desired())
     extra: dict[str, Any] = {"target": f"{write.kind}/{write.name}", "triggered_by": caller.name}
-    if write.document is not None:
-        outcome = await writes.put(store=store, caller=caller, kind=write.kind, name=write.name,
-                                   document=write.document)  # fmt: skip
-        extra["write"] = outcome.json()
-    elif write.change is not None:
-        outcome = await writes.update(store=store, caller=caller, kind=write.kind,
-                                      name=write.name, change=write.change)  # fmt: skip
-        extra["write"] = outcome.json()
+    # No await since this draft was found in_progress: marking it now makes a concurrent
+    # trigger of the same draft a 409, so its change (more concurrency) is made once.
+    store.update_api_task(task.id, status="committing", result=task.result)
+    try:
+        if write.document is not None:
+            outcome = await writes.put(store=store, caller=caller, kind=write.kind,
+                                       name=write.name, document=write.document)  # fmt: skip
+            extra["write"] = outcome.json()
+        elif write.change is not None:
+            outcome = await writes.update(store=store, caller=caller, kind=write.kind,
+                                          name=write.name, change=write.change)  # fmt: skip
+            extra["write"] = outcome.json()
+    except BaseException:
+        store.update_api_task(task.id, status="in_progress", result=task.result)
+        raise
     view.trigger(reason="api wizard", resync=write.document is None and write.change is None)
     log.info(
         "wizard triggered",

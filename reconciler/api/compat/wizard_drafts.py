@@ -3,10 +3,11 @@
 A draft is an API task of kind ``wizard``: its payload says the flow, the total steps the
 first call announced and who started it; its result holds the steps given so far and
 their fields (``data``), and once triggered the write it made and the object it follows.
-Statuses: ``in_progress`` (being filled), ``committed`` (triggered; the reconcile is
-followed), ``completed``, ``failed``, ``expired``. A draft nobody has touched for
-``ttl_s`` (default a day; no config needed) expires: its fields are dropped and it takes
-no more steps. The clock is injectable so tests move time instead of waiting.
+Statuses: ``in_progress`` (being filled), ``committing`` (its trigger is writing),
+``committed`` (triggered; the reconcile is followed), ``completed``, ``failed``,
+``expired``. A draft nobody has touched for ``ttl_s`` (default a day; no config needed)
+expires: its fields are dropped and it takes no more steps. The clock is injectable so
+tests move time instead of waiting.
 """
 
 from __future__ import annotations
