@@ -120,6 +120,12 @@ async def test_kickoff_refuses_bad_inputs_naming_them(start_api: StartApi) -> No
 async def test_get_configuration_resolves_the_workflow(start_api: StartApi) -> None:
     api = await start_api(files={**API_SEED, "cloud.yaml": CLOUD, "chat.yaml": CHAT_EVAL})
     await _ready(api, "chat-eval")
+
+    async def deployed() -> bool:
+        reply = await api.client.get("/api/v1/objects/Deployment/gpt-mini-endpoint")
+        return bool(reply.json()["phase"] == "Ready")
+
+    await wait_until("the cloud Deployment Ready", deployed)
     reply = await _ask(api, "chat-eval", action_type="get-configuration")
     assert reply.status == 200, reply.text
     config = reply.json()["configuration"]
@@ -147,6 +153,7 @@ async def test_get_configuration_resolves_the_workflow(start_api: StartApi) -> N
     assert config["default_language_model_id"] == "gpt-mini-endpoint"
     model = config["language_models"][0]
     assert model["model_name"] == "gpt-4o-mini" and model["endpoint_name"] == "chat"
+    assert model["endpoint_url"] == "https://api.openai.com/v1" and model["phase"] == "Ready"
 
 
 async def test_mcp_tool_definitions_are_the_step_catalogue(start_api: StartApi) -> None:

@@ -36,6 +36,7 @@ from typing import Any
 
 from aiohttp import web
 
+from reconciler.api.documents import status_of
 from reconciler.api.problems import NotFound, Unavailable, Unprocessable
 from reconciler.api.state import VIEW, WRITES, json_body, json_response, require
 from reconciler.api.view import DaemonView
@@ -174,7 +175,7 @@ def _language_models(view: DaemonView, tasks: Sequence[Mapping[str, Any]]) -> li
         if state is None or any(m["model_id"] == name for m in found):
             continue
         recorded = view.store.get_object("Deployment", state.name)
-        status = recorded.status if recorded is not None else {}
+        status = status_of(recorded) or {}
         found.append(
             {
                 "model_id": state.name,
