@@ -52,9 +52,13 @@ def stamp(when: datetime.datetime | None) -> str | None:
 
 
 def _parse(text: Any) -> datetime.datetime | None:
+    """A stamp written by :func:`stamp`. fromisoformat, not strptime: a pass reads one per
+    scheduled Workflow, and strptime cost a quarter of a second a pass at 4,400 of them."""
     if not isinstance(text, str):
         return None
-    return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
+    if len(text) != 20 or not text.endswith("Z"):
+        raise ValueError(f"not a UTC stamp of the form 2026-01-31T12:00:00Z: {text!r}")
+    return datetime.datetime.fromisoformat(text[:-1]).replace(tzinfo=datetime.UTC)
 
 
 @dataclasses.dataclass(frozen=True)
