@@ -10,7 +10,6 @@ carries ``reconciler/prune: disabled``. Pure: plain values in, a plain Plan out,
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal
@@ -208,10 +207,11 @@ class PlanMemo:
             found = self.chains[key] = build_chain(request)
         elif found.chain is not None and found.chain.revision != request.revision:
             # The same chain for another revision: a shallow copy with the revision set
-            # (dataclasses.replace re-runs __init__; 10,000 of them a cycle show).
-            chain = copy.copy(found.chain)
-            object.__setattr__(chain, "revision", request.revision)
-            found = self.chains[key] = BuiltChain(chain, found.note)
+            # (dataclasses.replace re-runs __init__ and copy.copy goes through
+            # __reduce_ex__; 10,000 of either a cycle show).
+            found = self.chains[key] = BuiltChain(
+                _restamped(found.chain, request.revision), found.note
+            )
         return found
 
     def references(self, state: ObjectState) -> tuple[str, ...]:
@@ -245,6 +245,14 @@ class PlanMemo:
         """Keep only the chains the last plan used."""
         self.chains = {key: self.chains[key] for key in self.used if key in self.chains}
         self.used = set()
+
+
+def _restamped(chain: Chain, revision: str) -> Chain:
+    """``chain`` at another revision: its fields shared, only ``revision`` new."""
+    copied: Chain = object.__new__(Chain)
+    copied.__dict__.update(chain.__dict__)
+    copied.__dict__["revision"] = revision
+    return copied
 
 
 def _apply_item(
@@ -375,4 +383,11 @@ def _with_waits(
 def _waiting(item: PlanItem, waits: list[str]) -> PlanItem:
     if item.chain is None or not waits:
         return item
-    return dataclasses.replace(item, waits_for=tuple(sorted(waits, key=_sort_key)))
+    # A shallow copy with waits_for set: dataclasses.replace re-runs __init__, and
+    # thousands of Deployments wait for their Models in one plan.
+    copied: PlanItem = object.__new__(PlanItem)
+    copied.__dict__.update(item.__dict__)
+    copied.__dict__["waits_for"] = (
+        tuple(sorted(waits, key=_sort_key)) if len(waits) > 1 else (waits[0],)
+    )
+    return copied

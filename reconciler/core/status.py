@@ -9,6 +9,7 @@ gives the facts (what ran, what it returned, when), this module says what they m
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -72,6 +73,13 @@ class Verdict:
 
 
 def no_chain_yet(kind: str, step_types: Sequence[str]) -> Verdict:
+    return _no_chain_yet(kind, tuple(step_types))
+
+
+@functools.lru_cache(maxsize=256)
+def _no_chain_yet(kind: str, step_types: tuple[str, ...]) -> Verdict:
+    """One shared verdict per kind and missing types: the daemon asks for it for every
+    unrunnable object on every cycle (thousands), and Verdict is immutable."""
     missing = ", ".join(step_types)
     return Verdict(
         phase="Pending",
