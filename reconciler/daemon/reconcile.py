@@ -20,7 +20,7 @@ from typing import Any
 from reconciler.core import status as core_status
 from reconciler.core.chain_builders import ChainRequest, build_chain
 from reconciler.core.chains import Chain
-from reconciler.core.diff import ObjectState, diff_states, state_from
+from reconciler.core.diff import Change, ObjectState, diff_states, state_from
 from reconciler.core.plan import Plan, PlanItem, PlanMemo, plan_changes
 from reconciler.core.validation.objects import SpecObject
 from reconciler.daemon import object_status
@@ -62,6 +62,9 @@ class CycleReport:
     files_parsed: int
     plan_started_at: float | None
     source_error: str | None
+    planned: int = 0
+    """Creates, updates and deletes planned this cycle (settled unrunnable ones are left
+    out; unchanged objects are not counted)."""
 
 
 class Reconciler:
@@ -102,7 +105,10 @@ class Reconciler:
         )
         self._source_error: str | None = None
         self._previous_hashes: dict[str, str] | None = None
+        self._changed_keys: set[str] = set()
         self._plan_memo = PlanMemo()
+        self._unrunnable: dict[str, tuple[str, str, frozenset[str]]] = {}
+        """Objects whose change nothing can run yet: key -> (action, spec hash, fields)."""
         self._latest_records: dict[str, ExecutionRecord | None] = {}
         self._diagnostics: list[str] = []
         self._stalled = False
@@ -196,6 +202,11 @@ class Reconciler:
             if (state := memo.applied_state) is not None
         }
         changes = diff_states(self._desired, current)
+        changed_in_git = self._changed_in_git()
+        if resync:
+            self._unrunnable.clear()  # a resync plans everything afresh
+        else:
+            changes = [c for c in changes if not self._still_unrunnable(c, changed_in_git)]
         plan_started = time.perf_counter()
         plan = plan_changes(
             changes, desired=self._desired, current=current, revision=head, memo=self._plan_memo
@@ -214,6 +225,7 @@ class Reconciler:
             files_parsed=snapshot.parsed,
             plan_started_at=plan_started,
             source_error=source_error,
+            planned=sum(1 for change in changes if change.action != "unchanged"),
         )
         self.last_report = report
         log.info(
@@ -222,6 +234,7 @@ class Reconciler:
                 "revision": head,
                 "changes": report.changes,
                 "submitted": submitted,
+                "planned": report.planned,
                 "files_parsed": snapshot.parsed,
                 "fetch_ms": round((fetched - began) * 1000, 1),
                 "load_ms": round((loaded - fetched) * 1000, 1),
@@ -232,15 +245,37 @@ class Reconciler:
         )
         return report
 
-    def _count_changed(self) -> int:
-        """Objects added, changed or removed in Git since the previous cycle's revision
-        (not the ones still differing from what is applied: those are in the plan)."""
+    def _changed_in_git(self) -> set[str]:
+        """Keys added, changed or removed in Git since the previous cycle's revision (not
+        the ones still differing from what is applied: those are in the plan)."""
         hashes = {key: state.spec_hash for key, state in self._desired.items()}
         previous, self._previous_hashes = self._previous_hashes, hashes
         if previous is None:
-            return len(hashes)
-        changed = sum(1 for key, value in hashes.items() if previous.get(key) != value)
-        return changed + sum(1 for key in previous if key not in hashes)
+            self._changed_keys = set(hashes)
+        else:
+            self._changed_keys = {k for k, v in hashes.items() if previous.get(k) != v}
+            self._changed_keys.update(k for k in previous if k not in hashes)
+        return self._changed_keys
+
+    def _count_changed(self) -> int:
+        return len(self._changed_keys)
+
+    def _still_unrunnable(self, change: Change, changed_in_git: set[str]) -> bool:
+        """Whether ``change`` is one the last plan found nothing can run (a step type with
+        no implementation) and nothing it depends on moved since: planning it again would
+        give the same chain, the same NoChainYet note and no submit. Thousands of such
+        objects (a build without some step types) cost most of a cycle's plan otherwise.
+        A chain depends only on its own spec and change, so the key, action, spec hash
+        and changed fields decide; what the object refers to changing (a Model under a
+        Deployment) plans it again."""
+        known = self._unrunnable.get(change.key)
+        if known is None or change.action not in ("create", "update"):
+            return False
+        state = self._desired.get(change.key)
+        if state is None or known != (change.action, state.spec_hash, change.field_paths):
+            return False
+        references = self._plan_memo.references(state)
+        return not any(ref in changed_in_git for ref in references)
 
     async def _fetch(self) -> tuple[str | None, str | None]:
         """The branch head, fetched; on failure the last fetched head and the error.
@@ -327,7 +362,11 @@ class Reconciler:
             if missing:
                 self._set_note(key, core_status.no_chain_yet(item.change.kind, missing))
                 self._observe_unrunnable(key, revision)
+                if item.reason is None:
+                    change = item.change
+                    self._unrunnable[key] = (change.action, chain.spec_hash, change.field_paths)
                 continue
+            self._unrunnable.pop(key, None)
             waiting = [k for k in item.waits_for if k in deferred or self._running(k)]
             if waiting:
                 deferred.add(key)
