@@ -22,24 +22,35 @@ class _StopEvent(Protocol):
 
 
 async def watch_dir(path: Path, *, stop_event: _StopEvent) -> AsyncIterator[set[str]]:
-    """Yield the names of files changed under ``path`` until ``stop_event`` is set.
+    """Yield the names of files changed in ``path`` until ``stop_event`` is set.
 
     A folder that does not exist yet is waited for by watching its nearest existing
-    parent; nothing is yielded for changes outside ``path``.
+    parent, one level only (a recursive watch of a parent such as the daemon's home would
+    see every write of its state store and Git work trees); the generator ends when the
+    folder appears, so the caller re-checks and starts a watch on it.
     """
     target = path.resolve()
-    watched = target
-    while not watched.exists() and watched != watched.parent:
-        watched = watched.parent
+    while not stop_event.is_set():
+        watched = target
+        while not watched.exists() and watched != watched.parent:
+            watched = watched.parent
+        if watched == target:
+            break
+        async for _changes in watchfiles.awatch(
+            watched, stop_event=stop_event, recursive=False, debounce=50, step=20
+        ):
+            if target.exists():
+                return  # the folder appeared
+            nearer = target
+            while not nearer.exists() and nearer != watched:
+                nearer = nearer.parent
+            if nearer != watched:
+                break  # a folder on the way appeared: watch that one instead
+    if stop_event.is_set():
+        return
     async for changes in watchfiles.awatch(
-        watched, stop_event=stop_event, recursive=watched != target, debounce=50, step=20
+        target, stop_event=stop_event, recursive=False, debounce=50, step=20
     ):
-        names = {
-            Path(changed).name
-            for _change, changed in changes
-            if Path(changed).resolve().is_relative_to(target) and Path(changed) != target
-        }
-        if target.exists() and watched != target:
-            return  # the folder appeared: the caller starts a watch on it
+        names = {Path(changed).name for _change, changed in changes if Path(changed) != target}
         if names:
             yield names
