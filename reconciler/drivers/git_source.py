@@ -468,10 +468,16 @@ def push_commit(
     branch: str,
     timeout_s: float,
     new_branch: bool = False,
+    expect: str | None = None,
 ) -> PushOutcome:
     """Push ``commit`` to ``branch`` of ``url``; ``new_branch`` only creates it (a lease on
-    its absence), never moving one someone else made meanwhile."""
-    lease = [f"--force-with-lease=refs/heads/{branch}:"] if new_branch else []
+    its absence), never moving one someone else made meanwhile; ``expect`` moves it only
+    while it still points at that commit (anything else is a lost race)."""
+    lease: list[str] = []
+    if new_branch:
+        lease = [f"--force-with-lease=refs/heads/{branch}:"]
+    elif expect is not None:
+        lease = [f"--force-with-lease=refs/heads/{branch}:{expect}"]
     result = run_git(
         repo,
         "push",

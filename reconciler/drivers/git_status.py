@@ -102,6 +102,8 @@ class StatusPublisher:
         self._before_push = before_push
         self._repo: git.Repo | None = None
         self._lock = threading.Lock()
+        self._pushed: tuple[str, str] | None = None
+        """(commit, tree) of our last push, while nothing says the branch moved since."""
 
     @property
     def display_url(self) -> str:
@@ -129,21 +131,35 @@ class StatusPublisher:
             blob_shas = {path: _store_blob(repo, data) for path, data in entries.items()}
             last_reason = ""
             for attempt in range(1, self._max_attempts + 1):
-                tip = self._fetch_tip(repo)
-                if not rebuild:
-                    self._check_ours(repo, tip)
+                # Usually the branch still ends with our last push: build on it and push
+                # with a lease on it, skipping the round trip that reads the tip. If
+                # another writer moved it, the lease fails and this attempt reads it.
+                fast = self._pushed if attempt == 1 and not rebuild and entries else None
+                tip: str | None
+                tree: str | None
+                if fast is not None:
+                    tip, tree = fast
+                else:
+                    tip, tree = self._fetch_tip(repo), None
+                    if not rebuild:
+                        self._check_ours(repo, tip)
                 if not entries:
                     return None
-                commit = self._build_commit(repo, tip, blob_shas, summary)
-                if commit is None:
+                built = self._build_commit(repo, tip, blob_shas, summary, parent_tree=tree)
+                if built is None:
                     return None
+                commit, new_tree = built
                 if self._before_push is not None:
                     self._before_push(attempt)
-                pushed, last_reason = self._push(repo, commit)
+                pushed, last_reason = self._push(repo, commit, expect=tip if fast else None)
                 if pushed:
-                    check_git(repo, "update_ref", self._tip_ref, commit)
-                    check_git(repo, "update_ref", self._ours_ref, commit)
+                    refs = f"update {self._tip_ref} {commit}\nupdate {self._ours_ref} {commit}\n"
+                    check_git(repo, "update_ref", "--stdin", stdin=refs.encode())
+                    self._pushed = (commit, new_tree)
                     return commit
+                self._pushed = None
+                if fast is not None:
+                    continue  # the lease found the branch moved: read it now, no backoff
                 if attempt < self._max_attempts and self._backoff_s > 0:
                     delay = self._backoff_s * 2 ** (attempt - 1)
                     time.sleep(delay * random.uniform(0.5, 1.0))
@@ -248,20 +264,29 @@ class StatusPublisher:
         return check_git(repo, "rev_parse", "--verify", self._tip_ref).decode().strip()
 
     def _build_commit(
-        self, repo: git.Repo, tip: str | None, blob_shas: Mapping[str, str | None], summary: str
-    ) -> str | None:
+        self,
+        repo: git.Repo,
+        tip: str | None,
+        blob_shas: Mapping[str, str | None],
+        summary: str,
+        *,
+        parent_tree: str | None = None,
+    ) -> tuple[str, str] | None:
         """Commit the batch on ``tip`` (or as a root commit); None when the tree is unchanged.
 
         The index the tree is built in is kept between batches, with the tree it holds
         beside it: while the branch's tip is the tree we built last (the usual case), the
         next batch only updates its own paths and git rewrites only the subtrees they are
         in, instead of reading the whole status tree (10,000 files) every time.
+        ``parent_tree`` is ``tip``'s tree when the caller knows it. Returns the commit and
+        its tree.
         """
-        parent_tree = (
-            check_git(repo, "rev_parse", f"{tip}^{{tree}}").decode().strip()
-            if tip is not None
-            else _store_object(repo, "tree", b"")
-        )
+        if parent_tree is None:
+            parent_tree = (
+                check_git(repo, "rev_parse", f"{tip}^{{tree}}").decode().strip()
+                if tip is not None
+                else _store_object(repo, "tree", b"")
+            )
         index = self._index_path(repo)
         index_env = {"GIT_INDEX_FILE": str(index)}
         held = index.with_suffix(".tree")
@@ -289,12 +314,18 @@ class StatusPublisher:
         out = check_git(
             repo, "commit_tree", tree, *parents, "-F", "-", stdin=message.encode(), env=identity_env
         )
-        return out.decode().strip()
+        return out.decode().strip(), tree
 
-    def _push(self, repo: git.Repo, commit: str) -> tuple[bool, str]:
-        """Push; (True, "") on success, (False, reason) when another writer won the race."""
+    def _push(self, repo: git.Repo, commit: str, *, expect: str | None) -> tuple[bool, str]:
+        """Push; (True, "") on success, (False, reason) when another writer won the race
+        (or, with ``expect``, the branch no longer points at that commit)."""
         outcome = push_commit(
-            repo, url=self._url, commit=commit, branch=self._branch, timeout_s=self._timeout_s
+            repo,
+            url=self._url,
+            commit=commit,
+            branch=self._branch,
+            timeout_s=self._timeout_s,
+            expect=expect,
         )
         if outcome.state == "unreachable":
             raise self._unavailable("push the status branch to", outcome.stderr)

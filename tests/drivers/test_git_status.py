@@ -13,7 +13,7 @@ from reconciler.drivers.git_source import (
     GitSource,
     RemoteUnavailable,
 )
-from reconciler.drivers.git_status import GitIdentity, StatusPublisher
+from reconciler.drivers.git_status import GitIdentity, StatusBranchLost, StatusPublisher
 
 if TYPE_CHECKING:
     from conftest import GitRemote, MakeGitRemote
@@ -237,3 +237,52 @@ def test_paths_must_be_plain_relative_paths(
 
     with pytest.raises(ValueError, match="plain relative path"):
         publisher(remote, tmp_path).publish({bad: b"x"})
+
+
+def test_a_writer_between_two_batches_fails_the_lease_and_the_next_is_built_on_it(
+    make_git_remote: MakeGitRemote, tmp_path: Path
+) -> None:
+    """The second batch is pushed with a lease on our first commit without reading the
+    branch; another writer's commit in between fails that lease, and the batch is then
+    built on top of theirs."""
+    remote = make_git_remote(files={"a.yaml": "x"})
+    attempts: list[int] = []
+    status = publisher(remote, tmp_path, before_push=attempts.append)
+    first = status.publish({"models/ours.yaml": b"1\n"})
+    other = remote.clone("other", branch=STATUS)
+    theirs = other.commit_and_push({"models/theirs.yaml": "phase: Ready\n"})
+    attempts.clear()
+
+    second = status.publish({"models/ours.yaml": b"2\n"})
+
+    assert attempts == [1, 2]
+    assert second == remote.tip(STATUS)
+    assert git_out(remote.path, "rev-parse", f"{second}^") == theirs
+    assert git_out(remote.path, "rev-parse", f"{theirs}^") == first
+    assert remote.read("models/theirs.yaml", branch=STATUS) == b"phase: Ready\n"
+    assert remote.read("models/ours.yaml", branch=STATUS) == b"2\n"
+
+    attempts.clear()
+    third = status.publish({"models/ours.yaml": b"3\n"})
+    assert attempts == [1]
+    assert git_out(remote.path, "rev-parse", f"{third}^") == second
+
+
+@pytest.mark.parametrize("how", ["deleted", "rewound"])
+def test_a_branch_lost_between_two_batches_is_noticed_despite_the_lease(
+    make_git_remote: MakeGitRemote, tmp_path: Path, how: str
+) -> None:
+    remote = make_git_remote(files={"a.yaml": "x"})
+    status = publisher(remote, tmp_path)
+    first = status.publish({"models/a.yaml": b"1\n"})
+    status.publish({"models/a.yaml": b"2\n"})
+    if how == "deleted":
+        git_out(remote.path, "update-ref", "-d", f"refs/heads/{STATUS}")
+    else:
+        git_out(remote.path, "update-ref", f"refs/heads/{STATUS}", first)
+
+    with pytest.raises(StatusBranchLost, match="every status file is written again"):
+        status.publish({"models/a.yaml": b"3\n"})
+    rebuilt = status.publish({"models/a.yaml": b"3\n"}, rebuild=True)
+    assert rebuilt == remote.tip(STATUS)
+    assert remote.read("models/a.yaml", branch=STATUS) == b"3\n"
