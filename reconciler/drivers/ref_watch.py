@@ -59,14 +59,17 @@ async def watch_refs(
     stop_event: StopSignal | None = None,
     branches: Collection[str] | None = None,
     debounce_ms: int = 1600,
-    quiet_ms: int = 100,
+    quiet_ms: int = 30,
     force_polling: bool | None = None,
 ) -> AsyncIterator[frozenset[str]]:
     """Yield the ref files that changed, e.g. ``{"refs/heads/main"}``, after each burst.
 
     ``branches`` limits the triggers to those branches (plus ``packed-refs``, which may
     hold them); by default any branch or ``HEAD`` counts. A burst ends after ``quiet_ms``
-    without events or ``debounce_ms`` after it began. Stops when ``stop_event`` is set.
+    without events or ``debounce_ms`` after it began. Only ref files count, and a push
+    moves its ref last (after its objects are in place), so a short quiet time is enough
+    and each millisecond of it is a millisecond of push-to-status latency. Stops when
+    ``stop_event`` is set.
     Raises RefWatchError when ``repo_path`` is not a repository.
     """
     git_dirs = find_git_dirs(repo_path)
