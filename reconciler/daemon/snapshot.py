@@ -1,8 +1,9 @@
 """Loading the specs of one revision, re-parsing only the blobs that changed.
 
-A cache keyed by (path, blob id) keeps each file's parsed objects and local problems, so a
-one-file commit in a 10,000-spec repo costs one file's parse plus the checks across
-objects. Entries for blobs no longer in the tree are dropped at each load.
+A cache keyed by (path, blob id) keeps each file's parsed objects and local problems, and
+a CheckMemo each object's checks across objects, so a one-file commit in a 10,000-spec
+repo costs one file's parse plus the checks of what that file changed or touched.
+Entries for blobs no longer in the tree are dropped at each load.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from reconciler.core.diagnostics import Diagnostic
+from reconciler.core.validation.check_memo import CheckMemo
 from reconciler.core.validation.repo import (
     HostFacts,
     ParsedFile,
@@ -79,6 +81,7 @@ class SnapshotLoader:
         self._options = options or ValidateOptions()
         self._host = host
         self._cache: dict[tuple[str, str], ParsedFile] = {}
+        self._checks = CheckMemo()
 
     def load(self, revision: str) -> Snapshot:
         entries = sorted(self._source.list_spec_blobs(revision, self._roots), key=lambda e: e.path)
@@ -106,6 +109,9 @@ class SnapshotLoader:
         for key in [k for k in self._cache if k not in keep]:
             del self._cache[key]
         result = validate_parsed(
-            (self._cache[key] for key in wanted), options=self._options, host=self._host
+            (self._cache[key] for key in wanted),
+            options=self._options,
+            host=self._host,
+            memo=self._checks,
         )
         return Snapshot(revision=revision, result=result, files=len(wanted), parsed=len(missing))

@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from reconciler.core import cloud_providers
 from reconciler.core.diagnostics import Diagnostic, sort_diagnostics
 from reconciler.core.validation import inline_secrets, references, slo, workflow_graph
+from reconciler.core.validation.check_memo import CheckMemo
 from reconciler.core.validation.objects import SpecObject, did_you_mean, document_problem
 from reconciler.core.validation.schema_errors import diagnostics_from_validation_error
 from reconciler.load.documents import FileLoad, RawDocument, SourceFile, load_file
@@ -225,35 +226,65 @@ def check_objects(
     host: HostFacts | None = None,
     unparsed: Iterable[tuple[str, str]] = (),
     partial: Iterable[SpecObject] = (),
+    memo: CheckMemo | None = None,
 ) -> list[Diagnostic]:
     """Problems that need every object: duplicates, references, SLO consistency.
 
     ``unparsed`` names the documents that failed their own checks: a reference to one of
     them is not reported again as dangling. ``partial`` are those of them whose references
-    can still be checked (see :func:`parse_file`).
+    can still be checked (see :func:`parse_file`). ``memo`` (kept by a caller that checks
+    the same repo again and again, with the same options) reuses each object's result
+    while nothing it read changed.
     """
     ordered = sorted(objects, key=lambda o: (o.path, o.doc.index))
     index, problems = _index(ordered)
     names: dict[str, set[str]] = {kind: set(by_name) for kind, by_name in index.items()}
     for kind, name in unparsed:
         names.setdefault(kind, set()).add(name)
-    templates = index.get("DeploymentTemplate", {})
+    if memo is not None:
+        memo.begin()
     for obj in ordered:
         if index.get(obj.kind, {}).get(obj.name) is not obj:
             continue
-        problems.extend(_references(obj, index, names, options=options))
-        if obj.kind == "Deployment":
-            problems.extend(slo.check_slo(obj, slo.template_for(obj, templates)))
-        if obj.kind == "Model":
-            problems.extend(_cloud_uri(obj))
+        if memo is None:
+            problems.extend(_across(obj, index, names, options=options))
+        else:
+            recalled = memo.recall(obj, index, names)
+            if recalled is None:
+                views = memo.views(index, names)
+                found = _across(obj, views.index, views.names, options=options)
+                memo.remember(obj, views, found)
+                problems.extend(found)
+            else:
+                problems.extend(recalled)
         if host is not None:
             problems.extend(_host_checks(obj, host))
+    if memo is not None:
+        memo.end()
     for obj in partial:
         problems.extend(
             dataclasses.replace(d, name=obj.name or None)
             for d in _references(obj, index, names, options=options)
         )
     return problems
+
+
+def _across(
+    obj: SpecObject,
+    index: references.Index,
+    names: references.Names,
+    *,
+    options: ValidateOptions,
+) -> list[Diagnostic]:
+    """One object's checks against the others: everything it reads of them comes through
+    ``index`` and ``names`` (the memo records those reads)."""
+    found = _references(obj, index, names, options=options)
+    if obj.kind == "Deployment":
+        templates = index.get("DeploymentTemplate", {})
+        found.extend(slo.check_slo(obj, slo.template_for(obj, templates)))
+    if obj.kind == "Model":
+        found.extend(_cloud_uri(obj))
+    return found
 
 
 def _references(
@@ -337,6 +368,7 @@ def validate_parsed(
     *,
     options: ValidateOptions = ValidateOptions(),
     host: HostFacts | None = None,
+    memo: CheckMemo | None = None,
 ) -> ValidationResult:
     objects: list[SpecObject] = []
     problems: list[Diagnostic] = []
@@ -350,7 +382,9 @@ def validate_parsed(
         unparsed.extend(parsed.unparsed)
         partial.extend(parsed.partial)
     problems.extend(
-        check_objects(objects, options=options, host=host, unparsed=unparsed, partial=partial)
+        check_objects(
+            objects, options=options, host=host, unparsed=unparsed, partial=partial, memo=memo
+        )
     )
     if secrets:
         problems = [inline_secrets.redact(problem, secrets) for problem in problems]
