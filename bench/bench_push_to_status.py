@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -66,7 +67,13 @@ def reduced(**_ignored):
 
 service.build_registry = reduced
 from reconciler.cli.main import main
-sys.exit(main(["run", "--config", sys.argv[1], "--log-format", "json"]))
+argv = ["run", "--config", sys.argv[1], "--log-format", "json"]
+if len(sys.argv) > 2:  # --profile PATH: the event loop thread's profile, SIGUSR1 to SIGUSR2
+    import cProfile, signal
+    profile = cProfile.Profile()
+    signal.signal(signal.SIGUSR1, lambda *_: profile.enable())
+    signal.signal(signal.SIGUSR2, lambda *_: (profile.disable(), profile.dump_stats(sys.argv[2])))
+sys.exit(main(argv))
 """
 
 STATUS_PATH = "status/workflows/bench-status.yaml"
@@ -129,7 +136,10 @@ def run(args: argparse.Namespace) -> None:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with log_path.open("w") as log:
         daemon = subprocess.Popen(
-            [sys.executable, "-c", DAEMON, str(config)], stdout=log, stderr=log, env=env
+            [sys.executable, "-c", DAEMON, str(config), *([args.profile] if args.profile else [])],
+            stdout=log,
+            stderr=log,
+            env=env,
         )
     try:
         started = time.perf_counter()
@@ -140,6 +150,8 @@ def run(args: argparse.Namespace) -> None:
         print(f"repo: {args.specs} specs in {args.files} files + the bench workflow")
         print(f"settle after start: {settled - started:.1f} s (first status with the run)")
         results: list[float] = []
+        if args.profile:
+            daemon.send_signal(signal.SIGUSR1)
         for trial in range(1, args.trials + 1):
             since = len(log_path.read_text(errors="replace").splitlines())
             (clone / "bench-status.yaml").write_text(WORKFLOW.format(round=trial))
@@ -170,6 +182,9 @@ def run(args: argparse.Namespace) -> None:
             f"push -> status in Git: median {statistics.median(results):.3f} s, "
             f"max {max(results):.3f} s over {len(results)} trials"
         )
+        if args.profile:
+            daemon.send_signal(signal.SIGUSR2)
+            wait_for(lambda: Path(args.profile).exists(), timeout_s=30)
     finally:
         daemon.terminate()
         try:
@@ -184,6 +199,9 @@ def main() -> None:
     parser.add_argument("--specs", type=int, default=10_000)
     parser.add_argument("--files", type=int, default=1_000)
     parser.add_argument("--settle-timeout", type=float, default=600.0)
+    parser.add_argument(
+        "--profile", help="write the daemon loop's cProfile stats over the trials here"
+    )
     parser.add_argument("--quiet-s", type=float, default=2.0, help="pause between trials")
     run(parser.parse_args())
 
