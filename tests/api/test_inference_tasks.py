@@ -117,6 +117,8 @@ async def test_refusals_name_the_field_and_commit_nothing(start_api: StartApi) -
         ({"model_id": "nope", "config": CONFIG}, 404, "no Model 'nope'"),
         ({"config": CONFIG}, 422, "model_id"),
         ({"model_id": "gpt-4o-mini", "config": [1]}, 422, "config"),
+        ({"model_id": "gpt-4o-mini", "config": {**CONFIG, "name": "../x"}}, 422, "config.name"),
+        ({"model_id": "gpt-4o-mini", "config": {**CONFIG, "name": "A b"}}, 422, "config.name"),
     ]
     for sent, status, words in cases:
         reply = await client.post("/deploy", role="editor", json=sent)

@@ -22,6 +22,7 @@ or model with none is 404.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -34,6 +35,7 @@ from reconciler.api.view import SourceInfo
 from reconciler.api.writes import task_progress
 from reconciler.drivers.git_writer import GitWriter
 from reconciler.engine.records import ApiTaskRecord
+from reconciler.specs.common import DNS_LABEL_PATTERN
 
 TASK_DEPLOY = "inference_deploy"
 TASK_DELETE = "inference_delete"
@@ -50,6 +52,7 @@ DEPLOYMENT_FIELDS = (
 )
 """The Deployment spec fields ``config`` may set (``model`` comes from ``model_id``)."""
 FINAL = ("done", "failed")
+_DNS_LABEL = re.compile(DNS_LABEL_PATTERN)
 
 routes = web.RouteTableDef()
 
@@ -87,8 +90,11 @@ def deployment_document(model_id: str, config: object) -> dict[str, Any]:
             "avg_context_length, and optional SLO ranges)"
         )
     name = config.get("name", model_id)
-    if not isinstance(name, str):
-        raise Unprocessable("config.name: expected the Deployment's name (a DNS label)")
+    if not isinstance(name, str) or len(name) > 63 or not _DNS_LABEL.fullmatch(name):
+        raise Unprocessable(
+            f"config.name: {name!r} is not a Deployment name (a lowercase DNS label: a-z, "
+            "0-9, '-', 1-63 chars); give config.name when the model id is not one"
+        )
     spec = {"model": model_id, **{k: config[k] for k in DEPLOYMENT_FIELDS if k in config}}
     spec.setdefault("endpoint_name", name)
     return {
