@@ -403,8 +403,7 @@ class _EndpointSteps:
                 gpu_product=gpu_product,
             )
         try:
-            before = await driver.observe_endpoint(name)
-            seen = await self._roll_out(ctx, driver, endpoint, who=who, on=spec.cluster)
+            healed, seen = await self._roll_out(ctx, driver, endpoint, who=who, on=spec.cluster)
         except protocol.RolloutTimeoutError as exc:
             return outcomes.Retry(f"{who}: {exc}")
         except protocol.RolloutFailedError as exc:
@@ -413,10 +412,10 @@ class _EndpointSteps:
             return _driver_outcome(exc, what=who)
         if not seen.ready:
             return outcomes.Retry(f"{who}: not ready: {seen.message}")
-        for drift in before.drift:
+        for drift in healed:
             by = f" by {drift.manager}" if drift.manager else ""
             ctx.log.warning(f"{who}: drift re-applied: {drift.field} changed{by}")
-        status = _status(seen, cluster=spec.cluster, sizing=sizing, healed=before.drift)
+        status = _status(seen, cluster=spec.cluster, sizing=sizing, healed=healed)
         return outcomes.Done(
             {"endpoint_url": seen.endpoint_url, "workers": seen.workers_desired, "status": status}
         )
@@ -464,13 +463,16 @@ class _EndpointSteps:
         *,
         who: str,
         on: str,
-    ) -> protocol.EndpointObservation:
+    ) -> tuple[tuple[protocol.Drift, ...], protocol.EndpointObservation]:
+        """(drift found on the live endpoint and re-applied, the endpoint once rolled out)."""
         if isinstance(driver, protocol.RolloutDriver):
             ctx.log.info(f"{who}: rolling out on Cluster/{on} ({endpoint.strategy})")
-            return await driver.rollout(endpoint, timeout_s=_ready_timeout(ctx))
+            seen = await driver.rollout(endpoint, timeout_s=_ready_timeout(ctx))
+            return seen.healed, seen
+        before = await driver.observe_endpoint(endpoint.name)
         seen = await driver.apply_endpoint(endpoint)
         ctx.log.info(f"{who}: applied on Cluster/{on}: {seen.message}")
-        return await _wait_ready(ctx, driver, endpoint.name)
+        return before.drift, await _wait_ready(ctx, driver, endpoint.name)
 
     def _deploy_cloud(
         self, ctx: StepContext, *, name: str, spec: DeploymentSpec, model: ModelFacts

@@ -130,6 +130,9 @@ class ApiServerDouble:
         self.requests: list[RequestRecord] = []
         self._event_history = event_history
         self._objects: dict[Key, dict[str, Any]] = {}
+        # The same objects by (plural, namespace), then name: a list reads only its own
+        # kind in its own namespace, as the real server's cache reads one key range.
+        self._by_scope: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
         self._events: list[tuple[int, Key, str, dict[str, Any]]] = []
         self._oldest_rv = 0
         self._rv = 100
@@ -150,7 +153,11 @@ class ApiServerDouble:
     async def _start(self) -> None:
         app = web.Application(client_max_size=16 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        # A client that closes a watch ends its handler, as a real apiserver cancels the
+        # request's context: a watcher left until its timeout would see every later event.
+        self._runner = web.AppRunner(
+            app, handle_signals=False, access_log=None, handler_cancellation=True
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
@@ -223,6 +230,10 @@ class ApiServerDouble:
 
     def count(self, plural: str) -> int:
         return int(self.call(lambda: sum(1 for key in self._objects if key[0] == plural)))
+
+    def open_watches(self) -> int:
+        """How many watches the server is serving now."""
+        return int(self.call(lambda: len(self._watchers)))
 
     # ---------------------------------------------------------------- HTTP entry
     async def _handle(self, request: web.Request) -> web.StreamResponse:
@@ -432,10 +443,13 @@ class ApiServerDouble:
     def _commit(self, kind: kinds.Kind, key: Key, event: str, obj: dict[str, Any]) -> None:
         self._rv += 1
         obj["metadata"]["resourceVersion"] = str(self._rv)
+        scope = self._by_scope.setdefault((key[0], key[1]), {})
         if event == "DELETED":
             self._objects.pop(key, None)
+            scope.pop(key[2], None)
         else:
             self._objects[key] = obj
+            scope[key[2]] = obj
         snapshot = copy.deepcopy(obj)
         self._events.append((self._rv, key, event, snapshot))
         if len(self._events) > self._event_history:
@@ -461,15 +475,20 @@ class ApiServerDouble:
             fields = selectors.field_matcher(query.get("fieldSelector"))
         except selectors.SelectorError as error:
             raise StatusError(400, "BadRequest", str(error)) from error
-        # Filter on the key first and sort only what is left: lists run once per call of
-        # the client, and a sort of every object each time made many objects quadratic.
+        # Only the kind's objects in the namespace (or in every namespace) are read, in
+        # the order of their keys: a scan of every object made many objects quadratic.
         wanted = target.kind.plural
-        candidates = [
-            (key, obj)
-            for key, obj in self._objects.items()
-            if key[0] == wanted and (target.namespace is None or key[1] == target.namespace)
+        scopes = sorted(
+            (namespace, objects)
+            for (plural, namespace), objects in self._by_scope.items()
+            if plural == wanted and (target.namespace is None or namespace == target.namespace)
+        )
+        return [
+            obj
+            for _, objects in scopes
+            for _, obj in sorted(objects.items())
+            if labels(obj) and fields(obj)
         ]
-        return [obj for _, obj in sorted(candidates) if labels(obj) and fields(obj)]
 
     def _list(self, target: _Target, query: Any) -> dict[str, Any]:
         items = []

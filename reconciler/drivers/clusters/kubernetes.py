@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import copy
+import dataclasses
 import hashlib
 import json
 import time
@@ -119,6 +120,16 @@ def rollout_state(obj: Mapping[str, Any]) -> tuple[bool, str | None, str]:
     return complete, None, message
 
 
+def _settled(obj: Mapping[str, Any]) -> bool:
+    """Whether a Deployment's rollout is over: complete, or failed."""
+    complete, failure, _ = rollout_state(obj)
+    return complete or failure is not None
+
+
+def _name(obj: Mapping[str, Any]) -> str:
+    return str(obj["metadata"]["name"])
+
+
 class KubernetesDriver:
     """One Kubernetes cluster; endpoints live in ``namespace`` (created when missing)."""
 
@@ -160,6 +171,15 @@ class KubernetesDriver:
     async def _call(self, action: str, function: Callable[[], _T]) -> _T:
         try:
             return await asyncio.get_running_loop().run_in_executor(self._threads, function)
+        except Exception as error:
+            if isinstance(error, protocol.ClusterError):
+                raise
+            errors.raise_for(error, action=action, scrub=self._scrub)
+
+    def _stage(self, action: str, function: Callable[[], _T]) -> _T:
+        """``function`` in a worker thread already, its failure named by ``action``."""
+        try:
+            return function()
         except Exception as error:
             if isinstance(error, protocol.ClusterError):
                 raise
@@ -207,8 +227,10 @@ class KubernetesDriver:
 
     async def _apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
         await self._ensure_namespace()
-        label = f"{manifest['kind']} {self.namespace}/{manifest['metadata']['name']}"
-        return await self._call(f"apply {label}", lambda: self._apply_sync(manifest))
+        return await self._call(self._apply_action(manifest), lambda: self._apply_sync(manifest))
+
+    def _apply_action(self, manifest: Mapping[str, Any]) -> str:
+        return f"apply {manifest['kind']} {self.namespace}/{manifest['metadata']['name']}"
 
     async def _ensure_namespace(self) -> None:
         if self._namespace_ready:
@@ -302,19 +324,27 @@ class KubernetesDriver:
 
     async def apply_endpoint(self, spec: protocol.EndpointSpec) -> protocol.EndpointObservation:
         """Apply the new revision (and, on first deploy, its Service); do not wait."""
-        await self._apply_revision(spec)
+        await self._ensure_namespace()
+        service = await self._call("read Service", lambda: self._read_service(spec.name))
+        await self._call(
+            f"apply endpoint {spec.name}", lambda: self._apply_revision(spec, service=service)
+        )
         return await self.observe_endpoint(spec.name)
 
-    async def _apply_revision(self, spec: protocol.EndpointSpec) -> str:
-        """Apply the revision's Deployment and the Service; the Deployment's name."""
+    def _apply_revision(
+        self, spec: protocol.EndpointSpec, *, service: dict[str, Any] | None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Apply the revision's Deployment, then the Service, which keeps selecting the
+        revision the live ``service`` serves (the new one when there is none yet); both
+        objects as the server answered the applies. Runs in a worker thread."""
         deployment, revision = self._revision_manifest(spec)
-        await self._apply(deployment)
-        service = await self._call("read Service", lambda: self._read_service(spec.name))
+        applied = self._stage(self._apply_action(deployment), lambda: self._apply_sync(deployment))
         serving = None
         if service is not None:
             serving = (service.get("spec", {}).get("selector") or {}).get(REVISION_LABEL)
-        await self._apply(self._service_manifest(spec, select=serving or revision, target=revision))
-        return str(deployment["metadata"]["name"])
+        selector = self._service_manifest(spec, select=serving or revision, target=revision)
+        selecting = self._stage(self._apply_action(selector), lambda: self._apply_sync(selector))
+        return applied, selecting
 
     def _revision_manifest(self, spec: protocol.EndpointSpec) -> tuple[dict[str, Any], str]:
         manifest = _manifest(spec, "Deployment")
@@ -385,12 +415,7 @@ class KubernetesDriver:
             d["metadata"].get("labels", {}).get(REVISION_LABEL, ""): d for d in deployments
         }
         current = by_revision.get(target)
-        drifts = [
-            d
-            for obj in [*deployments, service]
-            if obj
-            for d in drift.find_drift(obj, ours=self.field_manager)
-        ]
+        drifts = self._drift(deployments, service)
         if current is None:
             return protocol.EndpointObservation(
                 name=name,
@@ -447,6 +472,16 @@ class KubernetesDriver:
             applied=applied,
         )
 
+    def _drift(
+        self, deployments: list[dict[str, Any]], service: dict[str, Any] | None
+    ) -> tuple[protocol.Drift, ...]:
+        return tuple(
+            d
+            for obj in [*deployments, service]
+            if obj
+            for d in drift.find_drift(obj, ours=self.field_manager)
+        )
+
     async def wait_endpoint_ready(
         self, name: str, *, timeout_s: float
     ) -> protocol.EndpointObservation:
@@ -461,54 +496,66 @@ class KubernetesDriver:
             TARGET_ANNOTATION
         )
         deployment_name = f"{name}-{target}" if target else name
-        return await self._wait_for(name, deployment_name, deadline)
-
-    async def _wait_for(
-        self, name: str, deployment_name: str, deadline: float
-    ) -> protocol.EndpointObservation:
         await self._call(
             f"wait for Deployment {self.namespace}/{deployment_name}",
             lambda: self._watch_rollout(deployment_name, deadline),
         )
         return await self.observe_endpoint(name)
 
-    def _watch_rollout(self, deployment_name: str, deadline: float) -> None:
+    def _watch_rollout(
+        self, deployment_name: str, deadline: float, *, since: dict[str, Any] | None = None
+    ) -> dict[str, Any] | None:
+        """Watch one Deployment until its rollout completes or fails, or ``deadline``.
+
+        Returns the Deployment as last seen (None: not seen). ``since`` is the Deployment
+        as an apply answered: the watch starts at its resourceVersion, with no list first.
+        A watch that ends or answers 410 Gone re-lists and goes on.
+        """
         selector = f"metadata.name={deployment_name}"
-        while time.monotonic() < deadline:
-            listing = self._json(
-                self._apps.list_namespaced_deployment(
-                    self.namespace,
-                    field_selector=selector,
-                    _request_timeout=self._timeout,
-                    _preload_content=False,
+        seen = since
+        version = since["metadata"]["resourceVersion"] if since is not None else None
+        while seen is None or not _settled(seen):
+            if time.monotonic() >= deadline:
+                return seen
+            if version is None:
+                listing = self._json(
+                    self._apps.list_namespaced_deployment(
+                        self.namespace,
+                        field_selector=selector,
+                        _request_timeout=self._timeout,
+                        _preload_content=False,
+                    )
                 )
-            )
-            for item in listing.get("items") or []:
-                complete, failure, _ = rollout_state(item)
-                if complete or failure:
-                    return
+                items = listing.get("items") or []
+                seen = dict(items[0]) if items else None
+                version = str(listing["metadata"]["resourceVersion"])
+                continue
             remaining = max(int(deadline - time.monotonic()), 1)
             # Events as plain JSON: the client's model objects are not needed here.
             stream = watch.Watch(return_type="object").stream(  # type: ignore[no-untyped-call]
                 self._apps.list_namespaced_deployment,
                 self.namespace,
                 field_selector=selector,
-                resource_version=listing["metadata"]["resourceVersion"],
+                resource_version=version,
                 timeout_seconds=min(remaining, self._watch_chunk_s),
                 _request_timeout=min(remaining, self._watch_chunk_s) + self._timeout,
             )
             try:
                 for event in stream:
                     if event["type"] in {"ADDED", "MODIFIED"}:
-                        complete, failure, _ = rollout_state(event["raw_object"])
-                        if complete or failure:
-                            return
+                        seen = dict(event["raw_object"])
+                        if _settled(seen):
+                            return seen
+                    elif event["type"] == "DELETED":
+                        seen = None
                     if time.monotonic() >= deadline:
-                        return
+                        return seen
             except ApiException as error:
                 if error.status != 410:
                     raise
             self.relists += 1
+            version = None
+        return seen
 
     async def promote_endpoint(self, name: str) -> protocol.EndpointObservation:
         """Point the Service at the ready target revision and remove the other revisions.
@@ -571,18 +618,46 @@ class KubernetesDriver:
     async def rollout(
         self, spec: protocol.EndpointSpec, *, timeout_s: float
     ) -> protocol.EndpointObservation:
-        """Apply, wait until the new revision is ready, then switch to it (or roll back)."""
+        """Apply, wait until the new revision is ready, then switch to it (or roll back).
+
+        The live objects are read once, first: their drift is what this apply re-applies
+        (the observation's ``healed``), and the Service there says which revision serves.
+        The wait watches the applied Deployment from the resourceVersion its apply
+        answered, and the observation is made of what the applies and the watch returned;
+        only a rollout that is not done at that point (an old revision to remove, a
+        failure, a timeout) reads the live objects again.
+        """
         deadline = time.monotonic() + timeout_s
-        deployment_name = await self._apply_revision(spec)
-        observation = await self._wait_for(spec.name, deployment_name, deadline)
+        await self._ensure_namespace()
+
+        def roll() -> tuple[tuple[protocol.Drift, ...], protocol.EndpointObservation]:
+            # One worker thread for the whole sequence: a hop to a thread per call cost
+            # the event loop more than the calls themselves with many rollouts at once.
+            deployments, service = self._stage(
+                f"observe endpoint {spec.name}",
+                lambda: (self._list_deployments(spec.name), self._read_service(spec.name)),
+            )
+            healed = self._drift(deployments, service)
+            applied, selecting = self._apply_revision(spec, service=service)
+            name = _name(applied)
+            seen = self._stage(
+                f"wait for Deployment {self.namespace}/{name}",
+                lambda: self._watch_rollout(name, deadline, since=applied),
+            )
+            current = [d for d in deployments if _name(d) != name]
+            current = sorted([*current, *([seen] if seen is not None else [])], key=_name)
+            return healed, self._observation(spec.name, current, selecting)
+
+        healed, observation = await self._call(f"roll out endpoint {spec.name}", roll)
         if observation.ready:
-            return observation
+            return dataclasses.replace(observation, healed=healed)
         try:
-            return await self.promote_endpoint(spec.name)
+            promoted = await self.promote_endpoint(spec.name)
         except errors.RolloutFailedError as error:
             if " failed: " in observation.message:
                 raise
             raise errors.RolloutTimeoutError(f"{error}, after waiting {timeout_s:g}s") from None
+        return dataclasses.replace(promoted, healed=healed)
 
     async def delete_endpoint(self, name: str) -> bool:
         return await self.prune(keep=set(), only=name) > 0

@@ -153,6 +153,9 @@ class EndpointObservation:
     drift: tuple[Drift, ...] = ()
     message: str = ""
     applied: tuple[AppliedObject, ...] = ()
+    healed: tuple[Drift, ...] = ()
+    """Drift a rollout found on the live objects before it applied, and so re-applied
+    (``drift`` is what still differs after it); empty for a plain observation."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -234,7 +237,9 @@ class ClusterDriver(Protocol):
 class RolloutDriver(Protocol):
     """A driver that rolls a new revision out itself: it applies, waits until the new
     workers are ready, then switches traffic to them, or removes them and keeps the old
-    revision serving (raising RolloutFailedError saying why)."""
+    revision serving (raising RolloutFailedError saying why). It reads the live objects
+    itself before applying, so its observation's ``healed`` says what drift it re-applied
+    (a caller needs no observation of its own first)."""
 
     async def rollout(self, spec: EndpointSpec, *, timeout_s: float) -> EndpointObservation:
         """Apply ``spec`` and see its rollout through within ``timeout_s`` seconds."""

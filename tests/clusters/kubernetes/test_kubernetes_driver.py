@@ -125,6 +125,74 @@ async def test_drift_names_field_and_manager_and_reapply_heals(
     assert healed.workers_desired == 2
 
 
+async def test_rollout_reads_the_live_objects_once_and_reports_the_drift_it_healed(
+    backend: Backend, driver: k8s.KubernetesDriver
+) -> None:
+    first = await driver.rollout(endpoint(), timeout_s=20)
+    assert first.ready, first.message
+    assert first.healed == ()
+    [deployment] = _deployments(backend, "chat")
+    backend.apps.patch_namespaced_deployment(
+        deployment.metadata.name,
+        NAMESPACE,
+        {"spec": {"replicas": 5}},
+        field_manager="kubectl-edit",
+        _content_type="application/merge-patch+json",
+    )
+    before = len(backend.double.requests) if backend.double is not None else 0
+
+    observed = await driver.rollout(endpoint(), timeout_s=20)
+
+    made = backend.double.requests[before:] if backend.double is not None else []
+    assert observed.ready, observed.message
+    [healed] = observed.healed
+    assert healed.field == f"Deployment/{deployment.metadata.name}.spec.replicas"
+    assert (healed.manager, healed.expected, healed.observed) == ("kubectl-edit", "2", "5")
+    assert observed.drift == ()
+    assert observed.workers_desired == observed.workers_ready == 2
+    live = backend.apps.read_namespaced_deployment(deployment.metadata.name, NAMESPACE)
+    assert live.spec.replicas == 2
+    if backend.double is None:
+        return
+    ours = sorted(
+        (r.method, r.path.rsplit("/", 1)[-1], r.content_type)
+        for r in made
+        if f"/namespaces/{NAMESPACE}/" in r.path
+        and r.query.get("watch") != "true"
+        and r.query.get("fieldManager") in {None, "reconciler"}
+    )
+    # one list and one read before applying, the two applies, and nothing read after
+    assert ours == sorted(
+        [
+            ("GET", "deployments", ""),
+            ("GET", "chat", ""),
+            ("PATCH", deployment.metadata.name, k8s.APPLY),
+            ("PATCH", "chat", k8s.APPLY),
+        ]
+    )
+
+
+async def test_a_watch_the_client_closes_ends_on_the_server(backend: Backend) -> None:
+    if backend.double is None:
+        pytest.skip("counting the server's watches needs the double")
+    # watches that would run 300 s if the server kept them after the client left
+    driver = k8s.KubernetesDriver(
+        kubeconfig=backend.kubeconfig, context=None, namespace=NAMESPACE, watch_chunk_s=300
+    )
+    baseline = backend.double.open_watches()  # the kubelet's own
+    try:
+        for name in ("one", "two", "three"):
+            observed = await driver.rollout(endpoint(name), timeout_s=20)
+            assert observed.ready, observed.message
+    finally:
+        await driver.close()
+    await until(
+        lambda: backend.double is not None and backend.double.open_watches() == baseline,
+        timeout=30,
+        what="the closed readiness watches to end on the server",
+    )
+
+
 async def test_readiness_watch_relists_after_410_gone(
     backend: Backend, driver: k8s.KubernetesDriver
 ) -> None:
