@@ -14,7 +14,9 @@ import json
 import stat
 from typing import Any
 
-from tests.api.conftest import RunningDaemon, StartApi, wait_until
+import yaml
+
+from tests.api.conftest import API_SEED, RunningDaemon, StartApi, wait_until
 from tests.conftest import git
 
 BASE = "/_plugins/_flow_framework/workflow"
@@ -480,3 +482,57 @@ async def test_credential_given_at_provision_goes_to_the_secret_store(start_api:
     assert (api.state_dir.parent / "secrets" / f"{other_id}.param.openai_key").read_text() == second
     _assert_value_nowhere(api, value)
     _assert_value_nowhere(api, second)
+
+
+GIT_WORKFLOW = """\
+apiVersion: reconciler/v1
+kind: Workflow
+metadata: {name: nightly, labels: {team: eval}}
+spec:
+  description: Nightly evaluation
+  priority: high
+  tags: [eval]
+  trigger: manual
+  config: {retries: 2, retry_delay: 5s}
+  workflows:
+    provision:
+      nodes:
+        - {id: score, type: noop, user_inputs: {delay: 10ms}}
+"""
+
+
+async def test_update_of_a_workflow_written_in_git_keeps_what_templates_lack(
+    start_api: StartApi,
+) -> None:
+    api = await start_api(files={**API_SEED, "nightly.yaml": GIT_WORKFLOW})
+    client = api.client
+    template = await _served(api, "nightly")
+    assert template == {
+        "name": "nightly",
+        "description": "Nightly evaluation",
+        "workflows": {
+            "provision": {
+                "nodes": [{"id": "score", "type": "noop", "user_inputs": {"delay": "10ms"}}],
+                "edges": [],
+            }
+        },
+    }
+    template["description"] = "Nightly evaluation, from the flow framework"
+    template["use_case"] = "MODEL_EVALUATION"
+    template["workflows"]["provision"]["nodes"].append({"id": "report", "type": "noop"})
+    updated = await client.put(
+        f"{BASE}/nightly",
+        role="editor",
+        data=yaml.safe_dump(template).encode(),
+        headers={"Content-Type": "application/yaml"},
+    )
+    assert updated.status == 200, updated.text
+    assert _author(api, updated.json()["commit"]) == "editor-bot <editor-bot@reconciler.api>"
+    written = yaml.safe_load(api.remote.read("nightly.yaml"))
+    assert written["metadata"]["labels"] == {"team": "eval"}
+    spec = written["spec"]
+    assert spec["priority"] == "high" and spec["tags"] == ["eval"]
+    assert spec["config"] == {"retries": 2, "retry_delay": "5s"} and spec["trigger"] == "manual"
+    assert spec["description"] == "Nightly evaluation, from the flow framework"
+    assert spec["use_case"] == "MODEL_EVALUATION"
+    assert [n["id"] for n in spec["workflows"]["provision"]["nodes"]] == ["score", "report"]

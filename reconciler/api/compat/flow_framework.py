@@ -343,9 +343,23 @@ async def update(request: web.Request) -> web.Response:
     await _store_secrets(view, found)
     try:
         document = ff_template.to_document(scrubbed, workflow_id=workflow_id)
-        outcome = await request.app[WRITES].put(
-            store=view.store, caller=caller, kind="Workflow", name=workflow_id, document=document
-        )
+        writes = request.app[WRITES]
+        if state is None:  # a draft becomes a Workflow
+            outcome = await writes.put(
+                store=view.store,
+                caller=caller,
+                kind="Workflow",
+                name=workflow_id,
+                document=document,
+            )
+        else:
+            outcome = await writes.update(
+                store=view.store,
+                caller=caller,
+                kind="Workflow",
+                name=workflow_id,
+                change=lambda current: ff_template.merged(current, document),
+            )
     except Unprocessable as exc:
         if draft is None or validating:
             raise

@@ -239,6 +239,34 @@ def to_document(template: Mapping[str, Any], *, workflow_id: str) -> dict[str, A
     return document
 
 
+TEMPLATE_SPEC_FIELDS = ("description", "use_case", "user_params", "workflows")
+"""The spec fields a template decides; an update keeps the others (priority, tags,
+trigger, config...) as the Workflow has them in Git."""
+_TEMPLATE_ANNOTATIONS = (NAME_ANNOTATION, VERSION_ANNOTATION, UI_METADATA_ANNOTATION)
+
+
+def merged(current: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    """``current`` (a Workflow document in Git) updated by ``new`` (a template's document):
+    the template's spec fields and annotations replaced, everything else kept."""
+    metadata = dict(current.get("metadata") or {})
+    annotations = {
+        key: value
+        for key, value in (metadata.get("annotations") or {}).items()
+        if key not in _TEMPLATE_ANNOTATIONS
+    }
+    annotations.update(new["metadata"]["annotations"])
+    metadata["annotations"] = annotations
+    kept = {
+        key: value
+        for key, value in (current.get("spec") or {}).items()
+        if key not in TEMPLATE_SPEC_FIELDS
+    }
+    given = {key: value for key, value in new["spec"].items() if key in TEMPLATE_SPEC_FIELDS}
+    if "trigger" not in kept:
+        kept["trigger"] = new["spec"]["trigger"]
+    return {**current, "metadata": metadata, "spec": {**kept, **given}}
+
+
 def _node(node: Mapping[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in node.items() if value not in (None, {}, [])}
 
