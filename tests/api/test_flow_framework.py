@@ -381,6 +381,7 @@ async def test_steps_and_search(start_api: StartApi) -> None:
     client = api.client
     steps = (await client.get(f"{BASE}/_steps")).json()
     assert steps["create_connector"]["outputs"] == ["connector_id"]
+    assert steps["create_connector"]["required_plugins"] == []
     assert "credential" in steps["create_connector"]["inputs"]
     assert "model_id" in steps["register_remote_model"]["outputs"]
     assert {"deploy_model", "noop", "http_request"} <= set(steps)

@@ -244,6 +244,7 @@ async def get_steps(request: web.Request) -> web.Response:
                 "inputs": sorted(CATALOGUE[name].required),
                 "optional_inputs": sorted(CATALOGUE[name].optional),
                 "outputs": sorted(CATALOGUE[name].outputs),
+                "required_plugins": [],  # that API's field; no step of ours needs a plugin
                 "description": CATALOGUE[name].description,
             }
             for name in wanted

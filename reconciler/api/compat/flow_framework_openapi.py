@@ -223,11 +223,12 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "additionalProperties": {
             "type": "object",
-            "required": ["inputs", "optional_inputs", "outputs", "description"],
+            "required": ["inputs", "optional_inputs", "outputs", "required_plugins", "description"],
             "properties": {
                 "inputs": {"type": "array", "items": _S},
                 "optional_inputs": {"type": "array", "items": _S},
                 "outputs": {"type": "array", "items": _S},
+                "required_plugins": {"type": "array", "items": _S},
                 "description": _S,
             },
         },
