@@ -114,6 +114,11 @@ async def test_add_cluster_puts_the_kubeconfig_in_the_secret_store_only(
     assert api.remote.tip() == tip
 
     assert MARKER not in _everything_in_git(api)
+    # Nor in the state dir: the store's drafts and the daemon's own clones of the repo.
+    held = [
+        p for p in api.state_dir.rglob("*") if p.is_file() and MARKER.encode() in p.read_bytes()
+    ]
+    assert held == []
     assert all(MARKER not in r.text for r in api.client.replies)
     logged = caplog.text + "".join(repr(vars(record)) for record in caplog.records)
     assert "Xeon Dev" in logged or "xeon-dev" in logged  # the log did record the wizard

@@ -174,6 +174,7 @@ async def test_add_a_disk_model_it_is_scanned(start_api: StartApi, tmp_path: Pat
           "model_id": "mini-lm"}],
     )  # fmt: skip
     assert api.remote.tip() == tip
+    assert "nothing to commit" in scan["workflow_steps"]["workflow_execution_status"]["note"]
     done = await wait_status(api, scan["workflow_id"], "completed")
     assert done["workflow_steps"]["security_scan_result"]["result"] == "clean"
 

@@ -144,6 +144,7 @@ def _answer(request: web.Request, task: ApiTaskRecord, message: str) -> web.Resp
                 if isinstance(written, Mapping)
                 else {}
             ),
+            **({"note": result["note"]} if result.get("note") else {}),
         }
     if task.payload.get("flow") == flows.SECURITY_SCAN.name and result.get("target"):
         kind, _, name = str(result["target"]).partition("/")
@@ -270,6 +271,8 @@ async def _trigger(
     except BaseException:
         store.update_api_task(task.id, status="in_progress", result=task.result)
         raise
+    if write.note:
+        extra["note"] = write.note
     view.trigger(reason="api wizard", resync=write.document is None and write.change is None)
     log.info(
         "wizard triggered",

@@ -130,6 +130,7 @@ SCHEMAS: dict[str, Any] = {
                             "branch": _S,
                             "phase": _NS,
                             "observed_revision": _NS,
+                            "note": _S,
                         },
                     },
                 },

@@ -234,7 +234,12 @@ def security_scan(data: Mapping[str, Any], desired: Desired) -> Write:
     name = str(data["model_id"])
     state = desired[f"Model/{name}"]
     if state.spec.get("security_scan", "required") == "required":
-        return Write("Model", name, note="security_scan is already required: scanned again")
+        return Write(
+            "Model",
+            name,
+            note="security_scan is already required: nothing to commit; a resync was "
+            "requested and the Model's last scan result is reported",
+        )
 
     def change(document: dict[str, Any]) -> dict[str, Any]:
         spec = document.get("spec")
