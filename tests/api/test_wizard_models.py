@@ -75,10 +75,18 @@ async def test_add_a_cloud_model_from_the_catalogue_then_deploy_it(start_api: St
             {"step_number": 4, "trigger_workflow": False, "endpoint_name": "test endpoint",
              "deploy_config": {"concurrent_requests": 10, "avg_sequence_length": 100,
                                "avg_context_length": 102}},
-            {"step_number": 6, "trigger_workflow": True},
         ],
     )  # fmt: skip
     assert deploy["workflow_type"] == "deploy-cloud-model"
+    # The reference's final screen names a cluster: a cloud model's Deployment takes none.
+    final = {"workflow_id": deploy["workflow_id"], "step_number": 6, "trigger_workflow": True}
+    on_cluster = await api.client.post(
+        "/models/deploy-workflow", role="editor", json={**final, "cluster_id": "local"}
+    )
+    assert on_cluster.status == 422 and on_cluster.json()["detail"].startswith("cluster_id:")
+    triggered = await api.client.post("/models/deploy-workflow", role="editor", json=final)
+    assert triggered.status == 200, triggered.text
+    deploy = triggered.json()
     commit = deploy["workflow_steps"]["workflow_execution_status"]["commit"]
     assert author(api, commit).startswith("editor-bot ")
     spec = yaml.safe_load(api.remote.read("deployments/test-endpoint.yaml"))["spec"]

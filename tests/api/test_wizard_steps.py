@@ -21,7 +21,7 @@ from reconciler.daemon.config import load_config
 from reconciler.daemon.service import Daemon
 from reconciler.drivers.sd_notify import SystemdNotifier
 from tests.api.conftest import API_SEED, ApiClient, StartApi, wait_until, write_api_config
-from tests.api.test_wizard_helpers import run_steps
+from tests.api.test_wizard_helpers import author, run_steps
 from tests.conftest import MakeGitRemote
 
 CLOUD = "/models/cloud-model-workflow"
@@ -137,6 +137,7 @@ async def test_a_triggered_draft_takes_no_more_steps_and_branch_mode_reviews(
     assert execution["branch"].startswith("reconciler/api/")
     assert execution["task_status"] == "review" and answer["status"] == "in_progress"
     assert api.remote.tip() == tip
+    assert author(api, execution["commit"]) == "editor-bot <editor-bot@reconciler.api>"
     written = yaml.safe_load(
         api.remote.read("models/microsoft-phi-local.yaml", branch=execution["branch"])
     )
@@ -180,7 +181,9 @@ async def test_deploy_a_local_model_on_a_review_branch(start_api: StartApi) -> N
         ],
     )  # fmt: skip
     assert answer["workflow_type"] == "deploy-local-model"
-    branch = answer["workflow_steps"]["workflow_execution_status"]["branch"]
+    execution = answer["workflow_steps"]["workflow_execution_status"]
+    branch = execution["branch"]
+    assert author(api, execution["commit"]).startswith("editor-bot ")
     spec = yaml.safe_load(api.remote.read("deployments/test-endpoint.yaml", branch=branch))["spec"]
     assert spec == {
         "project": "research",
