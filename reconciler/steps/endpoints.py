@@ -12,11 +12,12 @@ EndpointFacts Protocol; drivers come by cluster name.
 On a kubernetes Cluster the Deployment and Service are rendered by core and rolled out by
 the driver (``strategy: green``: the new revision's workers are ready before the Service
 switches to them); drift found on the live objects is re-applied and listed under the
-status's ``drift``. A cloud-model Deployment runs nothing: it checks that its credential's
-secret resolves on this host and records the provider's endpoint. A hugging_face Model on
-a local Cluster is served from the shared model cache: its files are downloaded there and
-scanned first (steps.models.hub_files_for_endpoint), and a blocking finding stalls the
-Deployment with ``ScanFailed`` before any process starts.
+status's ``drift``. A cloud-model Deployment runs nothing: its step lives in
+reconciler.steps.cloud_endpoints (the credential's secret resolves, the provider's
+endpoint is recorded). A hugging_face Model on a local Cluster is served from the shared
+model cache: its files are downloaded there and scanned first
+(steps.models.hub_files_for_endpoint), and a blocking finding stalls the Deployment with
+``ScanFailed`` before any process starts.
 """
 
 from __future__ import annotations
@@ -30,23 +31,22 @@ from typing import Any, Protocol
 import pydantic
 
 from reconciler.core.builtin_templates import BUILTIN_TEMPLATES
-from reconciler.core.render import cloud_endpoints
 from reconciler.core.render import kubernetes as render_k8s
 from reconciler.core.render.local_command import needs_runtime, render_local_command
 from reconciler.core.render.placeholders import RenderError
 from reconciler.core.sizing import gpus, roofline
-from reconciler.drivers import runtimes, secrets
+from reconciler.drivers import runtimes
 from reconciler.drivers.clusters import protocol
 from reconciler.engine import outcomes
 from reconciler.engine.context import StepContext, StepImpl
 from reconciler.specs.deployment import DeploymentSpec
 from reconciler.specs.template import DeploymentTemplateSpec
-from reconciler.steps import bookkeeping, models
+from reconciler.steps import cloud_endpoints as cloud
+from reconciler.steps import models
 
 OWNER_LABEL = "reconciler/deployment"
 DEFAULT_READY_TIMEOUT_S = 900.0
 DEFAULT_NAMESPACE = "reconciler"
-CLOUD_MODEL = "cloud_model"
 HUGGING_FACE = "hugging_face"
 WAITING_FOR_MODEL_RETRY_S = 10.0
 _STEP_INPUTS = frozenset({"deployment", "ready_timeout_s"})
@@ -276,38 +276,6 @@ class _EndpointSteps:
             raise _Stop(outcomes.Stalled(str(exc))) from exc
         return rendered.argv, rendered.env
 
-    def _secret_resolves(self, ctx: StepContext, *, who: str, credential: str) -> str:
-        """The provider the Credential is for, once its secret resolves on this host."""
-        spec = self.facts.credential(credential)
-        if spec is None:
-            raise _Stop(outcomes.Stalled(f"{who}: Credential/{credential} does not exist"))
-        secret = spec.get("secret")
-        if not isinstance(secret, str) or not secret:
-            raise _Stop(outcomes.Stalled(f"{who}: Credential/{credential} names no secret"))
-        lookup = ctx.services.extra.get(bookkeeping.SECRETS_SERVICE)
-        if not isinstance(lookup, bookkeeping.SecretLookup):
-            raise _Stop(
-                outcomes.Stalled("SecretNotFound: no secret store is configured on this daemon")
-            )
-        try:
-            verdict = lookup.lookup(secret)
-        except ValueError as exc:
-            raise _Stop(
-                outcomes.Stalled(f"SecretNotFound: invalid secret name {secret!r}: {exc}")
-            ) from None
-        if verdict.state is secrets.SecretState.UNREADABLE:
-            raise _Stop(outcomes.Stalled(f"SecretUnreadable: {who}: {verdict.problem}"))
-        if not verdict.found:
-            places = ", ".join(lookup.places(secret))
-            raise _Stop(
-                outcomes.Stalled(
-                    f"SecretNotFound: {who}: Credential/{credential} names secret "
-                    f"'{secret}', which is not in {places}"
-                )
-            )
-        provider = spec.get("provider")
-        return provider if isinstance(provider, str) else ""
-
     # --- steps -----------------------------------------------------------------------
 
     async def deploy_model(self, ctx: StepContext) -> outcomes.Outcome:
@@ -322,13 +290,15 @@ class _EndpointSteps:
         model = self.facts.model(spec.model)
         if model is not None and model.blocked is not None:
             return outcomes.Stalled(model.blocked)
-        if model is not None and model.provider_type == CLOUD_MODEL:
+        if model is not None and model.provider_type == cloud.CLOUD_MODEL:
             if spec.cluster is not None:
                 return outcomes.Stalled(
                     f"{who}: Model/{spec.model} is a cloud model, served by its provider; "
                     "remove spec.cluster"
                 )
-            return self._deploy_cloud(ctx, name=name, spec=spec, model=model)
+            return cloud.deploy_cloud(
+                ctx, name=name, spec=spec, source=model.source or {}, facts=self.facts
+            )
         if model is None and spec.cluster is None:
             return outcomes.Retry(
                 f"WaitingForModel: Model/{spec.model} is not Ready yet",
@@ -473,38 +443,6 @@ class _EndpointSteps:
         seen = await driver.apply_endpoint(endpoint)
         ctx.log.info(f"{who}: applied on Cluster/{on}: {seen.message}")
         return before.drift, await _wait_ready(ctx, driver, endpoint.name)
-
-    def _deploy_cloud(
-        self, ctx: StepContext, *, name: str, spec: DeploymentSpec, model: ModelFacts
-    ) -> outcomes.Outcome:
-        who = f"Deployment/{name}"
-        source = model.source or {}
-        credential = spec.credential or source.get("credential")
-        if not isinstance(credential, str):
-            return outcomes.Stalled(
-                f"{who}: Model/{spec.model} is a cloud model; set spec.credential to the "
-                "Credential of its provider"
-            )
-        provider = str(source.get("provider") or "")
-        for_provider = self._secret_resolves(ctx, who=who, credential=credential)
-        if for_provider and for_provider != provider:
-            return outcomes.Stalled(
-                f"{who}: Credential/{credential} is for provider {for_provider!r}, but "
-                f"Model/{spec.model} is served by {provider!r}"
-            )
-        try:
-            found = cloud_endpoints.cloud_endpoint(provider=provider, uri=str(source.get("uri")))
-        except RenderError as exc:
-            return outcomes.Stalled(f"{who}: Model/{spec.model}: {exc}")
-        ctx.log.info(f"{who}: served by {provider} at {found.endpoint_url} as {found.model}")
-        status = {
-            "endpoint_url": found.endpoint_url,
-            "provider": provider,
-            "provider_model": found.model,
-            "credential": credential,
-            "cluster": None,
-        }
-        return outcomes.Done({"endpoint_url": found.endpoint_url, "status": status})
 
     async def undeploy_model(self, ctx: StepContext) -> outcomes.Outcome:
         try:

@@ -1,0 +1,126 @@
+"""The cloud-model Deployment step: nothing runs, the provider serves the model.
+
+A Deployment of a Model whose source is ``cloud_model`` needs no cluster: the step checks
+that the Credential it names (or its Model's source names) exists, that the Credential's
+secret resolves on this host and that it is for the Model's provider, then records the
+provider's OpenAI-compatible endpoint (reconciler.core.render.cloud_endpoints) in the
+Deployment's status. It lives apart from the cluster steps of reconciler.steps.endpoints,
+which call it for such a Model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from reconciler.core.render import cloud_endpoints
+from reconciler.core.render.placeholders import RenderError
+from reconciler.drivers import secrets
+from reconciler.engine import outcomes
+from reconciler.engine.context import StepContext
+from reconciler.specs.deployment import DeploymentSpec
+from reconciler.steps import bookkeeping
+
+CLOUD_MODEL = "cloud_model"
+
+
+class CredentialFacts(Protocol):
+    """The daemon's knowledge a cloud deployment reads: the Credential specs."""
+
+    def credential(self, name: str) -> Mapping[str, Any] | None:
+        """A Credential spec (None: no such Credential)."""
+        ...
+
+
+class _Stop(Exception):
+    """Ends the step early with the outcome it carries."""
+
+    def __init__(self, outcome: outcomes.Outcome) -> None:
+        super().__init__(str(outcome))
+        self.outcome = outcome
+
+
+def deploy_cloud(
+    ctx: StepContext,
+    *,
+    name: str,
+    spec: DeploymentSpec,
+    source: Mapping[str, Any],
+    facts: CredentialFacts,
+) -> outcomes.Outcome:
+    """Record the provider's endpoint of a cloud-model Deployment once its credential
+    resolves; ``source`` is its Model's ``spec.source``."""
+    try:
+        return _deploy_cloud(ctx, name=name, spec=spec, source=source, facts=facts)
+    except _Stop as stop:
+        return stop.outcome
+
+
+def _deploy_cloud(
+    ctx: StepContext,
+    *,
+    name: str,
+    spec: DeploymentSpec,
+    source: Mapping[str, Any],
+    facts: CredentialFacts,
+) -> outcomes.Outcome:
+    who = f"Deployment/{name}"
+    credential = spec.credential or source.get("credential")
+    if not isinstance(credential, str):
+        return outcomes.Stalled(
+            f"{who}: Model/{spec.model} is a cloud model; set spec.credential to the "
+            "Credential of its provider"
+        )
+    provider = str(source.get("provider") or "")
+    for_provider = _secret_resolves(ctx, facts=facts, who=who, credential=credential)
+    if for_provider and for_provider != provider:
+        return outcomes.Stalled(
+            f"{who}: Credential/{credential} is for provider {for_provider!r}, but "
+            f"Model/{spec.model} is served by {provider!r}"
+        )
+    try:
+        found = cloud_endpoints.cloud_endpoint(provider=provider, uri=str(source.get("uri")))
+    except RenderError as exc:
+        return outcomes.Stalled(f"{who}: Model/{spec.model}: {exc}")
+    ctx.log.info(f"{who}: served by {provider} at {found.endpoint_url} as {found.model}")
+    status = {
+        "endpoint_url": found.endpoint_url,
+        "provider": provider,
+        "provider_model": found.model,
+        "credential": credential,
+        "cluster": None,
+    }
+    return outcomes.Done({"endpoint_url": found.endpoint_url, "status": status})
+
+
+def _secret_resolves(ctx: StepContext, *, facts: CredentialFacts, who: str, credential: str) -> str:
+    """The provider the Credential is for, once its secret resolves on this host."""
+    spec = facts.credential(credential)
+    if spec is None:
+        raise _Stop(outcomes.Stalled(f"{who}: Credential/{credential} does not exist"))
+    secret = spec.get("secret")
+    if not isinstance(secret, str) or not secret:
+        raise _Stop(outcomes.Stalled(f"{who}: Credential/{credential} names no secret"))
+    lookup = ctx.services.extra.get(bookkeeping.SECRETS_SERVICE)
+    if not isinstance(lookup, bookkeeping.SecretLookup):
+        raise _Stop(
+            outcomes.Stalled("SecretNotFound: no secret store is configured on this daemon")
+        )
+    try:
+        verdict = lookup.lookup(secret)
+    except ValueError as exc:
+        raise _Stop(
+            outcomes.Stalled(f"SecretNotFound: invalid secret name {secret!r}: {exc}")
+        ) from None
+    if verdict.state is secrets.SecretState.UNREADABLE:
+        raise _Stop(outcomes.Stalled(f"SecretUnreadable: {who}: {verdict.problem}"))
+    if not verdict.found:
+        places = ", ".join(lookup.places(secret))
+        raise _Stop(
+            outcomes.Stalled(
+                f"SecretNotFound: {who}: Credential/{credential} names secret "
+                f"'{secret}', which is not in {places}"
+            )
+        )
+    provider = spec.get("provider")
+    return provider if isinstance(provider, str) else ""
