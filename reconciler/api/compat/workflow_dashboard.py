@@ -7,8 +7,15 @@ our executions. Statuses in that API's words: a workflow is ``active`` unless su
 an execution is ``running`` (queued or running), ``completed``, ``failed`` (failed or
 stalled) or ``cancelled`` (cancelled or superseded). Update and delete become Git
 commits through :mod:`reconciler.api.writes` (editor role); a field this API sends that
-our Workflow has no place for is a 422 naming it, never silently dropped. Create is not
-served yet (a Workflow needs a provision graph the create body does not carry).
+our Workflow has no place for is a 422 naming it, never silently dropped.
+
+Create and update also take ``workflows`` (the graphs, in our Workflow's own shape) and
+``user_params``. The dashboard's create body carries no graph, yet a Workflow must have a
+provision graph to be valid, so a workflow created without one is written suspended
+(``inactive``) with a one-step ``noop`` provision graph and the annotation
+``reconciler/dashboard-graph: none``: it is listed, cannot run (a suspended workflow is
+refused by execute), shows no steps, and cannot be made ``active`` until an update gives
+it ``workflows``, which also drops the annotation.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from reconciler.api.view import DaemonView
 from reconciler.core.diff import ObjectState
 from reconciler.engine.records import ExecutionRecord, ExecutionStatus, StepRecord
 from reconciler.engine.store import Store
+from reconciler.specs.common import DNS_LABEL_PATTERN
 
 PAGE_SIZE = 10
 PRIORITIES = ("low", "medium", "high", "critical")
@@ -55,6 +63,13 @@ STEP_STATUS: Mapping[str, str] = {
     "skipped": "pending",
     "cancelled": "failed",
 }
+NAME_ANNOTATION = "reconciler/display-name"
+"""A workflow's name as the dashboard shows it, when it is not its id (a DNS label)."""
+GRAPH_ANNOTATION = "reconciler/dashboard-graph"
+"""On a Workflow created through the dashboard without a graph: ``none`` until one is added."""
+AWAITING_GRAPH = {"nodes": [{"id": "awaiting_graph", "type": "noop"}], "edges": []}
+"""The provision graph of a workflow created without one: valid, and never run (suspended)."""
+_DNS_LABEL = re.compile(DNS_LABEL_PATTERN)
 _LOG_LINE = re.compile(r"^(\S+T(\d\d:\d\d:\d\d)\S*) (INFO|WARNING|ERROR) (.*)$")
 
 routes = web.RouteTableDef()
@@ -140,12 +155,16 @@ def _executions_of(store: Store, name: str, **query: Any) -> list[ExecutionRecor
     return [r for r in records if r.action == "execute"]
 
 
+def _display_name(state: ObjectState) -> str:
+    return str(state.annotations.get(NAME_ANNOTATION) or state.name)
+
+
 def _summary(state: ObjectState, store: Store) -> dict[str, Any]:
     spec = state.spec
     last = _executions_of(store, state.name, limit=20)
     return {
         "id": state.name,
-        "name": state.name,
+        "name": _display_name(state),
         "description": str(spec.get("description") or ""),
         "status": "inactive" if state.suspended else "active",
         "priority": str(spec.get("priority") or "medium"),
@@ -184,7 +203,7 @@ async def _detail(state: ObjectState, view: DaemonView) -> dict[str, Any]:
     latest_steps = {s.node_id: s for s in store.get_steps(runs[0].id)} if runs else {}
     graph = (spec.get("workflows") or {}).get("provision") or {}
     steps = []
-    for node in graph.get("nodes") or []:
+    for node in [] if _awaits_graph(state) else graph.get("nodes") or []:
         step = latest_steps.get(str(node.get("id")))
         steps.append(
             {
@@ -205,6 +224,10 @@ async def _detail(state: ObjectState, view: DaemonView) -> dict[str, Any]:
 
 
 # --- routes ------------------------------------------------------------------------------
+
+
+def _awaits_graph(state: ObjectState) -> bool:
+    return state.annotations.get(GRAPH_ANNOTATION) == "none"
 
 
 def _workflow(request: web.Request) -> ObjectState:
@@ -367,7 +390,16 @@ async def cancel(request: web.Request) -> web.Response:
     return json_response(request, answer)
 
 
-_UPDATE_FIELDS = ("name", "description", "priority", "status", "tags", "environments")
+_UPDATE_FIELDS = (
+    "name",
+    "description",
+    "priority",
+    "status",
+    "tags",
+    "environments",
+    "workflows",
+    "user_params",
+)
 
 
 def _environments(value: object) -> list[str]:
@@ -379,6 +411,20 @@ def _environments(value: object) -> list[str]:
     raise Unprocessable("environments must be a list of names or an object of name: boolean")
 
 
+def _annotation_change(workflow_id: str, body: Mapping[str, Any]) -> dict[str, str | None]:
+    """The annotations a body sets (None: removes): the display name, and adding a graph
+    ends ``reconciler/dashboard-graph: none``. The id never changes."""
+    notes: dict[str, str | None] = {}
+    if "name" in body:
+        name = body["name"]
+        if not isinstance(name, str) or not name.strip() or len(name) > 200:
+            raise Unprocessable("name must be a non-empty string of at most 200 characters")
+        notes[NAME_ANNOTATION] = None if name == workflow_id else name
+    if "workflows" in body:
+        notes[GRAPH_ANNOTATION] = None
+    return notes
+
+
 def _update_change(name: str, body: Mapping[str, Any]) -> dict[str, Any]:
     """The spec fields an update body sets, checked field by field."""
     unknown = sorted(set(body) - set(_UPDATE_FIELDS))
@@ -387,8 +433,6 @@ def _update_change(name: str, body: Mapping[str, Any]) -> dict[str, Any]:
             f"field {unknown[0]!r} has no place in a Workflow spec; update takes "
             f"{', '.join(_UPDATE_FIELDS)}"
         )
-    if "name" in body and body["name"] != name:
-        raise Unprocessable(f"name: a workflow cannot be renamed here (its id is {name!r})")
     spec: dict[str, Any] = {}
     if "description" in body:
         if not isinstance(body["description"], str):
@@ -409,7 +453,93 @@ def _update_change(name: str, body: Mapping[str, Any]) -> dict[str, Any]:
         spec["tags"] = list(tags)
     if "environments" in body:
         spec["environments"] = _environments(body["environments"])
+    if "workflows" in body:
+        if not isinstance(body["workflows"], dict) or "provision" not in body["workflows"]:
+            raise Unprocessable(
+                "workflows: expected our Workflow's graphs, {provision: {nodes, edges}, "
+                "deprovision?: {...}}"
+            )
+        spec["workflows"] = body["workflows"]
+    if "user_params" in body:
+        if not isinstance(body["user_params"], dict):
+            raise Unprocessable("user_params: expected an object of parameter defaults")
+        spec["user_params"] = body["user_params"]
     return spec
+
+
+_SPEC_ORDER = ("description", "priority", "tags", "environments", "suspend", "user_params",
+               "workflows")  # fmt: skip
+
+
+def workflow_id_for(name: str) -> str:
+    """The Workflow name (a DNS label) a dashboard name gives: ``New ML Pipeline`` ->
+    ``new-ml-pipeline``; 422 when nothing of it is left."""
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:63].rstrip("-")
+    if not slug or not _DNS_LABEL.fullmatch(slug):
+        raise Unprocessable(
+            f"name: {name!r} gives no workflow id (its letters and digits, joined by '-')"
+        )
+    return slug
+
+
+def _created_document(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The Workflow a create body asks for; 422 naming a field that has no place."""
+    unknown = sorted(set(body) - set(_UPDATE_FIELDS))
+    if unknown:
+        raise Unprocessable(
+            f"field {unknown[0]!r} has no place in a Workflow spec; create takes "
+            f"{', '.join(_UPDATE_FIELDS)}"
+        )
+    name = body.get("name")
+    if not isinstance(name, str):
+        raise Unprocessable("name: required, the workflow's name")
+    workflow_id = workflow_id_for(name)
+    spec = _update_change(workflow_id, body)
+    notes = {k: v for k, v in _annotation_change(workflow_id, body).items() if v is not None}
+    metadata: dict[str, Any] = {"name": workflow_id}
+    if notes:
+        metadata["annotations"] = notes
+    if "workflows" not in spec:
+        if spec.get("suspend") is False:
+            raise Unprocessable(
+                "status: a workflow created without a graph is inactive until an update "
+                "gives it workflows"
+            )
+        spec["suspend"] = True
+        spec["workflows"] = {"provision": AWAITING_GRAPH}
+        metadata["annotations"] = {**notes, GRAPH_ANNOTATION: "none"}
+    ordered = {f: spec[f] for f in _SPEC_ORDER if f in spec}
+    return {"apiVersion": "reconciler/v1", "kind": "Workflow", "metadata": metadata,
+            "spec": ordered}  # fmt: skip
+
+
+@routes.post("/api/workflows")
+async def create_workflow(request: web.Request) -> web.Response:
+    caller = require(request, "editor")
+    view = request.app[VIEW]
+    body = await json_body(request)
+    document = _created_document(body)
+    name = document["metadata"]["name"]
+    if f"Workflow/{name}" in view.desired():
+        raise Conflict(f"workflow {name!r} exists; update it with PUT /api/workflows/{name}")
+    outcome = await request.app[WRITES].put(
+        store=view.store, caller=caller, kind="Workflow", name=name, document=document
+    )
+    view.trigger(reason="api write")
+    spec = document["spec"]
+    answer = {
+        "id": name,
+        "name": body["name"],
+        "description": str(spec.get("description") or ""),
+        "status": "inactive" if spec.get("suspend") else "active",
+        "priority": str(spec.get("priority") or "medium"),
+        "creator": caller.name,
+        "createdAt": stamp(outcome.task.created_at),
+        "commit": outcome.commit,
+        "branch": outcome.branch,
+        "taskId": outcome.task.id,
+    }
+    return json_response(request, answer, status=201)
 
 
 @routes.put("/api/workflows/{workflowId}")
@@ -417,11 +547,28 @@ async def update_workflow(request: web.Request) -> web.Response:
     caller = require(request, "editor")
     view = request.app[VIEW]
     state = _workflow(request)
-    fields = _update_change(state.name, await json_body(request))
+    body = await json_body(request)
+    fields = _update_change(state.name, body)
+    notes = _annotation_change(state.name, body)
+    adds_graph = "workflows" in fields
+    if _awaits_graph(state) and fields.get("suspend") is False and not adds_graph:
+        raise Unprocessable(
+            f"status: workflow {state.name!r} has no graph yet; give workflows in the same "
+            "update to make it active"
+        )
 
     def change(document: dict[str, Any]) -> dict[str, Any]:
         spec = document.get("spec")
-        return {**document, "spec": {**(spec if isinstance(spec, dict) else {}), **fields}}
+        changed = {**document, "spec": {**(spec if isinstance(spec, dict) else {}), **fields}}
+        metadata = document.get("metadata")
+        if notes and isinstance(metadata, dict):
+            kept = dict(metadata.get("annotations") or {})
+            kept.update(notes)
+            annotations = {k: v for k, v in kept.items() if v is not None}
+            changed["metadata"] = {**metadata, "annotations": annotations}
+            if not annotations:
+                del changed["metadata"]["annotations"]
+        return changed
 
     outcome = await request.app[WRITES].update(
         store=view.store, caller=caller, kind="Workflow", name=state.name, change=change
@@ -430,7 +577,7 @@ async def update_workflow(request: web.Request) -> web.Response:
     spec = {**state.spec, **fields}
     answer = {
         "id": state.name,
-        "name": state.name,
+        "name": body.get("name", _display_name(state)),
         "description": str(spec.get("description") or ""),
         "status": "inactive" if spec.get("suspend") else "active",
         "priority": str(spec.get("priority") or "medium"),

@@ -5,13 +5,113 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from reconciler.core.step_types import WORKFLOW_STEP_TYPES
+from reconciler.specs.workflow import NODE_ID_PATTERN
+
 _S = {"type": "string"}
 _NS = {"type": ["string", "null"]}
 _EXEC_STATUS = {"enum": ["running", "completed", "failed", "cancelled"]}
 
 _WRITTEN = {"commit": _S, "branch": _S, "taskId": _S}
 
+_PRIORITY = {"enum": ["low", "medium", "high", "critical"]}
+_PLAIN = {"type": ["string", "number", "boolean", "null"]}
+_GRAPH = {
+    "type": "object",
+    "required": ["nodes"],
+    "properties": {
+        "nodes": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["id", "type"],
+                "properties": {
+                    "id": {"type": "string", "pattern": NODE_ID_PATTERN, "maxLength": 63},
+                    "type": {"enum": list(WORKFLOW_STEP_TYPES)},
+                    "user_inputs": {"type": "object"},
+                    "previous_node_inputs": {"type": "object", "additionalProperties": _S},
+                },
+            },
+        },
+        "edges": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["source", "dest"],
+                "properties": {"source": _S, "dest": _S},
+            },
+        },
+    },
+}
+_WRITE_FIELDS: dict[str, Any] = {
+    "name": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 200,
+        "pattern": "[A-Za-z0-9]",
+        "description": "create: the id is its letters and digits joined by '-'; update: "
+        "the name shown (the id stays)",
+    },
+    "description": _S,
+    "priority": _PRIORITY,
+    "status": {"enum": ["active", "inactive"]},
+    "tags": {"type": "array", "items": _S},
+    "environments": {
+        "anyOf": [
+            {"type": "array", "items": _S},
+            {"type": "object", "additionalProperties": {"type": "boolean"}},
+        ]
+    },
+    "user_params": {"type": "object", "additionalProperties": _PLAIN},
+    "workflows": {
+        "type": "object",
+        "required": ["provision"],
+        "description": "our Workflow's graphs: {provision: {nodes, edges}, deprovision?}; "
+        "the repo is validated with them before anything is committed (422 otherwise)",
+        "properties": {"provision": _GRAPH, "deprovision": _GRAPH},
+    },
+}
+
 SCHEMAS: dict[str, Any] = {
+    "DashboardCreateRequest": {
+        "type": "object",
+        "required": ["name"],
+        "additionalProperties": False,
+        "properties": _WRITE_FIELDS,
+        "description": "without workflows a workflow is created inactive and stays so until "
+        "an update gives it workflows",
+        "if": {"required": ["status"], "properties": {"status": {"const": "active"}}},
+        "then": {"required": ["workflows"]},
+    },
+    "DashboardUpdateRequest": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": _WRITE_FIELDS,
+    },
+    "DashboardCreateAnswer": {
+        "type": "object",
+        "required": [
+            "id",
+            "name",
+            "description",
+            "status",
+            "priority",
+            "creator",
+            "createdAt",
+            "taskId",
+        ],
+        "properties": {
+            "id": _S,
+            "name": _S,
+            "description": _S,
+            "status": {"enum": ["active", "inactive"]},
+            "priority": _PRIORITY,
+            "creator": _S,
+            "createdAt": _S,
+            **_WRITTEN,
+        },
+    },
     "DashboardUpdateAnswer": {
         "type": "object",
         "required": ["id", "name", "description", "status", "priority", "updatedAt", "taskId"],
@@ -185,11 +285,11 @@ def paths(
     wid, eid = path("workflowId"), path("executionId")
     limit = query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "page size")
     offset = query("offset", {"type": "integer", "minimum": 0, "maximum": 10**9}, "skip")
-    body = {
-        "required": False,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/"
-                                                    "DashboardExecuteRequest"}}},
-    }  # fmt: skip
+
+    def body(schema: str, *, required: bool = False) -> dict[str, Any]:
+        ref = {"$ref": f"#/components/schemas/{schema}"}
+        return {"required": required, "content": {"application/json": {"schema": ref}}}
+
     return {
         "/api/workflows": {
             "get": {
@@ -209,7 +309,17 @@ def paths(
                     ),
                 ],
                 "responses": {"200": json("DashboardWorkflowPage", "a page"), **errors(401, 403)},
-            }
+            },
+            "post": {
+                "summary": "Workflow dashboard: create a workflow (a Git commit)",
+                "security": read,
+                "x-role": "editor",
+                "requestBody": body("DashboardCreateRequest", required=True),
+                "responses": {
+                    "201": json("DashboardCreateAnswer", "committed"),
+                    **errors(401, 403, 409, 413, 422, 503),
+                },
+            },
         },
         "/api/workflows/{workflowId}": {
             "get": {
@@ -226,7 +336,7 @@ def paths(
                 "security": read,
                 "x-role": "editor",
                 "parameters": [wid],
-                "requestBody": body,
+                "requestBody": body("DashboardUpdateRequest"),
                 "responses": {
                     "200": json("DashboardUpdateAnswer", "committed"),
                     **errors(401, 403, 404, 409, 413, 422, 503),
@@ -249,7 +359,7 @@ def paths(
                 "security": read,
                 "x-role": "operator",
                 "parameters": [wid],
-                "requestBody": body,
+                "requestBody": body("DashboardExecuteRequest"),
                 "responses": {
                     "201": json("DashboardExecuteAnswer", "started"),
                     **errors(401, 403, 404, 409, 413, 422, 503),
