@@ -10,7 +10,7 @@ import json
 import os
 from typing import Any
 
-from tests.api.conftest import API_SEED, RunningDaemon, StartApi, wait_until
+from tests.api.conftest import API_SEED, SECRET_VALUES, RunningDaemon, StartApi, wait_until
 
 ENDPOINT = "/api/workflows/{}/endpoint"
 CLOUD = """\
@@ -154,6 +154,7 @@ async def test_get_configuration_resolves_the_workflow(start_api: StartApi) -> N
     model = config["language_models"][0]
     assert model["model_name"] == "gpt-4o-mini" and model["endpoint_name"] == "chat"
     assert model["endpoint_url"] == "https://api.openai.com/v1" and model["phase"] == "Ready"
+    assert not [v for r in api.client.replies for v in SECRET_VALUES if v in r.text]
 
 
 async def test_mcp_tool_definitions_are_the_step_catalogue(start_api: StartApi) -> None:
@@ -264,3 +265,13 @@ async def test_oversized_and_malformed_bodies_are_refused(start_api: StartApi) -
     assert broken.status == 400
     listed = await api.client.post(path, json=[1])
     assert listed.status == 422
+
+
+async def test_asset_data_needs_the_api_writer(start_api: StartApi) -> None:
+    api = await start_api(write_mode="off")
+    reply = await _ask(
+        api, "train", action_type="get-asset-data", get_asset_data_inputs=["assets/a.png"]
+    )
+    assert reply.status == 503 and "write_mode is off" in reply.json()["detail"]
+    config = await _ask(api, "train", action_type="get-configuration")
+    assert config.status == 200 and config.json()["configuration"]["workflow"]["id"] == "train"

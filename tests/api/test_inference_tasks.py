@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from tests.api.conftest import API_SEED, RunningDaemon, StartApi, wait_until
+from tests.api.conftest import API_SEED, SECRET_VALUES, RunningDaemon, StartApi, wait_until
 from tests.conftest import git
 
 MODELS = """\
@@ -86,6 +86,7 @@ async def test_deploy_then_delete_through_git(start_api: StartApi) -> None:
     assert (await client.get("/api/v1/objects/Deployment/gpt-mini")).status == 404
     again = await client.post("/delete", role="editor", json={"model_id": "gpt-4o-mini"})
     assert again.status == 404
+    assert not [v for r in client.replies for v in SECRET_VALUES if v in r.text]
 
 
 async def test_a_deployment_that_stalls_fails_its_task(start_api: StartApi) -> None:
