@@ -231,7 +231,8 @@ class SecretResolver:
         path = folder / name
         if not replace:
             verdict, current = self._find(name)
-            if verdict.found and verdict.where == str(path) and current != value:
+            same = current == _strip_one_newline(value)  # as a lookup would read it back
+            if verdict.found and verdict.where == str(path) and not same:
                 raise SecretNotStored(
                     f"secret {name!r} already exists at {path} with another value; "
                     "choose another name or remove the file first"

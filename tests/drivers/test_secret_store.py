@@ -29,7 +29,8 @@ def test_a_stored_secret_resolves_and_is_private(tmp_path: Path) -> None:
 def test_another_value_is_not_overwritten_unless_asked(tmp_path: Path) -> None:
     resolver = _resolver(tmp_path)
     resolver.store("token", "v-one-7f3")
-    resolver.store("token", "v-one-7f3")  # the same value again is fine
+    resolver.store("token", "v-one-7f3")  # the same value again is fine...
+    resolver.store("token", "v-one-7f3\n")  # ...as read back, a final newline aside
     with pytest.raises(SecretNotStored, match="already exists") as caught:
         resolver.store("token", "v-two-9c1")
     assert "v-one-7f3" not in str(caught.value) and "v-two-9c1" not in str(caught.value)
