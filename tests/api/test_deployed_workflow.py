@@ -10,6 +10,9 @@ import json
 import os
 from typing import Any
 
+import pytest
+
+from reconciler.api.compat import deployed_workflow
 from tests.api.conftest import API_SEED, SECRET_VALUES, RunningDaemon, StartApi, wait_until
 
 ENDPOINT = "/api/workflows/{}/endpoint"
@@ -213,6 +216,25 @@ async def test_asset_data_reads_regular_files_under_assets(start_api: StartApi) 
     assert base64.b64decode(body["asset_data"]["assets/icons/calc.png"]) == ICON
     assert base64.b64decode(body["asset_data"]["assets/docs/read me.txt"]) == b"hello\n"
     assert body["unavailable_assets"] == ["assets/icons/missing.png"]
+
+
+async def test_asset_data_caps_file_and_answer_sizes(
+    start_api: StartApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api = await _with_assets(start_api)
+    monkeypatch.setattr(deployed_workflow, "MAX_ASSET_BYTES", len(ICON) - 1)
+    wanted = ["assets/docs/read me.txt", "assets/icons/calc.png"]
+    reply = await _ask(api, "train", action_type="get-asset-data", get_asset_data_inputs=wanted)
+    assert list(reply.json()["asset_data"]) == ["assets/docs/read me.txt"]
+    assert reply.json()["unavailable_assets"] == ["assets/icons/calc.png"]
+    monkeypatch.setattr(deployed_workflow, "MAX_ASSET_BYTES", len(ICON))
+    monkeypatch.setattr(deployed_workflow, "MAX_ANSWER_BYTES", len(ICON) + 3)
+    reply = await _ask(api, "train", action_type="get-asset-data", get_asset_data_inputs=wanted)
+    assert list(reply.json()["asset_data"]) == ["assets/docs/read me.txt"]
+    assert reply.json()["unavailable_assets"] == ["assets/icons/calc.png"]
+    monkeypatch.setattr(deployed_workflow, "MAX_ANSWER_BYTES", len(ICON) + 6)
+    reply = await _ask(api, "train", action_type="get-asset-data", get_asset_data_inputs=wanted)
+    assert sorted(reply.json()["asset_data"]) == sorted(wanted)
 
 
 async def test_asset_data_never_escapes_assets(start_api: StartApi) -> None:

@@ -15,7 +15,8 @@
   own trees, so there is no file system to escape: a path with ``..``, ``.``, an empty
   part, a backslash, a ``%`` (encoded dots), a control character or a leading ``/`` is
   never looked up, and only regular files are read (a symlink or submodule is not). Every
-  such path, and every one that is not there, is listed in ``unavailable_assets``.
+  such path, every one that is not there, and every file over ``MAX_ASSET_BYTES`` or past
+  ``MAX_ANSWER_BYTES`` in one answer is listed in ``unavailable_assets``.
 - ``get-mcp-tool-definitions``: the step catalogue (the types a Workflow node may use) as
   MCP tool definitions (``name``, ``description``, ``inputSchema``; ``parameters`` too,
   the reference's name for the same schema), under one instance, ``reconciler-steps``.
@@ -62,6 +63,8 @@ MAX_ASSETS = 100
 MAX_ASSET_PATH = 1024
 MAX_ASSET_BYTES = 8 * 1024 * 1024
 """Largest file get-asset-data returns; a bigger one is listed unavailable."""
+MAX_ANSWER_BYTES = 32 * 1024 * 1024
+"""Most file bytes one get-asset-data answer carries; the assets past it are unavailable."""
 _TREE_MODE = b"40000"
 _FILE_MODES = (b"100644", b"100755")
 _FORBIDDEN_CHARS = frozenset("\\%\0") | {chr(c) for c in range(32)} | {"\x7f"}
@@ -306,12 +309,14 @@ def _read_assets(
     reader = _AssetReader(writer, revision=revision, branch=branch)
     data: dict[str, str] = {}
     unavailable: list[str] = []
+    left = MAX_ANSWER_BYTES
     for path in wanted:
         parts = plain_asset_path(path)
         content = reader.read(parts) if parts is not None else None
-        if content is None:
+        if content is None or len(content) > left:
             unavailable.append(path)
         else:
+            left -= len(content)
             data[path] = base64.b64encode(content).decode("ascii")
     return data, unavailable
 
