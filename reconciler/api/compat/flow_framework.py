@@ -293,10 +293,8 @@ async def create(request: web.Request) -> web.Response:
             "branches (api.write_mode: branch); create it, merge it, then call _provision"
         )
     template = await _template(request)
-    name = template.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise Unprocessable("name: a workflow template needs a name (a non-empty string)")
-    workflow_id = ff_template.new_workflow_id(name)
+    ff_template.check_shape(template)
+    workflow_id = ff_template.new_workflow_id(str(template["name"]))
     scrubbed, found = ff_template.take_credentials(template, workflow_id=workflow_id)
     await _store_secrets(view, found)
     try:
@@ -340,6 +338,7 @@ async def update(request: web.Request) -> web.Response:
                 f"is NOT_STARTED (it is {current}); deprovision it first"
             )
     template = await _template(request)
+    ff_template.check_shape(template)
     scrubbed, found = ff_template.take_credentials(template, workflow_id=workflow_id)
     await _store_secrets(view, found)
     try:

@@ -7,8 +7,6 @@ from typing import Any
 
 from reconciler.api.compat.flow_framework import BASE, ID_PATTERN
 from reconciler.core.step_types import WORKFLOW_STEP_TYPES
-from reconciler.specs.common import DURATION_PATTERN
-from reconciler.specs.workflow import NODE_ID_PATTERN
 
 _S = {"type": "string"}
 _NS = {"type": ["string", "null"]}
@@ -57,37 +55,6 @@ _CLAUSES = {
 }
 _QUERIES = {"oneOf": [{"$ref": "#/components/schemas/FlowQuery"}, {
     "type": "array", "items": {"$ref": "#/components/schemas/FlowQuery"}}]}  # fmt: skip
-_NODE = {
-    "type": "object",
-    "required": ["id", "type"],
-    "properties": {
-        "id": {"type": "string", "pattern": NODE_ID_PATTERN, "maxLength": 63},
-        "type": {"enum": list(WORKFLOW_STEP_TYPES)},
-        "user_inputs": {"type": "object"},
-        "previous_node_inputs": {"type": "object", "additionalProperties": _S},
-        "retries": {"type": "integer", "minimum": 0},
-        "timeout": {"type": "string", "pattern": DURATION_PATTERN},
-    },
-    "additionalProperties": False,
-}
-_GRAPH = {
-    "type": "object",
-    "required": ["nodes"],
-    "properties": {
-        "nodes": {"type": "array", "minItems": 1, "items": _NODE},
-        "edges": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["source", "dest"],
-                "properties": {"source": _S, "dest": _S},
-                "additionalProperties": False,
-            },
-        },
-        "user_params": {"type": "object"},
-    },
-    "additionalProperties": False,
-}
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -97,20 +64,19 @@ def _ref(name: str) -> dict[str, str]:
 SCHEMAS: dict[str, Any] = {
     "FlowTemplateRequest": {
         "type": "object",
-        "description": "a workflow template; beyond this shape the repo's validation decides "
-        "(step inputs, edges, references): 422 with its diagnostics",
-        "required": ["name", "workflows"],
+        "description": "a workflow template. Its workflows are provision (required to run) and "
+        "deprovision, each {nodes: [{id, type, user_inputs, previous_node_inputs, retries, "
+        "timeout}], edges: [{source, dest}], user_params}; with validation=all (the default) "
+        "the repo's validation decides what they may hold (step types and inputs, edges, "
+        "references), a 422 with its diagnostics; otherwise a template it rejects is kept as "
+        "a draft",
+        "required": ["name"],
         "properties": {
             "name": {"type": "string", "pattern": "\\S"},
             "description": _S,
             "use_case": _S,
             "version": {"type": "object"},
-            "workflows": {
-                "type": "object",
-                "required": ["provision"],
-                "properties": {"provision": _GRAPH, "deprovision": _GRAPH},
-                "additionalProperties": False,
-            },
+            "workflows": {"type": "object"},
             "ui_metadata": {"type": "object"},
         },
         "additionalProperties": False,

@@ -181,14 +181,25 @@ def _undeclared_params(graphs: Mapping[str, Any], params: Mapping[str, Any]) -> 
     return names
 
 
-def to_document(template: Mapping[str, Any], *, workflow_id: str) -> dict[str, Any]:
-    """The Workflow document of ``template`` (its credentials taken out already)."""
+def check_shape(template: Mapping[str, Any]) -> None:
+    """The template's own fields and their types: what even a draft must get right."""
     unknown = sorted(set(template) - set(TEMPLATE_FIELDS))
     if unknown:
         raise Unprocessable(
             f"{unknown[0]}: not a field of a workflow template (it takes "
             f"{', '.join(TEMPLATE_FIELDS)})"
         )
+    _text(template, "name", required=True)
+    _text(template, "description")
+    _text(template, "use_case")
+    for field in ("version", "workflows", "ui_metadata"):
+        if field in template and not isinstance(template[field], Mapping):
+            raise Unprocessable(f"{field}: must be an object")
+
+
+def to_document(template: Mapping[str, Any], *, workflow_id: str) -> dict[str, Any]:
+    """The Workflow document of ``template`` (its credentials taken out already)."""
+    check_shape(template)
     name = _text(template, "name", required=True)
     assert name is not None
     annotations = {NAME_ANNOTATION: name}
