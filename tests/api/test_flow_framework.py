@@ -21,6 +21,7 @@ from tests.conftest import git
 
 BASE = "/_plugins/_flow_framework/workflow"
 CREDENTIAL_VALUE = "12345"
+ROTATED_VALUE = "rotated-key-77aa0c"
 
 # The reference's example, as it gives it (flow-framework-create-workflow.txt).
 REFERENCE_JSON: dict[str, Any] = {
@@ -199,8 +200,11 @@ async def test_reference_json_template_lives_its_whole_life(start_api: StartApi)
     assert git(api.remote.path, "rev-parse", f"{answer['commit']}^") == before
     assert _author(api, answer["commit"]) == "editor-bot <editor-bot@reconciler.api>"
     written = api.remote.read(f"workflows/{workflow_id}.yaml").decode()
-    secret_name = f"{workflow_id}.create_connector_1.openAI_key"
-    assert secret_name in written and CREDENTIAL_VALUE not in written
+    document = yaml.safe_load(written)
+    connector_node = document["spec"]["workflows"]["provision"]["nodes"][0]
+    secret_name = connector_node["user_inputs"]["credential"]["openAI_key"]
+    assert secret_name.startswith(f"{workflow_id}.create_connector_1.openAI_key.")
+    assert CREDENTIAL_VALUE not in written
     stored = api.state_dir.parent / "secrets" / secret_name
     assert stored.read_text() == CREDENTIAL_VALUE
     assert stat.S_IMODE(stored.stat().st_mode) == 0o600
@@ -266,6 +270,20 @@ async def test_reference_json_template_lives_its_whole_life(start_api: StartApi)
     assert updated.status == 200, updated.text
     assert _author(api, updated.json()["commit"]) == "admin-bot <admin-bot@reconciler.api>"
     assert api.remote.tip() == updated.json()["commit"]
+    assert secret_name in api.remote.read(f"workflows/{workflow_id}.yaml").decode()
+    assert stored.read_text() == CREDENTIAL_VALUE
+
+    # A new value for the credential is a new secret, named in a new commit.
+    template["workflows"]["provision"]["nodes"][0]["user_inputs"]["credential"] = {
+        "openAI_key": ROTATED_VALUE
+    }
+    rotated = await client.put(f"{BASE}/{workflow_id}", role="editor", json=template)
+    assert rotated.status == 200, rotated.text
+    document = yaml.safe_load(api.remote.read(f"workflows/{workflow_id}.yaml"))
+    node = document["spec"]["workflows"]["provision"]["nodes"][0]
+    new_name = node["user_inputs"]["credential"]["openAI_key"]
+    assert new_name != secret_name and new_name.startswith(f"{workflow_id}.create_connector_1.")
+    assert (stored.parent / new_name).read_text() == ROTATED_VALUE
     assert stored.read_text() == CREDENTIAL_VALUE
 
     async def changed_served() -> bool:
@@ -285,6 +303,7 @@ async def test_reference_json_template_lives_its_whole_life(start_api: StartApi)
 
     await wait_until("the deleted workflow gone", absent)
     _assert_value_nowhere(api, CREDENTIAL_VALUE)
+    _assert_value_nowhere(api, ROTATED_VALUE)
 
 
 async def test_reference_yaml_template_with_provision_true(start_api: StartApi) -> None:
@@ -343,7 +362,7 @@ async def test_draft_saved_with_validation_none_then_finished(start_api: StartAp
     read = (await client.get(f"{BASE}/{workflow_id}")).json()
     assert read["draft"] is True and read["name"] == "work in progress"
     credential = read["workflows"]["provision"]["nodes"][0]["user_inputs"]["credential"]
-    assert credential == {"openAI_key": f"{workflow_id}.create_connector_1.openAI_key"}
+    assert credential["openAI_key"].startswith(f"{workflow_id}.create_connector_1.openAI_key.")
     status = (await client.get(f"{BASE}/{workflow_id}/_status")).json()
     assert status["state"] == "NOT_STARTED"
     refused = await client.post(f"{BASE}/{workflow_id}/_provision", role="operator")
@@ -435,6 +454,11 @@ async def test_credential_given_at_provision_goes_to_the_secret_store(start_api:
     workflow_id = created.json()["workflow_id"]
     served = await _served(api, workflow_id)
     assert served["workflows"]["provision"]["user_params"] == {"openai_key": ""}
+
+    undeclared = await client.post(
+        f"{BASE}/{workflow_id}/_provision", role="operator", json={"nope": "x"}
+    )
+    assert undeclared.status == 422 and "nope" in undeclared.json()["detail"]
 
     # Without the value the connector has no secret to name: the provision fails.
     first = await client.post(f"{BASE}/{workflow_id}/_provision", role="operator")
@@ -537,3 +561,28 @@ async def test_update_of_a_workflow_written_in_git_keeps_what_templates_lack(
     assert spec["description"] == "Nightly evaluation, from the flow framework"
     assert spec["use_case"] == "MODEL_EVALUATION"
     assert [n["id"] for n in spec["workflows"]["provision"]["nodes"]] == ["score", "report"]
+
+
+async def test_review_branches_and_writes_off(start_api: StartApi) -> None:
+    api = await start_api(write_mode="branch")
+    client = api.client
+    before = api.remote.tip()
+    refused = await client.post(f"{BASE}?provision=true", role="editor", json=REFERENCE_JSON)
+    assert refused.status == 409 and "review" in refused.json()["detail"]
+    created = await client.post(BASE, role="editor", json=REFERENCE_JSON)
+    assert created.status == 201, created.text
+    answer = created.json()
+    assert answer["branch"].startswith("reconciler/api/") and api.remote.tip() == before
+    assert api.remote.tip(answer["branch"]) == answer["commit"]
+    assert _author(api, answer["commit"]) == "editor-bot <editor-bot@reconciler.api>"
+    assert f"workflows/{answer['workflow_id']}.yaml" in api.remote.paths(answer["branch"])
+    _assert_value_nowhere(api, CREDENTIAL_VALUE)
+
+
+async def test_writes_off_refuses_without_storing_anything(start_api: StartApi) -> None:
+    api = await start_api(write_mode="off")
+    before = api.remote.tip()
+    refused = await api.client.post(BASE, role="editor", json=REFERENCE_JSON)
+    assert refused.status == 403 and "write_mode" in refused.json()["detail"]
+    assert api.remote.tip() == before
+    assert not list((api.state_dir.parent / "secrets").glob("createconnector-*"))

@@ -21,9 +21,10 @@ table), credentials already taken out, and served by get, ``_status`` (NOT_START
 drops the draft. A draft cannot be provisioned. A template that validates is committed
 whatever ``validation`` says.
 
-Secrets: each literal connector credential goes to the secret store first (only its
-name reaches Git or the state store); a value given at provision time for a credential
-``${{ param }}`` does too, and the run gets the secret's name.
+Secrets: each literal connector credential goes to the secret store under a fresh name
+once the commit (or draft) naming it is saved, and only the name reaches Git or the
+state store; a value given at provision time for a credential ``${{ param }}`` goes
+there too, and the run gets the secret's name.
 
 Provisioning state and ``resources_created`` come from
 :mod:`reconciler.daemon.provisioning` over the store (see
@@ -49,9 +50,9 @@ from reconciler.api.compat import flow_framework_records as ff_records
 from reconciler.api.compat import flow_framework_search as ff_search
 from reconciler.api.compat import flow_framework_template as ff_template
 from reconciler.api.documents import stamp
-from reconciler.api.problems import BadRequest, Conflict, NotFound, Unprocessable
+from reconciler.api.problems import BadRequest, Conflict, NotFound, Unavailable, Unprocessable
 from reconciler.api.state import VIEW, WRITES, cached_json, json_body, json_response, require
-from reconciler.api.view import DaemonView
+from reconciler.api.view import DaemonView, ViewError
 from reconciler.api.writes import WriteOutcome
 from reconciler.core.diff import ObjectState
 from reconciler.core.step_types import CATALOGUE, WORKFLOW_STEP_TYPES
@@ -99,11 +100,27 @@ def _find(view: DaemonView, workflow_id: str) -> tuple[ObjectState | None, dict[
     return None, draft
 
 
-async def _store_secrets(view: DaemonView, found: list[ff_template.InlineSecret]) -> None:
+async def _store_secrets(
+    view: DaemonView,
+    found: list[ff_template.InlineSecret],
+    *,
+    written: WriteOutcome | None = None,
+) -> None:
+    """Put the values taken out of a template into the secret store, once what names them
+    is saved (``written``: the commit that does)."""
     for secret in found:
-        await asyncio.to_thread(
-            view.store_secret, name=secret.name, value=secret.value, replace=True
-        )
+        try:
+            await asyncio.to_thread(
+                view.store_secret, name=secret.name, value=secret.value, replace=True
+            )
+        except ViewError as exc:
+            if written is None:
+                raise
+            raise Unavailable(
+                f"commit {written.commit[:12]} names secret {secret.name!r}, which could not "
+                f"be stored: {exc}; put the value there on the daemon host, or send the "
+                "template again once the secret store takes writes"
+            ) from exc
 
 
 def _written(outcome: WriteOutcome) -> dict[str, Any]:
@@ -161,6 +178,7 @@ async def _provision(
             f"workflow {workflow_id!r} is {current}: it can be provisioned only while "
             "NOT_STARTED or FAILED (deprovision it first)"
         )
+    _check_declared(state.document, params)  # before any value is stored
     given: dict[str, Any] = {}
     secret_params = ff_template.credential_params(state.document)
     for name, value in params.items():
@@ -176,7 +194,9 @@ async def _provision(
 def _params(body: Mapping[str, Any]) -> dict[str, Any]:
     for name, value in body.items():
         if not isinstance(value, str | int | float | bool) and value is not None:
-            raise Unprocessable(f"{name}: a provision parameter must be a string")
+            raise Unprocessable(
+                f"{name}: a provision parameter must be a string, number, boolean or null"
+            )
     return dict(body)
 
 
@@ -296,7 +316,6 @@ async def create(request: web.Request) -> web.Response:
     ff_template.check_shape(template)
     workflow_id = ff_template.new_workflow_id(str(template["name"]))
     scrubbed, found = ff_template.take_credentials(template, workflow_id=workflow_id)
-    await _store_secrets(view, found)
     try:
         document = ff_template.to_document(scrubbed, workflow_id=workflow_id)
         _check_declared(document, params)
@@ -313,8 +332,10 @@ async def create(request: web.Request) -> web.Response:
             {"template": scrubbed, "saved_by": caller.name, "problem": exc.detail,
              "saved_at": stamp(datetime.datetime.now(datetime.UTC))},
         )  # fmt: skip
+        await _store_secrets(view, found)
         answer = {"workflow_id": workflow_id, "draft": True, "problem": exc.detail}
         return json_response(request, answer, status=201)
+    await _store_secrets(view, found, written=outcome)
     view.trigger(reason="api write")
     answer = {"workflow_id": workflow_id, **_written(outcome)}
     if provision:
@@ -340,7 +361,6 @@ async def update(request: web.Request) -> web.Response:
     template = await _template(request)
     ff_template.check_shape(template)
     scrubbed, found = ff_template.take_credentials(template, workflow_id=workflow_id)
-    await _store_secrets(view, found)
     try:
         document = ff_template.to_document(scrubbed, workflow_id=workflow_id)
         writes = request.app[WRITES]
@@ -367,8 +387,10 @@ async def update(request: web.Request) -> web.Response:
         ff_records.save_draft(
             view.store, workflow_id, {**draft, "template": scrubbed, "problem": exc.detail}
         )
+        await _store_secrets(view, found)
         answer = {"workflow_id": workflow_id, "draft": True, "problem": exc.detail}
         return json_response(request, answer)
+    await _store_secrets(view, found, written=outcome)
     if draft is not None:
         ff_records.drop_draft(view.store, workflow_id)
     view.trigger(reason="api write")

@@ -9,9 +9,11 @@ keep their nodes and edges as they are; a graph's ``user_params`` become the spe
 
 Secrets: a ``create_connector`` node's ``credential`` holds values in that API, names of
 secrets in ours. Each literal value is taken out of the template as an
-:class:`InlineSecret` named ``<workflow_id>.<node_id>.<key>`` (the caller stores it in
-the secret store) and only that name goes to Git; a value that already is that name (a
-template read back and sent again) or a ``${{ param }}`` placeholder stays as it is.
+:class:`InlineSecret` named ``<workflow_id>.<node_id>.<key>.<random>`` (the caller stores
+it in the secret store once the write succeeded) and only that name goes to Git; a value
+that already is such a name (a template read back and sent again) or a ``${{ param }}``
+placeholder stays as it is. A new value gets a new name, so replacing a credential
+changes the Workflow's document (a commit) and a refused write leaves the old one live.
 A placeholder naming no declared param is declared with an empty value, so the template
 validates and the value can be given at provision time.
 """
@@ -40,6 +42,7 @@ YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yam
 _SLUG = re.compile(r"[^a-z0-9]+")
 _SECRET_CHARS = re.compile(r"[^A-Za-z0-9_-]+")
 _ID_SUFFIX_BYTES = 3
+_SECRET_SUFFIX_BYTES = 4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,9 +84,21 @@ def new_workflow_id(name: str) -> str:
     return f"{slug}-{suffix}" if slug else f"workflow-{suffix}"
 
 
-def secret_name(workflow_id: str, node_id: str, key: str) -> str:
-    """The secret a node's credential ``key`` is stored under."""
-    return ".".join(_SECRET_CHARS.sub("-", part) for part in (workflow_id, node_id, key))[:250]
+def secret_prefix(workflow_id: str, node_id: str, key: str) -> str:
+    """What the names of a node's credential ``key`` start with."""
+    return ".".join(_SECRET_CHARS.sub("-", part) for part in (workflow_id, node_id, key))[:230]
+
+
+def new_secret_name(prefix: str) -> str:
+    """A fresh name for a credential value: a value sent again (a rotation) gets a new name,
+    so the Workflow's document changes with it and the old value stays until then."""
+    return f"{prefix}.{secrets.token_hex(_SECRET_SUFFIX_BYTES)}"
+
+
+def is_secret_name(text: str, prefix: str) -> bool:
+    """Whether ``text`` is a name :func:`new_secret_name` gave for ``prefix``."""
+    suffix = rf"\.[0-9a-f]{{{2 * _SECRET_SUFFIX_BYTES}}}"
+    return re.fullmatch(re.escape(prefix) + suffix, text) is not None
 
 
 def param_secret_name(workflow_id: str, param: str) -> str:
@@ -151,12 +166,13 @@ def _node_credentials(workflow_id: str, where: str, node: Any, found: list[Inlin
         if isinstance(value, bool) or not isinstance(value, str | int | float):
             raise Unprocessable(f"{at}: a credential value must be a string")
         text = str(value)
-        name = secret_name(workflow_id, node_id, str(key))
-        if text == name or PLACEHOLDER.fullmatch(text.strip()):
+        prefix = secret_prefix(workflow_id, node_id, str(key))
+        if is_secret_name(text, prefix) or PLACEHOLDER.fullmatch(text.strip()):
             names[str(key)] = text
             continue
         if not text:
             raise Unprocessable(f"{at}: a credential value must not be empty")
+        name = new_secret_name(prefix)
         found.append(InlineSecret(name=name, value=text))
         names[str(key)] = name
     assert isinstance(inputs, Mapping)
