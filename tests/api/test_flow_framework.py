@@ -563,7 +563,7 @@ async def test_update_of_a_workflow_written_in_git_keeps_what_templates_lack(
     assert [n["id"] for n in spec["workflows"]["provision"]["nodes"]] == ["score", "report"]
 
 
-async def test_review_branches_and_writes_off(start_api: StartApi) -> None:
+async def test_review_branch_mode(start_api: StartApi) -> None:
     api = await start_api(write_mode="branch")
     client = api.client
     before = api.remote.tip()
