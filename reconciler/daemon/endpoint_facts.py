@@ -9,7 +9,7 @@ same reason instead of waiting forever.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -69,12 +69,29 @@ class DaemonEndpointFacts:
     def credential(self, name: str) -> Mapping[str, Any] | None:
         return self._spec("Credential", name)
 
-    def clusters(self) -> dict[str, Mapping[str, Any]]:
-        return {
-            state.name: state.spec
-            for state in self._desired().values()
-            if state.kind == "Cluster"
-        }
+    def clusters(self) -> Mapping[str, Mapping[str, Any]]:
+        """The Cluster specs by name, as a view (a driver is asked for on every step)."""
+        return ClusterSpecs(self._desired())
+
+
+class ClusterSpecs(Mapping[str, Mapping[str, Any]]):
+    """The Cluster specs of the applied objects by name: one is found by its object key,
+    not by a scan of every object (with 1,000 Deployments that scan ran on each step)."""
+
+    def __init__(self, desired: Mapping[str, ObjectState]) -> None:
+        self._desired = desired
+
+    def __getitem__(self, name: str) -> Mapping[str, Any]:
+        state = self._desired.get(f"Cluster/{name}")
+        if state is None or state.kind != "Cluster":
+            raise KeyError(name)
+        return state.spec
+
+    def __iter__(self) -> Iterator[str]:
+        return (state.name for state in self._desired.values() if state.kind == "Cluster")
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 def _int(value: Any) -> int | None:
