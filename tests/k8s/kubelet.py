@@ -173,7 +173,10 @@ class FakeKubelet:
             {"status": status},
             field_manager=MANAGER,
             _content_type="application/merge-patch+json",
-        )
+            # the answer is read as bytes, to its end (which frees the connection): no
+            # client model objects are built for it
+            _preload_content=False,
+        ).read()
 
     # ---------------------------------------------------------------------- jobs
     def _on_job(self, obj: dict[str, Any]) -> None:

@@ -34,7 +34,7 @@ from kubernetes.config.config_exception import ConfigException
 
 from reconciler.drivers.clusters import kubernetes_drift as drift
 from reconciler.drivers.clusters import kubernetes_errors as errors
-from reconciler.drivers.clusters import protocol
+from reconciler.drivers.clusters import kubernetes_watch, protocol
 
 FIELD_MANAGER = "reconciler"
 OWNER_LABEL = "reconciler/deployment"
@@ -164,8 +164,20 @@ class KubernetesDriver:
         self._threads = concurrent.futures.ThreadPoolExecutor(
             max_workers=max_threads, thread_name_prefix=f"k8s-{namespace}"
         )
-        self.relists = 0
+        self._relists = 0
+        self._rollouts = kubernetes_watch.DeploymentWatch(
+            lister=self._apps.list_namespaced_deployment,
+            namespace=namespace,
+            label_selector=OWNER_LABEL,
+            settled=_settled,
+            chunk_s=watch_chunk_s,
+            request_timeout_s=request_timeout_s,
+        )
+
+    @property
+    def relists(self) -> int:
         """How often a readiness watch had to re-list (410 Gone or an ended watch)."""
+        return self._relists + self._rollouts.relists
 
     # ------------------------------------------------------------------ plumbing
     async def _call(self, action: str, function: Callable[[], _T]) -> _T:
@@ -502,18 +514,15 @@ class KubernetesDriver:
         )
         return await self.observe_endpoint(name)
 
-    def _watch_rollout(
-        self, deployment_name: str, deadline: float, *, since: dict[str, Any] | None = None
-    ) -> dict[str, Any] | None:
+    def _watch_rollout(self, deployment_name: str, deadline: float) -> dict[str, Any] | None:
         """Watch one Deployment until its rollout completes or fails, or ``deadline``.
 
-        Returns the Deployment as last seen (None: not seen). ``since`` is the Deployment
-        as an apply answered: the watch starts at its resourceVersion, with no list first.
-        A watch that ends or answers 410 Gone re-lists and goes on.
+        Returns the Deployment as last seen (None: not seen). A watch that ends or answers
+        410 Gone re-lists and goes on.
         """
         selector = f"metadata.name={deployment_name}"
-        seen = since
-        version = since["metadata"]["resourceVersion"] if since is not None else None
+        seen: dict[str, Any] | None = None
+        version: str | None = None
         while seen is None or not _settled(seen):
             if time.monotonic() >= deadline:
                 return seen
@@ -553,9 +562,27 @@ class KubernetesDriver:
             except ApiException as error:
                 if error.status != 410:
                     raise
-            self.relists += 1
+            self._relists += 1
             version = None
         return seen
+
+    async def _wait_settled(
+        self, waiting: kubernetes_watch.Waiter, deadline: float
+    ) -> dict[str, Any] | None:
+        """The Deployment once its rollout is over, or as last seen at ``deadline``."""
+        remaining = max(deadline - time.monotonic(), 0.0)
+        # asyncio.wait, not wait_for: the future is the watch thread's to end, never cancelled
+        done, _ = await asyncio.wait([asyncio.wrap_future(waiting.future)], timeout=remaining)
+        if not done:
+            return waiting.latest
+        try:
+            return waiting.future.result()
+        except Exception as error:
+            errors.raise_for(
+                error,
+                action=f"wait for Deployment {self.namespace}/{waiting.name}",
+                scrub=self._scrub,
+            )
 
     async def promote_endpoint(self, name: str) -> protocol.EndpointObservation:
         """Point the Service at the ready target revision and remove the other revisions.
@@ -622,33 +649,39 @@ class KubernetesDriver:
 
         The live objects are read once, first: their drift is what this apply re-applies
         (the observation's ``healed``), and the Service there says which revision serves.
-        The wait watches the applied Deployment from the resourceVersion its apply
-        answered, and the observation is made of what the applies and the watch returned;
-        only a rollout that is not done at that point (an old revision to remove, a
-        failure, a timeout) reads the live objects again.
+        The wait is on the namespace's one shared watch of our Deployments, and the
+        observation is made of what the applies and that watch returned; only a rollout
+        that is not done at that point (an old revision to remove, a failure, a timeout)
+        reads the live objects again.
         """
         deadline = time.monotonic() + timeout_s
         await self._ensure_namespace()
+        name = _name(self._revision_manifest(spec)[0])
 
-        def roll() -> tuple[tuple[protocol.Drift, ...], protocol.EndpointObservation]:
-            # One worker thread for the whole sequence: a hop to a thread per call cost
-            # the event loop more than the calls themselves with many rollouts at once.
+        def roll() -> tuple[tuple[protocol.Drift, ...], list[dict[str, Any]], dict[str, Any]]:
+            # One worker thread for the read and the applies: a hop to a thread per call
+            # cost the event loop more than the calls themselves with many rollouts.
             deployments, service = self._stage(
                 f"observe endpoint {spec.name}",
                 lambda: (self._list_deployments(spec.name), self._read_service(spec.name)),
             )
             healed = self._drift(deployments, service)
             applied, selecting = self._apply_revision(spec, service=service)
-            name = _name(applied)
-            seen = self._stage(
-                f"wait for Deployment {self.namespace}/{name}",
-                lambda: self._watch_rollout(name, deadline, since=applied),
-            )
-            current = [d for d in deployments if _name(d) != name]
-            current = sorted([*current, *([seen] if seen is not None else [])], key=_name)
-            return healed, self._observation(spec.name, current, selecting)
+            self._rollouts.applied(waiting, applied)
+            return healed, deployments, selecting
 
-        healed, observation = await self._call(f"roll out endpoint {spec.name}", roll)
+        # registered before the apply, so no event of the new generation goes unseen
+        waiting = self._rollouts.expect(name)
+        try:
+            healed, deployments, selecting = await self._call(
+                f"roll out endpoint {spec.name}", roll
+            )
+            seen = await self._wait_settled(waiting, deadline)
+        finally:
+            self._rollouts.forget(waiting)
+        current = [d for d in deployments if _name(d) != name]
+        current = sorted([*current, *([seen] if seen is not None else [])], key=_name)
+        observation = self._observation(spec.name, current, selecting)
         if observation.ready:
             return dataclasses.replace(observation, healed=healed)
         try:
@@ -823,5 +856,6 @@ class KubernetesDriver:
         return await self._call(f"read logs of Job {handle.name}", read)
 
     async def close(self) -> None:
+        self._rollouts.close()
         await asyncio.get_running_loop().run_in_executor(self._threads, self._api.close)
         self._threads.shutdown(wait=False)

@@ -179,18 +179,71 @@ async def test_a_watch_the_client_closes_ends_on_the_server(backend: Backend) ->
     driver = k8s.KubernetesDriver(
         kubeconfig=backend.kubeconfig, context=None, namespace=NAMESPACE, watch_chunk_s=300
     )
-    baseline = backend.double.open_watches()  # the kubelet's own
+    names = ("one", "two", "three")
     try:
-        for name in ("one", "two", "three"):
-            observed = await driver.rollout(endpoint(name), timeout_s=20)
+        backend.kubelet.enabled.clear()
+        for name in names:
+            await driver.apply_endpoint(endpoint(name))
+        waits = [
+            asyncio.create_task(driver.wait_endpoint_ready(name, timeout_s=60)) for name in names
+        ]
+        await until(
+            lambda: (
+                backend.double is not None
+                and backend.double.open_watches(namespace=NAMESPACE) == len(names)
+            ),
+            what="one readiness watch per endpoint",
+        )
+        backend.kubelet.enabled.set()
+        for observed in await asyncio.gather(*waits):
             assert observed.ready, observed.message
     finally:
+        backend.kubelet.enabled.set()
         await driver.close()
     await until(
-        lambda: backend.double is not None and backend.double.open_watches() == baseline,
+        lambda: (
+            backend.double is not None and backend.double.open_watches(namespace=NAMESPACE) == 0
+        ),
         timeout=30,
         what="the closed readiness watches to end on the server",
     )
+
+
+async def test_rollouts_at_once_wait_on_one_shared_watch(
+    backend: Backend, driver: k8s.KubernetesDriver
+) -> None:
+    if backend.double is None:
+        pytest.skip("counting the server's watches needs the double")
+    backend.kubelet.enabled.clear()
+    names = [f"chat-{index}" for index in range(6)]
+    rollouts = [asyncio.create_task(driver.rollout(endpoint(name), timeout_s=60)) for name in names]
+    await until(
+        lambda: backend.double is not None and backend.double.count("deployments") == len(names),
+        what="every Deployment applied",
+    )
+    assert backend.double.open_watches(namespace=NAMESPACE) == 1
+    assert not any(task.done() for task in rollouts)
+    backend.kubelet.enabled.set()
+
+    observed = await asyncio.gather(*rollouts)
+
+    assert [o.name for o in observed if o.ready] == names
+
+
+async def test_the_shared_watch_relists_after_410_gone(
+    backend: Backend, driver: k8s.KubernetesDriver
+) -> None:
+    if backend.double is None:
+        pytest.skip("forcing 410 Gone needs the double's control")
+    backend.kubelet.enabled.clear()
+    backend.double.answer_next_watches_gone(1)
+    rollout = asyncio.create_task(driver.rollout(endpoint(), timeout_s=60))
+    await until(lambda: driver.relists >= 1, what="a re-list after 410")
+    backend.kubelet.enabled.set()
+
+    observed = await asyncio.wait_for(rollout, 60)
+
+    assert observed.ready, observed.message
 
 
 async def test_readiness_watch_relists_after_410_gone(

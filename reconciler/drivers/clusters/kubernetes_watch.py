@@ -1,0 +1,174 @@
+"""One watch of a namespace's managed Deployments, shared by every rollout waiting there.
+
+A rollout waits until its Deployment's rollout is over (complete or failed). With a watch
+of its own, each rollout made a watch request on a connection it then had to close, and
+held a thread for its wait; 1,000 rollouts made 1,000 of them. Here one thread lists the
+namespace's Deployments that carry our managed-by label, watches them from that list's
+resourceVersion, and hands each object to the rollouts waiting on its name. A watch that
+ends or answers 410 Gone re-lists and goes on, as the per-rollout watch did.
+
+A rollout registers before its apply and then gives the object its apply answered: only
+an object of at least that generation settles it, so a state of an earlier spec is never
+taken for the new one, and an event that came before the apply's answer is not lost.
+A failure of the watch itself (the server refuses it, cannot be reached) is handed to
+every rollout waiting at that moment; the thread backs off and tries again.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from kubernetes import watch
+from kubernetes.client.exceptions import ApiException
+
+Settled = Callable[[Mapping[str, Any]], bool]
+
+
+def _generation(obj: Mapping[str, Any]) -> int:
+    return int((obj.get("metadata") or {}).get("generation") or 0)
+
+
+class Waiter:
+    """One rollout's wait: ``future`` ends with the settling Deployment (or the error)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.future: concurrent.futures.Future[dict[str, Any]] = concurrent.futures.Future()
+        self.generation: int | None = None
+        self.latest: dict[str, Any] | None = None
+        """The Deployment as last seen (None: not seen, or deleted)."""
+
+
+class DeploymentWatch:
+    """``expect`` a name, ``applied`` the apply's answer, then wait on the waiter's future;
+    ``forget`` it when done. ``close`` ends the thread."""
+
+    def __init__(
+        self,
+        *,
+        lister: Callable[..., Any],
+        namespace: str,
+        label_selector: str,
+        settled: Settled,
+        chunk_s: int,
+        request_timeout_s: float,
+    ) -> None:
+        self._lister = lister
+        self._namespace = namespace
+        self._selector = label_selector
+        self._settled = settled
+        self._chunk_s = chunk_s
+        self._timeout = request_timeout_s
+        self._lock = threading.Lock()
+        self._waiters: dict[str, list[Waiter]] = {}
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self.relists = 0
+        """How often the watch had to re-list (410 Gone or an ended watch)."""
+
+    # ---------------------------------------------------------------- rollouts' side
+    def expect(self, name: str) -> Waiter:
+        """Register a wait for Deployment ``name``; call before applying it."""
+        waiter = Waiter(name)
+        with self._lock:
+            self._waiters.setdefault(name, []).append(waiter)
+            if self._thread is None and not self._stop.is_set():
+                self._thread = threading.Thread(
+                    target=self._run, name=f"k8s-watch-{self._namespace}", daemon=True
+                )
+                self._thread.start()
+        return waiter
+
+    def applied(self, waiter: Waiter, obj: dict[str, Any]) -> None:
+        """The Deployment as the apply answered: its generation is the one to wait for."""
+        with self._lock:
+            waiter.generation = _generation(obj)
+            seen = waiter.latest
+            if seen is None or _generation(seen) < waiter.generation:
+                waiter.latest = seen = obj
+            self._settle(waiter, seen)
+
+    def forget(self, waiter: Waiter) -> None:
+        with self._lock:
+            waiting = self._waiters.get(waiter.name, [])
+            if waiter in waiting:
+                waiting.remove(waiter)
+            if not waiting:
+                self._waiters.pop(waiter.name, None)
+
+    def close(self) -> None:
+        self._stop.set()
+
+    # ------------------------------------------------------------------ the thread
+    def _settle(self, waiter: Waiter, obj: dict[str, Any]) -> None:
+        if (
+            waiter.generation is not None
+            and not waiter.future.done()
+            and _generation(obj) >= waiter.generation
+            and self._settled(obj)
+        ):
+            waiter.future.set_result(obj)
+
+    def _seen(self, name: str, obj: dict[str, Any] | None) -> None:
+        with self._lock:
+            for waiter in self._waiters.get(name, ()):
+                waiter.latest = obj
+                if obj is not None:
+                    self._settle(waiter, obj)
+
+    def _fail(self, error: Exception) -> None:
+        with self._lock:
+            for waiting in self._waiters.values():
+                for waiter in waiting:
+                    if not waiter.future.done():
+                        waiter.future.set_exception(error)
+
+    def _run(self) -> None:
+        backoff = 0.5
+        while not self._stop.is_set():
+            try:
+                self._list_and_watch()
+                backoff = 0.5
+            except Exception as error:  # handed to the waiters, which raise it
+                self._fail(error)
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 30.0)
+
+    def _list_and_watch(self) -> None:
+        listing = json.loads(
+            self._lister(
+                self._namespace,
+                label_selector=self._selector,
+                _request_timeout=self._timeout,
+                _preload_content=False,
+            ).data
+        )
+        for item in listing.get("items") or []:
+            self._seen(str(item["metadata"]["name"]), item)
+        # Events as plain JSON: the client's model objects are not needed here.
+        stream = watch.Watch(return_type="object").stream(  # type: ignore[no-untyped-call]
+            self._lister,
+            self._namespace,
+            label_selector=self._selector,
+            resource_version=listing["metadata"]["resourceVersion"],
+            timeout_seconds=self._chunk_s,
+            _request_timeout=self._chunk_s + self._timeout,
+        )
+        try:
+            for event in stream:
+                if self._stop.is_set():
+                    return
+                obj = event.get("raw_object") or {}
+                name = (obj.get("metadata") or {}).get("name")
+                if event["type"] in {"ADDED", "MODIFIED"} and name:
+                    self._seen(str(name), obj)
+                elif event["type"] == "DELETED" and name:
+                    self._seen(str(name), None)
+        except ApiException as error:
+            if error.status != 410:
+                raise
+        self.relists += 1
