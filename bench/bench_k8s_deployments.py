@@ -7,7 +7,9 @@ in its secrets folder. A first push brings the Cluster and a disk Model to Ready
 timed push then adds N Deployments (``workers: 1``, built-in ``vllm`` template) in one
 commit. Timed from the push's return until the status branch holds N Deployment files
 with ``phase: Ready``; the daemon's peak RSS is its VmHWM at that moment. The double and
-the kubelet run in this process, so they share the machine's cores with the daemon.
+the kubelet run in this process, so they share the machine's cores with the daemon. The
+API requests the double answered in that time (the daemon's and the kubelet's; a watch
+counts once it ends) and the 1-minute load average are reported beside the figures.
 Usage: .venv/bin/python bench/bench_k8s_deployments.py [--deployments 1000] [--limit 600]
 (``BENCH_CONCURRENCY=N`` sets the daemon's clusters.max_concurrent_steps, default 8;
 ``BENCH_KEEP_DIR=DIR`` keeps the remote, state dir and daemon log there.)
@@ -134,6 +136,12 @@ def peak_rss_mib(pid: int) -> float:
     raise RuntimeError("no VmHWM")
 
 
+def cpu_s(pid: int) -> float:
+    """User and system CPU seconds of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def wait(what: str, probe: object, *, limit: float) -> float:
     assert callable(probe)
     began = time.monotonic()
@@ -197,6 +205,11 @@ def run(count: int, limit: float) -> dict[str, object]:
             (clone / "deployments.yaml").write_text(deployments(count))
             git(clone, "add", "-A")
             git(clone, "commit", "--quiet", "-m", f"{count} Deployments")
+            load_before = os.getloadavg()[0]
+            daemon_cpu_before = cpu_s(daemon.pid)
+            usage = resource.getrusage(resource.RUSAGE_SELF)
+            double_cpu_before = usage.ru_utime + usage.ru_stime
+            requests_before = len(double.requests)
             git(clone, "push", "--quiet", "origin", "HEAD:main")
             elapsed = wait(
                 f"{count} Deployments Ready",
@@ -204,8 +217,9 @@ def run(count: int, limit: float) -> dict[str, object]:
                 limit=limit,
             )
             rss = peak_rss_mib(daemon.pid)
-            fields = Path(f"/proc/{daemon.pid}/stat").read_text().rsplit(")", 1)[1].split()
-            daemon_cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            load_after = os.getloadavg()[0]
+            requests = len(double.requests) - requests_before
+            daemon_cpu = cpu_s(daemon.pid)
             usage = resource.getrusage(resource.RUSAGE_SELF)
             double_cpu = usage.ru_utime + usage.ru_stime
             # every Deployment really is on the cluster, as the kubelet saw it
@@ -225,7 +239,11 @@ def run(count: int, limit: float) -> dict[str, object]:
         "kubelet_errors": kubelet.errors[:5],
         "cores": os.cpu_count(),
         "daemon_cpu_s": round(daemon_cpu, 1),
+        "daemon_cpu_s_from_push": round(daemon_cpu - daemon_cpu_before, 1),
         "double_and_kubelet_cpu_s": round(double_cpu, 1),
+        "double_and_kubelet_cpu_s_from_push": round(double_cpu - double_cpu_before, 1),
+        "api_requests_answered": requests,
+        "load_average_1m_at_push_and_at_end": [round(load_before, 2), round(load_after, 2)],
     }
 
 
