@@ -47,6 +47,7 @@ from aiohttp import web
 
 from reconciler.api.auth import Caller
 from reconciler.api.compat import flow_framework_records as ff_records
+from reconciler.api.compat import flow_framework_requests as ff_requests
 from reconciler.api.compat import flow_framework_search as ff_search
 from reconciler.api.compat import flow_framework_template as ff_template
 from reconciler.api.documents import stamp
@@ -56,7 +57,6 @@ from reconciler.api.view import DaemonView, ViewError
 from reconciler.api.writes import WriteOutcome
 from reconciler.core.diff import ObjectState
 from reconciler.core.step_types import CATALOGUE, WORKFLOW_STEP_TYPES
-from reconciler.core.validation.inline_secrets import find_inline_secrets
 
 BASE = "/_plugins/_flow_framework/workflow"
 ID_PATTERN = "[a-z0-9][-a-z0-9]{0,62}"
@@ -71,18 +71,6 @@ routes = web.RouteTableDef()
 
 
 # --- parts -------------------------------------------------------------------------------
-
-
-def _flag(request: web.Request, name: str) -> bool:
-    value = request.query.get(name, "false").lower()
-    if value not in ("true", "false"):
-        raise BadRequest(f"query parameter {name!r} must be true or false")
-    return value == "true"
-
-
-def _validating(request: web.Request) -> bool:
-    """``validation=all`` (the default) validates; any other value allows a draft."""
-    return request.query.get("validation", "all") == "all"
 
 
 def _committed(view: DaemonView, workflow_id: str) -> ObjectState | None:
@@ -125,11 +113,6 @@ async def _store_secrets(
 
 def _written(outcome: WriteOutcome) -> dict[str, Any]:
     return {"commit": outcome.commit, "branch": outcome.branch, "task_id": outcome.task.id}
-
-
-async def _template(request: web.Request) -> dict[str, Any]:
-    raw = await request.read()
-    return ff_template.parse_body(raw, request.content_type)
 
 
 async def _applied(view: DaemonView, workflow_id: str, document: Mapping[str, Any]) -> None:
@@ -178,7 +161,7 @@ async def _provision(
             f"workflow {workflow_id!r} is {current}: it can be provisioned only while "
             "NOT_STARTED or FAILED (deprovision it first)"
         )
-    _check_declared(state.document, params)  # before any value is stored
+    ff_requests.check_declared(state.document, params)  # before any value is stored
     given: dict[str, Any] = {}
     secret_params = ff_template.credential_params(state.document)
     for name, value in params.items():
@@ -189,54 +172,6 @@ async def _provision(
         else:
             given[name] = value
     return view.start_workflow(name=workflow_id, params=given, requested_by=caller.name)
-
-
-def _params(body: Mapping[str, Any]) -> dict[str, Any]:
-    for name, value in body.items():
-        if not isinstance(value, str | int | float | bool) and value is not None:
-            raise Unprocessable(
-                f"{name}: a provision parameter must be a string, number, boolean or null"
-            )
-    return dict(body)
-
-
-CREATE_QUERY = ("provision", "validation")
-
-
-def _substitutions(request: web.Request, *, provision: bool) -> dict[str, str]:
-    """Create's query parameters besides provision and validation: values for the
-    template's ``${{ name }}`` expressions, allowed with provision=true only."""
-    params: dict[str, str] = {}
-    for name in request.query:
-        if name in params or name in CREATE_QUERY:
-            if len(request.query.getall(name)) > 1:
-                raise BadRequest(f"query parameter {name!r} is given more than once")
-            continue
-        params[name] = request.query[name]
-    if params and not provision:
-        raise BadRequest(
-            f"query parameter {sorted(params)[0]!r}: substitution values are allowed only "
-            "with provision=true (or give them to _provision)"
-        )
-    return params
-
-
-def _no_secret_values(template: Mapping[str, Any]) -> None:
-    """A draft is served back as it was saved, so it may hold no secret value (the
-    connectors' credentials are taken out already; anything else is refused)."""
-    for path, message in find_inline_secrets(dict(template)):
-        where = ".".join(str(part) for part in path)
-        raise Unprocessable(f"{where}: {message}; a draft is not saved with it")
-
-
-def _check_declared(document: Mapping[str, Any], params: Mapping[str, Any]) -> None:
-    declared = (document.get("spec") or {}).get("user_params") or {}
-    unknown = sorted(set(params) - set(declared))
-    if unknown:
-        raise Unprocessable(
-            f"{unknown[0]}: the template has no ${{{{ {unknown[0]} }}}} expression or "
-            f"user_param (it has: {', '.join(sorted(declared)) or 'none'})"
-        )
 
 
 # --- routes: catalogue and search (before {workflow_id}) -----------------------------------
@@ -304,28 +239,28 @@ async def search(request: web.Request) -> web.Response:
 async def create(request: web.Request) -> web.Response:
     caller = require(request, "editor")
     view = request.app[VIEW]
-    provision = _flag(request, "provision")
-    validating = _validating(request)
-    params = _substitutions(request, provision=provision)
+    provision = ff_requests.flag(request, "provision")
+    validating = ff_requests.validating(request)
+    params = ff_requests.substitutions(request, provision=provision)
     if provision and request.app[WRITES].mode == "branch":
         raise Conflict(
             "provision=true needs the workflow on the watched branch, but writes go to review "
             "branches (api.write_mode: branch); create it, merge it, then call _provision"
         )
-    template = await _template(request)
+    template = await ff_requests.template_body(request)
     ff_template.check_shape(template)
     workflow_id = ff_template.new_workflow_id(str(template["name"]))
     scrubbed, found = ff_template.take_credentials(template, workflow_id=workflow_id)
     try:
         document = ff_template.to_document(scrubbed, workflow_id=workflow_id)
-        _check_declared(document, params)
+        ff_requests.check_declared(document, params)
         outcome = await request.app[WRITES].put(
             store=view.store, caller=caller, kind="Workflow", name=workflow_id, document=document
         )
     except Unprocessable as exc:
         if validating or provision:
             raise
-        _no_secret_values(scrubbed)
+        ff_requests.no_secret_values(scrubbed)
         ff_records.save_draft(
             view.store,
             workflow_id,
@@ -349,7 +284,7 @@ async def update(request: web.Request) -> web.Response:
     caller = require(request, "editor")
     view = request.app[VIEW]
     workflow_id = request.match_info["workflow_id"]
-    validating = _validating(request)
+    validating = ff_requests.validating(request)
     state, draft = _find(view, workflow_id)
     if state is not None:
         current = ff_records.provisioning_state(view.store, workflow_id)
@@ -358,7 +293,7 @@ async def update(request: web.Request) -> web.Response:
                 f"workflow {workflow_id!r} can not be updated unless its provisioning state "
                 f"is NOT_STARTED (it is {current}); deprovision it first"
             )
-    template = await _template(request)
+    template = await ff_requests.template_body(request)
     ff_template.check_shape(template)
     scrubbed, found = ff_template.take_credentials(template, workflow_id=workflow_id)
     try:
@@ -383,7 +318,7 @@ async def update(request: web.Request) -> web.Response:
     except Unprocessable as exc:
         if draft is None or validating:
             raise
-        _no_secret_values(scrubbed)
+        ff_requests.no_secret_values(scrubbed)
         ff_records.save_draft(
             view.store, workflow_id, {**draft, "template": scrubbed, "problem": exc.detail}
         )
@@ -453,7 +388,7 @@ async def provision(request: web.Request) -> web.Response:
             f"({draft.get('problem')}); update it with a template that validates first"
         )
     assert state is not None
-    params = _params(await json_body(request))
+    params = ff_requests.provision_params(await json_body(request))
     await _applied(view, workflow_id, {})
     execution_id = await _provision(request, caller, workflow_id, params)
     return json_response(request, {"workflow_id": workflow_id, "execution_id": execution_id})
@@ -476,7 +411,7 @@ async def status(request: web.Request) -> web.Response:
     require(request, "viewer")
     view = request.app[VIEW]
     workflow_id = request.match_info["workflow_id"]
-    every = _flag(request, "all")
+    every = ff_requests.flag(request, "all")
 
     async def build() -> dict[str, Any]:
         state, _ = _find(view, workflow_id)
