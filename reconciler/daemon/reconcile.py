@@ -9,6 +9,7 @@ published in one commit per flush, kept and retried when the remote is away.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime
 import logging
@@ -44,6 +45,10 @@ SOURCE_STATUS = "source.status"
 MAX_LISTED_DIAGNOSTICS = 200
 MAX_LOGGED_DIAGNOSTICS = 20
 MAX_LISTED_EXECUTIONS = 5
+
+
+STATUS_GATHER_S = 0.05
+"""How long a cycle's status commit waits for the chains the cycle started to end."""
 
 
 def iso_now() -> str:
@@ -118,6 +123,12 @@ class Reconciler:
         self.progress: asyncio.Event = asyncio.Event()
         """Set when a running execution moved (started, a step began or ended): flush."""
         self._publishing = asyncio.Lock()
+        self._cycle_submitted: set[str] = set()
+        self._cycle_chains_ended = asyncio.Event()
+        self._gather_until = 0.0
+        self.status_gather_s = STATUS_GATHER_S
+        """How long a cycle's status waits for the chains it submitted (see
+        :meth:`chains_of_cycle_ended`)."""
         self.last_report: CycleReport | None = None
         self.workflow_hooks: WorkflowLifecycle | None = None
         """Schedules, notifications, undo and provisioning status (the service sets it)."""
@@ -214,6 +225,9 @@ class Reconciler:
         self._replan = False
         applying = time.perf_counter()
         submitted = self._apply_plan(plan, head, resync=resync)
+        if self._cycle_submitted:
+            self._cycle_chains_ended.clear()
+            self._gather_until = time.monotonic() + self.status_gather_s
         planned = time.perf_counter()
         self._store.set_value(PLANNED, head)
         report = CycleReport(
@@ -329,6 +343,7 @@ class Reconciler:
     # -- plan to executions -----------------------------------------------------------------
 
     def _apply_plan(self, plan: Plan, revision: str, *, resync: bool) -> int:
+        self._cycle_submitted.clear()
         submitted = 0
         deferred: set[str] = set()
         for item in plan.items:
@@ -378,6 +393,7 @@ class Reconciler:
                 self._dirty.add(key)
                 state = self._desired.get(key) or self._current_state(key)
                 execution_id = self._executor.submit(chain)
+                self._cycle_submitted.add(execution_id)
                 self._latest_records.pop(key, None)
                 if state is not None:
                     self._submitted_states[execution_id] = state
@@ -427,7 +443,9 @@ class Reconciler:
         chain = build_chain(ChainRequest("update", state, revision)).chain
         if chain is None:
             return False
-        self._submitted_states[self._executor.submit(chain)] = state
+        execution_id = self._executor.submit(chain)
+        self._submitted_states[execution_id] = state
+        self._cycle_submitted.add(execution_id)
         self._latest_records.pop(key, None)
         self._dirty.add(key)
         return True
@@ -502,8 +520,27 @@ class Reconciler:
         if self.workflow_hooks is not None:
             self.workflow_hooks.on_progress(key)
 
+    async def chains_of_cycle_ended(self) -> None:
+        """Wait up to ``status_gather_s`` for the chains the last cycle submitted to end.
+
+        The service publishes a cycle's status after this, so a chain that ends at once (a
+        workflow of quick steps, a bookkeeping chain) makes one status commit with its
+        outcome instead of one saying it runs and another, a moment later, that it ended.
+        A longer chain's running state is published once the wait is over. Progress
+        flushes in the meantime wait the same way.
+        """
+        self._cycle_submitted &= set(self._executor.running_ids())
+        left = self._gather_until - time.monotonic()
+        if not self._cycle_submitted or left <= 0:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._cycle_chains_ended.wait(), left)
+
     def on_execution_finished(self, record: ExecutionRecord) -> None:
         """Executor callback: record what a chain did, mark its status for the next flush."""
+        self._cycle_submitted.discard(record.id)
+        if not self._cycle_submitted:
+            self._cycle_chains_ended.set()
         self._latest_records.pop(record.object_key, None)
         self._record_finished(record)
         if self.workflow_hooks is not None:

@@ -373,6 +373,7 @@ class Daemon:
             try:
                 started = time.monotonic()
                 report = await reconciler.cycle(resync=resync)
+                await reconciler.chains_of_cycle_ended()
                 await reconciler.flush(verify=resync)
                 _settle_memory(loaded=report.loaded, full=resync)
             except Exception:
@@ -476,6 +477,7 @@ class Daemon:
             await reconciler.progress.wait()
             reconciler.progress.clear()
             try:
+                await reconciler.chains_of_cycle_ended()
                 await reconciler.flush()
             except Exception:
                 log.exception("status flush failed; the next cycle retries it")

@@ -1,0 +1,151 @@
+"""A cycle's status commit waits briefly for the chains the cycle started.
+
+A chain that ends within the wait makes one status commit with its outcome, not one
+saying it runs and another a moment later; a chain still running when the wait is over
+has its running state published then, before it ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import yaml
+from aiohttp import web
+
+from tests.conftest import GitRemote, MakeGitRemote
+from tests.daemon.harness import STATUS_BRANCH, read_status
+from tests.daemon.inprocess import ManualClock, RunningDaemon, start_daemon, wait_until
+
+STATUS_FILE = "status/workflows/gathered.yaml"
+
+
+def workflow(round_: int, node: str) -> str:
+    return f"""\
+apiVersion: reconciler/v1
+kind: Workflow
+metadata: {{name: gathered}}
+spec:
+  trigger: on_change
+  user_params: {{round: {round_}}}
+  workflows:
+    provision:
+      nodes:
+        - {node}
+"""
+
+
+def history(remote: GitRemote, since: str) -> list[tuple[str, str]]:
+    """(phase, observed revision) of the workflow in each status commit after ``since``
+    that changed its file, oldest first."""
+    commits = subprocess.run(
+        ["git", "--git-dir", str(remote.path), "rev-list", "--reverse", f"{since}..{STATUS_BRANCH}"],  # noqa: E501
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    found: list[tuple[str, str]] = []
+    for commit in commits:
+        shown = subprocess.run(
+            ["git", "--git-dir", str(remote.path), "show", f"{commit}:{STATUS_FILE}"],
+            capture_output=True,
+            check=False,
+        )
+        if shown.returncode != 0:
+            continue
+        status = yaml.safe_load(shown.stdout)
+        seen = (status["phase"], status.get("observed_revision"))
+        if not found or found[-1] != seen:
+            found.append(seen)
+    return found
+
+
+def _status_tip(remote: GitRemote) -> str:
+    tip = remote.tip(STATUS_BRANCH)
+    assert tip is not None
+    return tip
+
+
+def _succeeded_at(remote: GitRemote, since: str, revision: str) -> bool:
+    return ("Succeeded", revision) in history(remote, since)
+
+
+async def _started(tmp_path: Path, remote: GitRemote, gather_s: float) -> RunningDaemon:
+    """A daemon whose cycle status waits ``gather_s``, once round 0 has succeeded."""
+    running = await start_daemon(tmp_path, remote.path, ManualClock.at("2025-01-01T00:00:00Z"))
+    reconciler = running.daemon.reconciler
+    assert reconciler is not None
+    reconciler.status_gather_s = gather_s
+    first = remote.tip()
+
+    def round_0_succeeded() -> bool:
+        status = read_status(remote.path, STATUS_FILE)
+        return status is not None and status["phase"] == "Succeeded" and (
+            status.get("observed_revision") == first
+        )
+
+    await wait_until("round 0 succeeded", round_0_succeeded)
+    return running
+
+
+async def test_a_chain_that_ends_within_the_wait_makes_one_status_commit(
+    make_git_remote: MakeGitRemote, tmp_path: Path
+) -> None:
+    remote = make_git_remote(files={"wf.yaml": workflow(0, "{id: only, type: noop}")})
+    # A generous wait: even a loaded machine ends a noop chain within it.
+    running = await _started(tmp_path, remote, gather_s=60.0)
+    try:
+        before = _status_tip(remote)
+        pushed = remote.writer.commit_and_push(
+            {"wf.yaml": workflow(1, "{id: only, type: noop}")}, "round 1"
+        )
+        await wait_until("round 1 succeeded", lambda: _succeeded_at(remote, before, pushed))
+        assert history(remote, before) == [("Succeeded", pushed)]
+    finally:
+        await running.stop()
+
+
+@pytest.fixture
+async def gate() -> AsyncIterator[tuple[str, asyncio.Event]]:
+    """A neighbour on loopback whose answer waits until the test opens the gate."""
+    opened = asyncio.Event()
+
+    async def held(request: web.Request) -> web.Response:
+        await opened.wait()
+        return web.Response(text="through")
+
+    app = web.Application()
+    app.router.add_get("/held", held)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}/held", opened
+    finally:
+        opened.set()
+        await runner.cleanup()
+
+
+async def test_a_chain_still_running_after_the_wait_is_published_as_running(
+    make_git_remote: MakeGitRemote, tmp_path: Path, gate: tuple[str, asyncio.Event]
+) -> None:
+    url, opened = gate
+    node = f"{{id: call, type: http_request, user_inputs: {{method: GET, url: '{url}'}}}}"
+    remote = make_git_remote(files={"wf.yaml": workflow(0, "{id: only, type: noop}")})
+    running = await _started(tmp_path, remote, gather_s=0.2)
+    try:
+        before = _status_tip(remote)
+        pushed = remote.writer.commit_and_push({"wf.yaml": workflow(1, node)}, "held call")
+        await wait_until(
+            "the held run published as running",
+            lambda: any(phase == "Reconciling" for phase, _ in history(remote, before)),
+        )
+        assert not _succeeded_at(remote, before, pushed)
+        opened.set()
+        await wait_until("the run succeeded", lambda: _succeeded_at(remote, before, pushed))
+        assert history(remote, before)[0][0] == "Reconciling"
+    finally:
+        await running.stop()
