@@ -19,7 +19,13 @@ from aiohttp import web
 from reconciler.api import metrics as api_metrics
 from reconciler.api import native, openapi, webhooks, write_routes
 from reconciler.api.auth import TokenBook
-from reconciler.api.compat import workflow_dashboard
+from reconciler.api.compat import (
+    deployed_workflow,
+    flow_framework,
+    inference_tasks,
+    wizard,
+    workflow_dashboard,
+)
 from reconciler.api.problems import (
     PROBLEM_TYPE,
     ApiError,
@@ -157,6 +163,10 @@ def create_app(view: DaemonView, settings: ApiSettings) -> web.Application:
     native.add_routes(app)
     write_routes.add_routes(app)
     workflow_dashboard.add_routes(app)
+    deployed_workflow.add_routes(app)
+    inference_tasks.add_routes(app)
+    wizard.add_routes(app)
+    flow_framework.add_routes(app)
     webhooks.add_routes(app, guard=settings.webhooks, view=view, metrics=settings.metrics)
     api_metrics.add_routes(app, metrics=settings.metrics, view=view)
     openapi.add_routes(app)
@@ -189,3 +199,8 @@ class ApiServer:
 
     async def stop(self) -> None:
         await self._runner.cleanup()
+
+    @property
+    def app(self) -> web.Application:
+        """The application served (tests reach its state, e.g. the wizard drafts' clock)."""
+        return self._runner.app

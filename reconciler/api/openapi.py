@@ -12,7 +12,13 @@ from typing import Any
 from aiohttp import web
 
 from reconciler import __version__
-from reconciler.api.compat import workflow_dashboard_openapi
+from reconciler.api.compat import (
+    deployed_workflow_openapi,
+    flow_framework_openapi,
+    inference_tasks_openapi,
+    wizard_openapi,
+    workflow_dashboard_openapi,
+)
 from reconciler.api.state import json_response
 from reconciler.engine.records import FINISHED_EXECUTION, UNFINISHED_EXECUTION
 from reconciler.specs.registry import KINDS
@@ -154,7 +160,7 @@ SCHEMAS: dict[str, Any] = {
             "object": {"type": "string"},
             "kind": {"type": "string"},
             "name": {"type": "string"},
-            "action": {"enum": ["apply", "delete", "execute"]},
+            "action": {"enum": ["apply", "delete", "execute", "deprovision"]},
             "trigger": {"enum": ["on_change", "manual", "schedule", "api"]},
             "revision": {"type": "string"},
             "spec_hash": {"type": "string"},
@@ -560,6 +566,27 @@ def _paths() -> dict[str, Any]:
                 },
             }
         },
+        "/api/v1/workflows/{name}/deprovision": {
+            "post": {
+                "summary": "Deprovision a Workflow that stays in Git: its deprovision graph, "
+                "or the undo of what its last provision made (trigger api)",
+                "security": _READ,
+                "x-role": "operator",
+                "parameters": [_path("name")],
+                "requestBody": {
+                    "required": False,
+                    "content": {
+                        "application/json": {
+                            "schema": {"type": "object", "additionalProperties": False}
+                        }
+                    },
+                },
+                "responses": {
+                    "202": _json("Execution", "deprovision started"),
+                    **_errors(400, 401, 403, 404, 409, 413, 422, 503),
+                },
+            }
+        },
         "/api/v1/steps": {
             "get": {
                 "summary": "The step catalogue, and which types this build runs",
@@ -591,6 +618,12 @@ def document() -> dict[str, Any]:
         **workflow_dashboard_openapi.paths(
             json=_json, errors=_errors, query=_query, path=_path, read=_READ
         ),
+        **deployed_workflow_openapi.paths(errors=_errors, path=_path, read=_READ),
+        **inference_tasks_openapi.paths(json=_json, errors=_errors, path=_path, read=_READ),
+        **wizard_openapi.paths(json=_json, errors=_errors, path=_path, read=_READ),
+        **flow_framework_openapi.paths(
+            json=_json, errors=_errors, query=_query, path=_path, read=_READ
+        ),
     }
     for item in paths.values():
         for operation in item.values():  # an unknown query parameter is a 400 anywhere
@@ -605,7 +638,14 @@ def document() -> dict[str, Any]:
         },
         "paths": paths,
         "components": {
-            "schemas": {**SCHEMAS, **workflow_dashboard_openapi.SCHEMAS},
+            "schemas": {
+                **SCHEMAS,
+                **workflow_dashboard_openapi.SCHEMAS,
+                **deployed_workflow_openapi.SCHEMAS,
+                **inference_tasks_openapi.SCHEMAS,
+                **wizard_openapi.SCHEMAS,
+                **flow_framework_openapi.SCHEMAS,
+            },
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
         "security": _READ,
@@ -620,6 +660,8 @@ def query_parameters(
     allowed: dict[tuple[str, str], tuple[frozenset[str], frozenset[str]]] = {}
     for path, item in spec["paths"].items():
         for method, operation in item.items():
+            if operation.get("x-open-query"):  # the route checks its own (named params)
+                continue
             query = [p for p in operation.get("parameters", []) if p["in"] == "query"]
             names = frozenset(p["name"] for p in query)
             repeated = frozenset(p["name"] for p in query if p.get("explode"))

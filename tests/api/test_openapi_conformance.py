@@ -20,12 +20,23 @@ import yaml
 schemathesis = pytest.importorskip("schemathesis")
 
 from hypothesis import HealthCheck, settings  # noqa: E402
+from schemathesis.checks import positive_data_acceptance  # noqa: E402
 
 from reconciler.api import openapi  # noqa: E402
 from tests.api.conftest import API_SEED, TOKENS, write_api_config  # noqa: E402
 from tests.daemon.harness import DaemonProcess, wait_for  # noqa: E402
 
 schema = schemathesis.openapi.from_dict(openapi.document())
+
+VALIDATED_AS_SPECS = {
+    ("POST", "/api/workflows"),
+    ("PUT", "/api/workflows/{workflowId}"),
+    ("POST", "/_plugins/_flow_framework/workflow"),
+    ("PUT", "/_plugins/_flow_framework/workflow/{workflow_id}"),
+    ("POST", "/clusters/clusters"),
+}
+"""Operations whose bodies become specs checked by validate (and, for add-cluster, a
+kubeconfig read as one), not only by their schema."""
 
 
 def _git(cwd: Path, *args: str, env: dict[str, str]) -> None:
@@ -100,8 +111,15 @@ def _ready(base: str) -> bool:
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 def test_every_response_matches_the_document(case: Any, served: str) -> None:
+    excluded = []
+    if (case.method.upper(), case.path) in VALIDATED_AS_SPECS:
+        # A body of the documented shape can still be a spec validate refuses (an edge to
+        # a node that does not exist, a graph with a cycle): that is a 422 naming the
+        # problem, which no JSON Schema can foresee. Every other check still applies.
+        excluded.append(positive_data_acceptance)
     case.call_and_validate(
         base_url=served,
         headers={"Authorization": f"Bearer {TOKENS['admin']}"},
         timeout=30,
+        excluded_checks=excluded,
     )
