@@ -169,11 +169,16 @@ def owner_of(store: Store, key: str, workflows: Iterable[str]) -> tuple[str, str
     return None
 
 
+def may_be_owned(chain: Chain) -> bool:
+    """Whether ``chain`` is a prune a Workflow's ownership could stop (see keep_owned)."""
+    return chain.action == "delete" and chain.kind in ("Deployment", "Model")
+
+
 def keep_owned(chain: Chain, store: Store, workflows: Iterable[str]) -> Chain:
     """A delete (a prune: the object left Git) of a Deployment or Model that a Workflow
     made and owns runs no step: what the workflow made goes only with its deprovision or
     undo. Other chains unchanged."""
-    if chain.action != "delete" or chain.kind not in ("Deployment", "Model"):
+    if not may_be_owned(chain):
         return chain
     owner = owner_of(store, chain.object_key, workflows)
     if owner is None:

@@ -77,7 +77,8 @@ class WorkflowLifecycle:
     def expand(self, chain: Chain) -> Chain:
         """A chain as it is to be submitted: a removed Workflow's undo, spelled out; the
         prune of a Deployment or Model a Workflow made and owns, emptied."""
-        chain = provisioning.keep_owned(chain, self._store, self._workflow_names())
+        if provisioning.may_be_owned(chain):  # only then: the names cost a store scan
+            chain = provisioning.keep_owned(chain, self._store, self._workflow_names())
         return provisioning.expand_undo(chain, self._store)
 
     def _workflow_names(self) -> list[str]:
