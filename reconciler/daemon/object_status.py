@@ -116,7 +116,12 @@ def source_verdict(
         )
     if source_error:
         return Verdict(
-            phase="Unavailable", ready="False", reason="SourceUnavailable", message=source_error
+            phase="Stalled",
+            ready="False",
+            reason="SourceUnavailable",
+            message=f"{source_error}; the objects keep running as applied at "
+            f"{str(last_applied)[:12]}; polling again with backoff",
+            stalled=True,
         )
     if planned != last_applied:
         return Verdict(

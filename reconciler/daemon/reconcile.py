@@ -109,6 +109,8 @@ class Reconciler:
             saved_source if isinstance(saved_source, dict) else None
         )
         self._source_error: str | None = None
+        self.source_failures = 0
+        """Fetches in a row that failed (the service polls less often meanwhile)."""
         self._previous_hashes: dict[str, str] | None = None
         self._changed_keys: set[str] = set()
         self._plan_memo = PlanMemo()
@@ -300,10 +302,12 @@ class Reconciler:
         try:
             head = await asyncio.to_thread(self._source.sync)
         except GitSourceError as exc:
+            self.source_failures += 1
             if str(exc) != self._source_error:
                 log.warning("source unavailable", extra={"error": str(exc)})
             last = await asyncio.to_thread(self._source.local_head)
             return last, str(exc)
+        self.source_failures = 0
         if self._source_error is not None:
             log.info("source reachable again", extra={"revision": head})
         return head, None

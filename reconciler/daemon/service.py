@@ -50,6 +50,18 @@ log = logging.getLogger("reconciler.daemon")
 
 STATE_DB = "state.db"
 ERROR_BACKOFF_S = 5.0
+SOURCE_BACKOFF_CAP_S = 300.0
+"""The longest wait between polls of a source that keeps failing (see poll_delay)."""
+
+
+def poll_delay(interval: float, failures: int) -> float:
+    """The wait before the next poll: the interval, doubled for each fetch in a row that
+    failed (a source that went away), up to 16 intervals and at most 5 minutes, never
+    below the interval. A push the ref watch or a webhook notices still fetches at once."""
+    if failures <= 0:
+        return float(interval)
+    backoff = float(interval) * 2.0 ** min(failures, 4)
+    return max(float(interval), min(backoff, SOURCE_BACKOFF_CAP_S))
 # Running steps get this long to reach their boundary on SIGTERM, then are cancelled (and
 # rerun after the restart): well inside the unit's TimeoutStopSec=30s.
 SHUTDOWN_GRACE_S = 20.0
@@ -326,7 +338,7 @@ class Daemon:
             if resumed:
                 log.info("resumed interrupted chains", extra={"executions": len(resumed)})
             tasks = [
-                asyncio.create_task(self._tick(lambda: self._config.repo.poll_interval_seconds)),
+                asyncio.create_task(self._tick(lambda: self._poll_delay(reconciler))),
                 asyncio.create_task(self._resync_tick()),
                 asyncio.create_task(self._watchdog()),
                 asyncio.create_task(self._forward_wakes(reconciler)),
@@ -422,6 +434,9 @@ class Daemon:
         while not self._stop.is_set():
             await self._sleep(float(interval()))
             self._wake.set()
+
+    def _poll_delay(self, reconciler: Reconciler) -> float:
+        return poll_delay(self._config.repo.poll_interval_seconds, reconciler.source_failures)
 
     async def _resync_tick(self) -> None:
         while not self._stop.is_set():

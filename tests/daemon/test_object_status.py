@@ -72,7 +72,7 @@ def test_execution_verdicts(status, action, error, phase, ready, reason, reconci
     [
         (True, None, "b", "a", "Stalled", "ValidationFailed"),
         (True, "remote gone", "b", "a", "Stalled", "ValidationFailed"),
-        (False, "remote gone", "a", "a", "Unavailable", "SourceUnavailable"),
+        (False, "remote gone", "a", "a", "Stalled", "SourceUnavailable"),
         (False, None, "b", "a", "Reconciling", "Progressing"),
         (False, None, "a", "a", "Ready", "Applied"),
     ],
@@ -82,6 +82,7 @@ def test_source_verdicts(stalled, error, planned, applied, phase, reason):
         stalled=stalled, source_error=error, last_seen="c", planned=planned, last_applied=applied
     )
     assert (verdict.phase, verdict.reason) == (phase, reason)
+    assert verdict.stalled == (phase == "Stalled")
 
 
 def test_a_condition_keeps_its_transition_time_while_its_status_holds():
