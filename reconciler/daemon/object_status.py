@@ -157,6 +157,7 @@ def execution_summaries(
     return [
         {
             "id": r.id,
+            "action": r.action,
             "revision": r.revision,
             "status": r.status,
             "trigger": r.trigger,
@@ -166,7 +167,7 @@ def execution_summaries(
             "steps": [_step_summary(s) for s in listed.get(r.id, ())],
         }
         for r in records
-        if r.action == "execute"
+        if r.action in ("execute", "deprovision")
     ]
 
 

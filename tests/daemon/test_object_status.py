@@ -102,19 +102,25 @@ def test_a_condition_keeps_its_transition_time_while_its_status_holds():
     assert times == {"Ready": "T3", "Reconciling": "T1", "Stalled": "T1"}
 
 
-def test_workflow_execution_summaries_list_executions_only():
+def test_workflow_execution_summaries_list_provision_and_deprovision_runs_only():
     summaries = object_status.execution_summaries(
-        [_record("succeeded", action="execute"), _record("succeeded", action="apply")]
+        [
+            _record("succeeded", action="deprovision"),
+            _record("succeeded", action="execute"),
+            _record("succeeded", action="apply"),
+            _record("succeeded", action="delete"),
+        ]
     )
-    assert summaries == [
-        {
-            "id": "e1",
-            "revision": "a" * 40,
-            "status": "succeeded",
-            "trigger": "on_change",
-            "started_at": "2026-11-23T12:00:00Z",
-            "finished_at": "2026-11-23T12:00:00Z",
-            "error": None,
-            "steps": [],
-        }
-    ]
+    assert [s["action"] for s in summaries] == ["deprovision", "execute"]
+    assert summaries[1] == {
+        "id": "e1",
+        "action": "execute",
+        "revision": "a" * 40,
+        "status": "succeeded",
+        "trigger": "on_change",
+        "started_at": "2026-11-23T12:00:00Z",
+        "finished_at": "2026-11-23T12:00:00Z",
+        "error": None,
+        "steps": [],
+    }
+
