@@ -156,10 +156,7 @@ class DaemonAdapter:
         requested_by: str,
         environment: str | None = None,
     ) -> ExecutionId:
-        key = f"Workflow/{name}"
-        state = self.desired().get(key)
-        if state is None:
-            raise ViewError(f"no Workflow {name!r} in the last valid revision", reason="not_found")
+        state = self._workflow(name)
         if state.suspended:
             raise ViewError(f"Workflow {name!r} is suspended (spec.suspend)", reason="conflict")
         spec = state.spec
@@ -199,15 +196,7 @@ class DaemonAdapter:
                 )
             if "environment" in defaults:
                 params.setdefault("environment", environment)
-        running = self.store.list_executions(
-            kind="Workflow", name=name, statuses=("queued", "running"), limit=1
-        )
-        if running:
-            raise ViewError(
-                f"Workflow {name!r} has execution {running[0].id} {running[0].status}; "
-                "wait for it or cancel it first",
-                reason="conflict",
-            )
+        self._refuse_while_running(name)
         steps = graph_steps(spec, graph)
         cluster = next(
             (
@@ -229,40 +218,40 @@ class DaemonAdapter:
             cluster=cluster,
             params={**defaults, **params},
         )
-        missing = [t for t in chain.step_types() if t not in self.implemented_step_types()]
-        if missing:
-            raise ViewError(
-                f"Workflow {name!r} uses step types this build cannot run: {', '.join(missing)}",
-                reason="conflict",
-            )
-        try:
-            execution_id = self._executor().submit(chain, trigger="api")
-        except ValueError as exc:  # node inputs that cannot be filled
-            raise ViewError(str(exc), reason="invalid") from exc
-        self.store.create_api_task(
-            kind=API_TASK_WORKFLOW_RUN,
-            payload={
-                "execution_id": execution_id,
-                "workflow": name,
-                "trigger": "api",
-                "requested_by": requested_by,
-                "params": dict(params),
-                "environment": environment,
-            },
-            status="submitted",
+        return self._submit_run(
+            chain,
+            requested_by=requested_by,
+            uses="uses",
+            record={"params": dict(params), "environment": environment},
+            said="workflow started through the API",
         )
-        log.info(
-            "workflow started through the API",
-            extra={"workflow": name, "execution": execution_id, "by": requested_by},
-        )
-        return execution_id
 
     def deprovision_workflow(self, *, name: str, requested_by: str) -> ExecutionId:
         """Run Workflow ``name``'s deprovision now while its spec stays in Git."""
-        key = f"Workflow/{name}"
-        state = self.desired().get(key)
+        state = self._workflow(name)
+        self._refuse_while_running(name)
+        planned = workflow_deprovision_chain(state, self._reconciler().last_seen or "")
+        try:
+            chain = provisioning.deprovision_chain(planned, self.store)
+        except provisioning.NothingProvisioned as exc:
+            raise ViewError(str(exc), reason="conflict") from exc
+        return self._submit_run(
+            chain,
+            requested_by=requested_by,
+            uses="deprovisions with",
+            record={"action": "deprovision"},
+            said="workflow deprovision started through the API",
+        )
+
+    # -- shared by the runs the API starts -------------------------------------------------
+
+    def _workflow(self, name: str) -> ObjectState:
+        state = self.desired().get(f"Workflow/{name}")
         if state is None:
             raise ViewError(f"no Workflow {name!r} in the last valid revision", reason="not_found")
+        return state
+
+    def _refuse_while_running(self, name: str) -> None:
         running = self.store.list_executions(
             kind="Workflow", name=name, statuses=("queued", "running"), limit=1
         )
@@ -272,21 +261,28 @@ class DaemonAdapter:
                 "wait for it or cancel it first",
                 reason="conflict",
             )
-        planned = workflow_deprovision_chain(state, self._reconciler().last_seen or "")
-        try:
-            chain = provisioning.deprovision_chain(planned, self.store)
-        except provisioning.NothingProvisioned as exc:
-            raise ViewError(str(exc), reason="conflict") from exc
+
+    def _submit_run(
+        self,
+        chain: Chain,
+        *,
+        requested_by: str,
+        uses: str,
+        record: Mapping[str, Any],
+        said: str,
+    ) -> ExecutionId:
+        """Submit a run the API asked for (trigger ``api``), recorded as an API task."""
+        name = chain.name
         missing = [t for t in chain.step_types() if t not in self.implemented_step_types()]
         if missing:
             raise ViewError(
-                f"Workflow {name!r} deprovisions with step types this build cannot run: "
+                f"Workflow {name!r} {uses} step types this build cannot run: "
                 f"{', '.join(missing)}",
                 reason="conflict",
             )
         try:
             execution_id = self._executor().submit(chain, trigger="api")
-        except ValueError as exc:  # a deprovision graph the executor refuses
+        except ValueError as exc:  # node inputs that cannot be filled, a graph refused
             raise ViewError(str(exc), reason="invalid") from exc
         self.store.create_api_task(
             kind=API_TASK_WORKFLOW_RUN,
@@ -294,15 +290,12 @@ class DaemonAdapter:
                 "execution_id": execution_id,
                 "workflow": name,
                 "trigger": "api",
-                "action": "deprovision",
                 "requested_by": requested_by,
+                **record,
             },
             status="submitted",
         )
-        log.info(
-            "workflow deprovision started through the API",
-            extra={"workflow": name, "execution": execution_id, "by": requested_by},
-        )
+        log.info(said, extra={"workflow": name, "execution": execution_id, "by": requested_by})
         return execution_id
 
     async def plan_for(self, ref: str | None) -> PlannedRef:
