@@ -32,7 +32,7 @@ from reconciler.api.documents import status_of
 from reconciler.api.problems import Conflict, NotFound, Unprocessable
 from reconciler.api.state import VIEW, WRITES, json_body, json_response, require
 from reconciler.api.view import SourceInfo
-from reconciler.api.writes import task_progress
+from reconciler.api.writes import WriteOutcome, task_progress
 from reconciler.drivers.git_writer import GitWriter
 from reconciler.engine.records import ApiTaskRecord
 from reconciler.specs.common import DNS_LABEL_PATTERN
@@ -244,14 +244,35 @@ async def deploy(request: web.Request) -> web.Response:
     outcome = await request.app[WRITES].put(
         store=view.store, caller=caller, kind="Deployment", name=name, document=document
     )
+    return await _accepted(
+        request,
+        TASK_DEPLOY,
+        model_id=model_id,
+        name=name,
+        outcome=outcome,
+        requested_by=caller.name,
+    )
+
+
+async def _accepted(
+    request: web.Request,
+    kind: str,
+    *,
+    model_id: str,
+    name: str,
+    outcome: WriteOutcome,
+    requested_by: str,
+) -> web.Response:
+    """After a write: ask for a cycle, record the task that follows it, answer 202."""
+    view = request.app[VIEW]
     view.trigger(reason="api write")
     task = view.store.create_api_task(
-        kind=TASK_DEPLOY,
+        kind=kind,
         payload={
             "model_id": model_id,
             "deployment": name,
             "write_task": outcome.task.id,
-            "requested_by": caller.name,
+            "requested_by": requested_by,
             "commit": outcome.commit,
             "branch": outcome.branch,
             "path": outcome.path,
@@ -288,21 +309,14 @@ async def delete(request: web.Request) -> web.Response:
     outcome = await request.app[WRITES].delete(
         store=view.store, caller=caller, kind="Deployment", name=name
     )
-    view.trigger(reason="api write")
-    task = view.store.create_api_task(
-        kind=TASK_DELETE,
-        payload={
-            "model_id": model_id,
-            "deployment": name,
-            "write_task": outcome.task.id,
-            "requested_by": caller.name,
-            "commit": outcome.commit,
-            "branch": outcome.branch,
-            "path": outcome.path,
-        },
-        status="pending",
+    return await _accepted(
+        request,
+        TASK_DELETE,
+        model_id=model_id,
+        name=name,
+        outcome=outcome,
+        requested_by=caller.name,
     )
-    return await _answer(request, task, status=202)
 
 
 @routes.get("/deploy/{task_id}")
