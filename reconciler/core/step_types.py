@@ -310,6 +310,7 @@ _FLOW_FRAMEWORK_STEPS = (
             "model_id": _MODEL_ID,
             "register_model_status": _STATUS_TEXT,
             "deploy_model_status": _STATUS_TEXT,
+            "endpoint_url": _STRING,
         },
         guaranteed=("model_id", "register_model_status"),
         undo="delete_model",

@@ -4,7 +4,9 @@ A Deployment is served from its Model's files once that Model is Ready; its shap
 sizing (parameters, dtype, layers, KV heads, head dim) comes from the Model's status
 fields, which the model steps derived from safetensors headers and config.json. A Model
 whose scan blocked it is reported as blocked, so every Deployment of it stalls with the
-same reason instead of waiting forever.
+same reason instead of waiting forever. A Credential is one of Git's or, failing that, a
+flow-framework connector the state store holds (reconciler.steps.flow_framework), so a
+remote model's Model and Deployment steps find the connector as they find any Credential.
 """
 
 from __future__ import annotations
@@ -27,10 +29,12 @@ class DaemonEndpointFacts:
         desired: Callable[[], Mapping[str, ObjectState]],
         status_of: Callable[[str], Mapping[str, Any] | None],
         model_cache: Path,
+        connectors: Callable[[str], Mapping[str, Any] | None] | None = None,
     ) -> None:
         self._desired = desired
         self._status_of = status_of
         self._model_cache = model_cache
+        self._connectors = connectors
 
     def _spec(self, kind: str, name: str) -> Mapping[str, Any] | None:
         state = self._desired().get(f"{kind}/{name}")
@@ -67,7 +71,15 @@ class DaemonEndpointFacts:
         return self._spec("Cluster", name)
 
     def credential(self, name: str) -> Mapping[str, Any] | None:
-        return self._spec("Credential", name)
+        found = self._spec("Credential", name)
+        if found is None and self._connectors is not None:
+            return self._connectors(name)
+        return found
+
+    def secret_name(self, credential: str) -> str | None:
+        """The secret Credential ``credential`` names (None: no such Credential)."""
+        secret = (self.credential(credential) or {}).get("secret")
+        return secret if isinstance(secret, str) else None
 
     def clusters(self) -> Mapping[str, Mapping[str, Any]]:
         """The Cluster specs by name, as a view (a driver is asked for on every step)."""

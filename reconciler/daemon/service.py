@@ -62,6 +62,8 @@ def poll_delay(interval: float, failures: int) -> float:
         return float(interval)
     backoff = float(interval) * 2.0 ** min(failures, 4)
     return max(float(interval), min(backoff, SOURCE_BACKOFF_CAP_S))
+
+
 # Running steps get this long to reach their boundary on SIGTERM, then are cancelled (and
 # rerun after the restart): well inside the unit's TimeoutStopSec=30s.
 SHUTDOWN_GRACE_S = 20.0
@@ -72,8 +74,11 @@ UNBOUND_STEP_LIMIT = 64
 
 
 def build_registry(
-    *, drivers: ClusterDrivers | None = None, facts: DaemonEndpointFacts | None = None,
-    runtime_root: Path | None = None, store: Store | None = None,
+    *,
+    drivers: ClusterDrivers | None = None,
+    facts: DaemonEndpointFacts | None = None,
+    runtime_root: Path | None = None,
+    store: Store | None = None,
 ) -> StepRegistry:
     """Every step type this build implements; chains needing others report NoChainYet.
 
@@ -90,7 +95,7 @@ def build_registry(
         )
     if store is not None:
         flow_framework.register_flow_framework_steps(
-            registry, records=flow_framework.StoreFlowRecords(store)
+            registry, records=flow_framework.StoreFlowRecords(store), credentials=facts
         )
     return registry
 
@@ -129,8 +134,12 @@ def assemble(
     """Every part of the loop, wired from the config around one state store."""
     state_dir = config.state_dir
     late = _LateReconciler()
+    flow_records = flow_framework.StoreFlowRecords(store)
     facts = DaemonEndpointFacts(
-        desired=late.desired, status_of=late.status_of, model_cache=state_dir / "models"
+        desired=late.desired,
+        status_of=late.status_of,
+        model_cache=state_dir / "models",
+        connectors=lambda name: flow_framework.connector_credential(flow_records, name),
     )
     drivers = ClusterDrivers(
         local=local if local is not None else LocalClusterDriver(state_dir=state_dir / "local"),
@@ -143,7 +152,7 @@ def assemble(
         runtime_root=config.runtimes_dir or state_dir / "runtimes",
         store=store,
     )
-    credentials = models.SecretStoreCredentials(resolver=resolver, secret_names=late.secret_name)
+    credentials = models.SecretStoreCredentials(resolver=resolver, secret_names=facts.secret_name)
     model_services = models.ModelServices(cache_dir=state_dir / "models", credentials=credentials)
     executor = Executor(
         store=store,
@@ -186,10 +195,16 @@ def assemble(
     )
     late.target = reconciler
     reconciler.workflow_hooks = WorkflowLifecycle(
-        store=store, executor=executor, registry=registry, desired=reconciler.desired_states,
-        revision=lambda: reconciler.last_seen, on_change=reconciler.on_execution_progress,
+        store=store,
+        executor=executor,
+        registry=registry,
+        desired=reconciler.desired_states,
+        revision=lambda: reconciler.last_seen,
+        on_change=reconciler.on_execution_progress,
         loaded=lambda: (r := reconciler.last_report) is not None and r.loaded and r.valid,
-        secrets=resolver, http=http, clock=clock,
+        secrets=resolver,
+        http=http,
+        clock=clock,
     )
     return reconciler, executor
 
@@ -215,11 +230,6 @@ class _LateReconciler:
 
     def status_of(self, key: str) -> Mapping[str, Any] | None:
         return self.target.status_of(key) if self.target else None
-
-    def secret_name(self, credential: str) -> str | None:
-        state = self.desired().get(f"Credential/{credential}")
-        secret = state.spec.get("secret") if state is not None else None
-        return secret if isinstance(secret, str) else None
 
 
 class DaemonStartError(Exception):

@@ -18,7 +18,6 @@ from reconciler.core.render.placeholders import RenderError
 from reconciler.drivers import secrets
 from reconciler.engine import outcomes
 from reconciler.engine.context import StepContext
-from reconciler.specs.deployment import DeploymentSpec
 from reconciler.steps import bookkeeping
 
 CLOUD_MODEL = "cloud_model"
@@ -44,14 +43,18 @@ def deploy_cloud(
     ctx: StepContext,
     *,
     name: str,
-    spec: DeploymentSpec,
+    model: str,
+    credential: str | None,
     source: Mapping[str, Any],
     facts: CredentialFacts,
 ) -> outcomes.Outcome:
-    """Record the provider's endpoint of a cloud-model Deployment once its credential
-    resolves; ``source`` is its Model's ``spec.source``."""
+    """Record the provider's endpoint of cloud-model Deployment ``name`` of Model
+    ``model`` once its credential resolves: ``credential`` is the Deployment's own (None:
+    the one of its Model's source), ``source`` its Model's ``spec.source``."""
     try:
-        return _deploy_cloud(ctx, name=name, spec=spec, source=source, facts=facts)
+        return _deploy_cloud(
+            ctx, name=name, model=model, credential=credential, source=source, facts=facts
+        )
     except _Stop as stop:
         return stop.outcome
 
@@ -60,15 +63,16 @@ def _deploy_cloud(
     ctx: StepContext,
     *,
     name: str,
-    spec: DeploymentSpec,
+    model: str,
+    credential: str | None,
     source: Mapping[str, Any],
     facts: CredentialFacts,
 ) -> outcomes.Outcome:
     who = f"Deployment/{name}"
-    credential = spec.credential or source.get("credential")
+    credential = credential or source.get("credential")
     if not isinstance(credential, str):
         return outcomes.Stalled(
-            f"{who}: Model/{spec.model} is a cloud model; set spec.credential to the "
+            f"{who}: Model/{model} is a cloud model; set spec.credential to the "
             "Credential of its provider"
         )
     provider = str(source.get("provider") or "")
@@ -76,12 +80,12 @@ def _deploy_cloud(
     if for_provider and for_provider != provider:
         return outcomes.Stalled(
             f"{who}: Credential/{credential} is for provider {for_provider!r}, but "
-            f"Model/{spec.model} is served by {provider!r}"
+            f"Model/{model} is served by {provider!r}"
         )
     try:
         found = cloud_endpoints.cloud_endpoint(provider=provider, uri=str(source.get("uri")))
     except RenderError as exc:
-        return outcomes.Stalled(f"{who}: Model/{spec.model}: {exc}")
+        return outcomes.Stalled(f"{who}: Model/{model}: {exc}")
     ctx.log.info(f"{who}: served by {provider} at {found.endpoint_url} as {found.model}")
     status = {
         "endpoint_url": found.endpoint_url,

@@ -297,7 +297,12 @@ class _EndpointSteps:
                     "remove spec.cluster"
                 )
             return cloud.deploy_cloud(
-                ctx, name=name, spec=spec, source=model.source or {}, facts=self.facts
+                ctx,
+                name=name,
+                model=spec.model,
+                credential=spec.credential,
+                source=model.source or {},
+                facts=self.facts,
             )
         if model is None and spec.cluster is None:
             return outcomes.Retry(

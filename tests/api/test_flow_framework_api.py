@@ -243,7 +243,13 @@ async def test_reference_json_template_lives_its_whole_life(start_api: StartApi)
     assert store is not None
     connector = store.get_value(f"flow/connector/{made[0]['resource_id']}")
     assert connector["credential"] == {"openAI_key": secret_name}
-    assert store.get_value(f"flow/remote_model/{made[1]['resource_id']}")["deployed"] is True
+    # The connector is a Credential for OpenAI naming the stored secret; the model is a
+    # cloud Model through it, deployed at the provider's endpoint.
+    assert connector["credential_spec"] == {"provider": "openai", "secret": secret_name}
+    remote = store.get_value(f"flow/remote_model/{made[1]['resource_id']}")
+    assert remote["deployed"] is True
+    assert remote["source"]["uri"] == "openai/gpt-3.5-turbo"
+    assert remote["endpoint_url"] == "https://api.openai.com/v1"
     plain = (await client.get(f"{BASE}/{workflow_id}/_status")).json()
     assert "provisioning_progress" not in plain and plain["resources_created"] == made
     assert (await client.post(f"{BASE}/{workflow_id}/_provision", role="operator")).status == 409

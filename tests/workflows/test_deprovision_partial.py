@@ -1,6 +1,7 @@
 """A deprovision that fails part-way leaves exactly what it did not undo.
 
-The flow framework's steps on a real store and executor: a provision makes two
+The flow framework's steps on a real store and executor, with the real Credential and
+model steps they act through (tests/workflows/flow_daemon.py): a provision makes two
 connectors and a remote model registered already deployed. Its undo deletes the newest
 connector, then fails on the model (a deployed model cannot be deleted): the state reads
 FAILED and ``resources_created`` lists the model and the first connector only. Asked
@@ -13,6 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from flow_daemon import SECRET_NAME, flow_daemon
+
 from reconciler.core.chain_builders import UNDO_PROVISION, graph_steps
 from reconciler.core.chains import Chain, ChainAction, StepNode
 from reconciler.daemon import provisioning
@@ -20,13 +23,7 @@ from reconciler.engine.chain_codec import chain_from_json, chain_to_json
 from reconciler.engine.executor import Executor
 from reconciler.engine.records import ExecutionRecord
 from reconciler.engine.store import Store
-from reconciler.steps.flow_framework import (
-    CONNECTOR,
-    REMOTE_MODEL,
-    StoreFlowRecords,
-    register_flow_framework_steps,
-)
-from reconciler.steps.registry import default_registry
+from reconciler.steps.flow_framework import CONNECTOR, REMOTE_MODEL
 
 
 def connector(node_id: str) -> dict[str, Any]:
@@ -38,9 +35,9 @@ def connector(node_id: str) -> dict[str, Any]:
             "description": "",
             "version": "1",
             "protocol": "http",
-            "parameters": {},
-            "credential": {},
-            "actions": [{"action_type": "predict"}],
+            "parameters": {"model": "gpt-4o-mini"},
+            "credential": {"api_key": SECRET_NAME},
+            "actions": [{"action_type": "predict", "url": "https://api.openai.com/v1/chat"}],
         },
     }
 
@@ -82,13 +79,8 @@ def ran(store: Store, record: ExecutionRecord) -> list[tuple[str, str]]:
 async def test_a_failed_undo_leaves_what_it_did_not_undo_and_a_retry_undoes_only_that(
     tmp_path: Path,
 ) -> None:
-    store = Store(tmp_path)
-    registry = default_registry()
-    records = StoreFlowRecords(store)
-    register_flow_framework_steps(registry, records=records)
-    executor = Executor(store=store, registry=registry)
-    await executor.start()
-    try:
+    async with flow_daemon(tmp_path) as daemon:
+        store, records, executor = daemon.store, daemon.records, daemon.executor
         made = await executor.wait(executor.submit(chain("execute", graph_steps({}, PROVISION))))
         assert made.status == "succeeded", made.error
         outputs = {s.node_id: dict(s.outputs or {}) for s in store.get_steps(made.id)}
@@ -122,9 +114,6 @@ async def test_a_failed_undo_leaves_what_it_did_not_undo_and_a_retry_undoes_only
             "resources_created": [],
         }
         assert records.get(CONNECTOR, outputs["first"]["connector_id"]) is None
-    finally:
-        await executor.shutdown()
-        store.close()
 
 
 def test_a_deprovision_chain_is_stored_and_read_back_as_one() -> None:

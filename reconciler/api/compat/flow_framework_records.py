@@ -75,6 +75,11 @@ def millis(moment: datetime.datetime | None) -> int | None:
     return int(moment.timestamp() * 1000) if moment is not None else None
 
 
+_RESOURCE_KEYS = ("connector_id", "model_id", "endpoint_url")
+"""What a step made, as that API names it: a deploy_model's resource is the model_id it
+deployed, even where it also gives the endpoint's URL."""
+
+
 def resources_created(store: Store, workflow_id: str) -> list[dict[str, Any]]:
     """What the last provision made and no deprovision undid, in that API's words."""
     made: list[dict[str, Any]] = []
@@ -84,7 +89,7 @@ def resources_created(store: Store, workflow_id: str) -> list[dict[str, Any]]:
         if step.status != "done" or signature is None or signature.undo is None:
             continue
         outputs = step.outputs or {}
-        key = next((k for k in provisioning.RESOURCE_KEYS if outputs.get(k)), None)
+        key = next((k for k in _RESOURCE_KEYS if outputs.get(k)), None)
         made.append(
             {
                 "workflow_step_name": step.type,
