@@ -249,14 +249,14 @@ BAD = {
                   description: d
                   version: "1"
                   protocol: ftp
-                  parameters: {}
-                  credential: {}
-                  actions: [{action_type: predict}, 3]
+                  parameters: {model: m}
+                  credential: {api_key: k}
+                  actions: [{action_type: predict, url: "https://api.openai.com/v1"}, 3]
         """,
         [
             "w.yaml:15:23: error: input 'protocol' of node 'c' (create_connector) must be one "
             "of 'http', 'aws_sigv4', got 'ftp'",
-            "w.yaml:18:47: error: input 'actions[1]' of node 'c' (create_connector) must be an "
+            "w.yaml:18:81: error: input 'actions[1]' of node 'c' (create_connector) must be an "
             "object, got 3",
         ],
     ),

@@ -3,8 +3,11 @@
 Two signals, each enough on its own: a key whose name says it holds a credential
 (``password``, ``api_key``, ``token``...) with a literal string value, and a string
 anywhere that has the shape of a well-known credential (provider API keys, private keys,
-URLs with a password). A ``secret:`` field must hold a secret's name. The value found is
-never repeated in the message, so the diagnostic itself leaks nothing.
+URLs with a password). A ``secret:`` field must hold a secret's name, and so must each
+value of a ``credential:`` mapping (a flow-framework connector's, whose keys are often
+named ``api_key``: there the key says what the secret is for, and the value is its
+name). The value found is never repeated in the message, so the diagnostic itself leaks
+nothing.
 """
 
 from __future__ import annotations
@@ -130,6 +133,25 @@ def _shaped(label: str) -> str:
     )
 
 
+def _named_secrets(value: dict[Any, Any], path: Path, found: list[tuple[Path, str]]) -> None:
+    """A ``credential:`` mapping: each string value names a secret (as ``secret:`` does)."""
+    for key, item in value.items():
+        text_key = key if isinstance(key, str) else str(key)
+        if isinstance(item, str):
+            bare = PLACEHOLDER.sub("", item) if _is_template(item) else item
+            if bare and (not SECRET_NAME.match(bare) or shape_of(bare) is not None):
+                found.append(((*path, text_key), _credential_value(key)))
+        elif isinstance(item, dict | list):
+            _walk(item, (*path, text_key), found)
+
+
+def _credential_value(key: object) -> str:
+    return (
+        f"inline secret value under credential '{key}': its values take the NAME of a "
+        "secret in the daemon host's secret store (value not shown)"
+    )
+
+
 def _check_text(text: str, path: Path, found: list[tuple[Path, str]]) -> None:
     if "${{" in text:
         text = PLACEHOLDER.sub("", text)
@@ -159,6 +181,8 @@ def _walk(value: Any, path: Path, found: list[tuple[Path, str]]) -> None:
                     continue
                 if len(item) >= _SHORTEST_SHAPE:
                     _check_text(item, (*path, text_key), found)
+            elif isinstance(item, dict) and _normal(text_key) == "credential":
+                _named_secrets(item, (*path, text_key), found)
             elif isinstance(item, dict | list):
                 _walk(item, (*path, text_key), found)
     else:

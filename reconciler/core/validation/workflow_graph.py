@@ -13,6 +13,7 @@ from typing import Any
 
 import networkx as nx
 
+from reconciler.core import connectors
 from reconciler.core.diagnostics import Diagnostic
 from reconciler.core.durations import DurationError, parse_duration
 from reconciler.core.step_types import (
@@ -233,6 +234,39 @@ def _check_node(
     if signature is None:
         return problems
     problems.extend(_check_inputs(obj, where, node_id, node, signature))
+    if signature.name == "create_connector":
+        problems.extend(_check_connector(obj, where, node_id, inputs))
+    return problems
+
+
+def _check_connector(
+    obj: SpecObject, where: tuple[str | int, ...], node_id: str, inputs: Any
+) -> list[Diagnostic]:
+    """A connector whose parameters and actions are all written out must call a cloud
+    provider this daemon serves, and name at least one secret (its Credential's)."""
+    if not isinstance(inputs, dict):
+        return []
+    problems: list[Diagnostic] = []
+    credential = inputs.get("credential")
+    if isinstance(credential, dict) and not credential:
+        problems.append(
+            obj.problem(
+                (*where, "user_inputs", "credential"),
+                f"connector node '{node_id}' names no secret under credential",
+            )
+        )
+    parameters, actions = inputs.get("parameters"), inputs.get("actions")
+    if not isinstance(parameters, dict) or not isinstance(actions, list):
+        return problems
+    written = {"parameters": parameters, "actions": actions}
+    if any(True for _ in references_in(written)) or any(malformed_placeholders(written)):
+        return problems  # known at run time only
+    try:
+        connectors.connector_target(parameters, actions)
+    except connectors.ConnectorError as exc:
+        problems.append(
+            obj.problem((*where, "user_inputs", "actions"), f"connector node '{node_id}': {exc}")
+        )
     return problems
 
 
