@@ -115,6 +115,14 @@ class SpecWrites:
         """Commit ``document`` as object ``kind/name`` (created, or replacing its document)."""
         return await self._write(store, caller, kind, name, dict(document))
 
+    async def create(
+        self, *, store: Store, caller: Caller, kind: str, name: str, document: Mapping[str, Any]
+    ) -> WriteOutcome:
+        """Commit ``document`` as new object ``kind/name``; a 409 when the branch tip the
+        commit is built on holds that object already (two creates of one name: the
+        second is refused, not made into a replace)."""
+        return await self._write(store, caller, kind, name, dict(document), only_new=True)
+
     async def update(
         self,
         *,
@@ -138,6 +146,8 @@ class SpecWrites:
         kind: str,
         name: str,
         document: _NewDocument,
+        *,
+        only_new: bool = False,
     ) -> WriteOutcome:
         if self.mode == "off":
             raise Forbidden(
@@ -170,7 +180,7 @@ class SpecWrites:
                 branch=branch,
                 author=author,
                 message=message,
-                edit=lambda tip: self._edit(tip, kind, name, document, where),
+                edit=lambda tip: self._edit(tip, kind, name, document, where, only_new),
                 check=lambda commit: self._check(commit, kind, name, document),
             )
         except _Invalid as exc:
@@ -211,10 +221,13 @@ class SpecWrites:
         name: str,
         document: _NewDocument,
         where: dict[str, str],
+        only_new: bool = False,
     ) -> dict[str, bytes | None]:
         assert self.writer is not None
         key = f"{kind}/{name}"
         found = next((o for o in self._objects(tip) if o.key == key), None)
+        if found is not None and only_new:
+            raise _Refused(f"{key} exists in branch {self.branch!r} ({found.path})", status=409)
         if found is None:
             if document is None or callable(document):
                 raise _Refused(f"no object {key} in branch {self.branch!r}", status=404)

@@ -5,6 +5,7 @@ Workflow has no place for are a 422 naming them, and nothing is committed then."
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import yaml
@@ -189,3 +190,26 @@ async def test_create_refusals_commit_nothing(start_api: StartApi) -> None:
     )
     assert oversized.status == 413
     assert api.remote.tip() == before
+
+
+async def test_two_creates_of_one_name_at_once_make_one_workflow(start_api: StartApi) -> None:
+    """Both pass the check against what the daemon has loaded; the Git write, serialized,
+    makes the first and refuses the second (409) instead of replacing it."""
+    api = await start_api()
+    bodies = [
+        {"name": "twin", "description": f"writer {n}", "workflows": GRAPH,
+         "user_params": {"pause": "10ms"}}
+        for n in (1, 2)
+    ]  # fmt: skip
+    replies = await asyncio.gather(
+        *(api.client.post("/api/workflows", role="editor", json=body) for body in bodies)
+    )
+    assert sorted(r.status for r in replies) == [201, 409], [r.text for r in replies]
+    (won,) = [r for r in replies if r.status == 201]
+    (lost,) = [r for r in replies if r.status == 409]
+    assert "Workflow/twin exists" in lost.json()["detail"]
+    history = git(api.remote.path, "log", "--format=%H", "--", "workflows/twin.yaml").split()
+    assert history == [won.json()["commit"]]
+    written = yaml.safe_load(api.remote.read("workflows/twin.yaml"))
+    winner = next(b for b in bodies if b["description"] == written["spec"]["description"])
+    assert won.json()["name"] == winner["name"]

@@ -254,7 +254,7 @@ async def create(request: web.Request) -> web.Response:
     try:
         document = ff_template.to_document(scrubbed, workflow_id=workflow_id)
         ff_requests.check_declared(document, params)
-        outcome = await request.app[WRITES].put(
+        outcome = await request.app[WRITES].create(
             store=view.store, caller=caller, kind="Workflow", name=workflow_id, document=document
         )
     except Unprocessable as exc:

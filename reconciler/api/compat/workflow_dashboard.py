@@ -522,7 +522,7 @@ async def create_workflow(request: web.Request) -> web.Response:
     name = document["metadata"]["name"]
     if f"Workflow/{name}" in view.desired():
         raise Conflict(f"workflow {name!r} exists; update it with PUT /api/workflows/{name}")
-    outcome = await request.app[WRITES].put(
+    outcome = await request.app[WRITES].create(
         store=view.store, caller=caller, kind="Workflow", name=name, document=document
     )
     view.trigger(reason="api write")
