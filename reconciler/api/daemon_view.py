@@ -145,6 +145,9 @@ class DaemonAdapter:
             reason = "conflict" if "already exists" in str(exc) else "unavailable"
             raise ViewError(str(exc), reason=reason) from exc
 
+    def forget_secrets(self, *, prefix: str, exact: bool = False) -> list[str]:
+        return self._daemon.resolver.remove_stored(prefix, exact=exact)
+
     def cancel(self, execution_id: str) -> bool:
         return self._executor().cancel(execution_id)
 

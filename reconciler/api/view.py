@@ -120,6 +120,12 @@ class DaemonView(Protocol):
         secrets dir can take it."""
         ...
 
+    def forget_secrets(self, *, prefix: str, exact: bool = False) -> list[str]:
+        """Delete from the secrets dir the values the API stored under names starting
+        with ``prefix`` (named ``prefix``, with ``exact``): a deleted workflow's, an
+        expired draft's; the names removed."""
+        ...
+
     def cancel(self, execution_id: str) -> bool:
         """Stop an execution at its next step boundary; False if it already finished."""
         ...

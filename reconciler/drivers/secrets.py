@@ -257,6 +257,31 @@ class SecretResolver:
                 self._known.add(value)
         return path
 
+    def remove_stored(self, prefix: str, *, exact: bool = False) -> list[str]:
+        """Delete every secret in the secrets dir whose name starts with ``prefix`` (is
+        ``prefix``, with ``exact``): the values the API stored for one workflow or draft,
+        which nothing names any more; the names removed. Only the secrets dir is touched:
+        $CREDENTIALS_DIRECTORY and the environment belong to the host. A value stays
+        known for redaction."""
+        folder = self._secrets_dir
+        if folder is None or not prefix or "/" in prefix or prefix.startswith("."):
+            return []
+        try:
+            found = sorted(
+                p
+                for p in folder.iterdir()
+                if (p.name == prefix if exact else p.name.startswith(prefix))
+            )
+        except OSError:
+            return []
+        removed: list[str] = []
+        for path in found:
+            if path.is_file() and not path.is_symlink():
+                with contextlib.suppress(OSError):
+                    path.unlink()
+                    removed.append(path.name)
+        return removed
+
     def known_values(self) -> frozenset[str]:
         """Every non-empty value resolved so far, for log redaction."""
         with self._lock:

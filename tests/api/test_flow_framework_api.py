@@ -303,6 +303,9 @@ async def test_reference_json_template_lives_its_whole_life(start_api: StartApi)
     assert gone["result"] == "deleted" and gone["_id"] == workflow_id
     assert _author(api, gone["commit"]) == "editor-bot <editor-bot@reconciler.api>"
     assert f"workflows/{workflow_id}.yaml" not in api.remote.paths()
+    # Its stored secrets (the first value and the rotated one) go with it.
+    assert not stored.exists() and not (stored.parent / new_name).exists()
+    assert not list(stored.parent.glob(f"{workflow_id}.*"))
 
     async def absent() -> bool:
         return (await client.get(f"{BASE}/{workflow_id}")).status == 404
@@ -394,8 +397,12 @@ async def test_draft_saved_with_validation_none_then_finished(start_api: StartAp
     assert refused_draft.status == 422 and "api_key" in refused_draft.json()["detail"]
     other = await client.post(f"{BASE}?validation=none", role="editor", json=_draft_template())
     other_id = other.json()["workflow_id"]
+    secrets_dir = api.state_dir.parent / "secrets"
+    assert list(secrets_dir.glob(f"{other_id}.*"))
     dropped = await client.delete(f"{BASE}/{other_id}", role="editor")
     assert dropped.status == 200 and "commit" not in dropped.json()
+    assert not list(secrets_dir.glob(f"{other_id}.*")), "a dropped draft's secrets go too"
+    assert list(secrets_dir.glob(f"{workflow_id}.*")), "another workflow's secrets stay"
     assert (await client.get(f"{BASE}/{other_id}")).status == 404
     _assert_value_nowhere(api, CREDENTIAL_VALUE)
     _assert_value_nowhere(api, "sk-draft-5c1e9a")

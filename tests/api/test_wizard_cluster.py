@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import logging
 import subprocess
+import time
 from typing import Any
 
 import aiohttp
 import pytest
 import yaml
 
-from tests.api.conftest import TOKENS, Reply, RunningDaemon, StartApi
+from reconciler.api.compat.wizard_drafts import DEFAULT_TTL_S, WIZARD_DRAFTS
+from reconciler.api.state import VIEW
+from tests.api.conftest import TOKENS, Reply, RunningDaemon, StartApi, wait_until
 from tests.api.test_wizard_helpers import author, wait_status
 
 MARKER = "kube-token-5c2f9e81d0a7"
@@ -169,3 +172,47 @@ async def test_add_cluster_in_two_calls_keeps_the_file_out_of_the_draft(
     assert second.status == 200, second.text
     assert "clusters/xeon-dev.yaml" in api.remote.paths()
     assert MARKER not in _everything_in_git(api)
+
+
+async def test_an_expired_add_cluster_draft_takes_its_kubeconfig_with_it(
+    start_api: StartApi,
+) -> None:
+    api = await start_api()
+    secrets_dir = api.state_dir.parent / "secrets"
+    first = await _post_form(api, {**FORM, "trigger_workflow": "false"})
+    assert first.status == 200, first.text
+    workflow_id = first.json()["workflow_id"]
+    stored = secrets_dir / "xeon-dev-kubeconfig"
+    assert stored.exists()
+    # Another secret whose name starts with this one's is not touched.
+    neighbour = secrets_dir / "xeon-dev-kubeconfig-old"
+    neighbour.write_text("other")
+    drafts = api.server.app[WIZARD_DRAFTS]
+    drafts.clock = lambda: time.time() + DEFAULT_TTL_S + 60
+    read = (await api.client.get(f"/workflows/{workflow_id}")).json()
+    assert read["status"] == "expired"
+    assert not stored.exists()
+    assert neighbour.read_text() == "other"
+
+
+async def test_an_expired_draft_leaves_a_kubeconfig_a_cluster_in_git_names(
+    start_api: StartApi,
+) -> None:
+    """Two drafts of one cluster with the same file share its secret; once one is
+    triggered, the other expiring must not take the committed Cluster's kubeconfig."""
+    api = await start_api()
+    idle = await _post_form(api, {**FORM, "trigger_workflow": "false"})
+    assert idle.status == 200, idle.text
+    triggered = await _post_form(api, FORM)
+    assert triggered.status == 200, triggered.text
+    view = api.server.app[VIEW]
+
+    async def applied() -> bool:
+        return "Cluster/xeon-dev" in view.desired()
+
+    await wait_until("the Cluster applied", applied)
+    drafts = api.server.app[WIZARD_DRAFTS]
+    drafts.clock = lambda: time.time() + DEFAULT_TTL_S + 60
+    read = (await api.client.get(f"/workflows/{idle.json()['workflow_id']}")).json()
+    assert read["status"] == "expired"
+    assert (api.state_dir.parent / "secrets" / "xeon-dev-kubeconfig").exists()

@@ -24,7 +24,9 @@ whatever ``validation`` says.
 Secrets: each literal connector credential goes to the secret store under a fresh name
 once the commit (or draft) naming it is saved, and only the name reaches Git or the
 state store; a value given at provision time for a credential ``${{ param }}`` goes
-there too, and the run gets the secret's name.
+there too, and the run gets the secret's name. Every such name starts with the workflow's
+id and a dot; DELETE removes those secrets from the secrets dir with the workflow (at once
+for a draft or a commit to the watched branch; a review branch leaves them for its merge).
 
 Provisioning state and ``resources_created`` come from
 :mod:`reconciler.daemon.provisioning` over the store (see
@@ -368,10 +370,15 @@ async def delete(request: web.Request) -> web.Response:
         "workflow_id": workflow_id,
     }
     if _committed(view, workflow_id) is None and ff_records.drop_draft(view.store, workflow_id):
+        view.forget_secrets(prefix=f"{workflow_id}.")
         return json_response(request, answer)
-    outcome = await request.app[WRITES].delete(
+    writes = request.app[WRITES]
+    outcome = await writes.delete(
         store=view.store, caller=caller, kind="Workflow", name=workflow_id
     )
+    if writes.mode == "commit":
+        # Its secrets go with it; on a review branch they wait until a merge removes it.
+        view.forget_secrets(prefix=f"{workflow_id}.")
     view.trigger(reason="api write")
     return json_response(request, {**answer, **_written(outcome)})
 

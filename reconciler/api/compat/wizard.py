@@ -18,6 +18,7 @@ in our specs is :mod:`wizard_specs`. Every step needs the editor role; reading, 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -346,6 +347,22 @@ async def get_workflow(request: web.Request) -> web.Response:
     return _answer(request, task, "workflow details")
 
 
+def _forget_upload(app: web.Application, data: Mapping[str, Any]) -> None:
+    """An expired add-cluster draft's kubeconfig leaves the secrets dir, unless a Cluster
+    in Git names that secret (another draft of the same name and file was triggered)."""
+    secret = data.get("configuration_file")
+    if not isinstance(secret, str) or not secret:
+        return
+    view = app[VIEW]
+    for state in view.desired().values():
+        kubeconfig = state.spec.get("kubeconfig") if state.kind == "Cluster" else None
+        if isinstance(kubeconfig, Mapping) and kubeconfig.get("secret") == secret:
+            return
+    view.forget_secrets(prefix=secret, exact=True)
+
+
 def add_routes(app: web.Application, *, drafts: Drafts | None = None) -> None:
-    app[WIZARD_DRAFTS] = drafts or Drafts()
+    chosen = drafts or Drafts()
+    chosen.on_expired = functools.partial(_forget_upload, app)
+    app[WIZARD_DRAFTS] = chosen
     app.router.add_routes(routes)

@@ -35,6 +35,8 @@ class Drafts:
     ) -> None:
         self.ttl_s = ttl_s
         self.clock = clock
+        self.on_expired: Callable[[Mapping[str, Any]], object] | None = None
+        """Told the fields of each draft as it expires (what it stored outside can go)."""
 
     def _stale(self, task: ApiTaskRecord) -> bool:
         return task.status == "in_progress" and (
@@ -43,6 +45,8 @@ class Drafts:
 
     def _expire(self, store: Store, task: ApiTaskRecord) -> ApiTaskRecord:
         result = task.result or {}
+        if self.on_expired is not None:
+            self.on_expired(gathered(task))
         kept = {
             "current_step": result.get("current_step", 0),
             "reason": f"expired: not triggered within {int(self.ttl_s)} s of its last step",
