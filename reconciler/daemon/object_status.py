@@ -2,7 +2,11 @@
 
 One function per situation, so each reason a status can give is written once: a chain
 that is not implemented yet (NoChainYet), a suspended object, a running, failed, stalled
-or finished execution, a prune that was refused.
+or finished execution, a prune that was refused. The phase is always one of the five the
+spec contract names (Pending, Reconciling, Ready, Stalled, Deleting): a Workflow run that
+succeeded is Ready (reason Succeeded), a failed chain is Stalled (reason StepFailed: the
+daemon does not run it again until something changes), a suspended object is Pending
+(reason Suspended) and a refused prune is Stalled (reason PruneSkipped).
 """
 
 from __future__ import annotations
@@ -40,9 +44,8 @@ def verdict_for_execution(record: ExecutionRecord, *, running_step: str | None) 
             reconciling=True,
         )
     if record.status == "succeeded":
-        phase = "Succeeded" if record.action == "execute" else "Ready"
         return Verdict(
-            phase=phase,
+            phase="Ready",
             ready="True",
             reason="Succeeded",
             message=f"{action} chain {record.id} succeeded at revision {record.revision[:12]}",
@@ -57,10 +60,11 @@ def verdict_for_execution(record: ExecutionRecord, *, running_step: str | None) 
         )
     if record.status == "failed":
         return Verdict(
-            phase="Failed",
+            phase="Stalled",
             ready="False",
             reason="StepFailed",
             message=record.error or "a step failed",
+            stalled=True,
         )
     return Verdict(
         phase="Pending",
@@ -72,7 +76,7 @@ def verdict_for_execution(record: ExecutionRecord, *, running_step: str | None) 
 
 def suspended() -> Verdict:
     return Verdict(
-        phase="Suspended",
+        phase="Pending",
         ready="Unknown",
         reason="Suspended",
         message="spec.suspend is true: the daemon leaves this object as it is",
@@ -80,7 +84,9 @@ def suspended() -> Verdict:
 
 
 def retained(note: str) -> Verdict:
-    return Verdict(phase="Retained", ready="Unknown", reason="PruneSkipped", message=note)
+    return Verdict(
+        phase="Stalled", ready="Unknown", reason="PruneSkipped", message=note, stalled=True
+    )
 
 
 def pending(message: str) -> Verdict:

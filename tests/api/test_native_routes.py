@@ -73,11 +73,11 @@ async def test_objects_filter_and_page(start_api: StartApi) -> None:
 async def test_object_detail_has_spec_status_conditions_executions(start_api: StartApi) -> None:
     api = await start_api()
     await wait_until(
-        "Workflow/smoke Succeeded", lambda: _object_phase(api, "Workflow/smoke", "Succeeded")
+        "Workflow/smoke Ready", lambda: _object_phase(api, "Workflow/smoke", "Ready")
     )
     body = (await api.client.get("/api/v1/objects/Workflow/smoke")).json()
     assert body["spec"]["trigger"] == "on_change"
-    assert body["status"]["phase"] == "Succeeded"
+    assert body["status"]["phase"] == "Ready"
     assert {c["type"] for c in body["conditions"]} >= {"Ready"}
     last = body["last_executions"][0]
     assert last["status"] == "succeeded" and last["trigger"] == "on_change"

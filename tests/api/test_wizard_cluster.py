@@ -107,7 +107,7 @@ async def test_add_cluster_puts_the_kubeconfig_in_the_secret_store_only(
     }
     # Nothing answers at the kubeconfig's server: the Cluster fails, and the wizard says why.
     failed = await wait_status(api, answer["workflow_id"], "failed")
-    assert failed["workflow_steps"]["workflow_execution_status"]["phase"] == "Failed"
+    assert failed["workflow_steps"]["workflow_execution_status"]["phase"] == "Stalled"
     assert "Cluster/xeon-dev is unreachable" in failed["reason"]
 
     # The same name again: the Cluster exists (409), nothing more is committed.

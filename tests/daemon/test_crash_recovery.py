@@ -41,7 +41,7 @@ def test_kill_9_mid_chain_then_restart_resumes_without_loss_or_doubling(
         lambda: (
             (s := read_status(remote.path, "status/workflows/smoke.yaml"))
             and s["observed_revision"] == head
-            and s["phase"] == "Succeeded"
+            and s["phase"] == "Ready"
             and s
         ),
         timeout=30,

@@ -27,7 +27,7 @@ def test_a_failed_cycle_is_retried_once_the_fault_is_gone(
         lambda: (
             (s := read_status(remote.path, "status/workflows/smoke.yaml"))
             and s["observed_revision"] == head
-            and s["phase"] == "Succeeded"
+            and s["phase"] == "Ready"
         ),
     )
     wait_for("store migrated", daemon.store_ready)
@@ -50,7 +50,7 @@ def test_a_failed_cycle_is_retried_once_the_fault_is_gone(
         lambda: (
             (s := read_status(remote.path, "status/workflows/smoke.yaml"))
             and s["observed_revision"] == pushed
-            and s["phase"] == "Succeeded"
+            and s["phase"] == "Ready"
             and s
         ),
         timeout=60,

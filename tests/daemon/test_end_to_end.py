@@ -50,7 +50,7 @@ def test_status_files_land_on_the_status_branch(
 
     run = wait_for(
         "workflow ran",
-        lambda: (s := _status(remote, "workflows/smoke.yaml")) and s["phase"] == "Succeeded" and s,
+        lambda: (s := _status(remote, "workflows/smoke.yaml")) and s["phase"] == "Ready" and s,
     )
     assert run["observed_revision"] == head
     assert [e["status"] for e in run["last_executions"]] == ["succeeded"]
@@ -72,7 +72,7 @@ def test_a_push_runs_the_changed_workflow_once_per_revision(
     daemon = start_daemon()
     wait_for(
         "first run",
-        lambda: (s := _status(remote, "workflows/smoke.yaml")) and s["phase"] == "Succeeded",
+        lambda: (s := _status(remote, "workflows/smoke.yaml")) and s["phase"] == "Ready",
     )
     second = remote.writer.commit_and_push({"workflows.yaml": workflow(round_=2)}, "round 2")
     done = wait_for(
@@ -80,7 +80,7 @@ def test_a_push_runs_the_changed_workflow_once_per_revision(
         lambda: (
             (s := _status(remote, "workflows/smoke.yaml"))
             and s["observed_revision"] == second
-            and s["phase"] == "Succeeded"
+            and s["phase"] == "Ready"
             and s
         ),
     )

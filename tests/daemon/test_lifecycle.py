@@ -96,7 +96,7 @@ def test_sigterm_mid_chain_lets_the_step_finish_and_a_restart_resumes_the_chain(
         lambda: (
             (s := _status(remote, "workflows/smoke.yaml"))
             and s["observed_revision"] == head
-            and s["phase"] == "Succeeded"
+            and s["phase"] == "Ready"
         ),
         timeout=30,
     )
@@ -166,7 +166,7 @@ def test_a_force_push_to_the_watched_branch_is_applied(
         lambda: (
             (s := _status(remote, "workflows/smoke.yaml"))
             and s["observed_revision"] == rewritten
-            and s["phase"] == "Succeeded"
+            and s["phase"] == "Ready"
             and s
         ),
     )
@@ -188,7 +188,7 @@ def test_another_writer_rewriting_the_status_branch_gets_every_file_back(
     start_daemon()
     wait_for(
         "workflow status published",
-        lambda: (s := _status(remote, "workflows/smoke.yaml")) and s["phase"] == "Succeeded",
+        lambda: (s := _status(remote, "workflows/smoke.yaml")) and s["phase"] == "Ready",
     )
     other = remote.clone("rewriter")
     git(other.path, "checkout", "--quiet", "--orphan", "rewritten")

@@ -42,8 +42,8 @@ def _record(status: ExecutionStatus, *, action: str = "apply", error: str | None
         ("queued", "apply", None, "Reconciling", "Unknown", "Progressing", True, False),
         ("running", "apply", None, "Reconciling", "Unknown", "Progressing", True, False),
         ("succeeded", "apply", None, "Ready", "True", "Succeeded", False, False),
-        ("succeeded", "execute", None, "Succeeded", "True", "Succeeded", False, False),
-        ("failed", "apply", "step x: boom", "Failed", "False", "StepFailed", False, False),
+        ("succeeded", "execute", None, "Ready", "True", "Succeeded", False, False),
+        ("failed", "apply", "step x: boom", "Stalled", "False", "StepFailed", False, True),
         (
             "stalled",
             "apply",
@@ -99,7 +99,8 @@ def test_a_condition_keeps_its_transition_time_while_its_status_holds():
         kind="Project", name="p", verdict=failed, observed_revision="b", previous=again, now="T3"
     )
     times = {c["type"]: c["last_transition_time"] for c in later["conditions"]}
-    assert times == {"Ready": "T3", "Reconciling": "T1", "Stalled": "T1"}
+    # A failed chain is not run again until something changes: Stalled turns True.
+    assert times == {"Ready": "T3", "Reconciling": "T1", "Stalled": "T3"}
 
 
 def test_workflow_execution_summaries_list_provision_and_deprovision_runs_only():
@@ -124,3 +125,20 @@ def test_workflow_execution_summaries_list_provision_and_deprovision_runs_only()
         "steps": [],
     }
 
+
+PHASES = {"Pending", "Reconciling", "Ready", "Stalled", "Deleting"}
+
+
+def test_every_verdict_has_a_phase_of_the_spec_contract() -> None:
+    statuses = ("queued", "running", "succeeded", "failed", "stalled", "superseded", "cancelled")
+    verdicts = [
+        object_status.verdict_for_execution(_record(status, action=action), running_step=None)
+        for status in statuses
+        for action in ("apply", "execute", "delete", "deprovision")
+    ]
+    verdicts += [
+        object_status.suspended(),
+        object_status.retained("kept"),
+        object_status.pending("p"),
+    ]
+    assert {v.phase for v in verdicts} <= PHASES

@@ -67,7 +67,7 @@ def test_a_deleted_status_branch_is_written_again_whole(
     start_daemon()
     wait_for(
         "status published",
-        lambda: (s := _status(remote, "workflows/smoke.yaml")) and s["phase"] == "Succeeded",
+        lambda: (s := _status(remote, "workflows/smoke.yaml")) and s["phase"] == "Ready",
         timeout=60,
     )
     before = {

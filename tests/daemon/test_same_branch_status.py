@@ -64,7 +64,7 @@ def test_own_status_commits_trigger_nothing(
     )
     wait_for(
         "workflow done",
-        lambda: (s := _status(remote, "workflows/smoke.yaml")) and s["phase"] == "Succeeded",
+        lambda: (s := _status(remote, "workflows/smoke.yaml")) and s["phase"] == "Ready",
     )
     own_commit = remote.tip("main")
     assert own_commit != spec_head  # the daemon committed status on the watched branch
@@ -88,7 +88,7 @@ def test_own_status_commits_trigger_nothing(
         lambda: (
             (s := _status(remote, "workflows/smoke.yaml"))
             and s["observed_revision"] == second
-            and s["phase"] == "Succeeded"
+            and s["phase"] == "Ready"
         ),
     )
     _wait_cycles(notify_socket, 3)

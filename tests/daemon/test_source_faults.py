@@ -48,7 +48,7 @@ def test_remote_disappears_then_returns_and_nothing_is_lost(
         lambda: (
             (s := read_status(remote.path, "status/workflows/smoke.yaml"))
             and s["observed_revision"] == head
-            and s["phase"] == "Succeeded"
+            and s["phase"] == "Ready"
             and s
         ),
         timeout=20,
@@ -105,7 +105,7 @@ def test_another_writer_on_the_status_branch_keeps_both_writes(
         lambda: (
             (s := read_status(remote.path, "status/workflows/smoke.yaml"))
             and s["observed_revision"] == last
-            and s["phase"] == "Succeeded"
+            and s["phase"] == "Ready"
         ),
     )
     paths = remote.paths("reconciler/status")

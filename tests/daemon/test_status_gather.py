@@ -70,7 +70,7 @@ def _status_tip(remote: GitRemote) -> str:
 
 
 def _succeeded_at(remote: GitRemote, since: str, revision: str) -> bool:
-    return ("Succeeded", revision) in history(remote, since)
+    return ("Ready", revision) in history(remote, since)
 
 
 async def _started(tmp_path: Path, remote: GitRemote, gather_s: float) -> RunningDaemon:
@@ -83,7 +83,7 @@ async def _started(tmp_path: Path, remote: GitRemote, gather_s: float) -> Runnin
 
     def round_0_succeeded() -> bool:
         status = read_status(remote.path, STATUS_FILE)
-        return status is not None and status["phase"] == "Succeeded" and (
+        return status is not None and status["phase"] == "Ready" and (
             status.get("observed_revision") == first
         )
 
@@ -103,7 +103,7 @@ async def test_a_chain_that_ends_within_the_wait_makes_one_status_commit(
             {"wf.yaml": workflow(1, "{id: only, type: noop}")}, "round 1"
         )
         await wait_until("round 1 succeeded", lambda: _succeeded_at(remote, before, pushed))
-        assert history(remote, before) == [("Succeeded", pushed)]
+        assert history(remote, before) == [("Ready", pushed)]
     finally:
         await running.stop()
 

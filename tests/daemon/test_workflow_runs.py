@@ -89,7 +89,7 @@ def test_outputs_flow_along_the_graph_and_retries_are_used(
         lambda: (
             (s := read_status(remote.path, "status/workflows/pipeline.yaml"))
             and s["observed_revision"] == head
-            and s["phase"] == "Succeeded"
+            and s["phase"] == "Ready"
             and s
         ),
     )

@@ -237,7 +237,7 @@ async def test_suspend_stops_schedules_and_change_triggered_runs(
             ),
         )
         assert status["next_run_at"] is None
-        assert status["phase"] == "Suspended"
+        assert status["phase"] == "Pending"  # suspended: one of the spec's five phases
         assert running.executions("tick") == []  # neither the change nor the tick ran it
     finally:
         await running.stop()
