@@ -270,7 +270,11 @@ async def test_reference_json_template_lives_its_whole_life(start_api: StartApi)
     # Once deprovisioned it may be updated: the template read back, changed and sent again
     # keeps its credential's secret name.
     template = await _served(api, workflow_id)
-    template.pop("last_provisioned_time")
+    # GET adds what the server keeps; a template read back and sent again may carry it.
+    assert isinstance(template["last_provisioned_time"], int)
+    assert template["user"] == {"name": "editor-bot"}
+    created_time = template["created_time"]
+    assert isinstance(created_time, int) and template["last_updated_time"] >= created_time
     template["description"] = "changed"
     updated = await client.put(f"{BASE}/{workflow_id}", role="admin", json=template)
     assert updated.status == 200, updated.text
@@ -296,6 +300,9 @@ async def test_reference_json_template_lives_its_whole_life(start_api: StartApi)
         return (await _served(api, workflow_id))["description"] == "changed"
 
     await wait_until("the update served", changed_served)
+    served = await _served(api, workflow_id)
+    assert served["created_time"] == created_time and served["user"] == {"name": "editor-bot"}
+    assert served["last_updated_time"] >= created_time
 
     deleted = await client.delete(f"{BASE}/{workflow_id}", role="editor")
     assert deleted.status == 200, deleted.text

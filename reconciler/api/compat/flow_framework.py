@@ -251,6 +251,7 @@ async def create(request: web.Request) -> web.Response:
         )
     template = await ff_requests.template_body(request)
     ff_template.check_shape(template)
+    template = ff_template.own_fields(template)
     workflow_id = ff_template.new_workflow_id(str(template["name"]))
     scrubbed, found = ff_template.take_credentials(template, workflow_id=workflow_id)
     try:
@@ -270,9 +271,11 @@ async def create(request: web.Request) -> web.Response:
              "saved_at": stamp(datetime.datetime.now(datetime.UTC))},
         )  # fmt: skip
         await _store_secrets(view, found)
+        ff_records.note_written(view.store, workflow_id, by=caller.name, created=True)
         answer = {"workflow_id": workflow_id, "draft": True, "problem": exc.detail}
         return json_response(request, answer, status=201)
     await _store_secrets(view, found, written=outcome)
+    ff_records.note_written(view.store, workflow_id, by=caller.name, created=True)
     view.trigger(reason="api write")
     answer = {"workflow_id": workflow_id, **_written(outcome)}
     if provision:
@@ -297,6 +300,7 @@ async def update(request: web.Request) -> web.Response:
             )
     template = await ff_requests.template_body(request)
     ff_template.check_shape(template)
+    template = ff_template.own_fields(template)
     scrubbed, found = ff_template.take_credentials(template, workflow_id=workflow_id)
     try:
         document = ff_template.to_document(scrubbed, workflow_id=workflow_id)
@@ -325,9 +329,11 @@ async def update(request: web.Request) -> web.Response:
             view.store, workflow_id, {**draft, "template": scrubbed, "problem": exc.detail}
         )
         await _store_secrets(view, found)
+        ff_records.note_written(view.store, workflow_id, by=caller.name, created=False)
         answer = {"workflow_id": workflow_id, "draft": True, "problem": exc.detail}
         return json_response(request, answer)
     await _store_secrets(view, found, written=outcome)
+    ff_records.note_written(view.store, workflow_id, by=caller.name, created=False)
     if draft is not None:
         ff_records.drop_draft(view.store, workflow_id)
     view.trigger(reason="api write")
@@ -342,10 +348,12 @@ async def get_workflow(request: web.Request) -> web.Response:
 
     async def build() -> dict[str, Any]:
         state, draft = _find(view, workflow_id)
+        times = ff_records.written(view.store, workflow_id)
         if draft is not None:
-            return {**draft["template"], "draft": True, "problem": draft.get("problem")}
+            draft_answer = {**draft["template"], **times}
+            return {**draft_answer, "draft": True, "problem": draft.get("problem")}
         assert state is not None
-        template = ff_template.to_template(state.document)
+        template = {**ff_template.to_template(state.document), **times}
         provisions = [
             r for r in ff_records.lifecycle(view.store, workflow_id) if r.action == "execute"
         ]
@@ -371,6 +379,7 @@ async def delete(request: web.Request) -> web.Response:
     }
     if _committed(view, workflow_id) is None and ff_records.drop_draft(view.store, workflow_id):
         view.forget_secrets(prefix=f"{workflow_id}.")
+        ff_records.forget_written(view.store, workflow_id)
         return json_response(request, answer)
     writes = request.app[WRITES]
     outcome = await writes.delete(
@@ -379,6 +388,7 @@ async def delete(request: web.Request) -> web.Response:
     if writes.mode == "commit":
         # Its secrets go with it; on a review branch they wait until a merge removes it.
         view.forget_secrets(prefix=f"{workflow_id}.")
+        ff_records.forget_written(view.store, workflow_id)
     view.trigger(reason="api write")
     return json_response(request, {**answer, **_written(outcome)})
 

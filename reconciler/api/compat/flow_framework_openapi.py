@@ -122,6 +122,13 @@ SCHEMAS: dict[str, Any] = {
                 "required": ["name", "workflows"],
                 "properties": {
                     "last_provisioned_time": _MILLIS,
+                    "created_time": _MILLIS,
+                    "last_updated_time": _MILLIS,
+                    "user": {
+                        "type": "object",
+                        "required": ["name"],
+                        "properties": {"name": {"type": "string"}},
+                    },
                     "draft": {"type": "boolean"},
                     "problem": _NS,
                 },

@@ -43,10 +43,38 @@ def drafts(store: Store) -> dict[str, dict[str, Any]]:
     return dict(found) if isinstance(found, Mapping) else {}
 
 
+WRITTEN_PREFIX = "flow/written/"
+"""State-store keys of when and by whom a workflow was written through this API."""
+
+
 def save_draft(store: Store, workflow_id: str, draft: dict[str, Any]) -> None:
     saved = drafts(store)
     saved[workflow_id] = draft
     store.set_value(DRAFTS_KEY, saved)
+
+
+def note_written(store: Store, workflow_id: str, *, by: str, created: bool) -> None:
+    """Record that ``by`` created (or updated) the workflow now: GET serves these as
+    ``created_time``, ``last_updated_time`` and ``user``, as that API does."""
+    now = millis(datetime.datetime.now(datetime.UTC))
+    key = f"{WRITTEN_PREFIX}{workflow_id}"
+    before = store.get_value(key)
+    known = dict(before) if isinstance(before, dict) and not created else {}
+    known.setdefault("created_time", now)
+    known.setdefault("user", {"name": by})
+    known["last_updated_time"] = now
+    store.set_value(key, known)
+
+
+def written(store: Store, workflow_id: str) -> dict[str, Any]:
+    """``created_time``, ``last_updated_time`` and ``user`` of a workflow written through
+    this API ({} for one written straight to Git)."""
+    found = store.get_value(f"{WRITTEN_PREFIX}{workflow_id}")
+    return dict(found) if isinstance(found, dict) else {}
+
+
+def forget_written(store: Store, workflow_id: str) -> None:
+    store.set_value(f"{WRITTEN_PREFIX}{workflow_id}", None)
 
 
 def drop_draft(store: Store, workflow_id: str) -> bool:

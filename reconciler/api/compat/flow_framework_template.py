@@ -35,6 +35,9 @@ NAME_ANNOTATION = "flow-framework/name"
 VERSION_ANNOTATION = "flow-framework/version"
 UI_METADATA_ANNOTATION = "flow-framework/ui-metadata"
 TEMPLATE_FIELDS = ("name", "description", "use_case", "version", "workflows", "ui_metadata")
+SERVED_FIELDS = ("created_time", "last_updated_time", "last_provisioned_time", "user")
+"""What GET adds to a template: the server keeps them, so a template read back and sent
+again may carry them, and they are dropped (as that API drops them)."""
 GRAPHS = ("provision", "deprovision")
 GRAPH_FIELDS = ("nodes", "edges", "user_params")
 CONNECTOR_STEP = "create_connector"
@@ -197,9 +200,14 @@ def _undeclared_params(graphs: Mapping[str, Any], params: Mapping[str, Any]) -> 
     return names
 
 
+def own_fields(template: Mapping[str, Any]) -> dict[str, Any]:
+    """``template`` without the fields the server keeps (:data:`SERVED_FIELDS`)."""
+    return {key: value for key, value in template.items() if key not in SERVED_FIELDS}
+
+
 def check_shape(template: Mapping[str, Any]) -> None:
     """The template's own fields and their types: what even a draft must get right."""
-    unknown = sorted(set(template) - set(TEMPLATE_FIELDS))
+    unknown = sorted(set(template) - set(TEMPLATE_FIELDS) - set(SERVED_FIELDS))
     if unknown:
         raise Unprocessable(
             f"{unknown[0]}: not a field of a workflow template (it takes "
