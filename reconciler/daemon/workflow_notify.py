@@ -2,8 +2,11 @@
 
 The executor says when an execution of an object starts running or moves
 (``on_progress``) and when it ends (``on_finished``); this turns those into outbox rows
-for the Workflows whose ``config.notifications`` asks for the event. Only provision runs
-(``execute`` chains) are announced; a superseded run is not (a newer one replaces it).
+for the Workflows whose ``config.notifications`` asks for the event. Provision runs
+(``execute`` chains) and deprovisions asked for while the Workflow stays in Git
+(``deprovision``) are announced, each with its ``action``; the undo that runs when a
+Workflow leaves Git is not (its notification settings left with it), nor is a superseded
+run (a newer one replaces it).
 The outbox makes each event durable and once-only by its key, so a replay after a
 restart adds nothing.
 """
@@ -24,6 +27,7 @@ from reconciler.engine.records import ExecutionRecord
 from reconciler.engine.store import Store
 
 _PREFIX = "Workflow/"
+_ANNOUNCED_ACTIONS = ("execute", "deprovision")
 
 
 def notifications_of(state: ObjectState | None) -> Mapping[str, Any] | None:
@@ -58,14 +62,18 @@ class WorkflowNotifier:
         running = self._store.list_executions(
             kind="Workflow", name=name, statuses=("running",), limit=1
         )
-        if not running or running[0].id in self._announced or running[0].action != "execute":
+        if (
+            not running
+            or running[0].id in self._announced
+            or running[0].action not in _ANNOUNCED_ACTIONS
+        ):
             return
         self._announced.add(running[0].id)
         self._send(running[0], "start")
 
     def on_finished(self, record: ExecutionRecord) -> None:
         self._announced.discard(record.id)
-        if record.kind != "Workflow" or record.action != "execute":
+        if record.kind != "Workflow" or record.action not in _ANNOUNCED_ACTIONS:
             return
         event = event_for_status(record.status)
         if event is not None:
@@ -78,6 +86,7 @@ class WorkflowNotifier:
         execution = execution_summary(
             record, self._store.get_steps(record.id), trigger=record.trigger
         )
+        execution["action"] = record.action
         self._outbox.notify(
             workflow=record.name, notifications=notifications, event=event, execution=execution
         )

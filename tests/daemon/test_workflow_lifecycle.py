@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
+from reconciler.api.daemon_view import DaemonAdapter
 from reconciler.drivers.notify import signature_matches
 from tests.conftest import MakeGitRemote
 from tests.daemon.inprocess import ManualClock, RunningDaemon, start_daemon, wait_until
@@ -231,5 +232,39 @@ async def test_a_removed_workflow_undoes_what_its_last_provision_made_newest_fir
         await wait_until(
             "the status forgotten", lambda: not running.status("Workflow/remote-model")
         )
+    finally:
+        await running.stop()
+
+
+async def test_a_deprovision_on_request_is_announced_with_its_action(
+    tmp_path: Path, make_git_remote: MakeGitRemote, receiver: Receiver
+) -> None:
+    _secrets(tmp_path)
+    text = notified_workflow(receiver.url) + (
+        "    deprovision:\n      nodes:\n        - {id: teardown, type: noop}\n"
+    )
+    remote = make_git_remote(files={"w.yaml": text})
+    running = await start_daemon(tmp_path, remote.path, ManualClock.at("2025-01-01T00:00:00Z"))
+    try:
+        provisioned = await wait_until(
+            "the provision announced",
+            lambda: len(receiver.delivered) >= 2 and list(receiver.delivered),
+        )
+        assert [b["execution"]["action"] for _, b, _ in provisioned] == ["execute", "execute"]
+        view = DaemonAdapter(running.daemon)
+        execution_id = view.deprovision_workflow(name="announced", requested_by="alice")
+        delivered = await wait_until(
+            "the deprovision announced", lambda: len(receiver.delivered) >= 4 and receiver
+        )
+        later = [
+            (b["event"], b["execution"]["id"], b["execution"]["action"])
+            for _, b, _ in delivered.delivered[2:]
+        ]
+        assert later == [
+            ("start", execution_id, "deprovision"),
+            ("complete", execution_id, "deprovision"),
+        ]
+        steps = [s["id"] for s in delivered.delivered[3][1]["execution"]["steps"]]
+        assert steps == ["teardown"]
     finally:
         await running.stop()
