@@ -62,9 +62,9 @@ class ReadCache:
         self.ttl_s = ttl_s
         self._max = max_entries
         self._clock = clock
-        self._entries: dict[str, tuple[float, str]] = {}
+        self._entries: dict[str, tuple[float, bytes]] = {}
 
-    def get(self, key: str) -> str | None:
+    def get(self, key: str) -> bytes | None:
         if self.ttl_s <= 0:
             return None
         found = self._entries.get(key)
@@ -72,7 +72,7 @@ class ReadCache:
             return None
         return found[1]
 
-    def put(self, key: str, body: str) -> None:
+    def put(self, key: str, body: bytes) -> None:
         if self.ttl_s <= 0:
             return
         if len(self._entries) >= self._max:
@@ -94,9 +94,12 @@ async def cached_json(
     key = request.path_qs
     body = cache.get(key)
     if body is None:
-        body = request.app[REDACTOR].text(dumps(await build()))
+        body = request.app[REDACTOR].text(dumps(await build())).encode("utf-8")
         cache.put(key, body)
-    return web.Response(text=body, status=status, content_type="application/json")
+    # Encoded once, when cached: a hit sends the same bytes again.
+    return web.Response(
+        body=body, status=status, content_type="application/json", charset="utf-8"
+    )
 
 
 async def json_body(request: web.Request) -> dict[str, Any]:

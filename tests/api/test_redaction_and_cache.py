@@ -66,13 +66,13 @@ def test_a_body_without_secrets_is_left_as_encoded() -> None:
 def test_read_cache_expires_and_clears() -> None:
     now = [100.0]
     cache = ReadCache(ttl_s=1.0, clock=lambda: now[0])
-    cache.put("/a", "one")
-    assert cache.get("/a") == "one"
+    cache.put("/a", b"one")
+    assert cache.get("/a") == b"one"
     now[0] += 1.5
     assert cache.get("/a") is None
-    cache.put("/a", "two")
+    cache.put("/a", b"two")
     cache.clear()
     assert cache.get("/a") is None
     off = ReadCache(ttl_s=0)
-    off.put("/a", "x")
+    off.put("/a", b"x")
     assert off.get("/a") is None
