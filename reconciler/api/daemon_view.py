@@ -15,7 +15,7 @@ import hashlib
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,12 +36,13 @@ from reconciler.core.validation.repo import ValidateOptions
 from reconciler.daemon import provisioning
 from reconciler.daemon.logs import Redactor
 from reconciler.daemon.object_memo import load_memos
-from reconciler.daemon.reconcile import LAST_APPLIED, SOURCE_STATUS, Reconciler
+from reconciler.daemon.reconcile import LAST_APPLIED, SOURCE_STATUS, ObjectProgress, Reconciler
 from reconciler.daemon.service import Daemon
 from reconciler.daemon.snapshot import SnapshotLoader
 from reconciler.drivers.git_source import GitSource, GitSourceError
 from reconciler.drivers.git_writer import GitWriter
 from reconciler.drivers.secrets import InvalidSecretName, SecretNotStored
+from reconciler.engine.cancellation import CancelReport
 from reconciler.engine.executor import Executor
 from reconciler.engine.records import ExecutionId
 from reconciler.engine.store import Store, StoreError
@@ -133,7 +134,11 @@ class DaemonAdapter:
 
     # -- actions ----------------------------------------------------------------------------
 
-    def trigger(self, *, reason: str, resync: bool = False) -> None:
+    def trigger(self, *, reason: str, resync: bool = False, expect: Sequence[str] = ()) -> None:
+        reconciler = self._daemon.reconciler
+        if reconciler is not None:
+            for key in expect:
+                reconciler.expect(key)
         self._daemon.trigger(reason, resync=resync)
 
     def store_secret(self, *, name: str, value: str, replace: bool = False) -> None:
@@ -148,7 +153,13 @@ class DaemonAdapter:
     def forget_secrets(self, *, prefix: str, exact: bool = False) -> list[str]:
         return self._daemon.resolver.remove_stored(prefix, exact=exact)
 
-    def cancel(self, execution_id: str) -> bool:
+    def object_status(self, key: str) -> Mapping[str, Any] | None:
+        return self._reconciler().status_of(key)
+
+    def object_progress(self, key: str) -> ObjectProgress:
+        return self._reconciler().progress_of(key)
+
+    def cancel(self, execution_id: str) -> CancelReport:
         return self._executor().cancel(execution_id)
 
     def start_workflow(

@@ -307,10 +307,11 @@ async def cancel_execution(request: web.Request) -> web.Response:
     view = request.app[VIEW]
     execution_id = request.match_info["id"]
     record = view.store.get_execution(execution_id)
-    if not view.cancel(record.id):
+    report = view.cancel(record.id)
+    if not report.accepted:
         final = view.store.get_execution(record.id)
         raise Conflict(f"execution {record.id} already finished ({final.status})")
-    return json_response(request, {"id": record.id, "cancelling": True}, status=202)
+    return json_response(request, report.as_json(), status=202)
 
 
 @routes.post("/api/v1/workflows/{name}/executions")

@@ -249,8 +249,19 @@ SCHEMAS: dict[str, Any] = {
     },
     "Cancelling": {
         "type": "object",
-        "required": ["id", "cancelling"],
-        "properties": {"id": {"type": "string"}, "cancelling": {"const": True}},
+        "description": "What the cancel does now: a queued execution is cancelled at once; "
+        "a running one's steps are interrupted at their next await (subprocesses get "
+        "subprocess_grace_s after SIGTERM) and undone where their step type has an undo.",
+        "required": ["id", "state", "cancelling", "interrupting", "undo", "message"],
+        "properties": {
+            "id": {"type": "string"},
+            "state": {"enum": ["cancelled", "cancelling"]},
+            "cancelling": {"type": "boolean"},
+            "interrupting": {"type": "array", "items": {"type": "string"}},
+            "undo": {"type": "array", "items": {"type": "string"}},
+            "subprocess_grace_s": {"type": "number"},
+            "message": {"type": "string"},
+        },
     },
     "StepCatalogue": {
         "type": "object",

@@ -10,11 +10,13 @@ the same promises.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from reconciler.core.diff import ObjectState
 from reconciler.core.plan import Plan
+from reconciler.daemon.reconcile import ObjectProgress
+from reconciler.engine.cancellation import CancelReport
 from reconciler.engine.records import ExecutionId
 from reconciler.engine.store import Store
 
@@ -83,8 +85,10 @@ class DaemonView(Protocol):
         """The author's name of a commit of the state repo (None when unknown)."""
         ...
 
-    def trigger(self, *, reason: str, resync: bool = False) -> None:
-        """Ask for a reconcile cycle now (``resync``: rerun failed chains too)."""
+    def trigger(self, *, reason: str, resync: bool = False, expect: Sequence[str] = ()) -> None:
+        """Look at the source now (``resync``: every object again, failed chains rerun);
+        ``expect``: the ``kind/name`` of objects an API write just committed, reconciled
+        before any other work once their change arrives."""
         ...
 
     def start_workflow(
@@ -126,8 +130,19 @@ class DaemonView(Protocol):
         expired draft's; the names removed."""
         ...
 
-    def cancel(self, execution_id: str) -> bool:
-        """Stop an execution at its next step boundary; False if it already finished."""
+    def object_status(self, key: str) -> Mapping[str, Any] | None:
+        """What ``kind/name``'s status says now (phase, reason, message and its kind's
+        fields), ahead of the next status commit; None when the object is unknown."""
+        ...
+
+    def object_progress(self, key: str) -> ObjectProgress:
+        """Where object ``kind/name`` stands now (what an API task waits on)."""
+        ...
+
+    def cancel(self, execution_id: str) -> CancelReport:
+        """Cancel an execution: its running steps are interrupted at their next await and
+        undone where their type has an undo; the report says what happens (``accepted``
+        is False when it had already finished)."""
         ...
 
     async def plan_for(self, ref: str | None) -> PlannedRef:

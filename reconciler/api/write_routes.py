@@ -9,7 +9,6 @@ is :mod:`reconciler.api.writes`.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import yaml
@@ -17,7 +16,7 @@ from aiohttp import web
 
 from reconciler.api.problems import BadRequest, NotFound, Unprocessable
 from reconciler.api.state import VIEW, WRITES, json_response, require
-from reconciler.api.writes import API_TASK_WRITE, task_progress
+from reconciler.api.writes import API_TASK_WRITE, follow_write
 from reconciler.engine.records import ApiTaskRecord
 from reconciler.specs.registry import KINDS
 
@@ -79,7 +78,7 @@ async def put_object(request: web.Request) -> web.Response:
     outcome = await request.app[WRITES].put(
         store=store, caller=caller, kind=kind, name=name, document=document
     )
-    request.app[VIEW].trigger(reason="api write")
+    request.app[VIEW].trigger(reason="api write", expect=(f"{kind}/{name}",))
     return json_response(request, outcome.json(), status=202)
 
 
@@ -89,7 +88,7 @@ async def delete_object(request: web.Request) -> web.Response:
     kind, name = _kind(request), request.match_info["name"]
     store = request.app[VIEW].store
     outcome = await request.app[WRITES].delete(store=store, caller=caller, kind=kind, name=name)
-    request.app[VIEW].trigger(reason="api write")
+    request.app[VIEW].trigger(reason="api write", expect=(f"{kind}/{name}",))
     return json_response(request, outcome.json(), status=202)
 
 
@@ -100,10 +99,7 @@ async def get_task(request: web.Request) -> web.Response:
     task = view.store.get_api_task(request.match_info["id"])
     if task is None or task.kind != API_TASK_WRITE:
         raise NotFound(f"no write task {request.match_info['id']!r}")
-    writer = request.app[WRITES].writer
-    moved = await asyncio.to_thread(task_progress, task, source=view.source(), writer=writer)
-    if moved is not None:
-        task = view.store.update_api_task(task.id, status=moved[0], result=moved[1])
+    task = await follow_write(task, view=view, writer=request.app[WRITES].writer)
     return json_response(request, task_json(task))
 
 

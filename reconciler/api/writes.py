@@ -12,9 +12,11 @@ validated again (:class:`~reconciler.drivers.git_writer.GitWriter`).
 Where the document goes: an object that exists keeps its file (the other documents of a
 file that holds several are kept, re-serialized); a new one goes to
 ``<first root>/<kind-plural>/<name>.yaml``. Each write is recorded as an API task that
-follows the reconcile of its commit: ``done`` once the daemon's last applied revision
-contains it, ``failed`` when the revision it reached does not validate; a review branch's
-task is ``review`` until that branch is merged and applied.
+follows its own object, whatever else the daemon is doing: ``done`` once the daemon has
+taken in a revision containing the commit and the object reached it (applied at the spec
+that revision holds, suspended as it asks, or gone for a delete), ``failed`` when the
+object's attempt at it failed or that revision does not validate; a review branch's task
+is ``review`` until that branch is merged.
 """
 
 from __future__ import annotations
@@ -35,10 +37,11 @@ from reconciler.api.problems import (
     Unavailable,
     Unprocessable,
 )
-from reconciler.api.view import SourceInfo
+from reconciler.api.view import DaemonView, SourceInfo
 from reconciler.core.validation.objects import SpecObject
 from reconciler.core.validation.repo import ValidateOptions
 from reconciler.daemon.config import WriteMode
+from reconciler.daemon.reconcile import ObjectProgress
 from reconciler.daemon.snapshot import SnapshotLoader
 from reconciler.drivers.git_source import GitSourceError
 from reconciler.drivers.git_writer import GitIdentity, GitWriter, NothingToCommit
@@ -280,27 +283,65 @@ def _dump(documents: Sequence[Any]) -> bytes:
 
 
 def task_progress(
-    task: ApiTaskRecord, *, source: SourceInfo, writer: GitWriter | None
+    task: ApiTaskRecord,
+    *,
+    source: SourceInfo,
+    writer: GitWriter | None,
+    progress: ObjectProgress | None = None,
 ) -> tuple[str, dict[str, Any]] | None:
-    """The status a write task moves on to from what the daemon reached, or None: ``done``
-    once its last applied revision contains the commit, ``failed`` when the revision it
-    stopped at (containing the commit) does not validate. Blocks (Git); run in a thread."""
+    """The status a write task moves on to from where its own object stands, or None.
+
+    ``done`` once the last revision the daemon took in contains the commit and the object
+    reached it: applied at that revision's spec (or suspended as it asks), or, for a
+    delete, gone. ``failed`` when the object's attempt at that spec failed or stalled (or
+    it cannot run here), or when the revision containing the commit does not validate.
+    Other objects' work never holds a task. ``progress`` is the object's
+    (:func:`write_object`), read in the loop before. Blocks (Git); run in a thread."""
     if task.kind != API_TASK_WRITE or task.status not in ("pending", "review") or writer is None:
         return None
     written = dict(task.result or {})
     commit = str(written.get("commit"))
-    branch = source.branch
-    applied = source.last_applied_revision
-    if applied is not None and writer.contains(applied, commit, branch=branch):
-        return "done", {**written, "revision": applied}
     seen = source.last_seen_revision
-    phase = (source.status or {}).get("phase")
-    if (
-        phase == "Stalled"
-        and seen is not None
-        and seen != applied
-        and writer.contains(seen, commit, branch=branch)
-    ):
-        error = f"revision {seen[:12]} does not validate"
-        return "failed", {**written, "revision": seen, "error": error}
+    if seen is None or not writer.contains(seen, commit, branch=source.branch):
+        return None
+    status = source.status or {}
+    if status.get("phase") == "Stalled" and status.get("observed_revision") == seen:
+        reasons = {c.get("type"): c.get("reason") for c in status.get("conditions") or []}
+        if reasons.get("Stalled") == "ValidationFailed":
+            error = f"revision {seen[:12]} does not validate"
+            return "failed", {**written, "revision": seen, "error": error}
+    if progress is None:
+        return None
+    found = progress
+    if found.failed is not None:
+        return "failed", {**written, "revision": seen, "error": found.failed}
+    if dict(task.payload or {}).get("action") == "delete":
+        if found.desired_hash is None and not found.known:
+            return "done", {**written, "revision": seen}
+        return None
+    if found.desired_hash is None:
+        return None
+    if found.desired_hash == found.applied_hash or found.suspended:
+        return "done", {**written, "revision": found.observed_revision or seen}
     return None
+
+
+def write_object(task: ApiTaskRecord) -> str:
+    """The ``kind/name`` a write task wrote."""
+    payload = dict(task.payload or {})
+    return f"{payload.get('kind')}/{payload.get('name')}"
+
+
+async def follow_write(
+    task: ApiTaskRecord, *, view: DaemonView, writer: GitWriter | None
+) -> ApiTaskRecord:
+    """Move a write task on from where its object stands (see :func:`task_progress`)."""
+    if task.kind != API_TASK_WRITE or task.status not in ("pending", "review"):
+        return task
+    progress = view.object_progress(write_object(task))
+    moved = await asyncio.to_thread(
+        task_progress, task, source=view.source(), writer=writer, progress=progress
+    )
+    if moved is None:
+        return task
+    return view.store.update_api_task(task.id, status=moved[0], result=moved[1])

@@ -1,9 +1,11 @@
 """The daemon process: wires the parts from the config and drives the reconcile loop.
 
-Triggers (poll tick, resync tick, a watch of a local repo's refs, :meth:`Daemon.trigger`
-for the API and webhooks, a chain finishing) only set an event; the loop runs one cycle
-at a time. systemd integration: READY=1 after the first load, WATCHDOG=1 from the loop,
-STATUS= lines; SIGTERM stops taking work, checkpoints and exits; SIGHUP reloads the config.
+Triggers of the source (poll tick, resync tick, a watch of a local repo's refs,
+:meth:`Daemon.trigger` for the API and webhooks) only set an event; the loop syncs the
+source once per wake, and the reconciler's worker and status publisher run beside it as
+tasks, object by object (reconciler.daemon.reconcile). systemd integration: READY=1
+after the first load, WATCHDOG=1 from the loop, STATUS= lines; SIGTERM stops taking
+work, checkpoints and exits; SIGHUP reloads the config.
 """
 
 from __future__ import annotations
@@ -200,7 +202,7 @@ def assemble(
         registry=registry,
         desired=reconciler.desired_states,
         revision=lambda: reconciler.last_seen,
-        on_change=reconciler.on_execution_progress,
+        on_change=reconciler.on_status_changed,
         loaded=lambda: (r := reconciler.last_report) is not None and r.loaded and r.valid,
         secrets=resolver,
         http=http,
@@ -224,6 +226,10 @@ class _LateReconciler:
     def on_execution_progress(self, key: str) -> None:
         if self.target is not None:
             self.target.on_execution_progress(key)
+
+    async def changed(self, deployment: str) -> None:
+        if self.target is not None:
+            await self.target.changed(deployment)
 
     def desired(self) -> Mapping[str, ObjectState]:
         return self.target.desired_states() if self.target else {}
@@ -351,11 +357,11 @@ class Daemon:
                 asyncio.create_task(self._tick(lambda: self._poll_delay(reconciler))),
                 asyncio.create_task(self._resync_tick()),
                 asyncio.create_task(self._watchdog()),
-                asyncio.create_task(self._forward_wakes(reconciler)),
+                asyncio.create_task(reconciler.work(self._stop), name="reconcile worker"),
+                asyncio.create_task(reconciler.publish(self._stop), name="status publisher"),
             ]
             if is_local_repo(config.repo.url):
                 tasks.append(asyncio.create_task(self._watch_local_refs(Path(config.repo.url))))
-            tasks.append(asyncio.create_task(self._flush_progress(reconciler)))
             tasks.append(asyncio.create_task(hooks.run(stop=self._stop)))
             self.cycle_observers.append(lambda _ok, _s: hooks.scheduler.poke())
             if config.secrets_dir is not None:
@@ -366,6 +372,7 @@ class Daemon:
             self._notify("stopping")
             # No new step starts from here on; running ones get the grace period.
             await self._shutdown_executor(executor)
+            reconciler.close()
             await serving.aclose()
             for task in tasks:
                 task.cancel()
@@ -375,8 +382,7 @@ class Daemon:
             await hooks.close()  # after the executor: runs ending in the grace period notify
             await local.close()
             await http.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(reconciler.flush(), timeout=10)
+            await reconciler.settle(timeout_s=10)
             store.checkpoint()
             store.close()
             log.info("stopped")
@@ -394,9 +400,9 @@ class Daemon:
             resync, self._resync_due = self._resync_due, False
             try:
                 started = time.monotonic()
-                report = await reconciler.cycle(resync=resync)
-                await reconciler.chains_of_cycle_ended()
-                await reconciler.flush(verify=resync)
+                report = await reconciler.sync_source(resync=resync)
+                if resync:
+                    await reconciler.flush(verify=True)
                 _settle_memory(loaded=report.loaded, full=resync)
             except Exception:
                 log.exception("reconcile cycle failed; retrying")
@@ -454,12 +460,6 @@ class Daemon:
             self._resync_due = True
             self._wake.set()
 
-    async def _forward_wakes(self, reconciler: Reconciler) -> None:
-        while not self._stop.is_set():
-            await reconciler.wake.wait()
-            reconciler.wake.clear()
-            self._wake.set()
-
     async def _check_source(self, reconciler: Reconciler) -> None:
         """A state repo that cannot be read at the first start is an error, not a warning
         every poll; once the daemon has a copy, a source that goes away only stalls it."""
@@ -494,18 +494,6 @@ class Daemon:
                 await closing
         finally:
             forced.cancel()
-
-    async def _flush_progress(self, reconciler: Reconciler) -> None:
-        """Publish status as executions move, between cycles. Flushes are serialised, so
-        progress arriving during one is gathered into the next commit."""
-        while not self._stop.is_set():
-            await reconciler.progress.wait()
-            reconciler.progress.clear()
-            try:
-                await reconciler.chains_of_cycle_ended()
-                await reconciler.flush()
-            except Exception:
-                log.exception("status flush failed; the next cycle retries it")
 
     async def _watch_secrets(self, secrets_dir: Path) -> None:
         """Re-check what depends on secrets as soon as a file in the secrets dir changes."""

@@ -115,6 +115,7 @@ class StatusPublisher:
         *,
         summary: str = "Update status",
         rebuild: bool = False,
+        body: str | None = None,
     ) -> str | None:
         """Commit ``changes`` ({path under the prefix: content, or None to delete}) and push.
 
@@ -123,7 +124,8 @@ class StatusPublisher:
         commit (unless ``rebuild``: the batch is then everything, committed on whatever
         the branch holds now), RemoteUnavailable when the remote cannot be reached,
         GitPushRejected when it refuses the push or keeps moving for ``max_attempts``
-        attempts.
+        attempts. ``body`` is the commit message's body; without it, the body lists the
+        files the commit changed.
         """
         entries = {self._full_path(path): data for path, data in changes.items()}
         with self._lock:
@@ -145,7 +147,9 @@ class StatusPublisher:
                         self._check_ours(repo, tip)
                 if not entries:
                     return None
-                built = self._build_commit(repo, tip, blob_shas, summary, parent_tree=tree)
+                built = self._build_commit(
+                    repo, tip, blob_shas, summary, parent_tree=tree, body=body
+                )
                 if built is None:
                     return None
                 commit, new_tree = built
@@ -271,6 +275,7 @@ class StatusPublisher:
         summary: str,
         *,
         parent_tree: str | None = None,
+        body: str | None = None,
     ) -> tuple[str, str] | None:
         """Commit the batch on ``tip`` (or as a root commit); None when the tree is unchanged.
 
@@ -302,7 +307,10 @@ class StatusPublisher:
         held.write_text(tree)
         if tree == parent_tree:
             return None
-        message = _commit_message(summary, _tree_changes(repo, parent_tree, tree))
+        if body is not None:
+            message = f"{summary}\n\n{body.rstrip()}\n" if body.strip() else f"{summary}\n"
+        else:
+            message = _commit_message(summary, _tree_changes(repo, parent_tree, tree))
         parents = ["-p", tip] if tip is not None else []
         who = self._author
         identity_env = {

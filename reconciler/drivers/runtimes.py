@@ -22,6 +22,8 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from reconciler.drivers import child_processes
+
 LOCKS_DIR = Path(__file__).resolve().parent.parent / "runtimes"
 MARKER = ".reconciler-runtime.json"
 _PINNED = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==", re.MULTILINE)
@@ -146,9 +148,7 @@ class RuntimeManager:
                     progress.line(line)
             code = await process.wait()
         except BaseException:
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
+            await child_processes.stop_child(process)  # a cancelled step: TERM, grace, KILL
             raise
         if code != 0:
             text = "\n".join(tail[-20:])

@@ -21,10 +21,15 @@ _logger = logging.getLogger("reconciler.steps")
 
 
 class ReadinessSource(Protocol):
-    """Tells whether a Deployment is Ready, by the daemon's latest observation."""
+    """Tells whether a Deployment is Ready, by the daemon's latest observation, and when
+    that may have changed (so waiting needs no polling)."""
 
     def endpoint_url(self, deployment: str) -> str | None:
         """The endpoint URL of ``deployment`` once it is Ready, else None."""
+        ...
+
+    async def changed(self, deployment: str) -> None:
+        """Return once ``deployment``'s status may have moved since this call."""
         ...
 
 
@@ -35,6 +40,7 @@ class StepServices:
     readiness: ReadinessSource | None = None
     http: http_client.HttpClient | None = None
     readiness_poll_interval_s: float = 1.0
+    """How often a deploy step probes the endpoint it is starting (not other objects)."""
     extra: Mapping[str, object] = dataclasses.field(default_factory=dict)
 
 

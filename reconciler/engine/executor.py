@@ -16,6 +16,7 @@ import asyncio
 import collections
 import dataclasses
 import datetime
+import functools
 import inspect
 import logging
 import random
@@ -24,7 +25,14 @@ from typing import Any, Literal
 
 from reconciler.core import chains
 from reconciler.core.substitution import SubstitutionError
-from reconciler.engine import cluster_slots, node_inputs, outcomes, step_journal, step_runner
+from reconciler.engine import (
+    cancellation,
+    cluster_slots,
+    node_inputs,
+    outcomes,
+    step_journal,
+    step_runner,
+)
 from reconciler.engine.context import (
     ReadinessSource,
     StepCatalog,
@@ -56,7 +64,7 @@ class ExecutorClosedError(RuntimeError):
     """The executor is shutting down and takes no more work."""
 
 
-_EndStatus = Literal["done", "failed", "stalled"]
+_EndStatus = Literal["done", "failed", "stalled", "cancelled"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,11 +105,29 @@ class _Run:
     task: asyncio.Task[None] | None = None
     deadline: float | None = None
     """Loop time by which the execution must end (the chain's timeout), or None."""
+    rank: int = cluster_slots.DEFAULT_RANK
+    node_tasks: set[asyncio.Task[None]] = dataclasses.field(default_factory=set)
+    in_step: dict[str, chains.StepNode] = dataclasses.field(default_factory=dict)
+    """Nodes whose step is running now, by id."""
+    interrupting: bool = False
+    undo_interrupted: bool = False
+    interrupted: list[tuple[chains.StepNode, Mapping[str, Any]]] = dataclasses.field(
+        default_factory=list
+    )
+    """Steps interrupted in flight, with the inputs they ran with (for their undo)."""
 
     def request_stop(self, reason: StopReason) -> None:
         if self.stop_reason is None:
             self.stop_reason = reason
         self.stop_event.set()
+
+    def interrupt(self, reason: StopReason, *, undo: bool) -> None:
+        """Stop now: every node task is cancelled at its next await."""
+        self.request_stop(reason)
+        self.interrupting = True
+        self.undo_interrupted = self.undo_interrupted or undo
+        for task in list(self.node_tasks):
+            task.cancel()
 
 
 @dataclasses.dataclass
@@ -157,6 +183,8 @@ class Executor:
         self._runs: dict[ExecutionId, _Run] = {}
         self._waiters: dict[ExecutionId, list[asyncio.Future[ExecutionRecord]]] = {}
         self._callbacks: set[asyncio.Task[None]] = set()
+        self._ranks: dict[ExecutionId, int] = {}
+        """Ranks of queued executions, until they are launched."""
         self._started = False
         self._closing = False
 
@@ -193,24 +221,36 @@ class Executor:
             if newest.id in self._runs or newest.id == lane.queued:
                 continue
             if lane.running is not None:
-                lane.running.request_stop("superseded")
+                lane.running.interrupt("superseded", undo=False)
                 lane.queued = newest.id
             else:
                 self._launch(lane, newest.id, newest.chain)
             resumed.append(newest.id)
         return resumed
 
-    def submit(self, chain: chains.Chain, *, trigger: str = "on_change") -> ExecutionId:
+    def submit(
+        self,
+        chain: chains.Chain,
+        *,
+        trigger: str = "on_change",
+        execution_id: ExecutionId | None = None,
+        rank: int = 2,
+    ) -> ExecutionId:
         """Store ``chain`` as a new execution (committed before this returns) and run it.
 
-        ``trigger`` says what started it (on_change, manual, schedule, api, resync).
+        ``trigger`` says what started it (on_change, manual, schedule, api, resync,
+        drift); ``execution_id`` is the id to store it under (the caller recorded it
+        first), else a new one. ``rank`` orders its steps' turn for a busy cluster's
+        slots: lower first (a Workflow's priority, critical 0 .. low 3).
         """
         if self._closing:
             raise ExecutorClosedError(
                 f"cannot run a chain for {chain.object_key}: the executor is shutting down"
             )
         node_inputs.check_chain(chain)
-        submitted = self._store.submit_execution(chain, trigger=trigger)
+        submitted = self._store.submit_execution(
+            chain, trigger=trigger, execution_id=execution_id
+        )
         execution_id = submitted.execution.id
         lane = self._lanes[chain.object_key]
         for old in submitted.superseded:
@@ -220,28 +260,43 @@ class Executor:
         if not self._started:
             return execution_id
         if lane.running is not None:
-            lane.running.request_stop("superseded")
+            lane.running.interrupt("superseded", undo=False)
             lane.queued = execution_id
+            self._ranks[execution_id] = rank
         else:
-            self._launch(lane, execution_id, chain)
+            self._launch(lane, execution_id, chain, rank=rank)
         return execution_id
 
-    def cancel(self, execution_id: str) -> bool:
-        """Stop an execution at its next step boundary; False if it already finished."""
+    def cancel(self, execution_id: str) -> cancellation.CancelReport:
+        """Cancel an execution: a queued one never starts; a running one's steps are
+        interrupted at their next await and undone where their type has an undo (see
+        reconciler.engine.cancellation). The report says which."""
         record = self._store.get_execution(execution_id)
         if record.finished:
-            return False
+            return cancellation.CancelReport(record.id, "finished")
         run = self._runs.get(record.id)
         if run is not None:
-            run.request_stop("cancelled")
-            return True
+            running = [run.in_step[node_id] for node_id in sorted(run.in_step)]
+            undo = [
+                f"{kind} for {node.id}"
+                for node in running
+                if (kind := cancellation.undo_type(node.type)) is not None
+                and self._registry.implementation(kind) is not None
+            ]
+            run.interrupt("cancelled", undo=True)
+            return cancellation.CancelReport(
+                record.id,
+                "cancelling",
+                interrupting=tuple(f"{node.id} ({node.type})" for node in running),
+                undo=tuple(undo),
+            )
         lane = self._lanes[record.object_key]
         if lane.queued == record.id:
             lane.queued = None
         self._journal.flush()
         final = self._store.finish_execution(record.id, "cancelled", error="cancelled on request")
         self._deliver_soon(final)
-        return True
+        return cancellation.CancelReport(record.id, "cancelled")
 
     async def wait(self, execution_id: str) -> ExecutionRecord:
         """The final record of an execution, once it has finished."""
@@ -284,8 +339,21 @@ class Executor:
 
     # -- lanes and results -------------------------------------------------------------
 
-    def _launch(self, lane: _Lane, execution_id: ExecutionId, chain: chains.Chain) -> None:
-        run = _Run(execution_id=execution_id, chain=chain)
+    def _launch(
+        self,
+        lane: _Lane,
+        execution_id: ExecutionId,
+        chain: chains.Chain,
+        *,
+        rank: int | None = None,
+    ) -> None:
+        found = self._ranks.pop(execution_id, None)
+        chosen = rank if rank is not None else found
+        run = _Run(
+            execution_id=execution_id,
+            chain=chain,
+            rank=chosen if chosen is not None else cluster_slots.DEFAULT_RANK,
+        )
         lane.running = run
         self._runs[execution_id] = run
         run.task = asyncio.create_task(
@@ -304,6 +372,8 @@ class Executor:
                     "execution %s of %s broke", run.execution_id, run.chain.object_key
                 )
                 final = ("failed", f"internal error in the executor: {outcomes.describe(e)}")
+            if final is not None and final[0] == "cancelled" and run.interrupted:
+                final = await self._undo_interrupted(run, final)
             self._journal.flush()  # ends not yet committed, writes of steps cancelled in flight
             lost = self._journal.failure(run.execution_id)
             self._journal.forget(run.execution_id)
@@ -387,6 +457,9 @@ class Executor:
                         task.add_done_callback(first.release_if_unused)
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
+                    run.node_tasks.add(task)
+                    task.add_done_callback(run.node_tasks.discard)
+                    task.add_done_callback(functools.partial(_report_cancelled, reports, node_id))
                     in_flight += 1
                 if in_flight == 0:
                     break
@@ -469,6 +542,10 @@ class Executor:
             result: _NodeResult | BaseException = await self._run_node(
                 run, node, record, outputs, first
             )
+        except asyncio.CancelledError:
+            if not run.interrupting:
+                raise
+            result = _NodeResult("interrupted")  # a cancel or a newer chain stopped it
         except Exception as e:
             result = e
         reports.put_nowait((node.id, result))
@@ -546,6 +623,50 @@ class Executor:
         self._journal.record(end, object_key=run.chain.object_key)
         return _NodeResult(status, error, outputs or {})
 
+    def _end_interrupted(
+        self, run: _Run, node: chains.StepNode, inputs: Mapping[str, Any], log: StepLog
+    ) -> None:
+        """A step stopped in flight by a cancel or a newer chain: recorded as cancelled
+        with the log it wrote so far; kept for its undo."""
+        why = "cancelled on request" if run.stop_reason == "cancelled" else "superseded"
+        log.warning(f"interrupted: {why}")
+        self._end_step(run, node.id, "cancelled", error=f"interrupted: {why}", log=log.text())
+        run.interrupted.append((node, inputs))
+
+    async def _undo_interrupted(
+        self, run: _Run, final: tuple[ExecutionStatus, str | None]
+    ) -> tuple[ExecutionStatus, str | None]:
+        """Run the undo of each step a cancel interrupted (newest first), as steps of the
+        same execution; the execution stays cancelled, its error says what was undone."""
+        if not run.undo_interrupted:
+            return final
+        done: list[str] = []
+        for node, inputs in reversed(run.interrupted):
+            undo = cancellation.undo_node(node, inputs)
+            if undo is None or self._registry.implementation(undo.type) is None:
+                continue
+            self._journal.flush()
+            self._store.append_step(run.execution_id, undo.id, undo.type)
+            result = await self._run_node(
+                dataclasses.replace(
+                    run,
+                    stop_event=asyncio.Event(),
+                    stop_reason=None,
+                    deadline=None,
+                    interrupting=False,
+                    node_tasks=set(),
+                    in_step={},
+                    interrupted=[],
+                ),
+                undo,
+                None,
+                {},
+            )
+            done.append(f"{undo.type} for {node.id}: {result.status}")
+        if not done:
+            return final
+        return final[0], f"{final[1]}; undo: {'; '.join(done)}"
+
     def _progress_many(self, object_keys: Iterable[str]) -> None:
         for object_key in object_keys:
             self._progress(object_key)
@@ -604,7 +725,7 @@ class Executor:
                     node_inputs.InvalidNodeTimeoutError,
                 ) as e:
                     return self._end_step(run, node.id, "stalled", error=str(e))
-                await slots.take()
+                await slots.take(rank=run.rank)
                 try:
                     if run.stop_event.is_set():
                         slots.give()
@@ -635,7 +756,15 @@ class Executor:
                     services=self._services,
                 )
                 budget = self._step_budget(run, own=node_inputs.step_timeout(node, inputs))
-                outcome = await step_runner.run_step(impl, context, timeout_s=budget)
+                run.in_step[node.id] = node
+                try:
+                    outcome = await step_runner.run_step(impl, context, timeout_s=budget)
+                except asyncio.CancelledError:
+                    if run.interrupting:
+                        self._end_interrupted(run, node, inputs, log)
+                    raise
+                finally:
+                    run.in_step.pop(node.id, None)
             finally:
                 slots.give()
             if isinstance(outcome, outcomes.Done):
@@ -677,6 +806,16 @@ class Executor:
             if await self._pause(run, delay):
                 return interrupted
             attempt += 1
+
+
+def _report_cancelled(
+    reports: asyncio.Queue[tuple[str, _NodeResult | BaseException]],
+    node_id: str,
+    task: asyncio.Task[None],
+) -> None:
+    """A node task cancelled before it ever ran reports nothing itself: report it here."""
+    if task.cancelled():
+        reports.put_nowait((node_id, _NodeResult("interrupted")))
 
 
 def _log_finished(record: ExecutionRecord) -> None:

@@ -64,6 +64,11 @@ class Submitted:
     superseded: tuple[ExecutionRecord, ...]
 
 
+def new_execution_id() -> ExecutionId:
+    """A fresh execution id: a caller that records it before submitting picks it here."""
+    return ExecutionId(uuid.uuid4().hex)
+
+
 def _dump(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
@@ -348,13 +353,20 @@ class Store:
 
     # -- executions --------------------------------------------------------------------
 
-    def submit_execution(self, chain: chains.Chain, *, trigger: str = "on_change") -> Submitted:
-        """Store ``chain`` as a queued execution with every step pending.
+    def submit_execution(
+        self,
+        chain: chains.Chain,
+        *,
+        trigger: str = "on_change",
+        execution_id: ExecutionId | None = None,
+    ) -> Submitted:
+        """Store ``chain`` as a queued execution with every step pending, under
+        ``execution_id`` when the caller chose it (:func:`new_execution_id`).
 
         In the same transaction, queued executions of the same object become superseded
-        (a running one is the executor's to stop at its next step boundary).
+        (a running one is the executor's to stop).
         """
-        execution_id = ExecutionId(uuid.uuid4().hex)
+        execution_id = execution_id or new_execution_id()
         now = _now_text()
         with self._write() as conn:
             superseded_ids = [
@@ -445,9 +457,15 @@ class Store:
         limit: int = 100,
         offset: int = 0,
         oldest_first: bool = False,
+        after_seq: int = 0,
     ) -> list[ExecutionRecord]:
+        """Executions, newest first (``oldest_first``: the other way); ``after_seq`` keeps
+        only those stored after :meth:`execution_seq` returned it."""
         clauses: list[str] = []
         args: list[Any] = []
+        if after_seq:
+            clauses.append("rowid > ?")
+            args.append(after_seq)
         if kind is not None:
             clauses.append("kind = ?")
             args.append(kind)
@@ -466,6 +484,12 @@ class Store:
             (*args, limit, offset),
         )
         return [self._record(row) for row in rows]
+
+    def execution_seq(self) -> int:
+        """A number that grows with every execution stored (executions are never deleted):
+        what came after it is newer than anything before."""
+        row = self._conn.execute("SELECT max(rowid) FROM executions").fetchone()
+        return int(row[0] or 0)
 
     def unfinished_executions(self) -> list[ExecutionRecord]:
         """Queued and running executions, oldest first (what a restart must resume)."""
@@ -504,6 +528,16 @@ class Store:
         )
 
     # -- steps -------------------------------------------------------------------------
+
+    def append_step(self, execution_id: str, node_id: str, step_type: str) -> None:
+        """Add a pending step after the execution's last one (an undo a cancel runs)."""
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO steps (execution_id, node_id, position, type, status)"
+                " SELECT ?, ?, COALESCE(MAX(position), -1) + 1, ?, 'pending' FROM steps"
+                " WHERE execution_id = ?",
+                (execution_id, node_id, step_type, execution_id),
+            )
 
     def get_steps(self, execution_id: str) -> list[StepRecord]:
         rows = self._conn.execute(

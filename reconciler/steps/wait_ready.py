@@ -1,12 +1,15 @@
 """The ``wait_ready`` step: wait until a Deployment is Ready and hand on its endpoint URL.
 
 Readiness is the daemon's to know (its latest observation of the clusters), so the step
-polls a ReadinessSource it is lent instead of reaching any cluster itself.
+asks a ReadinessSource it is lent instead of reaching any cluster itself. It does not
+poll: it checks once, then sleeps until the source says the Deployment's status moved
+(or the timeout passes), and checks again. One log line says what it waits for.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from reconciler.engine import outcomes
 from reconciler.engine.context import StepContext
@@ -24,9 +27,9 @@ async def wait_ready(ctx: StepContext) -> outcomes.Outcome:
             "wait_ready needs the daemon's readiness source, and none was given to the executor"
         )
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + (timeout_s if timeout_s is not None else DEFAULT_TIMEOUT_S)
-    interval = max(ctx.services.readiness_poll_interval_s, 0.001)
-    ctx.log.info(f"waiting for Deployment/{deployment} to be Ready")
+    limit = timeout_s if timeout_s is not None else DEFAULT_TIMEOUT_S
+    deadline = loop.time() + limit
+    said = False
     while True:
         url = source.endpoint_url(deployment)
         if url is not None:
@@ -35,7 +38,11 @@ async def wait_ready(ctx: StepContext) -> outcomes.Outcome:
         remaining = deadline - loop.time()
         if remaining <= 0:
             return outcomes.Failed(
-                f"Deployment/{deployment} was not Ready within {timeout_s:g}s; "
+                f"Deployment/{deployment} was not Ready within {limit:g}s; "
                 "see its status conditions"
             )
-        await asyncio.sleep(min(interval, remaining))
+        if not said:
+            ctx.log.info(f"waiting for Deployment/{deployment} to be Ready")
+            said = True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(source.changed(deployment), remaining)

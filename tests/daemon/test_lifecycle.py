@@ -38,13 +38,13 @@ def test_sighup_applies_new_values_and_a_bad_reload_keeps_the_old_ones(
     config = _config(tmp_path, remote, logging={"level": "warning"})
     daemon = start_daemon(config_path=config, notify=notify_socket)
     wait_for("ready", lambda: notify_socket.seen("READY=1"))
-    assert daemon.records("cycle planned") == []  # info lines are off at level warning
+    assert daemon.records("revision loaded") == []  # info lines are off at level warning
 
     _config(tmp_path, remote, logging={"level": "info"})
     daemon.signal(signal.SIGHUP)
     wait_for("config reloaded", lambda: daemon.records("config reloaded"))
     # The new level is in force: the resync a reload asks for is logged at info.
-    wait_for("an info line after the reload", lambda: daemon.records("cycle planned"))
+    wait_for("an info line after the reload", lambda: daemon.records("revision loaded"))
 
     config.write_text(config.read_text() + "resync_interval: soon\n")
     daemon.signal(signal.SIGHUP)
@@ -57,7 +57,7 @@ def test_sighup_applies_new_values_and_a_bad_reload_keeps_the_old_ones(
     pushed = remote.writer.commit_and_push({"workflows.yaml": workflow(round_=2)}, "round 2")
     wait_for(
         "the push planned under the kept config",
-        lambda: any(r.get("revision") == pushed for r in daemon.records("cycle planned")),
+        lambda: any(r.get("revision") == pushed for r in daemon.records("revision loaded")),
     )
     assert len(daemon.records("config reloaded")) == 1
 

@@ -27,7 +27,7 @@ def _wait_cycles(notify: NotifySocket, count: int) -> None:
 
 
 def _planned(daemon: DaemonProcess) -> list[str]:
-    return [str(r.get("revision")) for r in daemon.records("cycle planned")]
+    return [str(r.get("revision")) for r in daemon.records("revision loaded")]
 
 
 def _push_spec(writer: WorkClone, files: dict[str, Any], message: str) -> str:
@@ -77,7 +77,7 @@ def test_own_status_commits_trigger_nothing(
     _wait_cycles(notify_socket, 3)  # each fetched the branch holding our status commit
 
     assert len(daemon.executions("Workflow", "smoke")) == 1
-    assert set(_planned(daemon)) == {spec_head}  # no cycle planned a status-only revision
+    assert set(_planned(daemon)) == {spec_head}  # no sync took in a status-only revision
     source = _status(remote, "source.yaml")
     assert source is not None and source["last_seen_revision"] == spec_head
 

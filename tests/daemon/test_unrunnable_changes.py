@@ -64,7 +64,7 @@ async def _planned_at(running: RunningDaemon, revision: str) -> int:
     def report() -> int | None:
         reconciler = running.daemon.reconciler
         assert reconciler is not None
-        last = reconciler.last_report
+        last = reconciler.last_loaded
         if last is None or last.revision != revision or not last.loaded:
             return None
         return last.planned + 1  # +1: a truthy value for wait_until

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from reconciler.core.chains import Chain, StepNode
@@ -17,6 +18,9 @@ class Ready:
 
     def endpoint_url(self, deployment: str) -> str | None:
         return self.url if deployment == "phi-chat" else None
+
+    async def changed(self, deployment: str) -> None:
+        await asyncio.Event().wait()  # nothing moves: it is Ready from the start
 
 
 async def test_wait_ready_output_feeds_an_http_request(tmp_path: Path, http_server: str) -> None:

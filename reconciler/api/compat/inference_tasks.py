@@ -32,7 +32,7 @@ from reconciler.api.documents import status_of
 from reconciler.api.problems import Conflict, NotFound, Unprocessable
 from reconciler.api.state import VIEW, WRITES, json_body, json_response, require
 from reconciler.api.view import SourceInfo
-from reconciler.api.writes import WriteOutcome, task_progress
+from reconciler.api.writes import WriteOutcome, follow_write
 from reconciler.drivers.git_writer import GitWriter
 from reconciler.engine.records import ApiTaskRecord
 from reconciler.specs.common import DNS_LABEL_PATTERN
@@ -141,9 +141,7 @@ async def _follow(request: web.Request, task: ApiTaskRecord) -> ApiTaskRecord:
     if write is None:
         return store.update_api_task(task.id, status="failed", result={"error": "lost write"})
     source = view.source()
-    moved = await asyncio.to_thread(task_progress, write, source=source, writer=writer)
-    if moved is not None:
-        write = store.update_api_task(write.id, status=moved[0], result=moved[1])
+    write = await follow_write(write, view=view, writer=writer)
     written = dict(write.result or {})
     if write.status == "failed":
         result["error"] = written.get("error") or "the write failed"
@@ -265,7 +263,7 @@ async def _accepted(
 ) -> web.Response:
     """After a write: ask for a cycle, record the task that follows it, answer 202."""
     view = request.app[VIEW]
-    view.trigger(reason="api write")
+    view.trigger(reason="api write", expect=(f"Deployment/{name}",))
     task = view.store.create_api_task(
         kind=kind,
         payload={

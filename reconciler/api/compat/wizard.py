@@ -42,7 +42,7 @@ from reconciler.api.problems import (
     Unprocessable,
 )
 from reconciler.api.state import VIEW, WRITES, json_body, json_response, require
-from reconciler.api.writes import task_progress
+from reconciler.api.writes import follow_write
 from reconciler.drivers.git_source import GitSourceError
 from reconciler.engine.records import ApiTaskRecord
 
@@ -85,19 +85,16 @@ async def _follow(request: web.Request, task: ApiTaskRecord) -> ApiTaskRecord:
         commit = str(written.get("commit"))
         write_task = store.get_api_task(str(written.get("task_id")))
         if write_task is not None:
-            source = view.source()
-            moved = await asyncio.to_thread(task_progress, write_task, source=source,
-                                            writer=writer)  # fmt: skip
-            if moved is not None:
-                write_task = store.update_api_task(write_task.id, status=moved[0], result=moved[1])
+            write_task = await follow_write(write_task, view=view, writer=writer)
             progress.update(task_id=write_task.id, task_status=write_task.status)
             if write_task.status == "failed":
                 status = "failed"
                 reason = str((write_task.result or {}).get("error") or "the commit failed")
-    record = store.get_object(kind, name)
-    current = status_of(record) or {}
-    phase = current.get("phase")
-    observed = current.get("observed_revision")
+    # The object as it stands now, not as last published (a commit may still be coming).
+    live = view.object_progress(f"{kind}/{name}")
+    current = status_of(store.get_object(kind, name)) or {}
+    phase = live.phase if live.phase is not None else current.get("phase")
+    observed = live.observed_revision or current.get("observed_revision")
     progress.update(phase=phase, observed_revision=observed)
     if status == "committed" and phase in ("Ready", *FAILED_PHASES) and observed:
         reached = commit is None or progress.get("task_status") == "done"
@@ -111,7 +108,7 @@ async def _follow(request: web.Request, task: ApiTaskRecord) -> ApiTaskRecord:
         if reached:
             status = "completed" if phase == "Ready" else "failed"
             if phase != "Ready":
-                reason = _condition_message(current) or f"{kind}/{name} is {phase}"
+                reason = live.failed or _condition_message(current) or f"{kind}/{name} is {phase}"
     if status == "committed" and progress == result.get("progress"):
         return task
     result.update(progress=progress, reason=reason)
@@ -149,7 +146,7 @@ def _answer(request: web.Request, task: ApiTaskRecord, message: str) -> web.Resp
         }
     if task.payload.get("flow") == flows.SECURITY_SCAN.name and result.get("target"):
         kind, _, name = str(result["target"]).partition("/")
-        current = status_of(request.app[VIEW].store.get_object(kind, name)) or {}
+        current = request.app[VIEW].object_status(f"{kind}/{name}") or {}
         steps["security_scan_result"] = current.get("scan")
     body = {
         "object": "workflow.get",

@@ -379,13 +379,15 @@ async def get_execution(request: web.Request) -> web.Response:
 async def cancel(request: web.Request) -> web.Response:
     require(request, "operator")
     record = _own_execution(request)
-    if not request.app[VIEW].cancel(record.id):
+    report = request.app[VIEW].cancel(record.id)
+    if not report.accepted:
         raise Conflict(f"execution {record.id} already finished ({record.status})")
     answer = {
         "success": True,
         "message": "Execution cancellation requested",
+        "detail": report.message(),
         "executionId": record.id,
-        "status": "cancelling",
+        "status": "cancelling" if report.state == "cancelling" else "cancelled",
     }
     return json_response(request, answer)
 

@@ -268,7 +268,8 @@ SCHEMAS: dict[str, Any] = {
             "success": {"const": True},
             "message": _S,
             "executionId": _S,
-            "status": {"const": "cancelling"},
+            "status": {"enum": ["cancelling", "cancelled"]},
+            "detail": _S,
         },
     },
 }

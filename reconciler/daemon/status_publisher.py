@@ -1,0 +1,304 @@
+"""Status to Git in coalesced commits: at most one per window for everything that moved.
+
+Objects whose status may have moved are marked; a background task publishes them:
+
+- State moves (a chain submitted or ended, a note set or cleared, an object gone) are
+  published at most one commit per ``window_s`` (250 ms), all the objects that moved in
+  that window together. A commit waits up to ``gather_s`` (50 ms) for chains submitted
+  just before to end, so a quick chain makes one commit with its outcome.
+- Progress inside a running chain (a step started or ended) is published at most every
+  ``progress_s`` (2 s) or with the next state commit, so a run of a second or two makes
+  two commits: started and finished.
+- One commit holds at most ``max_batch`` objects, those marked first going first: a
+  start-up backlog of thousands is published in slices, and a push's own status is never
+  stuck behind it.
+
+The commit message names each object and its phase once. A remote that is away keeps
+the batch for the next commit; a status branch that lost our commits is rebuilt whole.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from reconciler.core import status as core_status
+from reconciler.daemon.object_book import ObjectBook
+from reconciler.daemon.status_view import StatusView
+from reconciler.drivers.git_source import GitSourceError
+from reconciler.drivers.git_status import StatusBranchLost, StatusPublisher
+from reconciler.specs.registry import kind_plural
+
+log = logging.getLogger("reconciler.daemon")
+
+WINDOW_S = 0.25
+GATHER_S = 0.05
+PROGRESS_S = 2.0
+MAX_BATCH = 2000
+MAX_LISTED = 50
+SOURCE_FILE = "source.yaml"
+
+
+def status_file(key: str) -> str:
+    kind, name = key.split("/", 1)
+    return f"{kind_plural(kind)}/{name}.yaml"
+
+
+class StatusCoalescer:
+    """Marks, then publishes in coalesced commits; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        book: ObjectBook,
+        view: StatusView,
+        publisher: StatusPublisher | None,
+        source_document: Callable[[str], dict[str, Any]],
+        saved_source: dict[str, Any] | None,
+        revision: Callable[[], str | None],
+        now: Callable[[], str],
+        window_s: float = WINDOW_S,
+        gather_s: float = GATHER_S,
+        progress_s: float = PROGRESS_S,
+        max_batch: int = MAX_BATCH,
+    ) -> None:
+        self._book = book
+        self._view = view
+        self._publisher = publisher
+        self._source_document = source_document
+        self._revision = revision
+        self._now = now
+        self.window_s = window_s
+        self.gather_s = gather_s
+        self.progress_s = progress_s
+        self._max_batch = max_batch
+        self._moved: dict[str, None] = {}
+        self._progressed: dict[str, None] = {}
+        self._pending: dict[str, bytes | None] = {}
+        self._pending_names: dict[str, str] = {}
+        self._published_source = saved_source
+        self._fresh: dict[str, float] = {}
+        self._due = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._last_commit = 0.0
+        self._last_progress = 0.0
+        self.commits = 0
+        """Status commits made (tests and benchmarks count them)."""
+
+    # -- marking --------------------------------------------------------------------------
+
+    def mark(self, key: str) -> None:
+        """``key``'s status may have moved: publish within the window."""
+        self._moved[key] = None
+        self._progressed.pop(key, None)
+        self._due.set()
+
+    def mark_progress(self, key: str) -> None:
+        """A step of ``key``'s running chain moved: publish with the next commit, or
+        within ``progress_s``."""
+        if key not in self._moved:
+            self._progressed[key] = None
+            self._due.set()
+
+    def mark_source(self) -> None:
+        self._due.set()
+
+    def chain_submitted(self, execution_id: str) -> None:
+        self._fresh[execution_id] = time.monotonic() + self.gather_s
+
+    def chain_ended(self, execution_id: str) -> None:
+        self._fresh.pop(execution_id, None)
+
+    def dirty(self) -> bool:
+        return bool(self._moved or self._progressed or self._pending)
+
+    # -- the task -------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Publish as objects move, until ``stop``."""
+        while not stop.is_set():
+            await self._wait(self._due, stop)
+            if stop.is_set():
+                return
+            delay = self._delay()
+            if delay > 0:
+                await self._wait(stop, stop, timeout=delay)
+                if stop.is_set():
+                    return
+                if self._delay() > 0:
+                    continue  # only progress was due, and its time is not there yet
+            self._due.clear()
+            try:
+                await self.flush()
+            except Exception:
+                log.exception("status publish failed; retrying with the next one")
+            if self._moved or self._progressed or self._pending:
+                self._due.set()
+
+    def _delay(self) -> float:
+        """Seconds until the next commit may go: the window since the last commit, the
+        gather for fresh chains, the progress interval when only progress is due."""
+        now = time.monotonic()
+        wait = self._last_commit + self.window_s - now
+        if not self._moved and not self._pending:
+            wait = max(wait, self._last_progress + self.progress_s - now)
+        fresh = [deadline for deadline in self._fresh.values() if deadline > now]
+        if fresh and self._moved:
+            wait = max(wait, min(max(fresh) - now, self.gather_s))
+        return max(wait, 0.0)
+
+    @staticmethod
+    async def _wait(
+        event: asyncio.Event, stop: asyncio.Event, *, timeout: float | None = None
+    ) -> None:
+        waits = {asyncio.ensure_future(event.wait()), asyncio.ensure_future(stop.wait())}
+        try:
+            await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in waits:
+                waiting.cancel()
+
+    # -- publishing -----------------------------------------------------------------------
+
+    async def flush(self, *, verify: bool = False) -> str | None:
+        """Publish what moved (up to one batch) as one commit; with ``verify`` check the
+        status branch even when nothing moved (a branch that lost our commits gets every
+        status file again)."""
+        async with self._lock:
+            began = time.perf_counter()
+            self._collect()
+            collected = time.perf_counter()
+            if self._publisher is None:
+                self._pending.clear()
+                self._pending_names.clear()
+                return None
+            if not self._pending and not verify:
+                return None
+            batch = dict(self._pending)
+            names = dict(self._pending_names)
+            summary, body = self._message(names)
+            try:
+                try:
+                    commit = await asyncio.to_thread(
+                        self._publisher.publish, batch, summary=summary, body=body
+                    )
+                except StatusBranchLost as lost:
+                    log.warning("status branch lost; rebuilding it", extra={"error": str(lost)})
+                    batch = {**self._all_files(), **batch}
+                    commit = await asyncio.to_thread(
+                        self._publisher.publish,
+                        batch,
+                        summary=f"status: rebuilt, {len(batch)} files",
+                        rebuild=True,
+                        body=body,
+                    )
+            except GitSourceError as exc:
+                log.warning("status not pushed; kept for the next one", extra={"error": str(exc)})
+                return None
+            finally:
+                self._last_commit = time.monotonic()
+            for path, data in batch.items():
+                if self._pending.get(path, b"\0missing") == data:
+                    del self._pending[path]
+                    self._pending_names.pop(path, None)
+            if commit is not None:
+                self.commits += 1
+            log.debug(
+                "status published",
+                extra={
+                    "commit": commit,
+                    "files": len(batch),
+                    "collect_ms": round((collected - began) * 1000, 1),
+                    "publish_ms": round((time.perf_counter() - collected) * 1000, 1),
+                },
+            )
+            return commit
+
+    def _collect(self) -> None:
+        """Status documents of what moved (one batch of it) into the pending files."""
+        now = self._now()
+        room = max(self._max_batch - len(self._pending), 0)
+        keys = list(self._moved)[:room]
+        if len(keys) < room:
+            keys += list(self._progressed)[: room - len(keys)]
+            self._last_progress = time.monotonic()
+        for key in keys:
+            self._moved.pop(key, None)
+            self._progressed.pop(key, None)
+            path = status_file(key)
+            if not self._view.known(key):
+                self._pending[path] = None
+                self._pending_names[path] = f"{key}: removed"
+                continue
+            memo = self._book.memo(key)
+            verdict, fields = self._view.verdict(key)
+            document = core_status.build_status(
+                kind=memo.kind,
+                name=memo.name,
+                verdict=verdict,
+                observed_revision=memo.observed_revision,
+                previous=memo.status,
+                now=now,
+                fields=fields,
+            )
+            if document != memo.status:
+                memo.status = document
+                self._book.save(memo)
+                self._pending[path] = core_status.dump_status(document)
+                self._pending_names[path] = f"{key}: {verdict.phase}"
+        source = self._source_document(now)
+        if source != self._published_source:
+            self._pending[SOURCE_FILE] = core_status.dump_status(source)
+            self._pending_names[SOURCE_FILE] = f"source: {source.get('phase')}"
+            self._published_source = source
+
+    def _message(self, names: Mapping[str, str]) -> tuple[str, str]:
+        """The commit's summary and body: each object and its phase, once."""
+        revision = str(self._revision() or "")[:12]
+        lines = [names[path] for path in sorted(names, key=lambda p: (p == SOURCE_FILE, p))]
+        objects = [line for line in lines if not line.startswith("source: ")]
+        if len(objects) == 1:
+            summary = f"status: {objects[0]}"
+        elif objects:
+            phases: dict[str, int] = {}
+            for line in objects:
+                phase = line.rsplit(": ", 1)[-1]
+                phases[phase] = phases.get(phase, 0) + 1
+            counts = ", ".join(f"{n} {phase}" for phase, n in sorted(phases.items()))
+            summary = f"status: {len(objects)} objects ({counts})"
+        else:
+            summary = f"status: {lines[0]}" if lines else "status"
+        if revision:
+            summary += f" at {revision}"
+        shown = lines if len(objects) > 1 or len(lines) > 1 else []
+        if len(shown) > MAX_LISTED:
+            shown = [*shown[:MAX_LISTED], f"... and {len(shown) - MAX_LISTED} more"]
+        return summary, "\n".join(shown)
+
+    def _all_files(self) -> dict[str, bytes | None]:
+        """Every object's last status document and the source's, as files to publish."""
+        files: dict[str, bytes | None] = {
+            status_file(key): core_status.dump_status(memo.status)
+            for key, memo in self._book.memos.items()
+            if memo.status
+        }
+        if self._published_source is not None:
+            files[SOURCE_FILE] = core_status.dump_status(self._published_source)
+        return files
+
+    @property
+    def published_source(self) -> dict[str, Any] | None:
+        return self._published_source
+
+    async def wait_quiet(self, timeout_s: float) -> None:
+        """Wait (at most ``timeout_s``) until nothing is left to publish."""
+        deadline = time.monotonic() + timeout_s
+        while self.dirty() and time.monotonic() < deadline:
+            with contextlib.suppress(Exception):
+                await self.flush()
+            if self.dirty():
+                await asyncio.sleep(min(self.window_s, max(deadline - time.monotonic(), 0)))
