@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter as Tally
+from collections.abc import Callable
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
@@ -111,9 +112,19 @@ class ApiMetrics:
         return generate_latest(self.registry)
 
 
-def add_routes(app: web.Application, *, metrics: ApiMetrics, view: DaemonView) -> None:
+def add_routes(
+    app: web.Application,
+    *,
+    metrics: ApiMetrics,
+    view: DaemonView,
+    public: Callable[[], bool] = lambda: False,
+) -> None:
+    """``GET /metrics``; it needs a viewer token unless ``public()`` (api.metrics_public,
+    read at every scrape so a reload turns it on or off)."""
+
     async def scrape(request: web.Request) -> web.Response:
-        require(request, "viewer")
+        if not public():
+            require(request, "viewer")
         metrics.refresh(view.store)
         response = web.Response(body=metrics.exposition())
         response.headers["Content-Type"] = CONTENT_TYPE_LATEST

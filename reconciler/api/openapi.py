@@ -364,7 +364,7 @@ def _paths() -> dict[str, Any]:
         },
         "/metrics": {
             "get": {
-                "summary": "Prometheus metrics",
+                "summary": "Prometheus metrics (no token needed with api.metrics_public: true)",
                 "security": _READ,
                 "responses": {
                     "200": {

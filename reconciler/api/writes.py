@@ -103,11 +103,23 @@ class SpecWrites:
         self.branch = branch
         self.writer = writer
         self._roots = tuple(roots)
+        self._options = options
         self._loader = (
             SnapshotLoader(source=writer, roots=self._roots, options=options)
             if writer is not None
             else None
         )
+
+    def switch_mode(self, mode: WriteMode, *, writer: Callable[[], GitWriter]) -> None:
+        """Take ``mode`` for the next writes (a config reload changed api.write_mode).
+        ``writer()`` makes the Git writer when there is none yet (the API started with
+        ``off``); an existing writer is kept, so writes already pushed are still followed."""
+        if mode != "off" and self.writer is None:
+            self.writer = writer()
+            self._loader = SnapshotLoader(
+                source=self.writer, roots=self._roots, options=self._options
+            )
+        self.mode = mode
 
     async def put(
         self, *, store: Store, caller: Caller, kind: str, name: str, document: Mapping[str, Any]

@@ -20,6 +20,7 @@ from typing import Any
 
 from reconciler.core.diff import ObjectState
 from reconciler.core.validation.repo import ValidateOptions
+from reconciler.daemon import reload
 from reconciler.daemon.cluster_drivers import ClusterDrivers
 from reconciler.daemon.config import Config, ConfigError, load_config
 from reconciler.daemon.endpoint_facts import DaemonEndpointFacts
@@ -267,6 +268,8 @@ class Daemon:
         self.executor: Executor | None = None
         self.cycle_observers: list[Callable[[bool, float], None]] = []
         """Called after each cycle with (fetch reached the remote, duration in seconds)."""
+        self.reload_observers: list[Callable[[Config], None]] = []
+        """Called with the new config when a reload is applied (the API's tokens, ...)."""
 
     @property
     def config(self) -> Config:
@@ -299,7 +302,9 @@ class Daemon:
         self._wake.set()
 
     def request_reload(self) -> None:
-        self._reload_requested = True
+        """Reload the config now, between two awaits of whatever runs (a revoked token is
+        refused from the next request on), then wake the loop for the resync it asks."""
+        self._reload()
         self._wake.set()
 
     # -- the loop ---------------------------------------------------------------------------
@@ -548,19 +553,28 @@ class Daemon:
             log.error("config reload failed; keeping the running config", extra={"error": str(exc)})
             self._notify("ready")
             return
-        fixed = ("repo", "state_dir", "status")
-        changed_fixed = [f for f in fixed if getattr(new, f) != getattr(self._config, f)]
-        if changed_fixed:
-            log.warning(
-                "these settings take effect at the next restart",
-                extra={"fields": changed_fixed},
+        decision = reload.decide(self._config, new, api_running=self._serve is not None)
+        if decision.refused:
+            log.error(
+                "config reload refused; keeping the running config",
+                extra={
+                    "restart_needed": list(decision.restart_needed),
+                    "error": decision.explain(),
+                },
             )
+            self._notify("ready")
+            return
         self._config = new
         configure_logging(
             new.logging.level,
             redact=self.resolver.known_values,
             log_format=new.logging.format,
         )
+        for observe in self.reload_observers:
+            observe(new)
         self._resync_due = True
-        log.info("config reloaded", extra={"file": str(self._config_file)})
+        log.info(
+            "config reloaded",
+            extra={"file": str(self._config_file), "changed": list(decision.changed)},
+        )
         self._notify("ready")
