@@ -30,6 +30,7 @@ from reconciler.daemon.schedules import Clock, utc_clock
 from reconciler.daemon.snapshot import SnapshotLoader
 from reconciler.daemon.workflow_lifecycle import WorkflowLifecycle
 from reconciler.drivers import runtimes
+from reconciler.drivers.clusters import local_admin
 from reconciler.drivers.clusters.local import LocalClusterDriver
 from reconciler.drivers.dir_watch import watch_dir
 from reconciler.drivers.git_source import GitSource, GitSourceError
@@ -385,6 +386,15 @@ class Daemon:
             store.checkpoint()
             store.close()
             log.info("stopped")
+            if serving_left := local_admin.running_servers(config.state_dir / "local"):
+                log.info(
+                    "local endpoints keep serving after the daemon",
+                    extra={
+                        "endpoints": [server.name for server in serving_left],
+                        "hint": f"reconciler endpoints list --state-dir {config.state_dir}; "
+                        "stop them with: reconciler endpoints stop NAME (or --all)",
+                    },
+                )
         return 0
 
     async def _loop(self, reconciler: Reconciler) -> None:

@@ -32,8 +32,8 @@ from pathlib import Path
 
 import aiohttp
 
+from reconciler.drivers.clusters import local_admin, local_registry
 from reconciler.drivers.clusters import local_processes as procs
-from reconciler.drivers.clusters import local_registry
 from reconciler.drivers.clusters.protocol import (
     ClusterCheck,
     ClusterError,
@@ -334,7 +334,7 @@ class LocalClusterDriver:
         return argv
 
     def _marker(self, name: str) -> str:
-        return f"{self._state_dir}::{name}"
+        return local_admin.endpoint_marker(self._state_dir, name)
 
     def _log_path(self, name: str) -> Path:
         return self._state_dir / "logs" / f"{name}.log"
