@@ -18,6 +18,7 @@ from prometheus_client.exposition import generate_latest
 
 from reconciler.api.state import require
 from reconciler.api.view import DaemonView
+from reconciler.daemon.object_status import step_status_word
 from reconciler.engine.records import FINISHED_EXECUTION, UNFINISHED_EXECUTION
 from reconciler.engine.store import Store
 
@@ -93,7 +94,8 @@ class ApiMetrics:
             if record.id in self._counted:
                 continue
             for step in store.get_steps(record.id):
-                self.step_outcomes.labels(type=step.type, outcome=step.status).inc()
+                outcome = step_status_word(step.status)
+                self.step_outcomes.labels(type=step.type, outcome=outcome).inc()
         self._counted = {record.id for record in window}
 
     def refresh(self, store: Store) -> None:
