@@ -150,6 +150,8 @@ class ApiSettings:
         default_factory=lambda: SpecWrites(mode="off", branch="", writer=None)
     )
     """Where writes go (api.write_mode); by default they are refused."""
+    metrics_public: Callable[[], bool] = lambda: False
+    """Whether /metrics answers without a token (api.metrics_public), asked per scrape."""
 
 
 def create_app(view: DaemonView, settings: ApiSettings) -> web.Application:
@@ -168,7 +170,9 @@ def create_app(view: DaemonView, settings: ApiSettings) -> web.Application:
     wizard.add_routes(app)
     flow_framework.add_routes(app)
     webhooks.add_routes(app, guard=settings.webhooks, view=view, metrics=settings.metrics)
-    api_metrics.add_routes(app, metrics=settings.metrics, view=view)
+    api_metrics.add_routes(
+        app, metrics=settings.metrics, view=view, public=settings.metrics_public
+    )
     openapi.add_routes(app)
     return app
 

@@ -4,8 +4,8 @@ Tokens live in the config as SHA-256 hex digests (never the token); a presented 
 hashed and compared with every digest in constant time. Roles are ordered viewer <
 operator < editor < admin. No credentials, or credentials that match nothing, is 401;
 a known caller whose role is too low is 403. With no tokens configured the API is
-read-only: anyone on loopback reads, nobody writes. No token ever appears in a response
-or a log line.
+read-only: anyone on loopback reads, nobody writes. A config reload replaces the tokens
+in place. No token ever appears in a response or a log line.
 """
 
 from __future__ import annotations
@@ -38,6 +38,11 @@ class TokenBook:
     """The configured tokens; :meth:`authorize` answers for one request."""
 
     def __init__(self, tokens: Iterable[ApiToken]) -> None:
+        self._entries = tuple((t.sha256.lower(), t.name, t.role) for t in tokens)
+
+    def replace(self, tokens: Iterable[ApiToken]) -> None:
+        """Answer from ``tokens`` from now on (a config reload): a token no longer listed
+        is refused at its next request, a new one is accepted."""
         self._entries = tuple((t.sha256.lower(), t.name, t.role) for t in tokens)
 
     @property

@@ -15,7 +15,7 @@ import hashlib
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from reconciler.core.diff import ObjectState, diff_states, state_from
 from reconciler.core.plan import plan_changes
 from reconciler.core.validation.repo import ValidateOptions
 from reconciler.daemon import provisioning
+from reconciler.daemon.config import Config
 from reconciler.daemon.logs import Redactor
 from reconciler.daemon.object_memo import load_memos
 from reconciler.daemon.reconcile import LAST_APPLIED, SOURCE_STATUS, ObjectProgress, Reconciler
@@ -366,45 +367,54 @@ class DaemonAdapter:
             raise ViewError(f"ref {name!r}: {exc}", reason="not_found") from exc
 
 
-def build_server(daemon: Daemon) -> tuple[ApiServer, DaemonAdapter, ApiMetrics]:
-    """The API server for ``daemon``, configured from its config."""
+def build_server(
+    daemon: Daemon,
+) -> tuple[ApiServer, DaemonAdapter, ApiMetrics, Callable[[Config], None]]:
+    """The API server for ``daemon``, configured from its config, and the hook that
+    applies a reloaded config to it (tokens, write mode; the webhook secret's name and
+    api.metrics_public are read from the daemon's config at each request)."""
     config = daemon.config
-    secret_name = config.api.webhook_secret
 
     def webhook_secret() -> str | None:
+        secret_name = daemon.config.api.webhook_secret
         return daemon.resolver.resolve(secret_name) if secret_name else None
+
+    def make_writer() -> GitWriter:
+        return GitWriter(config.repo.url, workdir=Path(config.state_dir) / "api" / "writer")
 
     metrics = ApiMetrics()
     adapter = DaemonAdapter(daemon)
     mode = config.api.write_mode
-    writer = (
-        GitWriter(config.repo.url, workdir=Path(config.state_dir) / "api" / "writer")
-        if mode != "off"
-        else None
-    )
     writes = SpecWrites(
         mode=mode,
         branch=config.repo.branch,
-        writer=writer,
+        writer=make_writer() if mode != "off" else None,
         roots=config.repo.paths,
         options=ValidateOptions(implicit_projects=config.projects.create_missing),
     )
+    tokens = TokenBook(config.api.tokens)
     settings = ApiSettings(
-        tokens=TokenBook(config.api.tokens),
+        tokens=tokens,
         redactor=BodyRedactor(daemon.resolver.known_values),
         webhooks=WebhookGuard(secret=webhook_secret),
         metrics=metrics,
         writes=writes,
+        metrics_public=lambda: daemon.config.api.metrics_public,
     )
+
+    def reloaded(new: Config) -> None:
+        tokens.replace(new.api.tokens)
+        writes.switch_mode(new.api.write_mode, writer=make_writer)
+
     app = create_app(adapter, settings)
     server = ApiServer(app, host=config.api.host, port=config.api.port)
-    return server, adapter, metrics
+    return server, adapter, metrics, reloaded
 
 
 @contextlib.asynccontextmanager
 async def serving(daemon: Daemon) -> AsyncIterator[ApiServer]:
     """Serve the API while the daemon runs (``Daemon(config, serve=serving)``)."""
-    server, adapter, metrics = build_server(daemon)
+    server, adapter, metrics, reloaded = build_server(daemon)
     metrics.baseline(adapter.store)
     source = f"{daemon.config.repo.url}#{daemon.config.repo.branch}"
     redact = Redactor(daemon.resolver.known_values)
@@ -420,9 +430,11 @@ async def serving(daemon: Daemon) -> AsyncIterator[ApiServer]:
             "choose another api.listen (or --listen)"
         ) from exc
     daemon.cycle_observers.append(observe)
+    daemon.reload_observers.append(reloaded)
     log.info("API listening", extra={"host": daemon.config.api.host, "port": port})
     try:
         yield server
     finally:
+        daemon.reload_observers.remove(reloaded)
         daemon.cycle_observers.remove(observe)
         await server.stop()

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from reconciler.core.diff import ObjectState
+from reconciler.daemon.object_status import step_status_word
 from reconciler.engine.records import ExecutionRecord, ObjectRecord, StepRecord
 
 API_TASK_WORKFLOW_RUN = "workflow_run"
@@ -26,7 +27,7 @@ def step_json(step: StepRecord, *, logs: bool) -> dict[str, Any]:
         "id": step.node_id,
         "type": step.type,
         "position": step.position,
-        "status": step.status,
+        "status": step_status_word(step.status),
         "attempts": step.attempts,
         "error": step.error,
         "outputs": dict(step.outputs) if step.outputs is not None else None,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter as Tally
+from collections.abc import Callable
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
@@ -17,6 +18,7 @@ from prometheus_client.exposition import generate_latest
 
 from reconciler.api.state import require
 from reconciler.api.view import DaemonView
+from reconciler.daemon.object_status import step_status_word
 from reconciler.engine.records import FINISHED_EXECUTION, UNFINISHED_EXECUTION
 from reconciler.engine.store import Store
 
@@ -92,7 +94,8 @@ class ApiMetrics:
             if record.id in self._counted:
                 continue
             for step in store.get_steps(record.id):
-                self.step_outcomes.labels(type=step.type, outcome=step.status).inc()
+                outcome = step_status_word(step.status)
+                self.step_outcomes.labels(type=step.type, outcome=outcome).inc()
         self._counted = {record.id for record in window}
 
     def refresh(self, store: Store) -> None:
@@ -111,9 +114,19 @@ class ApiMetrics:
         return generate_latest(self.registry)
 
 
-def add_routes(app: web.Application, *, metrics: ApiMetrics, view: DaemonView) -> None:
+def add_routes(
+    app: web.Application,
+    *,
+    metrics: ApiMetrics,
+    view: DaemonView,
+    public: Callable[[], bool] = lambda: False,
+) -> None:
+    """``GET /metrics``; it needs a viewer token unless ``public()`` (api.metrics_public,
+    read at every scrape so a reload turns it on or off)."""
+
     async def scrape(request: web.Request) -> web.Response:
-        require(request, "viewer")
+        if not public():
+            require(request, "viewer")
         metrics.refresh(view.store)
         response = web.Response(body=metrics.exposition())
         response.headers["Content-Type"] = CONTENT_TYPE_LATEST

@@ -141,7 +141,15 @@ SCHEMAS: dict[str, Any] = {
             "type": {"type": "string"},
             "position": {"type": "integer"},
             "status": {
-                "enum": ["pending", "running", "done", "failed", "stalled", "skipped", "cancelled"]
+                "enum": [
+                    "pending",
+                    "running",
+                    "succeeded",
+                    "failed",
+                    "stalled",
+                    "skipped",
+                    "cancelled",
+                ]
             },
             "attempts": {"type": "integer"},
             "error": _NULL_STR,
@@ -375,7 +383,7 @@ def _paths() -> dict[str, Any]:
         },
         "/metrics": {
             "get": {
-                "summary": "Prometheus metrics",
+                "summary": "Prometheus metrics (no token needed with api.metrics_public: true)",
                 "security": _READ,
                 "responses": {
                     "200": {

@@ -9,8 +9,9 @@ file, is validated as the daemon would load it; a repo that would not validate i
 with the diagnostics and no commit. A lost push race is rebuilt on the new tip and
 validated again (:class:`~reconciler.drivers.git_writer.GitWriter`).
 
-Where the document goes: an object that exists keeps its file (the other documents of a
-file that holds several are kept, re-serialized); a new one goes to
+Where the document goes: an object that exists keeps its file, and only its own lines
+change (the other documents of the file stay byte-identical, comments included; see
+:mod:`reconciler.api.document_edit`); a new one goes to
 ``<first root>/<kind-plural>/<name>.yaml``. Each write is recorded as an API task that
 follows its own object, whatever else the daemon is doing: ``done`` once the daemon has
 taken in a revision containing the commit and the object reached it (applied at the spec
@@ -22,12 +23,13 @@ is ``review`` until that branch is merged.
 from __future__ import annotations
 
 import asyncio
+import codecs
+import copy
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
-import yaml
-
+from reconciler.api import document_edit
 from reconciler.api.auth import Caller
 from reconciler.api.problems import (
     ApiError,
@@ -106,11 +108,23 @@ class SpecWrites:
         self.branch = branch
         self.writer = writer
         self._roots = tuple(roots)
+        self._options = options
         self._loader = (
             SnapshotLoader(source=writer, roots=self._roots, options=options)
             if writer is not None
             else None
         )
+
+    def switch_mode(self, mode: WriteMode, *, writer: Callable[[], GitWriter]) -> None:
+        """Take ``mode`` for the next writes (a config reload changed api.write_mode).
+        ``writer()`` makes the Git writer when there is none yet (the API started with
+        ``off``); an existing writer is kept, so writes already pushed are still followed."""
+        if mode != "off" and self.writer is None:
+            self.writer = writer()
+            self._loader = SnapshotLoader(
+                source=self.writer, roots=self._roots, options=self._options
+            )
+        self.mode = mode
 
     async def put(
         self, *, store: Store, caller: Caller, kind: str, name: str, document: Mapping[str, Any]
@@ -247,19 +261,11 @@ class SpecWrites:
         path = found.path
         where["path"] = path
         blob = next(e.sha for e in self.writer.list_spec_blobs(tip, self._roots) if e.path == path)
-        text = self.writer.read_blobs([blob])[blob]
-        kept: list[Any] = []
-        for value in yaml.safe_load_all(text):
-            if value is None:
-                continue
-            if _is(value, kind, name):
-                if callable(document):
-                    kept.append(document(value))
-                elif document is not None:
-                    kept.append(document)
-            else:
-                kept.append(value)
-        return {path: _dump(kept) if kept else None}
+        data = self.writer.read_blobs([blob])[blob]
+        try:
+            return {path: _edited(data, kind, name, document)}
+        except document_edit.DocumentEditError as exc:
+            raise _Refused(f"{path}: {exc}", status=409) from exc
 
     def _check(self, commit: str, kind: str, name: str, document: _NewDocument) -> None:
         assert self._loader is not None
@@ -279,7 +285,26 @@ def _is(value: object, kind: str, name: str) -> bool:
 
 
 def _dump(documents: Sequence[Any]) -> bytes:
-    return yaml.safe_dump_all(documents, sort_keys=False, allow_unicode=True).encode("utf-8")
+    return document_edit.dump_new(documents).encode("utf-8")
+
+
+def _edited(data: bytes, kind: str, name: str, document: _NewDocument) -> bytes | None:
+    """The file ``data`` with object ``kind/name``'s document replaced, changed or removed
+    in place (:mod:`reconciler.api.document_edit`); None when no document is left."""
+    bom = codecs.BOM_UTF8 if data.startswith(codecs.BOM_UTF8) else b""
+    text = data[len(bom) :].decode("utf-8")
+    found = document_edit.documents(text)
+    target = next((d for d in found if _is(d.value, kind, name)), None)
+    if target is None:
+        raise _Refused(f"{kind}/{name} is not a document of its file any more", status=409)
+    if document is None:
+        if len(found) == 1:
+            return None
+        edited = document_edit.remove_document(text, target)
+    else:
+        value = document(copy.deepcopy(target.value)) if callable(document) else document
+        edited = document_edit.replace_document(text, target, value)
+    return bom + edited.encode("utf-8")
 
 
 def task_progress(

@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "trigger": ("trigger_cmd", "run a Workflow now with parameters (via the daemon's API)"),
     "steps": ("steps_cmd", "list the step types a Workflow may use, with inputs and outputs"),
     "check-config": ("check_config_cmd", "check a daemon config file without starting"),
+    "endpoints": ("endpoints_cmd", "list or stop the local model servers (daemon stopped)"),
 }
 
 

@@ -2,6 +2,10 @@
 
 A Deployment's ``template`` names a DeploymentTemplate of the repo or one of these.
 Their fields follow the DeploymentTemplate kind; drivers render them like any other.
+The local commands serve the model under the Deployment's ``endpoint_name`` (what
+``GET /v1/models`` lists and clients send as ``model``). Neither server refuses another
+``model`` value: infinity-emb and llama-cpp-python, serving one model, answer any name
+with it.
 """
 
 from __future__ import annotations
@@ -46,6 +50,8 @@ BUILTIN_TEMPLATES: dict[str, dict[str, Any]] = {
                 "llama_cpp.server",
                 "--model",
                 "{model_path}",
+                "--model_alias",
+                "{endpoint_name}",
                 "--host",
                 "{host}",
                 "--port",
@@ -67,6 +73,8 @@ BUILTIN_TEMPLATES: dict[str, dict[str, Any]] = {
                 "v2",
                 "--model-id",
                 "{model_path}",
+                "--served-model-name",
+                "{endpoint_name}",
                 "--host",
                 "{host}",
                 "--port",

@@ -229,6 +229,12 @@ class ApiConfig(_Section):
     write_mode: WriteMode = "commit"
     webhook_secret: SecretName = None
     tokens: list[ApiToken] = Field(default_factory=list)
+    metrics_public: bool = False
+    """true: GET /metrics answers without a bearer token, so a Prometheus scraper needs
+    none (the metrics hold counts, durations, kinds, phases and the state repo's URL with
+    any credentials hidden; no object names, no secrets);
+    false: once api.tokens exist, /metrics needs a token of any role (docs/operations.md
+    shows a Prometheus scrape config with a token file)."""
 
     @property
     def host(self) -> str:

@@ -145,6 +145,17 @@ def source_verdict(
     )
 
 
+STEP_STATUS_WORDS: Mapping[str, str] = {"done": "succeeded"}
+"""The store's step statuses that status files, the native API and notifications say in
+the executions' words: a step that finished well ``succeeded``, like its execution. The
+others (pending, running, failed, stalled, skipped, cancelled) are the same words."""
+
+
+def step_status_word(status: str) -> str:
+    """A step's status as every native surface states it (see STEP_STATUS_WORDS)."""
+    return STEP_STATUS_WORDS.get(status, status)
+
+
 def _stamp(moment: datetime.datetime | None) -> str | None:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
 
@@ -181,7 +192,7 @@ def _step_summary(step: StepRecord) -> dict[str, Any]:
     return {
         "id": step.node_id,
         "type": step.type,
-        "status": step.status,
+        "status": step_status_word(step.status),
         "attempts": step.attempts,
         "started_at": _stamp(step.started_at),
         "finished_at": _stamp(step.finished_at),
@@ -197,6 +208,7 @@ __all__ = [
     "retained",
     "source_verdict",
     "stall_reason",
+    "step_status_word",
     "suspended",
     "verdict_for_execution",
 ]

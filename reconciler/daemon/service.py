@@ -22,6 +22,7 @@ from typing import Any
 
 from reconciler.core.diff import ObjectState
 from reconciler.core.validation.repo import ValidateOptions
+from reconciler.daemon import reload
 from reconciler.daemon.cluster_drivers import ClusterDrivers
 from reconciler.daemon.config import Config, ConfigError, load_config
 from reconciler.daemon.endpoint_facts import DaemonEndpointFacts
@@ -31,6 +32,7 @@ from reconciler.daemon.schedules import Clock, utc_clock
 from reconciler.daemon.snapshot import SnapshotLoader
 from reconciler.daemon.workflow_lifecycle import WorkflowLifecycle
 from reconciler.drivers import runtimes
+from reconciler.drivers.clusters import local_admin
 from reconciler.drivers.clusters.local import LocalClusterDriver
 from reconciler.drivers.dir_watch import watch_dir
 from reconciler.drivers.git_source import GitSource, GitSourceError
@@ -264,7 +266,6 @@ class Daemon:
         self._force_stop = asyncio.Event()
         self._wake = asyncio.Event()
         self._resync_due = True
-        self._reload_requested = False
         self._ready_sent = False
         self._last_beat = time.monotonic()
         self.reconciler: Reconciler | None = None
@@ -273,6 +274,8 @@ class Daemon:
         self.executor: Executor | None = None
         self.cycle_observers: list[Callable[[bool, float], None]] = []
         """Called after each cycle with (fetch reached the remote, duration in seconds)."""
+        self.reload_observers: list[Callable[[Config], None]] = []
+        """Called with the new config when a reload is applied (the API's tokens, ...)."""
 
     @property
     def config(self) -> Config:
@@ -305,7 +308,9 @@ class Daemon:
         self._wake.set()
 
     def request_reload(self) -> None:
-        self._reload_requested = True
+        """Reload the config now, between two awaits of whatever runs (a revoked token is
+        refused from the next request on), then wake the loop for the resync it asks."""
+        self._reload()
         self._wake.set()
 
     # -- the loop ---------------------------------------------------------------------------
@@ -386,6 +391,15 @@ class Daemon:
             store.checkpoint()
             store.close()
             log.info("stopped")
+            if serving_left := local_admin.running_servers(config.state_dir / "local"):
+                log.info(
+                    "local endpoints keep serving after the daemon",
+                    extra={
+                        "endpoints": [server.name for server in serving_left],
+                        "hint": f"reconciler endpoints list --state-dir {config.state_dir}; "
+                        "stop them with: reconciler endpoints stop NAME (or --all)",
+                    },
+                )
         return 0
 
     async def _loop(self, reconciler: Reconciler) -> None:
@@ -395,8 +409,6 @@ class Daemon:
             self._last_beat = time.monotonic()
             if self._stop.is_set():
                 break
-            if self._reload_requested:
-                self._reload()
             resync, self._resync_due = self._resync_due, False
             try:
                 started = time.monotonic()
@@ -525,7 +537,6 @@ class Daemon:
             log.warning("local ref watch stopped", extra={"error": str(exc)})
 
     def _reload(self) -> None:
-        self._reload_requested = False
         if self._config_file is None:
             log.info("SIGHUP: no config file to reload")
             return
@@ -536,19 +547,28 @@ class Daemon:
             log.error("config reload failed; keeping the running config", extra={"error": str(exc)})
             self._notify("ready")
             return
-        fixed = ("repo", "state_dir", "status")
-        changed_fixed = [f for f in fixed if getattr(new, f) != getattr(self._config, f)]
-        if changed_fixed:
-            log.warning(
-                "these settings take effect at the next restart",
-                extra={"fields": changed_fixed},
+        decision = reload.decide(self._config, new, api_running=self._serve is not None)
+        if decision.refused:
+            log.error(
+                "config reload refused; keeping the running config",
+                extra={
+                    "restart_needed": list(decision.restart_needed),
+                    "error": decision.explain(),
+                },
             )
+            self._notify("ready")
+            return
         self._config = new
         configure_logging(
             new.logging.level,
             redact=self.resolver.known_values,
             log_format=new.logging.format,
         )
+        for observe in self.reload_observers:
+            observe(new)
         self._resync_due = True
-        log.info("config reloaded", extra={"file": str(self._config_file)})
+        log.info(
+            "config reloaded",
+            extra={"file": str(self._config_file), "changed": list(decision.changed)},
+        )
         self._notify("ready")

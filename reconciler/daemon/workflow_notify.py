@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from reconciler.core.diff import ObjectState
+from reconciler.daemon.object_status import step_status_word
 from reconciler.engine.notify_outbox import (
     Event,
     NotificationOutbox,
@@ -87,6 +88,8 @@ class WorkflowNotifier:
             record, self._store.get_steps(record.id), trigger=record.trigger
         )
         execution["action"] = record.action
+        for step in execution["steps"]:
+            step["status"] = step_status_word(step["status"])
         self._outbox.notify(
             workflow=record.name, notifications=notifications, event=event, execution=execution
         )

@@ -210,9 +210,10 @@ async def start_api(tmp_path: Path, make_git_remote: MakeGitRemote) -> AsyncIter
         (secrets / "openai-api-key").write_text("sk-test-value-never-printed\n")
         (secrets / "webhook-hmac").write_text(WEBHOOK_SECRET + "\n")
         state = tmp_path / "state"
+        config_file = tmp_path / "reconciler.yaml"
         config = load_config(
             write_api_config(
-                tmp_path / "reconciler.yaml",
+                config_file,
                 remote=remote.path,
                 state_dir=state,
                 secrets_dir=secrets,
@@ -229,7 +230,12 @@ async def start_api(tmp_path: Path, make_git_remote: MakeGitRemote) -> AsyncIter
                 servers.append(server)
                 yield server
 
-        daemon = Daemon(config, serve=recording, notifier=SystemdNotifier(environ={}))
+        daemon = Daemon(
+            config,
+            config_file=config_file,
+            serve=recording,
+            notifier=SystemdNotifier(environ={}),
+        )
         task = asyncio.create_task(daemon.run())
         session = aiohttp.ClientSession()
         running.append((daemon, task, session))

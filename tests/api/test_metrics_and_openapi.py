@@ -31,7 +31,7 @@ async def test_metrics_after_a_cycle_and_a_run(start_api: StartApi) -> None:
         for s in family.samples
     }
     assert samples[("reconciler_reconcile_duration_seconds_count", ())] >= 1
-    noop_done = ("reconciler_step_outcomes_total", (("outcome", "done"), ("type", "noop")))
+    noop_done = ("reconciler_step_outcomes_total", (("outcome", "succeeded"), ("type", "noop")))
     assert samples[noop_done] >= 2  # the two steps of the API run, at least
     assert ("reconciler_queue_depth", (("status", "queued"),)) in samples
     assert samples[("reconciler_objects", (("kind", "Project"), ("phase", "Ready")))] == 1

@@ -105,7 +105,7 @@ async def test_start_a_manual_workflow_with_params(start_api: StartApi) -> None:
 
     done = await wait_until("the API-started run to succeed", finished, timeout=10)
     assert [s["id"] for s in done["steps"]] == ["prepare", "train"]
-    assert all(s["status"] == "done" and "logs" in s for s in done["steps"])
+    assert all(s["status"] == "succeeded" and "logs" in s for s in done["steps"])
 
     listed = (await api.client.get("/api/v1/executions?kind=Workflow&name=train")).json()
     assert listed["items"][0]["id"] == started["id"] and listed["items"][0]["trigger"] == "api"

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from reconciler.drivers.git_writer import GitIdentity, GitWriter
-from tests.api.conftest import RunningDaemon, StartApi, wait_until
+from tests.api.conftest import API_SEED, RunningDaemon, StartApi, wait_until
 from tests.conftest import MakeGitRemote, git
 from tests.daemon.conftest import workflow
 
@@ -215,3 +215,98 @@ async def test_dashboard_update_and_delete_commit(start_api: StartApi) -> None:
     assert deleted.status == 200 and deleted.json()["success"] is True
     assert "manual.yaml" not in api.remote.paths()
     assert (await client.delete("/api/workflows/train", role="operator")).status == 403
+
+
+TEAM_HEAD = """\
+# Team workflows: edited by people and by the API
+apiVersion: reconciler/v1
+kind: Workflow
+metadata: {name: first, labels: {team: ml}}   # the first one
+spec:
+  trigger: manual
+  tags: [nightly, gpu]
+  workflows:
+    provision:
+      nodes:
+        - {id: a, type: noop, user_inputs: {delay: 10ms}}
+      edges: []
+"""
+TEAM_MIDDLE_MARKER = """\
+---
+# The middle workflow: the API changes this one
+"""
+TEAM_MIDDLE = """\
+apiVersion: reconciler/v1
+kind: Workflow
+metadata:
+  name: middle
+spec:
+  trigger: manual
+  # a comment inside
+  tags: [one, two]
+  description: "quoted text"
+  workflows:
+    provision:
+      nodes:
+        - {id: a, type: noop, user_inputs: {delay: 10ms}}
+        - {id: b, type: noop, user_inputs: {delay: 10ms}}
+      edges:
+        - {source: a, dest: b}
+"""
+TEAM_TAIL = """\
+
+# a comment after the middle, before the third
+---   # the third
+apiVersion: reconciler/v1
+kind: Workflow
+metadata: {name: third}
+spec: {trigger: manual, workflows: {provision: {nodes: [{id: a, type: noop}], edges: []}}}
+"""
+TEAM = TEAM_HEAD + TEAM_MIDDLE_MARKER + TEAM_MIDDLE + TEAM_TAIL
+
+
+async def test_a_write_changes_only_its_own_lines(start_api: StartApi) -> None:
+    api = await start_api(files={**API_SEED, "team.yaml": TEAM})
+    document = yaml.safe_load(TEAM_MIDDLE)
+    document["spec"]["tags"] = ["one", "two", "three"]
+    document["spec"]["priority"] = "high"
+    reply = await api.client.put("/api/v1/objects/Workflow/middle", role="editor", json=document)
+    assert reply.status == 202, reply.text
+    assert reply.json()["path"] == "team.yaml"
+    written = api.remote.read("team.yaml").decode()
+    middle = TEAM_MIDDLE.replace("tags: [one, two]", "tags: [one, two, three]")
+    expected = TEAM_HEAD + TEAM_MIDDLE_MARKER + middle + "  priority: high\n" + TEAM_TAIL
+    assert written == expected
+    await _task_done(api, reply.json()["task_id"])
+
+    # The dashboard's update changes a document through a function of it: the same.
+    dashboard = await api.client.put(
+        "/api/workflows/third", role="editor", json={"priority": "low"}
+    )
+    assert dashboard.status == 200, dashboard.text
+    third = api.remote.read("team.yaml").decode()
+    assert third.startswith(expected.removesuffix(TEAM_TAIL.splitlines(True)[-1]))
+    assert third.endswith(
+        "spec: {trigger: manual, workflows: {provision: {nodes: [{id: a, type: noop}], "
+        "edges: []}}, priority: low}\n"
+    )
+
+
+async def test_a_delete_of_the_middle_document_keeps_the_others_byte_identical(
+    start_api: StartApi,
+) -> None:
+    api = await start_api(files={**API_SEED, "team.yaml": TEAM})
+    reply = await api.client.delete("/api/v1/objects/Workflow/middle", role="editor")
+    assert reply.status == 202, reply.text
+    written = api.remote.read("team.yaml").decode()
+    # Its --- line, the comment under it, its content and the blank line after it go;
+    # the comment standing before the next --- stays with the third document.
+    assert written == TEAM_HEAD + TEAM_TAIL.lstrip("\n")
+    await _task_done(api, reply.json()["task_id"])
+
+    first = await api.client.delete("/api/v1/objects/Workflow/first", role="editor")
+    assert first.status == 202, first.text
+    assert api.remote.read("team.yaml").decode() == TEAM_TAIL.lstrip("\n")
+    last = await api.client.delete("/api/v1/objects/Workflow/third", role="editor")
+    assert last.status == 202, last.text
+    assert "team.yaml" not in api.remote.paths()

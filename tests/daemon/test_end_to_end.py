@@ -54,6 +54,7 @@ def test_status_files_land_on_the_status_branch(
     )
     assert run["observed_revision"] == head
     assert [e["status"] for e in run["last_executions"]] == ["succeeded"]
+    assert {s["status"] for s in run["last_executions"][0]["steps"]} == {"succeeded"}
     assert run["last_executions"][0]["revision"] == head
 
     # The local cluster's chain (check_cluster) runs since the cluster drivers landed.

@@ -9,7 +9,13 @@ import pytest
 from reconciler.core.chains import Chain
 from reconciler.core.status import build_status
 from reconciler.daemon import object_status
-from reconciler.engine.records import ExecutionId, ExecutionRecord, ExecutionStatus
+from reconciler.engine.records import (
+    ExecutionId,
+    ExecutionRecord,
+    ExecutionStatus,
+    StepRecord,
+    StepStatus,
+)
 
 NOW = datetime.datetime(2026, 11, 23, 12, 0, tzinfo=datetime.UTC)
 
@@ -124,6 +130,43 @@ def test_workflow_execution_summaries_list_provision_and_deprovision_runs_only()
         "error": None,
         "steps": [],
     }
+
+
+def _step(node: str, status: StepStatus) -> StepRecord:
+    return StepRecord(
+        execution_id=ExecutionId("e1"),
+        node_id=node,
+        position=0,
+        type="noop",
+        status=status,
+        attempts=1,
+        inputs={},
+        outputs=None,
+        error=None,
+        logs="",
+        started_at=NOW,
+        finished_at=NOW,
+        next_attempt_at=None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("stored", "stated"),
+    [
+        ("done", "succeeded"),  # the executions' word, not the store's
+        ("pending", "pending"),
+        ("running", "running"),
+        ("failed", "failed"),
+        ("stalled", "stalled"),
+        ("skipped", "skipped"),
+        ("cancelled", "cancelled"),
+    ],
+)
+def test_step_statuses_use_the_executions_words(stored: StepStatus, stated: str) -> None:
+    (summary,) = object_status.execution_summaries(
+        [_record("succeeded", action="execute")], steps={"e1": [_step("a", stored)]}
+    )
+    assert summary["steps"][0]["status"] == stated
 
 
 PHASES = {"Pending", "Reconciling", "Ready", "Stalled", "Deleting"}

@@ -132,6 +132,7 @@ async def test_each_event_arrives_once_signed_though_the_receiver_fails_first(
         assert complete["workflow"] == "announced"
         assert complete["execution"]["status"] == "succeeded"
         assert [s["id"] for s in complete["execution"]["steps"]] == ["first", "second"]
+        assert {s["status"] for s in complete["execution"]["steps"]} == {"succeeded"}
     finally:
         await running.stop()
     assert len(receiver.delivered) == 2  # nothing sent twice

@@ -47,6 +47,8 @@ def test_builtin_text_embeddings_runs_infinity_on_loopback_from_its_runtime() ->
         "v2",
         "--model-id",
         "/models/minilm",
+        "--served-model-name",
+        "embeddings",
         "--host",
         "127.0.0.1",
         "--port",
@@ -59,11 +61,25 @@ def test_builtin_text_embeddings_runs_infinity_on_loopback_from_its_runtime() ->
     assert rendered.health_path == "/health"
 
 
+def test_builtin_llama_cpp_serves_under_the_endpoint_name() -> None:
+    spec = DeploymentTemplateSpec.model_validate(BUILTIN_TEMPLATES["llama-cpp"])
+    rendered = render_local_command(
+        template_name="llama-cpp",
+        template=spec,
+        deployment_name="chat",
+        deployment=DEPLOYMENT,
+        model_path="/models/smol.gguf",
+        runtime_bin="/rt/bin",
+    )
+    alias = rendered.argv.index("--model_alias")
+    assert rendered.argv[alias + 1] == "embeddings"
+
+
 def test_user_command_fills_every_placeholder_and_keeps_json_braces() -> None:
     spec = template(
         {
             "command": ["serve", "{model_path}", "--slots={concurrent_requests}", '{"a": 1}'],
-            "env": {"NAME": "{deployment}", "BIND": "{host}:{port}"},
+            "env": {"NAME": "{deployment}", "MODEL": "{endpoint_name}", "BIND": "{host}:{port}"},
             "health_path": "/ready",
         }
     )
@@ -76,7 +92,7 @@ def test_user_command_fills_every_placeholder_and_keeps_json_braces() -> None:
         model_path="/m",
     )
     assert rendered.argv == ("serve", "/m", "--slots=4", '{"a": 1}')
-    assert rendered.env == {"NAME": "d1", "BIND": "127.0.0.1:{port}"}
+    assert rendered.env == {"NAME": "d1", "MODEL": "embeddings", "BIND": "127.0.0.1:{port}"}
     assert rendered.health_path == "/ready"
 
 

@@ -109,6 +109,7 @@ def render_kubernetes(
         placeholders.HOST: POD_HOST,
         placeholders.CONCURRENT_REQUESTS: str(deployment.deploy_config.concurrent_requests),
         placeholders.DEPLOYMENT: deployment_name,
+        placeholders.ENDPOINT_NAME: deployment.endpoint_name,
     }
     args = [
         placeholders.fill(part, values, where=f"{where} runtime.args[{index}]")

@@ -54,6 +54,7 @@ def render_local_command(
         placeholders.HOST: LOCAL_HOST,
         placeholders.CONCURRENT_REQUESTS: str(deployment.deploy_config.concurrent_requests),
         placeholders.DEPLOYMENT: deployment_name,
+        placeholders.ENDPOINT_NAME: deployment.endpoint_name,
     }
     if runtime_bin is not None:
         values[placeholders.RUNTIME_BIN] = runtime_bin

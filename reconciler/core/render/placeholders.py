@@ -17,10 +17,12 @@ PORT = "port"
 HOST = "host"
 CONCURRENT_REQUESTS = "concurrent_requests"
 DEPLOYMENT = "deployment"
+ENDPOINT_NAME = "endpoint_name"
+"""The Deployment's ``spec.endpoint_name``: the model name its server answers under."""
 RUNTIME_BIN = "runtime_bin"
 
 KNOWN: frozenset[str] = frozenset(
-    {MODEL_PATH, PORT, HOST, CONCURRENT_REQUESTS, DEPLOYMENT, RUNTIME_BIN}
+    {MODEL_PATH, PORT, HOST, CONCURRENT_REQUESTS, DEPLOYMENT, ENDPOINT_NAME, RUNTIME_BIN}
 )
 
 

@@ -3,8 +3,10 @@
 The embedded default. A server is a detached process (own session, output in
 ``<state>/logs/<name>.log``) bound to 127.0.0.1 on a port allocated once and kept in the
 registry, so ``http://127.0.0.1:PORT/v1`` stays the same across a server crash and a
-daemon restart. A supervisor task per endpoint probes its health path, restarts it with
-exponential backoff when it dies (or stays unhealthy), and on start the driver adopts
+daemon restart; the registry also remembers each name's port after the endpoint is
+removed, and a new endpoint of that name gets it back while it is free. A supervisor
+task per endpoint probes its health path, restarts it with exponential backoff when it
+dies (or stays unhealthy), and on start the driver adopts
 the servers a previous daemon left running, never starting a second one. Removal stops
 the whole process group (SIGTERM, then SIGKILL after a grace) and waits for the port.
 
@@ -32,8 +34,8 @@ from pathlib import Path
 
 import aiohttp
 
+from reconciler.drivers.clusters import local_admin, local_registry
 from reconciler.drivers.clusters import local_processes as procs
-from reconciler.drivers.clusters import local_registry
 from reconciler.drivers.clusters.protocol import (
     ClusterCheck,
     ClusterError,
@@ -176,10 +178,9 @@ class LocalClusterDriver:
                 record.health_path, record.digest = spec.health_path, digest
                 record.labels, record.restarts = dict(spec.owner_labels), 0
             else:
-                taken = {r.port for r in self._registry.endpoints.values()}
                 record = local_registry.EndpointRecord(
                     name=spec.name,
-                    port=procs.allocate_port(avoid=taken),
+                    port=self._port_for(spec.name),
                     argv=argv,
                     env=dict(spec.env),
                     health_path=spec.health_path,
@@ -333,8 +334,22 @@ class LocalClusterDriver:
             )
         return argv
 
+    def _port_for(self, name: str) -> int:
+        """The port endpoint ``name`` had before, when no other endpoint holds it and it
+        is free (a Deployment removed and created again keeps its URL); else a new one,
+        avoiding the ports other names remember. Remembered in the registry either way."""
+        taken = {r.port for r in self._registry.endpoints.values()}
+        remembered = self._registry.ports.get(name)
+        if remembered is not None and remembered not in taken and procs.port_is_free(remembered):
+            port = remembered
+        else:
+            others = {p for other, p in self._registry.ports.items() if other != name}
+            port = procs.allocate_port(avoid=taken | others)
+        self._registry.remember_port(name, port)
+        return port
+
     def _marker(self, name: str) -> str:
-        return f"{self._state_dir}::{name}"
+        return local_admin.endpoint_marker(self._state_dir, name)
 
     def _log_path(self, name: str) -> Path:
         return self._state_dir / "logs" / f"{name}.log"

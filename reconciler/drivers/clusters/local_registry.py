@@ -45,13 +45,32 @@ class RegistryError(Exception):
     """The registry file exists but cannot be read; the message names it."""
 
 
+MAX_REMEMBERED_PORTS = 1024
+
+
 class Registry:
-    """Endpoints and jobs by name, saved to ``path`` on every change."""
+    """Endpoints and jobs by name, saved to ``path`` on every change.
+
+    ``ports`` remembers the port each endpoint name last had, also after the endpoint
+    is removed, so a Deployment deleted and created again gets its URL back.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.endpoints: dict[str, EndpointRecord] = {}
         self.jobs: dict[str, JobRecord] = {}
+        self.ports: dict[str, int] = {}
+
+    def remember_port(self, name: str, port: int) -> None:
+        """Keep ``port`` as ``name``'s; the oldest names of gone endpoints are forgotten
+        past MAX_REMEMBERED_PORTS."""
+        self.ports.pop(name, None)
+        self.ports[name] = port
+        for old in list(self.ports):
+            if len(self.ports) <= MAX_REMEMBERED_PORTS:
+                break
+            if old not in self.endpoints:
+                del self.ports[old]
 
     def load(self) -> None:
         try:
@@ -65,7 +84,8 @@ class Registry:
                 name: EndpointRecord(**item) for name, item in raw.get("endpoints", {}).items()
             }
             self.jobs = {name: JobRecord(**item) for name, item in raw.get("jobs", {}).items()}
-        except TypeError as exc:
+            self.ports = {str(name): int(port) for name, port in raw.get("ports", {}).items()}
+        except (TypeError, ValueError) as exc:
             raise RegistryError(f"{self.path}: unexpected registry content: {exc}") from exc
 
     def save(self) -> None:
@@ -73,6 +93,7 @@ class Registry:
             "version": VERSION,
             "endpoints": {name: dataclasses.asdict(r) for name, r in self.endpoints.items()},
             "jobs": {name: dataclasses.asdict(r) for name, r in self.jobs.items()},
+            "ports": dict(self.ports),
         }
         self.path.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.path.with_suffix(".tmp")

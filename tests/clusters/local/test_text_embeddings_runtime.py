@@ -113,6 +113,7 @@ async def test_minilm_serves_384_float_embeddings(tmp_path: Path) -> None:
             async with session.get(f"{seen.endpoint_url}/models") as response:
                 assert response.status == 200
                 served = json.loads(await response.read())["data"][0]["id"]
+            assert served == "embeddings"  # the Deployment's endpoint_name, not the folder
             body = {"model": served, "input": ["a GitOps reconciler for models"]}
             async with session.post(f"{seen.endpoint_url}/embeddings", json=body) as response:
                 assert response.status == 200, await response.text()
