@@ -27,6 +27,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "trigger": ("trigger_cmd", "run a Workflow now with parameters (via the daemon's API)"),
     "steps": ("steps_cmd", "list the step types a Workflow may use, with inputs and outputs"),
     "check-config": ("check_config_cmd", "check a daemon config file without starting"),
+    "init": ("init_cmd", "start a new state repo: specs, CI that comments plans, schemas"),
+    "pr-comment": ("pr_comment_cmd", "keep one plan comment on a pull/merge request (CI)"),
 }
 
 
