@@ -57,9 +57,15 @@ echo "state repo: $repo (clone it outside this folder, push specs); status branc
 echo "API: $api (try: .venv/bin/reconciler status --url $api)"
 # Say where the demo endpoint serves once this daemon reports it Ready and it answers. In
 # the background, as long as the daemon runs: `exec` below gives the daemon this shell's
-# pid, so the loop ends when the daemon does (or when it refuses to start).
+# pid, so the loop ends when the daemon does, or when it refuses to start (another daemon
+# holds var/state). Only once var/state/daemon.lock names this daemon is the API at $api
+# this daemon's, not one left running by an earlier start.
 daemon=$$
+lock="$var/state/daemon.lock"
 (
+    while kill -0 "$daemon" 2>/dev/null && [ "$(head -n 1 "$lock" 2>/dev/null)" != "$daemon" ]; do
+        sleep 0.5
+    done
     while kill -0 "$daemon" 2>/dev/null; do
         if out=$(.venv/bin/reconciler status Deployment/embeddings --wait --timeout 15 \
             --url "$api" 2>&1); then
@@ -72,7 +78,7 @@ daemon=$$
             printf '\nthe demo endpoint is Stalled:\n%s\n\n' "$out" >&2
             exit 1
         fi
-        if grep -q 'knows no Deployment/embeddings' <<<"$out"; then
+        if grep -q 'Deployment/embeddings: 404' <<<"$out"; then
             exit 0  # the repo no longer has the demo endpoint: nothing to announce
         fi
         sleep 2

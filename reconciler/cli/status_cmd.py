@@ -93,9 +93,7 @@ def _fetch(client: ApiClient, kind: str, name: str) -> dict[str, Any]:
         body: dict[str, Any] = client.get(f"/api/v1/objects/{quote(kind)}/{quote(name)}")
     except ApiCallError as exc:
         if exc.status == 404:
-            raise StatusError(
-                f"the daemon knows no {kind}/{name}{not_found_hint(client, kind, name)}"
-            ) from None
+            raise StatusError(f"{exc}{not_found_hint(client, kind, name)}") from None
         raise
     return body
 
