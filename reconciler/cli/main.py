@@ -33,6 +33,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 EXIT_USAGE = 1
+EXIT_CODES = (
+    "Exit codes, every command: 0 success, 1 any error (usage errors included); "
+    "plan alone uses 2, for changes present. `reconciler COMMAND --help` for each."
+)
 ONE_SHOT = frozenset({"validate", "plan"})
 ONE_SHOT_GC_THRESHOLD = 50_000
 
@@ -61,6 +65,7 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="reconciler",
         description="GitOps reconciler for the ML model lifecycle on GPU clusters.",
+        epilog=EXIT_CODES,
     )
     parser.add_argument("--version", action="version", version=f"reconciler {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
