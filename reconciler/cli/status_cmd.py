@@ -5,10 +5,11 @@ object with its phase. With ``KIND/NAME`` (the kind in any case, singular or plu
 ``deployment/embeddings``): that object's phase, its conditions, a Deployment's endpoint
 and the steps of its last execution; a name the daemon does not know gets a did-you-mean.
 ``--wait`` polls until this daemon has finished its first load and the object is Ready
-(for a Deployment with an endpoint, until the endpoint itself answers), and exits 1 when
-it is Stalled or ``--timeout`` passes. ``--format json`` prints the API's documents.
-Exit 0 on an answer (Ready with ``--wait``), 1 when the daemon refuses or cannot be
-reached, the object is unknown, or on a usage error.
+(for a Deployment with an endpoint, until the endpoint itself answers; with ``--revision
+SHA``, Ready at that commit), and exits 1 when it is Stalled or ``--timeout`` passes.
+``--format json`` prints the API's documents. Exit 0 on an answer (Ready with
+``--wait``), 1 when the daemon refuses or cannot be reached, the object is unknown, or
+on a usage error.
 """
 
 from __future__ import annotations
@@ -43,6 +44,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="wait until KIND/NAME is Ready (a Deployment: until its endpoint answers); "
         "exit 1 when it is Stalled or --timeout passes",
+    )
+    parser.add_argument(
+        "--revision",
+        default=None,
+        metavar="SHA",
+        help="with --wait: wait until the object was reconciled at this commit (e.g. "
+        "$(git rev-parse HEAD) after a push), not only until it is Ready",
     )
     parser.add_argument(
         "--timeout",
@@ -143,10 +151,14 @@ def endpoint_answers(url: str) -> bool:
         return False
 
 
-def _why_not_yet(client: ApiClient, kind: str, name: str) -> tuple[str, dict[str, Any] | None]:
-    """What still stands between the object and Ready, or ("", body) once it is Ready.
+def _why_not_yet(
+    client: ApiClient, kind: str, name: str, revision: str | None
+) -> tuple[str, dict[str, Any] | None]:
+    """What still stands between the object and Ready (at ``revision``, when given), or
+    ("", body) once it is there.
 
-    Raises StatusError when it is Stalled: a person must act, waiting is pointless.
+    Raises StatusError when it is Stalled (at that revision): a person must act, waiting
+    is pointless.
     """
     try:
         client.get("/readyz")
@@ -154,6 +166,12 @@ def _why_not_yet(client: ApiClient, kind: str, name: str) -> tuple[str, dict[str
         return f"the daemon is not ready: {exc}", None
     body = _fetch(client, kind, name)
     phase = body["phase"]
+    observed = str(body.get("observed_revision") or "")
+    if revision is not None and not (observed and observed.startswith(revision)):
+        return (
+            f"{kind}/{name} is {phase} at {observed[:12] or 'no revision'}, not {revision[:12]}",
+            body,
+        )
     if phase == "Stalled":
         raise StatusError(_describe(kind, name, body, "text"))
     if phase != "Ready":
@@ -164,11 +182,13 @@ def _why_not_yet(client: ApiClient, kind: str, name: str) -> tuple[str, dict[str
     return "", body
 
 
-def _wait(client: ApiClient, kind: str, name: str, *, timeout_s: float) -> dict[str, Any]:
+def _wait(
+    client: ApiClient, kind: str, name: str, *, timeout_s: float, revision: str | None
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            reason, body = _why_not_yet(client, kind, name)
+            reason, body = _why_not_yet(client, kind, name, revision)
         except ApiCallError as exc:  # not up yet, or restarting: keep asking until the deadline
             reason, body = str(exc), None
         if not reason and body is not None:
@@ -183,12 +203,18 @@ def run(args: argparse.Namespace) -> int:
         client = ApiClient.from_args(args)
         if args.wait and args.object is None:
             raise ValueError("--wait needs KIND/NAME, e.g. Deployment/embeddings")
+        if args.revision is not None and not args.wait:
+            raise ValueError("--revision goes with --wait")
+        if args.revision is not None and len(args.revision) < 7:
+            raise ValueError(
+                f"--revision {args.revision!r}: give a commit sha (7 or more hex digits)"
+            )
         if args.object is None:
             text = _overview(client, args.format)
         else:
             kind, name = split_key(args.object)
             if args.wait:
-                body = _wait(client, kind, name, timeout_s=args.timeout)
+                body = _wait(client, kind, name, timeout_s=args.timeout, revision=args.revision)
             else:
                 body = _fetch(client, kind, name)
             text = _describe(kind, name, body, args.format)

@@ -63,6 +63,16 @@ def test_close_names_get_a_did_you_mean_and_a_401_names_the_variable(
         assert waited.returncode == 0, waited.stderr
         assert waited.stdout.startswith("Workflow/train: Ready")
 
+        head = remote.tip()
+        assert head is not None
+        at_head = _cli("status", "Workflow/train", "--wait", "--revision", head, "--timeout",
+                       "30", "--url", bare, token=viewer)  # fmt: skip
+        assert at_head.returncode == 0, at_head.stderr
+        elsewhere = _cli("status", "Workflow/train", "--wait", "--revision", "0123456789ab",
+                         "--timeout", "1", "--url", bare, token=viewer)  # fmt: skip
+        assert elsewhere.returncode == 1
+        assert f"is Ready at {head[:12]}, not 0123456789ab" in elsewhere.stderr
+
         plural = _cli("status", "Workflows/train", "--url", bare, token=viewer)
         assert plural.returncode == 0 and plural.stdout.startswith("Workflow/train: Ready")
 
