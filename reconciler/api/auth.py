@@ -79,7 +79,10 @@ class TokenBook:
             return Caller(ANONYMOUS, None)
         caller = self._identify(header)
         if caller is None:
-            raise Unauthorized("this route needs a bearer token (Authorization: Bearer ...)")
+            raise Unauthorized(
+                "this route needs a bearer token (Authorization: Bearer ...; the reconciler "
+                "CLI sends $RECONCILER_TOKEN or --token)"
+            )
         assert caller.role is not None
         if not role_allows(caller.role, required):
             raise Forbidden(

@@ -41,8 +41,10 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_INVALID
-    print(
-        f"{path}: valid (branch {config.repo.branch}, state_dir {config.state_dir}, "
-        f"API on {config.api.listen})"
+    api = (
+        f"API on {config.api.listen}"
+        if "api" in config.model_fields_set  # what `reconciler run` serves by
+        else "no HTTP API: add an api: section to serve one"
     )
+    print(f"{path}: valid (branch {config.repo.branch}, state_dir {config.state_dir}, {api})")
     return EXIT_VALID

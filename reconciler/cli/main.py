@@ -28,10 +28,16 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "steps": ("steps_cmd", "list the step types a Workflow may use, with inputs and outputs"),
     "check-config": ("check_config_cmd", "check a daemon config file without starting"),
     "endpoints": ("endpoints_cmd", "list or stop the local model servers (daemon stopped)"),
+    "init": ("init_cmd", "start a new state repo: specs, CI that comments plans, schemas"),
+    "pr-comment": ("pr_comment_cmd", "keep one plan comment on a pull/merge request (CI)"),
 }
 
 
 EXIT_USAGE = 1
+EXIT_CODES = (
+    "Exit codes, every command: 0 success, 1 any error (usage errors included); "
+    "plan alone uses 2, for changes present. `reconciler COMMAND --help` for each."
+)
 ONE_SHOT = frozenset({"validate", "plan"})
 ONE_SHOT_GC_THRESHOLD = 50_000
 
@@ -60,6 +66,7 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="reconciler",
         description="GitOps reconciler for the ML model lifecycle on GPU clusters.",
+        epilog=EXIT_CODES,
     )
     parser.add_argument("--version", action="version", version=f"reconciler {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")

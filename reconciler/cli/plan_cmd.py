@@ -3,9 +3,12 @@
 Loads the specs under PATH at the base revision and at the head (a revision, or by
 default the work tree), and prints each object as create, update (field by field),
 delete or unchanged, in dependency order, with the steps each change will run.
-``--format markdown`` gives a ready pull-request comment, ``--format json`` stable keys;
-both show each revision as given and the commit it resolved to. With ``--format json``
-stdout always holds one JSON object: the plan, or ``{"error": ...}`` when there is none.
+``--format markdown`` gives a ready pull-request comment (per object the field diff, the
+steps, the sizing against each SLO, its findings; the last security scan of each Model
+when a status branch is at hand, ``--status-ref``), ``--format json`` stable keys; both
+show each revision as given and the commit it resolved to. When there is no plan (the
+specs do not validate), ``--format json`` prints ``{"error": ...}`` and ``--format
+markdown`` a comment listing the problems, so CI can post it.
 
 Exit codes (terraform's -detailed-exitcode): 0 nothing to do, 2 changes present,
 1 any error (the head specs do not validate, a bad revision, PATH not in a git repo, a
@@ -18,11 +21,13 @@ import argparse
 import dataclasses
 import gc
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import yaml
+
 from reconciler.cli.spec_loading import add_limit_flags, limits_from, name_cli_flags, parse_sources
-from reconciler.core import plan_render
+from reconciler.core import plan_markdown, plan_render
 from reconciler.core.diagnostics import Diagnostic
 from reconciler.core.diff import ObjectState, diff_states, states_by_key
 from reconciler.core.plan import Plan, plan_changes
@@ -31,6 +36,9 @@ from reconciler.drivers import files as spec_files
 from reconciler.drivers import git_source
 from reconciler.load.documents import SourceFile
 from reconciler.load.limits import LoadLimits
+
+STATUS_REFS = ("origin/reconciler/status", "reconciler/status")
+"""Where ``--status-ref auto`` looks for the daemon's status branch, in order."""
 
 EXIT_NO_CHANGES = 0
 EXIT_ERROR = 1
@@ -55,6 +63,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--head", default=None, metavar="REV", help="the revision to plan (default: the work tree)"
     )
     parser.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    parser.add_argument(
+        "--status-ref",
+        default="auto",
+        metavar="REF",
+        help="the daemon's status branch, for each Model's last scan in the markdown plan "
+        f"(default auto: {' or '.join(STATUS_REFS)} when present; none: never)",
+    )
     parser.add_argument(
         "--implicit-projects",
         action="store_true",
@@ -138,6 +153,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"reconciler plan: error: {e}", file=sys.stderr)
         if args.format == "json":
             sys.stdout.write(plan_render.render_json_error(str(e), e.diagnostics))
+        if args.format == "markdown":
+            head = args.head or WORK_TREE
+            sys.stdout.write(
+                plan_markdown.render_markdown_error(
+                    str(e), e.diagnostics, base=args.base, head=head
+                )
+            )
         return EXIT_ERROR
 
 
@@ -156,7 +178,7 @@ def _plan(args: argparse.Namespace) -> int:
         revision=sides.head_label,
         size=True,
     )
-    sys.stdout.write(_render(args.format, plan, sides))
+    sys.stdout.write(_render(args, plan, sides))
     return EXIT_CHANGES if plan.has_changes else EXIT_NO_CHANGES
 
 
@@ -174,6 +196,10 @@ class _Sides:
     head_label: str
     head_commit: str | None
     warnings: list[str]
+    head_problems: list[Diagnostic]
+    notes: list[str]
+    """What the plan says besides the head's problems (the base does not validate)."""
+    top: Path
 
 
 def _states(args: argparse.Namespace, limits: LoadLimits) -> _Sides:
@@ -205,6 +231,7 @@ def _states(args: argparse.Namespace, limits: LoadLimits) -> _Sides:
             "fix them, then plan again",
             head_problems,
         )
+    notes = _base_notes(base, base_label=args.base)
     # Loaded specs live until exit: keep the cyclic GC from re-walking them while the
     # states are built (about 0.3 s of planning 10,000 specs).
     gc.freeze()
@@ -215,7 +242,10 @@ def _states(args: argparse.Namespace, limits: LoadLimits) -> _Sides:
         base_commit=base_commit,
         head_label=head_label,
         head_commit=head_commit,
-        warnings=_warnings(base, head_problems, base_label=args.base),
+        warnings=[p.format() for p in head_problems] + notes,
+        head_problems=head_problems,
+        notes=notes,
+        top=top,
     )
 
 
@@ -226,28 +256,76 @@ def _validate(
     return validate_parsed(parsed, options=options)
 
 
-def _warnings(
-    base: ValidationResult, head_problems: Sequence[Diagnostic], *, base_label: str
-) -> list[str]:
-    found = [problem.format() for problem in head_problems]
+def _base_notes(base: ValidationResult, *, base_label: str) -> list[str]:
     base_errors = sum(d.severity == "error" for d in base.diagnostics)
-    if base_errors:
-        found.append(
-            f"warning: the base revision {base_label} does not validate ({base_errors} error(s)); "
-            "the plan compares the objects of it that did load"
+    if not base_errors:
+        return []
+    return [
+        f"warning: the base revision {base_label} does not validate ({base_errors} error(s)); "
+        "the plan compares the objects of it that did load"
+    ]
+
+
+def _scans(
+    args: argparse.Namespace, top: Path
+) -> tuple[dict[str, plan_markdown.ScanSummary], str | None]:
+    """Each Model's last scan from the status branch, and which commit it was read at."""
+    if args.status_ref == "none":
+        return {}, None
+    candidates = STATUS_REFS if args.status_ref == "auto" else (args.status_ref,)
+    for ref in candidates:
+        try:
+            commit = resolve_revision(top, ref)
+        except PlanInputError:
+            if args.status_ref != "auto":
+                print(f"warning: --status-ref {ref} not found; no scan results shown",
+                      file=sys.stderr)  # fmt: skip
+            continue
+        try:
+            blobs = git_source.read_tree_at(top, commit, "status/models")
+        except git_source.GitSourceError as e:
+            print(f"warning: cannot read {ref}: {e}", file=sys.stderr)
+            return {}, None
+        return _scan_summaries(blobs), f"{ref} at {commit[:12]}"
+    return {}, None
+
+
+def _scan_summaries(blobs: list[git_source.SourceBlob]) -> dict[str, plan_markdown.ScanSummary]:
+    found: dict[str, plan_markdown.ScanSummary] = {}
+    for blob in blobs:
+        try:
+            document = yaml.safe_load(blob.data)
+        except yaml.YAMLError:
+            continue
+        if not isinstance(document, Mapping) or document.get("kind") != "Model":
+            continue
+        scan = document.get("scan")
+        if not isinstance(scan, Mapping) or not isinstance(document.get("name"), str):
+            continue
+        findings = scan.get("findings")
+        found[f"Model/{document['name']}"] = plan_markdown.ScanSummary(
+            result=str(scan.get("result", "unknown")),
+            findings=tuple(f for f in findings or () if isinstance(f, Mapping)),
         )
     return found
 
 
-def _render(fmt: str, plan: Plan, sides: _Sides) -> str:
-    if fmt == "text":
+def _render(args: argparse.Namespace, plan: Plan, sides: _Sides) -> str:
+    if args.format == "text":
         return plan_render.render_text(plan)
-    render = plan_render.render_json if fmt == "json" else plan_render.render_markdown
-    return render(
-        plan,
-        base=sides.base_label,
-        head=sides.head_label,
-        base_commit=sides.base_commit,
-        head_commit=sides.head_commit,
-        warnings=sides.warnings,
+    labels = {
+        "base": sides.base_label,
+        "head": sides.head_label,
+        "base_commit": sides.base_commit,
+        "head_commit": sides.head_commit,
+    }
+    if args.format == "json":
+        return plan_render.render_json(plan, warnings=sides.warnings, **labels)
+    scans, status_source = _scans(args, sides.top)
+    context = plan_markdown.PlanContext(
+        desired=sides.desired,
+        findings=sides.head_problems,
+        scans=scans,
+        status_source=status_source,
     )
+    return plan_markdown.render_markdown(plan, warnings=sides.notes, context=context, **labels)

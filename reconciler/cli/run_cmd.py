@@ -1,8 +1,10 @@
 """``reconciler run``: start the daemon from a config file or from a few flags.
 
 ``--config FILE`` (or ``$RECONCILER_CONFIG``) loads the config; without one,
-``--repo URL_OR_PATH`` starts with defaults for everything else. A bad config is a clear
-error naming the field, exit 1; a usage error exits 2.
+``--repo URL_OR_PATH`` starts with defaults for everything else. Exit 1 on a bad config
+(a clear error naming the file, line and field), on a usage error, or when the daemon
+cannot start (another daemon holds the state directory, the API address is taken);
+0 after a clean stop.
 """
 
 from __future__ import annotations

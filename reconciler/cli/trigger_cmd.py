@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from reconciler.cli.api_client import ApiCallError, ApiClient, add_server_flags, quote
+from reconciler.cli.object_names import not_found_hint
 
 FINISHED = frozenset({"succeeded", "failed", "stalled", "cancelled", "superseded"})
 POLL_S = 0.5
@@ -48,17 +49,31 @@ def parse_param(text: str) -> tuple[str, Any]:
     return key, value if isinstance(value, int | float | bool) or value is None else raw
 
 
+def _start(client: ApiClient, workflow: str, params: dict[str, Any]) -> Any:
+    try:
+        return client.call(
+            "POST", f"/api/v1/workflows/{quote(workflow)}/executions", {"params": params}
+        )
+    except ApiCallError as exc:
+        if exc.status != 404:
+            raise
+        hint = not_found_hint(client, "Workflow", workflow)
+        raise ApiCallError(f"{exc}{hint}", status=404) from None
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         params = dict(parse_param(item) for item in args.param)
     except ValueError as exc:
         print(f"reconciler trigger: error: {exc}", file=sys.stderr)
         return 1
-    client = ApiClient.from_args(args)
     try:
-        started = client.call(
-            "POST", f"/api/v1/workflows/{quote(args.workflow)}/executions", {"params": params}
-        )
+        client = ApiClient.from_args(args)
+    except ValueError as exc:
+        print(f"reconciler trigger: error: {exc}", file=sys.stderr)
+        return 1
+    try:
+        started = _start(client, args.workflow, params)
         print(started["id"])
         if not args.wait:
             return 0

@@ -1,16 +1,21 @@
-"""``reconciler validate [PATH]``: every problem of a spec repo, one line each.
+"""``reconciler validate [PATH...]``: every problem of a spec repo, one line each.
 
-Output: ``path:line:col: error|warning: message (kind/name)``, paths relative to PATH;
-``--format json`` gives the same records. Exit 0 when valid (warnings allowed), 1 on
-any error: an invalid spec, a usage error, or PATH holding no spec file at all (a
-mistyped path must not pass CI; ``--allow-empty`` accepts an empty repo). Works offline;
-``--host-checks`` adds the warnings only the daemon's host can give (secrets present,
-model paths on disk).
+Output: ``path:line:col: error|warning: message (kind/name)``; ``--format json`` gives
+the same records. PATH is a folder (every spec under it, paths shown relative to it;
+default ``.``) or one or more files, as editors and pre-commit hooks pass them: a file
+inside a repo (the nearest folder above it holding ``.reconciler/`` or ``.git``, or
+``--repo DIR``) is checked against every spec of that repo, so its references to objects
+in other files resolve, and only that file's problems are shown, under the path as given.
+Exit 0 when valid (warnings allowed), 1 on any error: an invalid spec, a usage error, or
+PATH holding no spec file at all (a mistyped path must not pass CI; ``--allow-empty``
+accepts an empty repo). Works offline; ``--host-checks`` adds the warnings only the
+daemon's host can give (secrets present, model paths on disk).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -24,7 +29,7 @@ from reconciler.cli.spec_loading import (
     parse_sources,
 )
 from reconciler.core.diagnostics import Diagnostic
-from reconciler.core.validation.repo import ValidateOptions, ValidationResult, validate_parsed
+from reconciler.core.validation.repo import ValidateOptions, validate_parsed
 from reconciler.drivers import files as spec_files
 from reconciler.drivers.secrets import SecretResolver
 from reconciler.load.documents import SourceFile
@@ -49,7 +54,21 @@ class _HostFacts:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("path", nargs="?", default=".", help="a spec repo folder or one file")
+    parser.add_argument(
+        "paths",
+        nargs="*",
+        default=[],
+        metavar="PATH",
+        help="a spec repo folder (default .), or spec files",
+    )
+    parser.add_argument(
+        "--repo",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="the repo the given files belong to (default: the nearest folder above each "
+        "holding .reconciler/ or .git)",
+    )
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.add_argument(
         "--allow-empty",
@@ -88,19 +107,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _sources(target: Path, limits: LoadLimits) -> tuple[list[SourceFile], list[Diagnostic]]:
-    if target.is_file():
-        size = target.stat().st_size
-        if size > limits.max_file_bytes:
-            reason = (
-                f"file is {size} bytes, above the limit of {limits.max_file_bytes} bytes "
-                f"({flag_of('max_file_bytes')})"
-            )
-            return [], [_refused(target.name, reason)]
-        return [SourceFile(target.name, target.read_bytes())], []
+def _folder_sources(target: Path, limits: LoadLimits) -> tuple[list[SourceFile], list[Diagnostic]]:
     walk = spec_files.walk_spec_files(target, max_size=limits.max_file_bytes)
     sources = [SourceFile(f.path, f.data) for f in walk.files]
     return sources, [_refused(r.path, r.reason) for r in walk.refused]
+
+
+def _file_source(path: Path, shown: str, limits: LoadLimits) -> SourceFile | Diagnostic:
+    size = path.stat().st_size
+    if size > limits.max_file_bytes:
+        reason = (
+            f"file is {size} bytes, above the limit of {limits.max_file_bytes} bytes "
+            f"({flag_of('max_file_bytes')})"
+        )
+        return _refused(shown, reason)
+    return SourceFile(shown, path.read_bytes())
 
 
 def _refused(path: str, reason: str) -> Diagnostic:
@@ -119,37 +140,130 @@ def _error(message: str) -> int:
     return EXIT_ERROR
 
 
+def repo_of(file: Path) -> Path | None:
+    """The repo a spec file belongs to: the nearest folder above it that holds
+    ``.reconciler/`` (made by ``reconciler init``) or ``.git``; None outside any."""
+    for folder in file.resolve().parents:
+        if (folder / ".reconciler").is_dir() or (folder / ".git").exists():
+            return folder
+    return None
+
+
+@dataclasses.dataclass
+class _Checked:
+    """One validation run: the sources parsed, and which files it reports on.
+
+    ``shown`` maps the source path of each file reported on to the path printed; None
+    reports every file (a folder, paths relative to it).
+    """
+
+    sources: list[SourceFile] = dataclasses.field(default_factory=list)
+    refused: list[Diagnostic] = dataclasses.field(default_factory=list)
+    shown: dict[str, str] | None = None
+    context: str | None = None
+
+
+def _check_folder(target: Path, limits: LoadLimits) -> _Checked:
+    sources, refused = _folder_sources(target, limits)
+    return _Checked(sources, refused)
+
+
+def _check_files(files: list[Path], repo: Path | None, limits: LoadLimits) -> list[_Checked]:
+    """The given files, each read with the rest of its repo (one run per repo); only
+    they are reported. Files outside any repo are checked together."""
+    by_repo: dict[Path | None, list[Path]] = {}
+    for file in files:
+        by_repo.setdefault(repo.resolve() if repo else repo_of(file), []).append(file)
+    runs = []
+    for top, members in by_repo.items():
+        checked = _Checked(shown={})
+        if top is not None:
+            checked.sources, _ = _folder_sources(top, limits)  # the others' problems aren't ours
+            checked.context = f"{len(checked.sources)} file(s) of {top}"
+        have = {s.path for s in checked.sources}
+        for file in members:
+            key = str(file) if top is None else _relative(file, top)
+            assert checked.shown is not None
+            if key in checked.shown:
+                continue
+            checked.shown[key] = str(file)
+            found = _file_source(file, key, limits)
+            if isinstance(found, Diagnostic):
+                checked.refused.append(found)
+            elif key not in have:  # not among the repo's spec files (hidden, say)
+                checked.sources.append(found)
+        runs.append(checked)
+    return runs
+
+
+def _relative(file: Path, top: Path) -> str:
+    try:
+        return file.resolve().relative_to(top).as_posix()
+    except ValueError:  # --repo that does not hold the file: check it as one more file
+        return str(file)
+
+
+def _validate(
+    checked: _Checked, args: argparse.Namespace, limits: LoadLimits
+) -> tuple[list[Diagnostic], int, int]:
+    """The problems of the files ``checked`` reports on, their count and their objects'."""
+    host = None
+    if args.host_checks:
+        host = _HostFacts(SecretResolver(secrets_dir=args.secrets_dir))
+    parsed = parse_sources(checked.sources, limits=limits, parser=args.parser, jobs=args.jobs)
+    result = validate_parsed(
+        parsed, options=ValidateOptions(implicit_projects=args.implicit_projects), host=host
+    )
+    found = name_cli_flags([*checked.refused, *result.diagnostics])
+    shown = checked.shown
+    if shown is None:
+        return found, len(checked.sources), len(result.objects)
+    mine = [dataclasses.replace(d, path=shown[d.path]) for d in found if d.path in shown]
+    return mine, len(shown), sum(obj.path in shown for obj in result.objects)
+
+
 def run(args: argparse.Namespace) -> int:
-    target = Path(args.path)
-    if not target.exists():
-        return _error(f"{target} does not exist")
+    paths = [Path(p) for p in args.paths] or [Path(".")]
+    for path in paths:
+        if not path.exists():
+            return _error(f"{path} does not exist")
+    folders = [p for p in paths if p.is_dir()]
+    if folders and len(paths) > 1:
+        return _error(f"give one folder, or spec files, not both ({folders[0]} is a folder)")
+    if args.repo is not None and not args.repo.is_dir():
+        return _error(f"--repo {args.repo} is not a folder")
     try:
         limits = limits_from(args)
     except ValueError as e:
         return _error(str(e))
-    sources, refused = _sources(target, limits)
-    if not sources and not refused and not args.allow_empty:
-        return _error(
-            f"no spec files in {target} (*.yaml or *.yml, outside status/ and hidden "
-            "folders); check the path, or give --allow-empty if an empty repo is intended"
-        )
-    host = None
-    if args.host_checks:
-        host = _HostFacts(SecretResolver(secrets_dir=args.secrets_dir))
-    parsed = parse_sources(sources, limits=limits, parser=args.parser, jobs=args.jobs)
-    result = validate_parsed(
-        parsed, options=ValidateOptions(implicit_projects=args.implicit_projects), host=host
-    )
-    diagnostics = sorted(
-        name_cli_flags([*refused, *result.diagnostics]),
-        key=lambda d: (d.path, d.line, d.col, d.message),
-    )
-    _print(args.format, diagnostics, result, len(sources))
+    if folders:
+        runs = [_check_folder(folders[0], limits)]
+        if not runs[0].sources and not runs[0].refused and not args.allow_empty:
+            return _error(
+                f"no spec files in {folders[0]} (*.yaml or *.yml, outside status/ and hidden "
+                "folders); check the path, or give --allow-empty if an empty repo is intended"
+            )
+    else:
+        runs = _check_files(paths, args.repo, limits)
+    diagnostics: list[Diagnostic] = []
+    files = objects = 0
+    for checked in runs:
+        found, file_count, object_count = _validate(checked, args, limits)
+        diagnostics += found
+        files += file_count
+        objects += object_count
+    diagnostics.sort(key=lambda d: (d.path, d.line, d.col, d.message))
+    context = [checked.context for checked in runs if checked.context]
+    _print(args.format, diagnostics, files, objects, context)
     return EXIT_ERROR if any(d.severity == "error" for d in diagnostics) else EXIT_VALID
 
 
 def _print(
-    fmt: str, diagnostics: list[Diagnostic], result: ValidationResult, file_count: int
+    fmt: str,
+    diagnostics: list[Diagnostic],
+    file_count: int,
+    object_count: int,
+    context: list[str],
 ) -> None:
     errors = sum(d.severity == "error" for d in diagnostics)
     warnings = len(diagnostics) - errors
@@ -159,8 +273,9 @@ def _print(
     else:
         for diagnostic in diagnostics:
             print(diagnostic.format())
+    against = f" (references checked against {', '.join(context)})" if context else ""
     print(
         f"{errors} error(s), {warnings} warning(s) in {file_count} file(s), "
-        f"{len(result.objects)} object(s)",
+        f"{object_count} object(s){against}",
         file=sys.stderr,
     )

@@ -1,4 +1,5 @@
-"""A plan as people and programs read it: terminal text, a PR comment, stable JSON.
+"""A plan as people and programs read it: terminal text and stable JSON (the PR comment
+is :mod:`reconciler.core.plan_markdown`).
 
 Every value shown passes through :func:`guard`, which masks anything that looks like a
 credential (the shapes :mod:`reconciler.core.validation.inline_secrets` knows, and
@@ -19,7 +20,6 @@ records of ``reconciler validate --format json``).
 
 from __future__ import annotations
 
-import html
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -56,7 +56,7 @@ def guard(value: Any, *, key: str | None = None) -> Any:
     return value
 
 
-def _last_key(path: str) -> str | None:
+def field_key(path: str) -> str | None:
     """The mapping key a field path ends in (list indexes skipped), or None."""
     while path.endswith("]"):
         start = path.rfind('["') if path.endswith('"]') else path.rfind("[")
@@ -78,7 +78,7 @@ def show_value(value: Any, *, key: str | None = None) -> str:
 
 def field_line(field: FieldChange) -> str:
     """``spec.workers: 1 -> 2``; an added field shows ``(absent)`` before, a removed one after."""
-    key = _last_key(field.path)
+    key = field_key(field.path)
     old = "(absent)" if field.op == "add" else show_value(field.old, key=key)
     new = "(absent)" if field.op == "remove" else show_value(field.new, key=key)
     return f"{field.path}: {old} -> {new}"
@@ -150,109 +150,11 @@ def render_text(plan: Plan) -> str:
     return "\n".join(lines) + "\n"
 
 
-# --- markdown ------------------------------------------------------------------------
-
-
-def _code(text: str) -> str:
-    """Inline code that survives tables: HTML-escaped, pipes escaped."""
-    return "<code>" + html.escape(text, quote=False).replace("|", "&#124;") + "</code>"
-
-
-def _cell(text: str) -> str:
-    return html.escape(text, quote=False).replace("|", "&#124;")
-
-
-SHORT_SHA = 12
-
-
-def _revision(label: str | None, commit: str | None) -> str:
-    """``<code>HEAD~7</code> (<code>0a1b2c3d4e5f</code>)``: what was asked, what it was."""
-    shown = _code(label or "?")
-    if commit and commit != label:
-        shown += f" ({_code(commit[:SHORT_SHA])})"
-    return shown
-
-
-def render_markdown(
-    plan: Plan,
-    *,
-    base: str | None = None,
-    head: str | None = None,
-    base_commit: str | None = None,
-    head_commit: str | None = None,
-    warnings: Sequence[str] = (),
-) -> str:
-    """A ready PR comment: heading, summary, a table of changes, one details block each."""
-    lines = ["### reconciler plan", ""]
-    if base is not None or head is not None:
-        lines += [
-            f"Base {_revision(base, base_commit)} → head {_revision(head, head_commit)}",
-            "",
-        ]
-    lines += [f"**{summary_line(plan)}**", ""]
-    changed = _changed(plan)
-    if not changed:
-        lines += ["No changes.", ""]
-    else:
-        lines += ["| | Object | Action | Steps | Notes |", "|---|---|---|---|---|"]
-        for item in changed:
-            action = item.change.action
-            steps = _code(chain_outline(item.chain)) if item.chain is not None else ""
-            notes = "; ".join(([item.reason] if item.reason else []) + list(item.notes))
-            lines.append(
-                f"| {_SYMBOLS[action]} | {_code(item.key)} | {action} | {steps} | {_cell(notes)} |"
-            )
-        lines.append("")
-        for item in changed:
-            lines += _details(item)
-    unchanged = _unchanged(plan)
-    if unchanged:
-        lines += [
-            f"<details><summary>{len(unchanged)} unchanged</summary>",
-            "",
-            ", ".join(_code(key) for key in unchanged),
-            "",
-            "</details>",
-            "",
-        ]
-    if warnings:
-        lines += ["#### Warnings", ""]
-        lines += [f"- {_cell(text)}" for text in warnings]
-        lines.append("")
-    return "\n".join(lines).rstrip("\n") + "\n"
-
-
-def _details(item: PlanItem) -> list[str]:
-    action = item.change.action
-    lines = [f"<details><summary>{_code(item.key)}: {action}</summary>", ""]
-    if item.reason:
-        lines += [f"Reason: {_cell(item.reason)}", ""]
-    if item.change.fields:
-        lines += ["| Field | Before | After |", "|---|---|---|"]
-        for field in item.change.fields:
-            key = _last_key(field.path)
-            old = "(absent)" if field.op == "add" else _code(show_value(field.old, key=key))
-            new = "(absent)" if field.op == "remove" else _code(show_value(field.new, key=key))
-            lines.append(f"| {_code(field.path)} | {old} | {new} |")
-        lines.append("")
-    if item.chain is not None:
-        lines += [f"Steps ({item.chain.action}): {_code(chain_outline(item.chain))}", ""]
-    if item.sizing is not None:
-        lines += [f"Sizing: {_cell(plan_sizing.describe(item.sizing))}", ""]
-    if item.waits_for:
-        lines += [f"After: {', '.join(_code(k) for k in item.waits_for)}", ""]
-    lines += [f"- {_cell(note)}" for note in item.notes]
-    if item.notes:
-        lines.append("")
-    lines += ["</details>", ""]
-    return lines
-
-
 # --- json ----------------------------------------------------------------------------
 
 
 def _field_json(field: FieldChange) -> dict[str, Any]:
-    key = _last_key(field.path)
+    key = field_key(field.path)
     return {
         "path": field.path,
         "op": field.op,

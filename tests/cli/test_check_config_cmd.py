@@ -34,6 +34,18 @@ def test_a_valid_config_exits_0(capsys: pytest.CaptureFixture[str], tmp_path: Pa
     assert main(["check-config", str(config)]) == 0
     out = capsys.readouterr().out
     assert out == (
+        f"{config}: valid (branch main, state_dir /var/lib/reconciler, no HTTP API: add an "
+        "api: section to serve one)\n"
+    )
+
+
+def test_the_api_is_reported_on_only_when_the_config_serves_one(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    config = tmp_path / "reconciler.yaml"
+    config.write_text(GOOD + "api: {}\n")
+    assert main(["check-config", str(config)]) == 0
+    assert capsys.readouterr().out == (
         f"{config}: valid (branch main, state_dir /var/lib/reconciler, API on 127.0.0.1:8080)\n"
     )
 

@@ -295,7 +295,30 @@ def test_head_warnings_go_to_stderr_and_into_the_markdown(
     )
     assert code == 2
     assert err.splitlines() == [warning]
-    assert f"- {warning}" in out.splitlines()
+    lines = out.splitlines()
+    block = lines.index(
+        "<details open><summary>~ <code>Workflow/nightly-eval</code>: update (1 field(s))</summary>"
+    )
+    end = lines.index("</details>", block)
+    assert (
+        "- warning: <code>workflows.yaml:37:25</code> Deployment 'phi-chat-2' (from "
+        "spec.user_params) does not exist (did you mean 'phi-chat'?); it must be given at "
+        "execution time"
+    ) in lines[block:end]
+
+
+def test_a_head_that_does_not_validate_still_gives_a_markdown_comment(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    replace_in(repo / "specs" / "deployments.yaml", "cluster: xeon-dev ", "cluster: xeon-dv  ")
+
+    code, out, _ = plan(capsys, ["specs", "--base", "main", "--format", "markdown"])
+
+    assert code == 1
+    lines = out.splitlines()
+    assert lines[0] == "### reconciler plan"
+    assert lines[4].startswith("**No plan: the specs at work tree do not validate (")
+    assert "| File | Problem | Object |" in lines
 
 
 def test_unknown_revision_exits_1(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -442,3 +465,46 @@ def test_as_a_subprocess(repo: Path) -> None:
 
     assert (done.returncode, done.stderr) == (2, "")
     assert done.stdout.splitlines() == CHANGED_TEXT
+
+
+SCANNED = """\
+apiVersion: reconciler/v1
+kind: Model
+name: phi-3-5-mini
+phase: Ready
+scan:
+  result: findings
+  findings:
+    - {path: pytorch_model.bin, severity: high, reason: "imports os.system", scanner: picklescan}
+"""
+
+
+def test_the_markdown_shows_the_last_scan_from_the_status_branch(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    git(repo, "checkout", "--quiet", "--orphan", "reconciler/status")
+    git(repo, "rm", "-r", "--quiet", "--cached", ".")
+    status = repo / "status" / "models"
+    status.mkdir(parents=True)
+    (status / "phi-3-5-mini.yaml").write_text(SCANNED)
+    git(repo, "add", "status")
+    git(repo, "commit", "--quiet", "-m", "status")
+    status_commit = git(repo, "rev-parse", "HEAD")
+    git(repo, "checkout", "--quiet", "--force", "main")
+    assert not (repo / "status").exists()
+    replace_in(repo / "specs" / "models.yaml", *PHI_MODEL_REVISION)
+
+    code, out, _ = plan(capsys, ["specs", "--base", "main", "--format", "markdown"])
+
+    assert code == 2
+    lines = out.splitlines()
+    assert (
+        "Last security scan of <code>Model/phi-3-5-mini</code> (reconciler/status at "
+        f"{status_commit[:12]}): 1 finding(s)"
+    ) in lines
+    assert "- high: <code>pytorch_model.bin</code> imports os.system" in lines
+
+    code, out, _ = plan(
+        capsys, ["specs", "--base", "main", "--format", "markdown", "--status-ref", "none"]
+    )
+    assert code == 2 and "Last security scan" not in out

@@ -70,9 +70,67 @@ def test_status_and_hidden_folders_are_not_specs(
     assert (code, out) == (0, [])
 
 
-def test_a_single_file(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = _run(capsys, str(FIXTURES / "duplicate_key" / "credential.yaml"))
+def test_a_single_file_outside_any_repo(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shutil.copy(FIXTURES / "duplicate_key" / "credential.yaml", tmp_path / "credential.yaml")
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = _run(capsys, "credential.yaml")
     assert (code, out) == (1, ["credential.yaml:8:3: error: duplicate key 'provider'"])
+
+
+def _repo(top: Path, marker: str) -> Path:
+    """The examples as a repo: a folder per kind, marked by ``.git`` or ``.reconciler/``."""
+    for source in EXAMPLES.glob("*.yaml"):
+        (top / source.stem).mkdir(parents=True)
+        shutil.copy(source, top / source.stem / source.name)
+    (top / marker).mkdir()
+    return top
+
+
+@pytest.mark.parametrize("marker", [".git", ".reconciler"])
+def test_a_file_inside_a_repo_resolves_references_against_the_repo(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    marker: str,
+) -> None:
+    top = _repo(tmp_path / "specs", marker)
+    monkeypatch.chdir(top / "deployments")
+    code, out, err = _run(capsys, "deployments.yaml")
+    assert (code, out) == (0, [])
+    assert f"in 1 file(s), 6 object(s) (references checked against 4 file(s) of {top})" in err
+
+
+def test_only_the_given_files_problems_are_shown_under_the_path_as_given(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    top = _repo(tmp_path / "specs", ".git")
+    models = top / "models" / "models.yaml"
+    models.write_text(models.read_text().replace("credential: hf-token", "credential: hf-tokn"))
+    deployments = top / "deployments" / "deployments.yaml"
+    text = deployments.read_text()
+    deployments.write_text(text.replace("cluster: xeon-dev", "cluster: xeon-dv", 1))
+    monkeypatch.chdir(top)
+    code, out, err = _run(capsys, "deployments/deployments.yaml")
+    assert code == 1
+    assert len(out) == 1 and out[0].startswith("deployments/deployments.yaml:"), out
+    assert "Cluster 'xeon-dv' does not exist (did you mean 'xeon-dev'?)" in out[0]
+    assert "1 error(s), 0 warning(s) in 1 file(s)" in err
+    # as a pre-commit hook passes them: several files, each reported under its own path
+    code, out, _ = _run(capsys, "deployments/deployments.yaml", str(models))
+    assert code == 1
+    assert sorted(line.split(":", 1)[0] for line in out) == sorted(
+        ["deployments/deployments.yaml", str(models)]
+    )
+
+
+def test_files_and_a_folder_together_are_a_usage_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = _run(capsys, str(EXAMPLES), str(EXAMPLES / "models.yaml"))
+    assert (code, out) == (1, [])
+    assert "give one folder, or spec files, not both" in err
 
 
 def test_json_gives_the_same_records(capsys: pytest.CaptureFixture[str]) -> None:
@@ -240,7 +298,7 @@ def test_help_is_plain_text(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate", "--help"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("usage: reconciler validate ")
-    assert "reconciler validate [PATH]: every problem of a spec repo" in out
+    assert "reconciler validate [PATH...]: every problem of a spec repo" in out
     assert "``" not in out
 
 

@@ -10,12 +10,12 @@ from plan_fixtures import edit, plan_between, repo_documents
 
 from reconciler.core.diff import diff_states, state_from_document
 from reconciler.core.plan import Plan, plan_changes
+from reconciler.core.plan_markdown import render_markdown
 from reconciler.core.plan_render import (
     MASK,
     chain_outline,
     guard,
     render_json,
-    render_markdown,
     render_text,
 )
 
@@ -129,7 +129,7 @@ def test_markdown_is_a_pr_comment(mixed_plan: Plan) -> None:
     )
     assert "<details><summary>7 unchanged</summary>" in lines
     assert lines[-3:] == ["#### Warnings", "", "- a.yaml:3:5: warning: w (Model/x)"]
-    assert text.count("<details>") == text.count("</details>") == 8
+    assert text.count("<details") == text.count("</details>") == 8
 
 
 def test_json_has_the_documented_keys(mixed_plan: Plan) -> None:

@@ -23,7 +23,13 @@ from pydantic import ValidationError
 
 from reconciler.core import cloud_providers
 from reconciler.core.diagnostics import Diagnostic, sort_diagnostics
-from reconciler.core.validation import inline_secrets, references, slo, workflow_graph
+from reconciler.core.validation import (
+    cluster_fit,
+    inline_secrets,
+    references,
+    slo,
+    workflow_graph,
+)
 from reconciler.core.validation.check_memo import CheckMemo
 from reconciler.core.validation.objects import SpecObject, did_you_mean, document_problem
 from reconciler.core.validation.schema_errors import diagnostics_from_validation_error
@@ -228,7 +234,8 @@ def check_objects(
     partial: Iterable[SpecObject] = (),
     memo: CheckMemo | None = None,
 ) -> list[Diagnostic]:
-    """Problems that need every object: duplicates, references, SLO consistency.
+    """Problems that need every object: duplicates, references, SLO consistency, what
+    a Deployment asks of its Cluster's driver.
 
     ``unparsed`` names the documents that failed their own checks: a reference to one of
     them is not reported again as dangling. ``partial`` are those of them whose references
@@ -282,6 +289,7 @@ def _across(
     if obj.kind == "Deployment":
         templates = index.get("DeploymentTemplate", {})
         found.extend(slo.check_slo(obj, slo.template_for(obj, templates)))
+        found.extend(cluster_fit.check_cluster_fit(obj, index.get("Cluster", {})))
     if obj.kind == "Model":
         found.extend(_cloud_uri(obj))
     return found
