@@ -4,8 +4,8 @@ An object that cannot go on until another one is settled (a Deployment until its
 Ready, a Model's delete until the Deployments using it are gone) is parked here instead
 of being retried on a timer: it costs nothing while it waits, says what it waits for once,
 and is handed back to the work queue when one of the objects it waits on moves. Parking
-again with the same set is a no-op, so the caller can tell a new wait (worth a log line)
-from the same one found again.
+again on the same objects (or on fewer of them) is not news, so the caller can tell a new
+wait (worth a log line) from the same one found again.
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ class DependencyIndex:
         self._waiters: dict[str, set[str]] = {}
 
     def park(self, key: str, on: Iterable[str]) -> bool:
-        """Park ``key`` until one of ``on`` moves; True when this wait is new (not parked,
-        or parked on another set before)."""
+        """Park ``key`` until one of ``on`` moves; True when this wait is news: ``key`` was
+        not parked, or now waits on something it did not wait on before (waiting on
+        fewer of the same is not)."""
         targets = frozenset(on)
         before = self._waits.get(key)
         if before == targets:
@@ -32,7 +33,7 @@ class DependencyIndex:
         self._waits[key] = targets
         for target in targets:
             self._waiters.setdefault(target, set()).add(key)
-        return True
+        return before is None or not targets <= before
 
     def release(self, key: str) -> bool:
         """``key`` no longer waits; True if it was parked."""
