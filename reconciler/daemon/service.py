@@ -205,6 +205,7 @@ def assemble(
         secrets=resolver,
         http=http,
         clock=clock,
+        notifications=config.notifications,
     )
     return reconciler, executor
 
@@ -548,7 +549,7 @@ class Daemon:
             log.error("config reload failed; keeping the running config", extra={"error": str(exc)})
             self._notify("ready")
             return
-        fixed = ("repo", "state_dir", "status")
+        fixed = ("repo", "state_dir", "status", "notifications")
         changed_fixed = [f for f in fixed if getattr(new, f) != getattr(self._config, f)]
         if changed_fixed:
             log.warning(

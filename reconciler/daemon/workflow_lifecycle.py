@@ -16,13 +16,16 @@ from typing import Any
 
 from reconciler.core.chains import Chain
 from reconciler.core.diff import ObjectState
+from reconciler.core.durations import parse_duration
 from reconciler.core.status import Verdict
 from reconciler.daemon import provisioning
+from reconciler.daemon.config import NotificationsConfig, SmtpConfig
 from reconciler.daemon.schedules import Clock, WorkflowScheduler, utc_clock
 from reconciler.daemon.workflow_notify import WorkflowNotifier
 from reconciler.drivers.http_client import HttpClient
-from reconciler.drivers.notify import WebhookSender
+from reconciler.drivers.notify import EmailSender, SmtpServer, WebhookSender
 from reconciler.engine.executor import Executor
+from reconciler.engine.notify_channels import ChannelDefaults
 from reconciler.engine.notify_outbox import NotificationOutbox, SecretLookup
 from reconciler.engine.records import ExecutionRecord
 from reconciler.engine.store import Store
@@ -46,6 +49,7 @@ class WorkflowLifecycle:
         secrets: SecretLookup | None = None,
         http: HttpClient | None = None,
         clock: Clock = utc_clock,
+        notifications: NotificationsConfig | None = None,
     ) -> None:
         self._store = store
         self._desired = desired
@@ -60,7 +64,23 @@ class WorkflowLifecycle:
             clock=clock,
         )
         self._sender = WebhookSender(client=http)
-        self.outbox = NotificationOutbox(store.path, sender=self._sender, secrets=secrets)
+        config = notifications or NotificationsConfig()
+        smtp = config.smtp
+        defaults = config.defaults
+        self.outbox = NotificationOutbox(
+            store.path,
+            sender=self._sender,
+            slack=self._sender,
+            mailer=EmailSender(_smtp_server(smtp)) if smtp is not None else None,
+            password_secret=smtp.password_secret if smtp is not None else None,
+            defaults=ChannelDefaults(
+                webhook=defaults.webhook,
+                webhook_secret=defaults.webhook_secret,
+                slack_webhook_secret=defaults.slack_webhook_secret,
+                email_to=tuple(defaults.email_to),
+            ),
+            secrets=secrets,
+        )
         self._notifier = WorkflowNotifier(outbox=self.outbox, store=store, desired=desired)
 
     async def run(self, *, stop: asyncio.Event) -> None:
@@ -99,3 +119,14 @@ class WorkflowLifecycle:
         fields.update(self.scheduler.status_fields(name))
         fields.update(provisioning.status_fields(self._store, name))
         return self.scheduler.stalled(name)
+
+
+def _smtp_server(smtp: SmtpConfig) -> SmtpServer:
+    return SmtpServer(
+        host=smtp.host,
+        port=smtp.port,
+        sender=smtp.sender,
+        security=smtp.security,
+        username=smtp.username,
+        timeout_s=parse_duration(smtp.timeout),
+    )
