@@ -221,6 +221,9 @@ class DaemonAdapter:
             cluster=cluster,
             params={**defaults, **params},
         )
+        hooks = self._reconciler().workflow_hooks
+        if hooks is not None:  # aimed at a cluster of its environments (the one asked for)
+            chain = hooks.targets.target(chain, environment=environment, given=set(params))
         return self._submit_run(
             chain,
             requested_by=requested_by,

@@ -1,8 +1,10 @@
 """Everything the daemon does for Workflows beyond running the chains plan gives it.
 
 Schedules (reconciler.daemon.schedules), notifications (reconciler.daemon.workflow_notify
-over the durable outbox), the expansion of a removed Workflow's undo and the provisioning
-fields of its status (reconciler.daemon.provisioning). The reconciler holds one of these
+over the durable outbox), the step logs each keeps (reconciler.daemon.workflow_logs), the
+expansion of a removed Workflow's undo and the provisioning fields of its status
+(reconciler.daemon.provisioning), the cluster each run targets
+(reconciler.daemon.workflow_targets). The reconciler holds one of these
 and calls it at a few points: a chain about to be submitted (a prune of what a Workflow
 owns is emptied there), an execution moving or ending, a Workflow's status being
 written; the service starts it and closes it.
@@ -21,7 +23,9 @@ from reconciler.core.status import Verdict
 from reconciler.daemon import provisioning
 from reconciler.daemon.config import NotificationsConfig, SmtpConfig
 from reconciler.daemon.schedules import Clock, WorkflowScheduler, utc_clock
+from reconciler.daemon.workflow_logs import StepLogKeeper
 from reconciler.daemon.workflow_notify import WorkflowNotifier
+from reconciler.daemon.workflow_targets import RunTargets
 from reconciler.drivers.http_client import HttpClient
 from reconciler.drivers.notify import EmailSender, SmtpServer, WebhookSender
 from reconciler.engine.executor import Executor
@@ -53,6 +57,7 @@ class WorkflowLifecycle:
     ) -> None:
         self._store = store
         self._desired = desired
+        self.targets = RunTargets(store=store, desired=desired)
         self.scheduler = WorkflowScheduler(
             store=store,
             executor=executor,
@@ -62,6 +67,7 @@ class WorkflowLifecycle:
             on_change=on_change,
             loaded=loaded,
             clock=clock,
+            prepare=self.targets.target,
         )
         self._sender = WebhookSender(client=http)
         config = notifications or NotificationsConfig()
@@ -82,6 +88,7 @@ class WorkflowLifecycle:
             secrets=secrets,
         )
         self._notifier = WorkflowNotifier(outbox=self.outbox, store=store, desired=desired)
+        self._logs = StepLogKeeper(store=store, desired=desired)
 
     async def run(self, *, stop: asyncio.Event) -> None:
         """Deliver notifications in the background and run the schedules until stopped."""
@@ -95,8 +102,10 @@ class WorkflowLifecycle:
     # -- reconciler hooks ------------------------------------------------------------------
 
     def expand(self, chain: Chain) -> Chain:
-        """A chain as it is to be submitted: a removed Workflow's undo, spelled out; the
-        prune of a Deployment or Model a Workflow made and owns, emptied."""
+        """A chain as it is to be submitted: a Workflow's run aimed at a cluster of its
+        environments; a removed Workflow's undo, spelled out; the prune of a Deployment
+        or Model a Workflow made and owns, emptied."""
+        chain = self.targets.target(chain)
         if provisioning.may_be_owned(chain):  # only then: the names cost a store scan
             chain = provisioning.keep_owned(chain, self._store, self._workflow_names())
         return provisioning.expand_undo(chain, self._store)
@@ -111,6 +120,7 @@ class WorkflowLifecycle:
         self._notifier.on_progress(key)
 
     def on_finished(self, record: ExecutionRecord) -> None:
+        self._logs.on_finished(record)
         self._notifier.on_finished(record)
 
     def status(self, name: str, fields: dict[str, Any]) -> Verdict | None:

@@ -49,8 +49,8 @@ def targets_of(
     if notifications.get("webhook"):
         found.append(Target("webhook", str(notifications["webhook"]), notifications.get("secret")))
     slack = notifications.get("slack")
-    if isinstance(slack, Mapping) and slack.get("webhook_secret"):
-        found.append(Target("slack", "", str(slack["webhook_secret"])))
+    if isinstance(slack, Mapping) and slack.get("secret"):
+        found.append(Target("slack", "", str(slack["secret"])))
     mail = notifications.get("email")
     if isinstance(mail, Mapping) and mail.get("to"):
         found.append(Target("email", MAILTO + ",".join(str(a) for a in mail["to"])))

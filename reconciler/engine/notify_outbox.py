@@ -12,7 +12,7 @@ receiver's answer and our commit can repeat one delivery: the key (the webhook's
 ``Idempotency-Key``, the mail's Message-ID) lets the receiver recognise it.
 
 Which channels: a Workflow's ``config.notifications`` with ``enabled: true`` names its
-own (``webhook``, ``slack.webhook_secret``, ``email.to``); naming none, it gets the
+own (``webhook``, ``slack.secret``, ``email.to``); naming none, it gets the
 daemon's defaults (:class:`ChannelDefaults`, from ``notifications.defaults`` of the
 daemon config). Slack and email get a text rendering of the same JSON body.
 

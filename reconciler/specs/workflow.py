@@ -114,7 +114,7 @@ EmailAddress = Annotated[
 class SlackChannel(SpecModel):
     """A Slack incoming webhook. Its URL is a credential, so only a secret's name is here."""
 
-    webhook_secret: SecretName = Field(
+    secret: SecretName = Field(
         description="a secret on the daemon host holding the incoming webhook's URL"
     )
 

@@ -7,20 +7,14 @@ and an outbox table from before channels."""
 from __future__ import annotations
 
 import asyncio
-import email
-import email.policy
 import json
-import socket
 import sqlite3
-import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from reconciler.drivers import notify
 from reconciler.engine.notify_channels import (
@@ -30,12 +24,11 @@ from reconciler.engine.notify_channels import (
     targets_of,
 )
 from reconciler.engine.notify_outbox import TABLE, NotificationOutbox, idempotency_key
+from tests.workflows.mail_server import SMTP_PASSWORD, MailHandler, running_smtp_server
 
-# AUTH over a plain loopback connection is what this server is for; aiosmtpd warns.
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 DEADLINE_S = 20.0
 SLACK_PATH = "/services/T000/B000/XXXXXXXXXXXXXXXX"
-SMTP_PASSWORD = "smtp-pass-9c1e77"
 EXECUTION = {
     "id": "exec-1",
     "status": "failed",
@@ -102,67 +95,10 @@ async def slack() -> AsyncIterator[tuple[SlackHook, str]]:
     await runner.cleanup()
 
 
-# --- an SMTP server on loopback ---------------------------------------------------------
-
-
-class MailHandler:
-    """Keeps every accepted mail; refuses recipients at ``nobody.example``; answers 451 to
-    the first ``defer`` DATA commands (a temporary failure)."""
-
-    def __init__(self) -> None:
-        self.mails: list[tuple[list[str], email.message.Message]] = []
-        self.defer = 0
-        self.data_tries = 0
-        self.lock = threading.Lock()
-
-    async def handle_RCPT(
-        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: Any
-    ) -> str:
-        if address.endswith("@nobody.example"):
-            return "550 5.1.1 no such mailbox"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        with self.lock:
-            self.data_tries += 1
-            if self.defer:
-                self.defer -= 1
-                return "451 4.3.0 try again later"
-            raw = envelope.original_content or b""
-            message = email.message_from_bytes(raw, policy=email.policy.default)
-            self.mails.append((list(envelope.rcpt_tos), message))
-        return "250 OK"
-
-
-def _login(server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any) -> Any:
-    ok = isinstance(data, LoginPassword) and data == LoginPassword(
-        b"reconciler", SMTP_PASSWORD.encode()
-    )
-    return AuthResult(success=ok, handled=False)  # a failure answers 535
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def smtp_server() -> Iterator[tuple[MailHandler, int]]:
-    handler = MailHandler()
-    port = _free_port()
-    controller = Controller(
-        handler,
-        hostname="127.0.0.1",
-        port=port,
-        authenticator=_login,
-        auth_required=True,
-        auth_require_tls=False,
-    )
-    controller.start()
-    yield handler, port
-    controller.stop()
+    with running_smtp_server() as server:
+        yield server
 
 
 def _mailer(port: int, *, security: notify.SmtpSecurity = "none") -> notify.EmailSender:
@@ -192,7 +128,7 @@ def test_targets_own_channels_defaults_and_disabled() -> None:
     own = {
         "webhook": "https://hooks.example/x",
         "secret": "hook-key",
-        "slack": {"webhook_secret": "slack-hook"},
+        "slack": {"secret": "slack-hook"},
         "email": {"to": ["a@example.com", "b@example.com"]},
     }
     defaults = ChannelDefaults(slack_webhook_secret="team-slack", email_to=("ops@example.com",))
@@ -239,7 +175,7 @@ async def test_slack_gets_the_event_as_text_and_a_429_is_retried(
     box.start()
     keys = box.notify(
         workflow="nightly",
-        notifications={"slack": {"webhook_secret": "slack-hook"}, "events": ["fail"]},
+        notifications={"slack": {"secret": "slack-hook"}, "events": ["fail"]},
         event="fail",
         execution=EXECUTION,
     )
@@ -263,7 +199,7 @@ async def test_a_refused_slack_post_fails_without_naming_the_url(
     box.start()
     box.notify(
         workflow="w",
-        notifications={"slack": {"webhook_secret": "slack-hook"}, "events": ["start"]},
+        notifications={"slack": {"secret": "slack-hook"}, "events": ["start"]},
         event="start",
         execution={"id": "e1"},
     )
