@@ -99,6 +99,7 @@ class Reconciler:
         self._now = now
         self._memos: dict[str, ObjectMemo] = {}
         self._desired: dict[str, ObjectState] = {}
+        self._paths: dict[str, str] = {}
         self._state_cache: dict[SpecObject, ObjectState] = {}
         self._notes: dict[str, core_status.Verdict] = {}
         self._submitted_states: dict[str, ObjectState] = {}
@@ -337,12 +338,19 @@ class Reconciler:
     def _states(self, snapshot: Snapshot) -> dict[str, ObjectState]:
         cache: dict[SpecObject, ObjectState] = {}
         states: dict[str, ObjectState] = {}
+        paths: dict[str, str] = {}
         for obj in snapshot.result.objects:
             state = self._state_cache.get(obj) or state_from(obj)
             cache[obj] = state
             states.setdefault(state.key, state)
+            paths.setdefault(state.key, obj.path)
         self._state_cache = cache
+        self._paths = paths
         return states
+
+    def source_path(self, key: str) -> str | None:
+        """The repo path of the file that holds object ``key`` in the last valid revision."""
+        return self._paths.get(key)
 
     # -- plan to executions -----------------------------------------------------------------
 

@@ -203,24 +203,27 @@ async def start_api(tmp_path: Path, make_git_remote: MakeGitRemote) -> AsyncIter
         webhook_secret: bool = True,
         files: dict[str, str] | None = None,
         write_mode: str = "commit",
+        config: dict[str, Any] | None = None,
     ) -> RunningDaemon:
+        """``config``: more top-level sections of the daemon config (e.g. notifications)."""
         remote = make_git_remote(files=files or API_SEED)
         secrets = tmp_path / "secrets"
         secrets.mkdir(exist_ok=True)
         (secrets / "openai-api-key").write_text("sk-test-value-never-printed\n")
         (secrets / "webhook-hmac").write_text(WEBHOOK_SECRET + "\n")
         state = tmp_path / "state"
-        config = load_config(
-            write_api_config(
-                tmp_path / "reconciler.yaml",
-                remote=remote.path,
-                state_dir=state,
-                secrets_dir=secrets,
-                tokens=tokens,
-                webhook_secret=webhook_secret,
-                write_mode=write_mode,
-            )
+        path = write_api_config(
+            tmp_path / "reconciler.yaml",
+            remote=remote.path,
+            state_dir=state,
+            secrets_dir=secrets,
+            tokens=tokens,
+            webhook_secret=webhook_secret,
+            write_mode=write_mode,
         )
+        if config:
+            path.write_text(yaml.safe_dump({**yaml.safe_load(path.read_text()), **config}))
+        loaded = load_config(path)
         servers: list[ApiServer] = []
 
         @contextlib.asynccontextmanager
@@ -229,7 +232,7 @@ async def start_api(tmp_path: Path, make_git_remote: MakeGitRemote) -> AsyncIter
                 servers.append(server)
                 yield server
 
-        daemon = Daemon(config, serve=recording, notifier=SystemdNotifier(environ={}))
+        daemon = Daemon(loaded, serve=recording, notifier=SystemdNotifier(environ={}))
         task = asyncio.create_task(daemon.run())
         session = aiohttp.ClientSession()
         running.append((daemon, task, session))
