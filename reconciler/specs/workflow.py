@@ -253,7 +253,8 @@ class WorkflowSpec(SpecModel):
 
     @model_validator(mode="after")
     def _strategy_needs_environments(self) -> WorkflowSpec:
-        if "environment_strategy" in self.model_fields_set and not self.environments:
+        # The default may stand alone (a canonical document read back carries it).
+        if self.environment_strategy != "ordered" and not self.environments:
             raise PydanticCustomError(
                 "strategy_without_environments",
                 "environment_strategy picks among environments, and none are listed: add "

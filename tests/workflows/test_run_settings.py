@@ -47,6 +47,7 @@ def _diagnostics(spec: str) -> list[str]:
             "got 'cost'",
         ),
         ("environment_strategy: time\n", "environment_strategy picks among environments"),
+        ("environment_strategy: round_robin\nenvironments: []\n", "picks among environments"),
         ("environments: [east, east]\n", "environments lists east more than once"),
         ("config: {logs: {level: debug}}\n", "spec.config.logs.level: input should be"),
         ("config: {logs: {keep: true}}\n", "spec.config.logs.keep"),
@@ -250,3 +251,12 @@ def test_a_run_takes_the_picked_cluster_and_its_declared_params() -> None:
     assert nowhere.params == {"environment": "production"}
     plain = _run({"environment": "x"})
     assert target_run(plain, {}, CLUSTERS, facts) == (plain, None)
+
+
+def test_a_canonical_document_read_back_validates_again() -> None:
+    """Defaults written out (environment_strategy: ordered with no environments, logs,
+    retry_enabled, notifications without a webhook secret) are accepted when sent back."""
+    state = _workflow({"config": {"notifications": {"enabled": False}}})
+    assert state.spec["environment_strategy"] == "ordered" and state.spec["environments"] == []
+    again = parse_document(dict(state.document))
+    assert again.model_dump(mode="json") == state.document
