@@ -25,7 +25,7 @@ from reconciler.api.documents import API_TASK_WORKFLOW_RUN
 from reconciler.api.metrics import ApiMetrics
 from reconciler.api.openapi import REF_PATTERN
 from reconciler.api.redaction import BodyRedactor
-from reconciler.api.view import PlannedRef, Readiness, SourceInfo, ViewError
+from reconciler.api.view import ObjectOrigin, PlannedRef, Readiness, SourceInfo, ViewError
 from reconciler.api.webhooks import WebhookGuard
 from reconciler.api.writes import SpecWrites
 from reconciler.core.chain_builders import graph_steps, literal_name, workflow_deprovision_chain
@@ -66,6 +66,8 @@ class DaemonAdapter:
         self._daemon = daemon
         self._plan_sources: dict[str, GitSource] = {}
         self._authors: dict[str, str] = {}
+        self._origins: dict[str, tuple[str, ObjectOrigin | None]] = {}
+        """By file path: the revision it was looked up at, and the origin found."""
 
     # -- parts, present once the daemon runs ------------------------------------------------
 
@@ -122,6 +124,35 @@ class DaemonAdapter:
     def implemented_step_types(self) -> frozenset[str]:
         """The step types the running daemon can run (its own registry)."""
         return self._reconciler().step_types
+
+    async def origin_of(self, kind: str, name: str) -> ObjectOrigin | None:
+        reconciler = self._reconciler()
+        path = reconciler.source_path(f"{kind}/{name}")
+        revision = reconciler.last_seen
+        if path is None or revision is None:
+            return None
+        cached = self._origins.get(path)
+        if cached is None or cached[0] != revision:
+            try:
+                info = await asyncio.to_thread(reconciler.source.file_origin, path, revision)
+            except GitSourceError:
+                return None
+            origin = (
+                ObjectOrigin(author=info.author_name, created_at=info.authored_at, commit=info.sha)
+                if info is not None
+                else None
+            )
+            cached = self._origins[path] = (revision, origin)
+        return cached[1]
+
+    def notification_defaults(self) -> frozenset[str]:
+        defaults = self._daemon.config.notifications.defaults
+        named = {
+            "webhook": defaults.webhook,
+            "slack": defaults.slack_webhook_secret,
+            "email": defaults.email_to,
+        }
+        return frozenset(channel for channel, given in named.items() if given)
 
     async def author_of(self, revision: str) -> str | None:
         if revision not in self._authors:
@@ -233,6 +264,9 @@ class DaemonAdapter:
             cluster=cluster,
             params={**defaults, **params},
         )
+        hooks = self._reconciler().workflow_hooks
+        if hooks is not None:  # aimed at a cluster of its environments (the one asked for)
+            chain = hooks.targets.target(chain, environment=environment, given=set(params))
         return self._submit_run(
             chain,
             requested_by=requested_by,

@@ -10,6 +10,7 @@ the same promises.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
@@ -55,6 +56,15 @@ class PlannedRef:
     diagnostics: tuple[str, ...] = ()
 
 
+@dataclasses.dataclass(frozen=True)
+class ObjectOrigin:
+    """Who added an object's file to the state repo, when, and in which commit."""
+
+    author: str
+    created_at: datetime.datetime
+    commit: str
+
+
 class ViewError(Exception):
     """An action the daemon refused; ``reason`` picks the HTTP status."""
 
@@ -83,6 +93,17 @@ class DaemonView(Protocol):
 
     async def author_of(self, revision: str) -> str | None:
         """The author's name of a commit of the state repo (None when unknown)."""
+        ...
+
+    async def origin_of(self, kind: str, name: str) -> ObjectOrigin | None:
+        """The commit of the watched branch's history that first added the file holding
+        object ``kind/name`` in the last valid revision (None when unknown)."""
+        ...
+
+    def notification_defaults(self) -> frozenset[str]:
+        """The channels (``webhook``, ``slack``, ``email``) the daemon config's
+        ``notifications.defaults`` names: where a Workflow's enabled notifications go
+        when it names no channel of its own."""
         ...
 
     def trigger(self, *, reason: str, resync: bool = False, expect: Sequence[str] = ()) -> None:

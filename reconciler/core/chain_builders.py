@@ -216,15 +216,24 @@ def _node_timeout(node: Mapping[str, Any]) -> float | None:
     return None
 
 
+def _retry_policy(config: Mapping[str, Any], own: Any = None) -> tuple[int, float]:
+    """A step's retries and first retry delay from ``config`` (``retries``,
+    ``retry_delay``, ``retry_enabled``) and the node's own ``retries`` (None: config's)."""
+    delay = _literal_duration(config.get("retry_delay")) or 30.0
+    if config.get("retry_enabled") is False:
+        return 0, delay
+    retries = int(config.get("retries") or 0) if own is None else int(own)
+    return retries, delay
+
+
 def graph_steps(spec: Mapping[str, Any], graph: Mapping[str, Any]) -> tuple[StepNode, ...]:
     """The StepNodes of one workflow graph (``provision`` or ``deprovision``).
 
     A node runs after the sources of its edges, the nodes of its ``previous_node_inputs``
-    and the nodes its ``${{ node.output }}`` placeholders name.
+    and the nodes its ``${{ node.output }}`` placeholders name. Its retries are the
+    node's own or ``config.retries``, none at all with ``config.retry_enabled: false``.
     """
     config = spec.get("config") or {}
-    default_retries = int(config.get("retries") or 0)
-    retry_delay = _literal_duration(config.get("retry_delay")) or 30.0
     nodes = [node for node in graph.get("nodes") or [] if isinstance(node, Mapping)]
     ids = {str(node.get("id")) for node in nodes}
     edges = [edge for edge in graph.get("edges") or [] if isinstance(edge, Mapping)]
@@ -234,7 +243,7 @@ def graph_steps(spec: Mapping[str, Any], graph: Mapping[str, Any]) -> tuple[Step
         inputs = _plain(node.get("user_inputs") or {})
         upstream = [str(e.get("source")) for e in edges if str(e.get("dest")) == node_id]
         upstream += [ref.name for ref in references_in(inputs) if ref.is_output and ref.name in ids]
-        retries = node.get("retries")
+        retries, retry_delay = _retry_policy(config, node.get("retries"))
         steps.append(
             StepNode(
                 id=node_id,
@@ -244,7 +253,7 @@ def graph_steps(spec: Mapping[str, Any], graph: Mapping[str, Any]) -> tuple[Step
                 pass_outputs={
                     str(k): str(v) for k, v in (node.get("previous_node_inputs") or {}).items()
                 },
-                retries=default_retries if retries is None else int(retries),
+                retries=retries,
                 retry_delay=retry_delay,
                 timeout=_node_timeout(node),
             )
@@ -317,13 +326,9 @@ def build_workflow(request: ChainRequest) -> BuiltChain:
 
 def _undo_chain(request: ChainRequest, action: ChainAction) -> Chain:
     """One ``undo_provision`` step, which the daemon spells out from the state store."""
-    config = request.state.spec.get("config") or {}
+    retries, retry_delay = _retry_policy(request.state.spec.get("config") or {})
     (undo,) = _sequence((UNDO_PROVISION, {"workflow": request.state.name}))
-    undo = dataclasses.replace(
-        undo,
-        retries=int(config.get("retries") or 0),
-        retry_delay=_literal_duration(config.get("retry_delay")) or 30.0,
-    )
+    undo = dataclasses.replace(undo, retries=retries, retry_delay=retry_delay)
     return _make_chain(request, [undo], action=action)
 
 

@@ -285,6 +285,79 @@ class HttpConfig(_Section):
     """true: outbound calls (http_request steps, notifications) reach public addresses only."""
 
 
+_EMAIL = re.compile(r"^[^@\s,<>]+@[^@\s,<>]+$")
+
+
+def _email(value: object) -> object:
+    if not isinstance(value, str) or not _EMAIL.fullmatch(value):
+        raise ValueError(f"{value!r} is not an email address, e.g. reconciler@example.com")
+    return value
+
+
+def _http_url(value: object) -> object:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not re.match(r"^https?://[^\s/]+", value):
+        raise ValueError(f"{value!r} is not an http(s) URL")
+    return value
+
+
+EmailAddress = Annotated[str, BeforeValidator(_email)]
+
+
+class SmtpConfig(_Section):
+    """The SMTP server that Workflow email notifications go through."""
+
+    host: str = Field(min_length=1)
+    port: int = Field(default=587, ge=1, le=65535)
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    """starttls: upgrade the connection (required); tls: TLS from the start (port 465);
+    none: plain text, for a relay on the same host only."""
+    sender: EmailAddress
+    """The From: address."""
+    username: str | None = Field(default=None, min_length=1)
+    password_secret: SecretName = None
+    """The *name* of the secret holding the password."""
+    timeout: Duration = "30s"
+
+    @pydantic.model_validator(mode="after")
+    def _login_complete(self) -> SmtpConfig:
+        if (self.username is None) != (self.password_secret is None):
+            raise ValueError("username and password_secret go together: give both or neither")
+        return self
+
+
+class NotificationDefaults(_Section):
+    """The channels of a Workflow whose ``config.notifications`` is enabled and names none
+    of its own (the workflow dashboard's ``options.enableNotifications``)."""
+
+    webhook: Annotated[str | None, BeforeValidator(_http_url)] = None
+    webhook_secret: SecretName = None
+    slack_webhook_secret: SecretName = None
+    email_to: list[EmailAddress] = Field(default_factory=list)
+
+    @pydantic.model_validator(mode="after")
+    def _secret_needs_webhook(self) -> NotificationDefaults:
+        if self.webhook_secret is not None and self.webhook is None:
+            raise ValueError("webhook_secret signs the webhook's bodies: give webhook too")
+        return self
+
+    @property
+    def any(self) -> bool:
+        return bool(self.webhook or self.slack_webhook_secret or self.email_to)
+
+
+class NotificationsConfig(_Section):
+    smtp: SmtpConfig | None = None
+    defaults: NotificationDefaults = Field(default_factory=NotificationDefaults)
+
+    @pydantic.model_validator(mode="after")
+    def _mail_needs_smtp(self) -> NotificationsConfig:
+        if self.defaults.email_to and self.smtp is None:
+            raise ValueError("defaults.email_to needs an SMTP server: set notifications.smtp")
+        return self
+
+
 class LoggingConfig(_Section):
     level: Annotated[LogLevel, BeforeValidator(_lower)] = "info"
     format: Literal["auto", "json", "text"] = "auto"
@@ -315,6 +388,7 @@ class Config(_Section):
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     http: HttpConfig = Field(default_factory=HttpConfig)
     load: LoadConfig = Field(default_factory=LoadConfig)
+    notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)
 
     @field_validator("state_dir", "secrets_dir", "runtimes_dir")
     @classmethod

@@ -39,6 +39,8 @@ class DesiredObject:
     model: Any
     refs: tuple[str, ...]
     """``kind/name`` of every object it refers to."""
+    path: str = ""
+    """The repo path of the file that holds it."""
 
     @property
     def key(self) -> str:
@@ -117,7 +119,7 @@ class ObjectBook:
             found = self._state_cache.get(obj)
             if found is None:
                 state = state_from(obj)
-                found = DesiredObject(state, obj.model, tuple(references_of(state)))
+                found = DesiredObject(state, obj.model, tuple(references_of(state)), obj.path)
             cache[obj] = found
             desired.setdefault(found.key, found)
         self._state_cache = cache

@@ -186,6 +186,11 @@ class Reconciler:
     def last_seen(self) -> str | None:
         return self._sync.last_seen
 
+    def source_path(self, key: str) -> str | None:
+        """The repo path of the file that holds object ``key`` in the last valid revision."""
+        desired = self.book.desired.get(key)
+        return desired.path if desired is not None else None
+
     def desired_states(self) -> Mapping[str, ObjectState]:
         """The objects of the last revision that validated, by ``kind/name`` (read-only)."""
         return self.book.states()

@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from reconciler.core.chain_builders import workflow_run_chain
+from reconciler.core.chains import Chain
 from reconciler.core.diff import ObjectState
 from reconciler.core.schedule import LastOutcome, ScheduleConfig, ScheduleError, decide
 from reconciler.core.status import Verdict
@@ -99,7 +100,9 @@ class WorkflowScheduler:
         on_change: Callable[[str], None],
         loaded: Callable[[], bool] = lambda: True,
         clock: Clock = utc_clock,
+        prepare: Callable[[Chain], Chain] | None = None,
     ) -> None:
+        self._prepare = prepare
         self._store = store
         self._executor = executor
         self._registry = registry
@@ -289,6 +292,8 @@ class WorkflowScheduler:
         chain = workflow_run_chain(state, self._revision() or "")
         if chain is None:
             return f"tick {stamp(tick)} skipped: the workflow has no provision graph", None
+        if self._prepare is not None:  # aimed at a cluster of its environments
+            chain = self._prepare(chain)
         missing = self._registry.missing(chain.step_types())
         if missing:
             return (

@@ -209,6 +209,7 @@ def assemble(
         secrets=resolver,
         http=http,
         clock=clock,
+        notifications=config.notifications,
     )
     return reconciler, executor
 

@@ -40,6 +40,9 @@ SECTIONS: dict[str, str] = {
     "executor": "Running steps.",
     "logging": "Log lines on stderr (the journal under systemd).",
     "http": "Outbound HTTP: `http_request` steps and notifications.",
+    "notifications": "Where Workflow notifications go besides each Workflow's own webhook: "
+    "the SMTP server for email, and the channels of a Workflow that turns notifications on "
+    "without naming any. Changes apply at the next restart.",
     "load": "Limits on each spec file the daemon loads; validate's `--max-...` flags "
     "set the same limits. The defaults fit real specs; raise them for unusual repos.",
 }
@@ -93,6 +96,24 @@ MEANINGS: dict[str, str] = {
     "load.max_alias_expansion": "most values YAML aliases may expand to in one document "
     "(`--max-alias-expansion`)",
     "load.max_nodes": "most YAML nodes in one document (`--max-nodes`)",
+    "notifications.smtp": "the SMTP server email notifications go through (null: no "
+    "email)",
+    "notifications.smtp.host": "the SMTP server's host name",
+    "notifications.smtp.port": "its port (587 for STARTTLS, 465 for TLS)",
+    "notifications.smtp.security": "`starttls`: upgrade the connection (required); `tls`: "
+    "TLS from the start; `none`: plain text, for a relay on the same host only",
+    "notifications.smtp.sender": "the From: address",
+    "notifications.smtp.username": "the login (with `password_secret`; null: no login)",
+    "notifications.smtp.password_secret": "the *name* of the secret holding the password",
+    "notifications.smtp.timeout": "how long one delivery may take",
+    "notifications.defaults": "the channels of a Workflow whose notifications are enabled "
+    "and name none of their own (the dashboard's `options.enableNotifications`)",
+    "notifications.defaults.webhook": "an http(s) URL every such notification is POSTed to",
+    "notifications.defaults.webhook_secret": "the *name* of the secret that signs those "
+    "bodies",
+    "notifications.defaults.slack_webhook_secret": "the *name* of the secret holding a "
+    "Slack incoming-webhook URL",
+    "notifications.defaults.email_to": "addresses to mail (needs `notifications.smtp`)",
 }
 
 EXAMPLES: dict[str, list[str]] = {

@@ -350,6 +350,11 @@ class GitSource:
         repo = self._require_repo()
         return read_commit_info(repo, resolve_commit(repo, rev))
 
+    def file_origin(self, path: str, rev: str) -> CommitInfo | None:
+        """The commit of ``rev``'s history that first added ``path`` (following renames),
+        or None when the history has no such addition."""
+        return read_file_origin(self._require_repo(), path, rev)
+
     def close(self) -> None:
         """Release GitPython's cached resources."""
         if self._repo is not None:
@@ -537,6 +542,17 @@ def read_commit_info(repo: git.Repo, commit: str) -> CommitInfo:
         committed_at=datetime.fromisoformat(c_time),
         message=message.rstrip("\n"),
     )
+
+
+def read_file_origin(repo: git.Repo, path: str, rev: str) -> CommitInfo | None:
+    """The oldest commit in ``rev``'s history that added ``path`` (renames followed), as
+    a CommitInfo; None when there is none."""
+    commit = resolve_commit(repo, rev)
+    out = check_git(
+        repo, "log", "--follow", "--diff-filter=A", "--format=%H", commit, "--", path
+    )
+    shas = out.decode("ascii", errors="replace").split()
+    return read_commit_info(repo, shas[-1]) if shas else None
 
 
 def read_tree_at(repo_path: Path, revision: str, subdir: str = "") -> list[SourceBlob]:

@@ -1,16 +1,24 @@
 """Durable workflow notifications: an outbox table, delivered in the background.
 
-An execution event (start, complete, fail, cancel) becomes one row, committed before
-:meth:`NotificationOutbox.enqueue` returns, holding the exact body to send and its
-``Idempotency-Key`` (derived from workflow, execution id and event, so it is the same on
-every retry and after a restart, and differs between events). A background task POSTs
-due rows, oldest first per workflow; 5xx and connection errors are retried with capped,
-jittered exponential backoff; a 2xx marks the row delivered, so a restarted daemon
+An execution event (start, complete, fail, cancel) becomes one row per channel (webhook,
+Slack, email), committed before :meth:`NotificationOutbox.enqueue` returns, holding the
+exact body to send and its ``Idempotency-Key`` (derived from workflow, execution id,
+event and channel, so it is the same on every retry and after a restart, and differs
+between events). A background task delivers due rows, oldest first per workflow; a
+transient failure (5xx, a 4xx SMTP reply, a connection error) is retried with capped,
+jittered exponential backoff; a delivery marks the row delivered, so a restarted daemon
 resumes undelivered rows and never sends a delivered one again. A crash between the
-receiver's 2xx and our commit can repeat one POST: the key lets the receiver drop it.
+receiver's answer and our commit can repeat one delivery: the key (the webhook's
+``Idempotency-Key``, the mail's Message-ID) lets the receiver recognise it.
+
+Which channels: a Workflow's ``config.notifications`` with ``enabled: true`` names its
+own (``webhook``, ``slack.secret``, ``email.to``); naming none, it gets the
+daemon's defaults (:class:`ChannelDefaults`, from ``notifications.defaults`` of the
+daemon config). Slack and email get a text rendering of the same JSON body.
 
 The table lives in the state database file beside the Store's tables, created here (IF
-NOT EXISTS) so the outbox ships without a schema migration of the Store.
+NOT EXISTS, a ``channel`` column added to a table from before channels) so the outbox
+ships without a schema migration of the Store.
 """
 
 from __future__ import annotations
@@ -30,6 +38,15 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from reconciler.drivers import notify
+from reconciler.engine.notify_channels import (
+    MAILTO,
+    Channel,
+    ChannelDefaults,
+    Mailer,
+    SlackPoster,
+    notification_text,
+    targets_of,
+)
 from reconciler.engine.records import ExecutionRecord, StepRecord
 
 _logger = logging.getLogger("reconciler.engine.notify_outbox")
@@ -46,6 +63,7 @@ _SCHEMA = (
         workflow TEXT NOT NULL,
         event TEXT NOT NULL,
         url TEXT NOT NULL,
+        channel TEXT NOT NULL DEFAULT 'webhook',
         secret TEXT,
         body TEXT NOT NULL,
         status TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'failed')),
@@ -72,9 +90,14 @@ def event_for_status(status: str) -> Event | None:
     return _EVENT_OF_STATUS.get(status)
 
 
-def idempotency_key(*, workflow: str, execution_id: str, event: str) -> str:
-    """Stable for one event of one execution, different for any other."""
-    digest = hashlib.sha256(f"{workflow}\0{execution_id}\0{event}".encode()).hexdigest()
+def idempotency_key(
+    *, workflow: str, execution_id: str, event: str, channel: Channel = "webhook"
+) -> str:
+    """Stable for one event of one execution on one channel, different for any other."""
+    text = f"{workflow}\0{execution_id}\0{event}"
+    if channel != "webhook":  # a webhook's keys stay what they were before channels
+        text += f"\0{channel}"
+    digest = hashlib.sha256(text.encode()).hexdigest()
     return f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
 
 
@@ -136,6 +159,7 @@ class OutboxEntry:
     key: str
     workflow: str
     event: str
+    channel: Channel
     url: str
     secret: str | None
     body: bytes
@@ -147,10 +171,13 @@ class OutboxEntry:
 class NotificationOutbox:
     """The outbox of one daemon. ``enqueue`` from the loop; ``start()`` delivers.
 
-    ``db_path``: the state database file (Store.path). ``secrets`` resolves the names
-    given as ``secret``. ``max_attempts`` bounds the tries of one row before it is marked
-    failed (its error kept). ``clock`` gives seconds since the epoch (tests may pass
-    their own).
+    ``db_path``: the state database file (Store.path). ``sender`` posts webhooks,
+    ``slack`` Slack messages (None: a Slack row fails, saying so); ``mailer`` sends mail
+    (None: an email row fails, saying no SMTP server is configured); ``password_secret``
+    names the SMTP password. ``defaults``: the channels of a Workflow that names none. ``secrets``
+    resolves the names given as ``secret``. ``max_attempts`` bounds the tries of one row
+    before it is marked failed (its error kept). ``clock`` gives seconds since the epoch
+    (tests may pass their own).
     """
 
     def __init__(
@@ -158,6 +185,10 @@ class NotificationOutbox:
         db_path: str | Path,
         *,
         sender: Sender,
+        slack: SlackPoster | None = None,
+        mailer: Mailer | None = None,
+        password_secret: str | None = None,
+        defaults: ChannelDefaults | None = None,
         secrets: SecretLookup | None = None,
         base_delay_s: float = 1.0,
         cap_delay_s: float = 300.0,
@@ -173,7 +204,16 @@ class NotificationOutbox:
         self._conn.execute("PRAGMA journal_mode=WAL")
         for statement in _SCHEMA:
             self._conn.execute(statement)
+        columns = {row["name"] for row in self._conn.execute(f"PRAGMA table_info({TABLE})")}
+        if "channel" not in columns:  # a table from before channels: its rows are webhooks
+            self._conn.execute(
+                f"ALTER TABLE {TABLE} ADD COLUMN channel TEXT NOT NULL DEFAULT 'webhook'"
+            )
         self._sender = sender
+        self._slack = slack
+        self._mailer = mailer
+        self._password_secret = password_secret
+        self._defaults = defaults
         self._secrets = secrets
         self._base_delay_s = base_delay_s
         self._cap_delay_s = cap_delay_s
@@ -194,19 +234,24 @@ class NotificationOutbox:
         execution: Mapping[str, Any],
         url: str,
         secret: str | None = None,
+        channel: Channel = "webhook",
     ) -> str:
         """Commit one notification for delivery; its key. Enqueuing the same event of
-        the same execution again (a replay after a restart) adds nothing."""
-        key = idempotency_key(workflow=workflow, execution_id=str(execution["id"]), event=event)
+        the same execution on the same channel again (a replay after a restart) adds
+        nothing."""
+        key = idempotency_key(
+            workflow=workflow, execution_id=str(execution["id"]), event=event, channel=channel
+        )
         body = notification_body(event=event, workflow=workflow, execution=execution)
         self._conn.execute(
-            f"INSERT OR IGNORE INTO {TABLE} (key, workflow, event, url, secret, body, status,"
-            " next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
+            f"INSERT OR IGNORE INTO {TABLE} (key, workflow, event, url, channel, secret, body,"
+            " status, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
             (
                 key,
                 workflow,
                 event,
                 url,
+                channel,
                 secret,
                 body.decode("utf-8"),
                 self._clock(),
@@ -223,20 +268,24 @@ class NotificationOutbox:
         notifications: Mapping[str, Any] | None,
         event: Event,
         execution: Mapping[str, Any],
-    ) -> str | None:
-        """Enqueue ``event`` if the spec's ``config.notifications`` asks for it."""
-        if not notifications or not notifications.get("webhook"):
-            return None
-        events = notifications.get("events") or ["complete", "fail"]
-        if event not in events:
-            return None
-        return self.enqueue(
-            workflow=workflow,
-            event=event,
-            execution=execution,
-            url=str(notifications["webhook"]),
-            secret=notifications.get("secret"),
-        )
+    ) -> list[str]:
+        """Enqueue ``event`` on each channel of the spec's ``config.notifications`` when
+        it asks for the event (see :func:`targets_of`); the keys."""
+        targets = targets_of(notifications, self._defaults)
+        events = (notifications or {}).get("events") or ["complete", "fail"]
+        if not targets or event not in events:
+            return []
+        return [
+            self.enqueue(
+                workflow=workflow,
+                event=event,
+                execution=execution,
+                url=target.url,
+                secret=target.secret,
+                channel=target.channel,
+            )
+            for target in targets
+        ]
 
     # -- reading -----------------------------------------------------------------------
 
@@ -251,6 +300,7 @@ class NotificationOutbox:
                 key=row["key"],
                 workflow=row["workflow"],
                 event=row["event"],
+                channel=row["channel"],
                 url=row["url"],
                 secret=row["secret"],
                 body=str(row["body"]).encode("utf-8"),
@@ -313,16 +363,10 @@ class NotificationOutbox:
         key = str(row["key"])
         attempts = int(row["attempts"]) + 1
         try:
-            secret = self._secret(row["secret"])
-            await self._sender.post(
-                str(row["url"]),
-                str(row["body"]).encode("utf-8"),
-                idempotency_key=key,
-                secret=secret,
-            )
+            await self._send(row, key)
         except asyncio.CancelledError:
             raise
-        except notify.WebhookRejectedError as e:
+        except notify.RejectedDeliveryError as e:
             self._finish(key, "failed", attempts, str(e))
         except Exception as e:
             error = str(e) or type(e).__name__
@@ -336,17 +380,46 @@ class NotificationOutbox:
             self._in_flight.pop(key, None)
             self._wake.set()
 
+    async def _send(self, row: sqlite3.Row, key: str) -> None:
+        body = str(row["body"]).encode("utf-8")
+        channel = row["channel"]
+        if channel == "webhook":
+            secret = self._secret(row["secret"])
+            await self._sender.post(str(row["url"]), body, idempotency_key=key, secret=secret)
+            return
+        subject, text = notification_text(body)
+        if channel == "slack":
+            if self._slack is None:
+                raise notify.RejectedDeliveryError("this daemon has no Slack sender")
+            url = self._secret(row["secret"])
+            assert url is not None
+            await self._slack.post_slack(url.strip(), f"*{subject}*\n{text}")
+            return
+        if self._mailer is None:
+            raise notify.RejectedDeliveryError(
+                "email notifications need an SMTP server: set notifications.smtp in the "
+                "daemon config"
+            )
+        recipients = str(row["url"]).removeprefix(MAILTO).split(",")
+        await self._mailer.send(
+            recipients,
+            subject=subject,
+            text=text,
+            message_id=key,
+            password=self._secret(self._password_secret),
+        )
+
     def _secret(self, name: str | None) -> str | None:
         if name is None:
             return None
         if self._secrets is None:
-            raise notify.WebhookRetryableError(
+            raise notify.RetryableDeliveryError(
                 f"secret '{name}' cannot be resolved: no secret store is configured"
             )
         try:
             return self._secrets.resolve(name)
         except Exception as e:  # the resolver's message names places, never the value
-            raise notify.WebhookRetryableError(f"secret '{name}': {e}") from e
+            raise notify.RetryableDeliveryError(f"secret '{name}': {e}") from e
 
     def _finish(self, key: str, status: EntryStatus, attempts: int, error: str | None) -> None:
         if status == "failed":

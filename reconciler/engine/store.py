@@ -588,6 +588,17 @@ class Store:
                 assert kind is not None
                 conn.executemany(_WRITE_SQL[kind], group)
 
+    def replace_step_logs(self, execution_id: str, logs: Mapping[str, str]) -> None:
+        """Replace the kept log text of the named steps of an execution (a Workflow's
+        ``config.logs`` keeps less than the steps wrote), in one transaction."""
+        if not logs:
+            return
+        with self._write() as conn:
+            conn.executemany(
+                "UPDATE steps SET logs = ? WHERE execution_id = ? AND node_id = ?",
+                [(text, execution_id, node_id) for node_id, text in logs.items()],
+            )
+
     def start_step(
         self, execution_id: str, node_id: str, *, attempt: int, inputs: Mapping[str, Any]
     ) -> None:

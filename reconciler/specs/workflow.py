@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, WithJsonSchema, field_validator
+from pydantic import AfterValidator, Field, WithJsonSchema, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from reconciler.specs.common import (
@@ -19,6 +19,7 @@ from reconciler.specs.common import (
     HttpUrl,
     NonEmptyStr,
     PlainValue,
+    SecretName,
     SpecModel,
     seconds,
 )
@@ -32,6 +33,16 @@ _CRON_FIELD = re.compile(r"^[0-9A-Za-z*?/,#LW-]+$")
 Priority = Literal["low", "medium", "high", "critical"]
 Trigger = Literal["on_change", "manual"]
 NotificationEvent = Literal["start", "complete", "fail", "cancel"]
+EnvironmentStrategy = Literal["ordered", "round_robin", "time"]
+"""How a run picks one of the clusters its ``environments`` name: ``ordered``, the first
+one that is Ready (else the first); ``round_robin``, the one after the cluster the
+previous run targeted; ``time``, the Ready one with the fewest executions queued or
+running on it now, so the run starts soonest (ties in listed order)."""
+StepLogLevel = Literal["error", "warning", "info"]
+ENVIRONMENT_LABEL = "reconciler/environment"
+"""A Cluster label: the environment the cluster is in (a Workflow's environments name it)."""
+EMAIL_PATTERN = r"^[^@\s,<>]+@[^@\s,<>]+$"
+_EMAIL = re.compile(EMAIL_PATTERN)
 
 
 def _check_node_id(value: str) -> str:
@@ -85,14 +96,60 @@ def _default_events() -> list[NotificationEvent]:
     return ["complete", "fail"]
 
 
+def _check_email(value: str) -> str:
+    if not _EMAIL.fullmatch(value):
+        raise PydanticCustomError(
+            "email", f"{value!r} is not an email address (one address, e.g. ops@example.com)"
+        )
+    return value
+
+
+EmailAddress = Annotated[
+    str,
+    AfterValidator(_check_email),
+    WithJsonSchema({"type": "string", "pattern": EMAIL_PATTERN}),
+]
+
+
+class SlackChannel(SpecModel):
+    """A Slack incoming webhook. Its URL is a credential, so only a secret's name is here."""
+
+    secret: SecretName = Field(
+        description="a secret on the daemon host holding the incoming webhook's URL"
+    )
+
+
+class EmailChannel(SpecModel):
+    """Mail through the daemon's SMTP server (``notifications.smtp`` of its config)."""
+
+    to: list[EmailAddress] = Field(min_length=1, description="recipients")
+
+
 class Notifications(SpecModel):
-    webhook: HttpUrl
+    enabled: bool = Field(
+        default=True,
+        description="false: nothing is sent (the channels stay configured). true with no "
+        "channel of its own: the daemon config's notifications.defaults channels",
+    )
+    webhook: HttpUrl | None = Field(default=None, description="POSTs each event as JSON")
+    slack: SlackChannel | None = None
+    email: EmailChannel | None = None
     events: list[NotificationEvent] = Field(default_factory=_default_events)
     secret: NonEmptyStr | None = Field(
         default=None,
-        description="a secret's name on the daemon host; signs each body "
+        description="a secret's name on the daemon host; signs each webhook body "
         "(X-Reconciler-Signature: sha256=<hmac>)",
     )
+
+    @model_validator(mode="after")
+    def _secret_needs_webhook(self) -> Notifications:
+        if self.secret is not None and self.webhook is None:
+            raise PydanticCustomError(
+                "secret_without_webhook",
+                "secret signs the webhook's bodies, and no webhook is given: add webhook "
+                "or remove secret",
+            )
+        return self
 
     @field_validator("events")
     @classmethod
@@ -105,10 +162,24 @@ class Notifications(SpecModel):
         return events
 
 
+class StepLogs(SpecModel):
+    """Which log lines of this workflow's steps the daemon keeps (and the API serves)."""
+
+    enabled: bool = Field(default=True, description="false: no step log line is kept")
+    level: StepLogLevel = Field(
+        default="info", description="the lowest level kept: error < warning < info"
+    )
+
+
 class WorkflowConfig(SpecModel):
     timeout: Duration | None = Field(default=None, description="whole execution; none: no limit")
     retries: int = Field(default=0, ge=0, description="retries of a failed step")
     retry_delay: Duration = "30s"
+    retry_enabled: bool = Field(
+        default=True,
+        description="false: no step is retried, whatever retries and a node's retries say",
+    )
+    logs: StepLogs = Field(default_factory=StepLogs)
     schedule: Schedule | None = None
     notifications: Notifications | None = None
 
@@ -158,7 +229,17 @@ class WorkflowSpec(SpecModel):
     use_case: str | None = None
     priority: Priority = "medium"
     tags: list[str] = Field(default_factory=list)
-    environments: list[str] = Field(default_factory=list)
+    environments: list[NonEmptyStr] = Field(
+        default_factory=list,
+        description="the clusters a run targets: each names a Cluster, by its name or its "
+        f"label {ENVIRONMENT_LABEL}",
+    )
+    environment_strategy: EnvironmentStrategy = Field(
+        default="ordered",
+        description="how a run picks among the environments' clusters: ordered (the first "
+        "Ready one), round_robin (the one after the previous run's), time (the Ready one "
+        "with the fewest executions queued or running)",
+    )
     suspend: bool = Field(default=False, description="true: no scheduled or Git-triggered runs")
     trigger: Trigger = Field(
         default="manual",
@@ -169,6 +250,22 @@ class WorkflowSpec(SpecModel):
         default_factory=dict, description="values for ${{ name }} in user_inputs"
     )
     workflows: WorkflowGraphs
+
+    @model_validator(mode="after")
+    def _strategy_needs_environments(self) -> WorkflowSpec:
+        # The default may stand alone (a canonical document read back carries it).
+        if self.environment_strategy != "ordered" and not self.environments:
+            raise PydanticCustomError(
+                "strategy_without_environments",
+                "environment_strategy picks among environments, and none are listed: add "
+                "environments or remove environment_strategy",
+            )
+        repeated = sorted({e for e in self.environments if self.environments.count(e) > 1})
+        if repeated:
+            raise PydanticCustomError(
+                "environments", f"environments lists {', '.join(repeated)} more than once"
+            )
+        return self
 
 
 class WorkflowDocument(Document):

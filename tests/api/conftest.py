@@ -203,7 +203,9 @@ async def start_api(tmp_path: Path, make_git_remote: MakeGitRemote) -> AsyncIter
         webhook_secret: bool = True,
         files: dict[str, str] | None = None,
         write_mode: str = "commit",
+        config: dict[str, Any] | None = None,
     ) -> RunningDaemon:
+        """``config``: more top-level sections of the daemon config (e.g. notifications)."""
         remote = make_git_remote(files=files or API_SEED)
         secrets = tmp_path / "secrets"
         secrets.mkdir(exist_ok=True)
@@ -211,17 +213,18 @@ async def start_api(tmp_path: Path, make_git_remote: MakeGitRemote) -> AsyncIter
         (secrets / "webhook-hmac").write_text(WEBHOOK_SECRET + "\n")
         state = tmp_path / "state"
         config_file = tmp_path / "reconciler.yaml"
-        config = load_config(
-            write_api_config(
-                config_file,
-                remote=remote.path,
-                state_dir=state,
-                secrets_dir=secrets,
-                tokens=tokens,
-                webhook_secret=webhook_secret,
-                write_mode=write_mode,
-            )
+        path = write_api_config(
+            config_file,
+            remote=remote.path,
+            state_dir=state,
+            secrets_dir=secrets,
+            tokens=tokens,
+            webhook_secret=webhook_secret,
+            write_mode=write_mode,
         )
+        if config:
+            path.write_text(yaml.safe_dump({**yaml.safe_load(path.read_text()), **config}))
+        loaded = load_config(path)
         servers: list[ApiServer] = []
 
         @contextlib.asynccontextmanager
@@ -231,7 +234,7 @@ async def start_api(tmp_path: Path, make_git_remote: MakeGitRemote) -> AsyncIter
                 yield server
 
         daemon = Daemon(
-            config,
+            loaded,
             config_file=config_file,
             serve=recording,
             notifier=SystemdNotifier(environ={}),

@@ -365,7 +365,7 @@ async def test_draft_saved_with_validation_none_then_finished(start_api: StartAp
     client = api.client
     before = api.remote.tip()
     rejected = await client.post(BASE, role="editor", json=_draft_template())
-    assert rejected.status == 422 and "deploy_somewhere" in rejected.text
+    assert rejected.status == 400 and "deploy_somewhere" in rejected.text
     assert api.remote.tip() == before
 
     saved = await client.post(f"{BASE}?validation=none", role="editor", json=_draft_template())
@@ -401,7 +401,7 @@ async def test_draft_saved_with_validation_none_then_finished(start_api: StartAp
     leaky = _draft_template()
     leaky["workflows"]["provision"]["nodes"][1]["user_inputs"]["api_key"] = "sk-draft-5c1e9a"
     refused_draft = await client.post(f"{BASE}?validation=none", role="editor", json=leaky)
-    assert refused_draft.status == 422 and "api_key" in refused_draft.json()["detail"]
+    assert refused_draft.status == 400 and "api_key" in refused_draft.json()["detail"]
     other = await client.post(f"{BASE}?validation=none", role="editor", json=_draft_template())
     other_id = other.json()["workflow_id"]
     secrets_dir = api.state_dir.parent / "secrets"
@@ -454,7 +454,7 @@ async def test_steps_and_search(start_api: StartApi) -> None:
     assert (await client.get(f"{BASE}/absent-workflow/_status")).status == 404
     unknown_field = {**REFERENCE_JSON, "owner": "someone"}
     refused = await client.post(BASE, role="editor", json=unknown_field)
-    assert refused.status == 422 and "owner" in refused.json()["detail"]
+    assert refused.status == 400 and "owner" in refused.json()["detail"]
     assert json.loads(created.text)["workflow_id"] == workflow_id
 
 
@@ -478,7 +478,7 @@ async def test_credential_given_at_provision_goes_to_the_secret_store(start_api:
     undeclared = await client.post(
         f"{BASE}/{workflow_id}/_provision", role="operator", json={"nope": "x"}
     )
-    assert undeclared.status == 422 and "nope" in undeclared.json()["detail"]
+    assert undeclared.status == 400 and "nope" in undeclared.json()["detail"]
 
     # Without the value the connector has no secret to name: the provision fails.
     first = await client.post(f"{BASE}/{workflow_id}/_provision", role="operator")
@@ -515,7 +515,7 @@ async def test_credential_given_at_provision_goes_to_the_secret_store(start_api:
     wrong = await client.post(
         f"{BASE}?provision=true&other_key=x", role="editor", json=_placeholder_template()
     )
-    assert wrong.status == 422 and "other_key" in wrong.json()["detail"]
+    assert wrong.status == 400 and "other_key" in wrong.json()["detail"]
     assert api.remote.tip() == before
     second = "query-key-0b8e44f1"
     both = await client.post(

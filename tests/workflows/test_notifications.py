@@ -172,9 +172,9 @@ async def test_failed_run_sends_fail_and_unwanted_events_are_not_sent(
     summary = {"id": "e1", "status": "succeeded"}
     assert (
         box.notify(workflow="w", notifications=notifications, event="complete", execution=summary)
-        is None
+        == []
     )
-    assert box.notify(workflow="w", notifications=None, event="fail", execution=summary) is None
+    assert box.notify(workflow="w", notifications=None, event="fail", execution=summary) == []
     executor = Executor(store=store, registry=default_registry())
     await executor.start()
     box.start()

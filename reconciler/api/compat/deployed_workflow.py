@@ -5,11 +5,21 @@
 - ``kickoff``: ``kickoff_inputs`` is base64 of a JSON object; it runs the Workflow's
   provision graph with those values as params (trigger ``api``, operator role) and answers
   ``{"trace_id": <execution id>}``.
-- ``get-configuration``: the Workflow as the last validated revision has it, resolved: its
-  tasks (nodes) with the workflow's own params filled in, the step types it uses, and the
-  Deployments its steps name (the reference's ``language_models``). We have no agents or
-  MCP servers of the workflow's own, so ``agents`` and ``mcp_instances`` are empty lists:
-  the keys stay so the reference's clients read the shape they expect.
+- ``get-configuration``: the Workflow as the last validated revision has it, resolved:
+  ``tasks`` are its provision graph's nodes (``id``, the workflow's own params filled into
+  ``user_inputs``, ``depends_on`` from the edges; ``expected_output`` says which outputs
+  the node's step type produces and which tasks take them; ``assigned_agent_id`` is its
+  step type); ``agents`` are the step types it uses, each the runner of that step type
+  with that one tool (``tool_instances`` are the step types, from the step catalogue);
+  ``language_models`` the Deployments its steps name, the first being
+  ``default_language_model_id``. ``workflow`` has ``agent_ids`` and ``task_ids`` (those
+  ids), ``crew_ai_process: sequential`` (each task runs after those it depends on; the
+  order is the graph's, and tasks with no path between them may overlap),
+  ``manager_agent_id: null`` (no manager delegates: the graph decides),
+  ``is_conversational: false`` (a run takes its inputs once, at kickoff) and
+  ``llm_provider_model_id`` (the default language model, "" with none), beside our own
+  fields (description, use_case, priority, tags, environments, config, user_params...).
+  No MCP server belongs to a workflow, so ``mcp_instances`` is an empty list.
 - ``get-asset-data``: base64 of repo files under the state repo's ``assets/`` folder at
   the last validated revision. A path is looked up one component at a time inside Git's
   own trees, so there is no file system to escape: a path with ``..``, ``.``, an empty
@@ -43,7 +53,7 @@ from reconciler.api.state import VIEW, WRITES, json_body, json_response, require
 from reconciler.api.view import DaemonView
 from reconciler.core.chain_builders import literal_name
 from reconciler.core.diff import ObjectState
-from reconciler.core.step_types import CATALOGUE
+from reconciler.core.step_types import CATALOGUE, StepSignature
 from reconciler.core.substitution import PLACEHOLDER
 from reconciler.daemon.reconcile import PLANNED
 from reconciler.drivers.git_source import GitSourceError
@@ -146,9 +156,23 @@ def _fill_params(value: Any, params: Mapping[str, Any]) -> Any:
     return value
 
 
+def _expected_output(
+    node_id: str, signature: StepSignature | None, consumers: Mapping[str, list[str]]
+) -> str:
+    """What a task yields: its step type's outputs, and which tasks take which of them."""
+    outputs = sorted(signature.outputs) if signature is not None else []
+    text = f"outputs: {', '.join(outputs)}" if outputs else "no outputs: done when it succeeds"
+    taken = consumers.get(node_id)
+    return f"{text}; handed to {', '.join(taken)}" if taken else text
+
+
 def _tasks(graph: Mapping[str, Any], params: Mapping[str, Any]) -> list[dict[str, Any]]:
     nodes = [n for n in graph.get("nodes") or [] if isinstance(n, Mapping)]
     edges = [e for e in graph.get("edges") or [] if isinstance(e, Mapping)]
+    consumers: dict[str, list[str]] = {}
+    for node in nodes:
+        for upstream, key in (node.get("previous_node_inputs") or {}).items():
+            consumers.setdefault(str(upstream), []).append(f"{node.get('id')} ({key})")
     tasks = []
     for node in nodes:
         node_id = str(node.get("id"))
@@ -158,14 +182,40 @@ def _tasks(graph: Mapping[str, Any], params: Mapping[str, Any]) -> list[dict[str
             {
                 "id": node_id,
                 "type": step_type,
+                "assigned_agent_id": step_type,
                 "tool_instance_id": step_type,
                 "description": signature.description if signature else "",
+                "expected_output": _expected_output(node_id, signature, consumers),
                 "user_inputs": _fill_params(node.get("user_inputs") or {}, params),
                 "previous_node_inputs": dict(node.get("previous_node_inputs") or {}),
                 "depends_on": [str(e.get("source")) for e in edges if e.get("dest") == node_id],
             }
         )
     return tasks
+
+
+def _agents(tasks: Sequence[Mapping[str, Any]], model_id: str | None) -> list[dict[str, Any]]:
+    """One agent per step type the tasks use: the daemon's runner of that step type, whose
+    one tool is that step type (``tool_instances``)."""
+    agents = []
+    for step_type in dict.fromkeys(str(t["type"]) for t in tasks):
+        signature = CATALOGUE.get(step_type)
+        ran = [str(t["id"]) for t in tasks if t["type"] == step_type]
+        agents.append(
+            {
+                "id": step_type,
+                "name": step_type,
+                "crew_ai_role": f"{step_type} step runner",
+                "crew_ai_goal": signature.description if signature else f"run {step_type}",
+                "crew_ai_backstory": f"Runs this workflow's {step_type} tasks "
+                f"({', '.join(ran)}) on the reconciler daemon, retried as the workflow's "
+                "config says.",
+                "crew_ai_allow_delegation": False,
+                "tool_instance_ids": [step_type],
+                "llm_provider_model_id": model_id or "",
+            }
+        )
+    return agents
 
 
 def _language_models(view: DaemonView, tasks: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -199,9 +249,11 @@ def configuration(state: ObjectState, view: DaemonView) -> dict[str, Any]:
     tasks = _tasks(graphs.get("provision") or {}, params)
     models = _language_models(view, tasks)
     used = sorted({t["type"] for t in tasks})
+    default_model = models[0]["model_id"] if models else None
+    agents = _agents(tasks, default_model)
     return {
-        "agents": [],
-        "default_language_model_id": models[0]["model_id"] if models else None,
+        "agents": agents,
+        "default_language_model_id": default_model,
         "language_models": models,
         "mcp_instances": [],
         "tasks": tasks,
@@ -226,7 +278,12 @@ def configuration(state: ObjectState, view: DaemonView) -> dict[str, Any]:
             "trigger": spec.get("trigger"),
             "config": dict(spec.get("config") or {}),
             "user_params": params,
+            "agent_ids": [a["id"] for a in agents],
             "task_ids": [t["id"] for t in tasks],
+            "crew_ai_process": "sequential",
+            "manager_agent_id": None,
+            "is_conversational": False,
+            "llm_provider_model_id": default_model or "",
             "has_deprovision": isinstance(graphs.get("deprovision"), Mapping),
         },
     }

@@ -22,6 +22,87 @@ _ASSET_INPUTS = {
 }
 
 
+_NS = {"type": ["string", "null"]}
+_STRINGS = {"type": "array", "items": _S}
+_AGENT = {
+    "type": "object",
+    "description": "the runner of one step type the workflow uses; its one tool is that type",
+    "required": [
+        "id",
+        "name",
+        "crew_ai_role",
+        "crew_ai_goal",
+        "crew_ai_backstory",
+        "tool_instance_ids",
+    ],
+    "properties": {
+        "id": {**_S, "description": "the step type"},
+        "name": _S,
+        "crew_ai_role": _S,
+        "crew_ai_goal": _S,
+        "crew_ai_backstory": _S,
+        "crew_ai_allow_delegation": {"type": "boolean"},
+        "tool_instance_ids": _STRINGS,
+        "llm_provider_model_id": _S,
+    },
+}
+_TASK = {
+    "type": "object",
+    "description": "one node of the provision graph",
+    "required": ["id", "description", "expected_output", "assigned_agent_id"],
+    "properties": {
+        "id": {**_S, "description": "the node's id"},
+        "type": _S,
+        "description": _S,
+        "expected_output": {
+            **_S,
+            "description": "the outputs its step type produces and which tasks take them",
+        },
+        "assigned_agent_id": {**_S, "description": "the agent of its step type"},
+        "tool_instance_id": _S,
+        "user_inputs": _OBJ,
+        "previous_node_inputs": {"type": "object", "additionalProperties": _S},
+        "depends_on": _STRINGS,
+    },
+}
+_WORKFLOW = {
+    "type": "object",
+    "required": [
+        "id",
+        "name",
+        "description",
+        "agent_ids",
+        "task_ids",
+        "crew_ai_process",
+        "manager_agent_id",
+        "is_conversational",
+        "llm_provider_model_id",
+    ],
+    "properties": {
+        "id": _S,
+        "name": _S,
+        "description": _S,
+        "agent_ids": {**_STRINGS, "description": "the step types its tasks use"},
+        "task_ids": {**_STRINGS, "description": "the provision graph's node ids"},
+        "crew_ai_process": {
+            "const": "sequential",
+            "description": "each task runs after the tasks it depends on (the graph's edges)",
+        },
+        "manager_agent_id": {"type": "null", "description": "no manager: the graph decides"},
+        "is_conversational": {
+            "const": False,
+            "description": "a run takes its inputs once, at kickoff",
+        },
+        "llm_provider_model_id": {
+            **_S,
+            "description": "the default language model (a Deployment the steps name), or ''",
+        },
+        "user_params": _OBJ,
+        "config": _OBJ,
+    },
+}
+
+
 def _action(name: str, **fields: dict[str, Any]) -> dict[str, Any]:
     """One action's request object: ``action_type`` and the fields that action takes."""
     required = [
@@ -73,13 +154,13 @@ SCHEMAS: dict[str, Any] = {
                     "workflow",
                 ],
                 "properties": {
-                    "agents": _LIST,
-                    "default_language_model_id": {"type": ["string", "null"]},
+                    "agents": {"type": "array", "items": _AGENT},
+                    "default_language_model_id": _NS,
                     "language_models": _LIST,
                     "mcp_instances": _LIST,
-                    "tasks": _LIST,
+                    "tasks": {"type": "array", "items": _TASK},
                     "tool_instances": _LIST,
-                    "workflow": _OBJ,
+                    "workflow": _WORKFLOW,
                 },
             }
         },

@@ -33,7 +33,10 @@ Provisioning state and ``resources_created`` come from
 :mod:`~reconciler.api.compat.flow_framework_records`, which also keeps the drafts).
 Update is refused (409) unless the state is NOT_STARTED, as that API refuses it;
 provision is refused while PROVISIONING or COMPLETED (a FAILED one may run again).
-Errors are our problem documents (the reference shows none of its own).
+Errors are our problem documents (the reference shows none of its own); a template or a
+value that fails validation answers 400, as that API does (elsewhere in our API, 422).
+Edges that ``previous_node_inputs`` imply are added to the stored template, as that API
+adds them.
 Deleting a Workflow from Git undoes what its last provision made (its delete chain).
 """
 
@@ -41,8 +44,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import functools
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -70,6 +74,21 @@ APPLY_WAIT_S = 20.0
 Workflow's commit before starting its provision graph."""
 
 routes = web.RouteTableDef()
+_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _validation_is_400(handler: _Handler) -> _Handler:
+    """That API answers 400 to a template or a value that fails validation, where the
+    rest of ours answers 422: the same problem, with that API's status."""
+
+    @functools.wraps(handler)
+    async def answer(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except Unprocessable as exc:
+            raise BadRequest(exc.detail, headers=exc.headers, extra=exc.extra) from exc
+
+    return answer
 
 
 # --- parts -------------------------------------------------------------------------------
@@ -180,6 +199,7 @@ async def _provision(
 
 
 @routes.get(BASE + "/_steps")
+@_validation_is_400
 async def get_steps(request: web.Request) -> web.Response:
     require(request, "viewer")
     implemented = request.app[VIEW].implemented_step_types()
@@ -225,6 +245,7 @@ def _hits(view: DaemonView) -> list[ff_search.Hit]:
 
 @routes.get(BASE + "/_search")
 @routes.post(BASE + "/_search")
+@_validation_is_400
 async def search(request: web.Request) -> web.Response:
     require(request, "viewer")
     started = time.monotonic()
@@ -238,6 +259,7 @@ async def search(request: web.Request) -> web.Response:
 
 
 @routes.post(BASE)
+@_validation_is_400
 async def create(request: web.Request) -> web.Response:
     caller = require(request, "editor")
     view = request.app[VIEW]
@@ -251,7 +273,7 @@ async def create(request: web.Request) -> web.Response:
         )
     template = await ff_requests.template_body(request)
     ff_template.check_shape(template)
-    template = ff_template.own_fields(template)
+    template = ff_template.with_implied_edges(ff_template.own_fields(template))
     workflow_id = ff_template.new_workflow_id(str(template["name"]))
     scrubbed, found = ff_template.take_credentials(template, workflow_id=workflow_id)
     try:
@@ -285,6 +307,7 @@ async def create(request: web.Request) -> web.Response:
 
 
 @routes.put(_ONE)
+@_validation_is_400
 async def update(request: web.Request) -> web.Response:
     caller = require(request, "editor")
     view = request.app[VIEW]
@@ -300,7 +323,7 @@ async def update(request: web.Request) -> web.Response:
             )
     template = await ff_requests.template_body(request)
     ff_template.check_shape(template)
-    template = ff_template.own_fields(template)
+    template = ff_template.with_implied_edges(ff_template.own_fields(template))
     scrubbed, found = ff_template.take_credentials(template, workflow_id=workflow_id)
     try:
         document = ff_template.to_document(scrubbed, workflow_id=workflow_id)
@@ -341,6 +364,7 @@ async def update(request: web.Request) -> web.Response:
 
 
 @routes.get(_ONE)
+@_validation_is_400
 async def get_workflow(request: web.Request) -> web.Response:
     require(request, "viewer")
     view = request.app[VIEW]
@@ -367,6 +391,7 @@ async def get_workflow(request: web.Request) -> web.Response:
 
 
 @routes.delete(_ONE)
+@_validation_is_400
 async def delete(request: web.Request) -> web.Response:
     caller = require(request, "editor")
     view = request.app[VIEW]
@@ -394,6 +419,7 @@ async def delete(request: web.Request) -> web.Response:
 
 
 @routes.post(_ONE + "/_provision")
+@_validation_is_400
 async def provision(request: web.Request) -> web.Response:
     caller = require(request, "operator")
     view = request.app[VIEW]
@@ -405,13 +431,14 @@ async def provision(request: web.Request) -> web.Response:
             f"({draft.get('problem')}); update it with a template that validates first"
         )
     assert state is not None
-    params = ff_requests.provision_params(await json_body(request))
+    params = ff_requests.provision_params(request, await json_body(request))
     await _applied(view, workflow_id, {})
     execution_id = await _provision(request, caller, workflow_id, params)
     return json_response(request, {"workflow_id": workflow_id, "execution_id": execution_id})
 
 
 @routes.post(_ONE + "/_deprovision")
+@_validation_is_400
 async def deprovision(request: web.Request) -> web.Response:
     caller = require(request, "operator")
     view = request.app[VIEW]
@@ -424,6 +451,7 @@ async def deprovision(request: web.Request) -> web.Response:
 
 
 @routes.get(_ONE + "/_status")
+@_validation_is_400
 async def status(request: web.Request) -> web.Response:
     require(request, "viewer")
     view = request.app[VIEW]

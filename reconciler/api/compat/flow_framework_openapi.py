@@ -68,8 +68,9 @@ SCHEMAS: dict[str, Any] = {
         "deprovision, each {nodes: [{id, type, user_inputs, previous_node_inputs, retries, "
         "timeout}], edges: [{source, dest}], user_params}; with validation=all (the default) "
         "the repo's validation decides what they may hold (step types and inputs, edges, "
-        "references), a 422 with its diagnostics; otherwise a template it rejects is kept as "
-        "a draft",
+        "references), a 400 with its diagnostics (as that API answers); otherwise a template "
+        "it rejects is kept as a draft. The edges its nodes' previous_node_inputs imply are "
+        "added to the stored template",
         "required": ["name"],
         "properties": {
             "name": {"type": "string", "pattern": "\\S"},
@@ -290,7 +291,7 @@ def paths(
             "required": False,
             "content": {"application/json": {"schema": _ref("FlowSearchRequest")}},
         },
-        "responses": {"200": json("FlowSearchAnswer", "the hits"), **errors(401, 403, 413, 422)},
+        "responses": {"200": json("FlowSearchAnswer", "the hits"), **errors(400, 401, 403, 413)},
     }
     return {
         BASE: {
@@ -309,7 +310,7 @@ def paths(
                 "requestBody": template,
                 "responses": {
                     "201": json("FlowWritten", "created"),
-                    **errors(401, 403, 404, 409, 413, 422, 503),
+                    **errors(400, 401, 403, 404, 409, 413, 503),
                 },
             }
         },
@@ -324,7 +325,7 @@ def paths(
                         "only these step types, comma-separated",
                     )
                 ],
-                "responses": {"200": json("FlowSteps", "the steps"), **errors(401, 403)},
+                "responses": {"200": json("FlowSteps", "the steps"), **errors(400, 401, 403)},
             }
         },
         BASE + "/_search": {"get": dict(search), "post": dict(search)},
@@ -346,7 +347,7 @@ def paths(
                 "requestBody": template,
                 "responses": {
                     "200": json("FlowWritten", "updated"),
-                    **errors(401, 403, 404, 409, 413, 422, 503),
+                    **errors(400, 401, 403, 404, 409, 413, 503),
                 },
             },
             "delete": {
@@ -362,14 +363,18 @@ def paths(
         },
         BASE + "/{workflow_id}/_provision": {
             "post": {
-                "summary": "Flow framework: run the provision graph (params in the body)",
+                "summary": "Flow framework: run the provision graph",
                 "security": read,
                 "x-role": "operator",
+                "x-open-query": True,
+                "description": "Each query parameter is a value for the template's "
+                "${{ name }} expression of that name (as that API takes them); the fields of "
+                "a JSON body are too. A name given both ways is a 400.",
                 "parameters": [wid],
                 "requestBody": params,
                 "responses": {
                     "200": json("FlowRun", "started"),
-                    **errors(401, 403, 404, 409, 413, 422, 503),
+                    **errors(400, 401, 403, 404, 409, 413, 503),
                 },
             }
         },
@@ -393,7 +398,10 @@ def paths(
                     wid,
                     query("all", {"enum": ["true", "false"]}, "add progress and times"),
                 ],
-                "responses": {"200": json("FlowStatus", "the status"), **errors(401, 403, 404)},
+                "responses": {
+                    "200": json("FlowStatus", "the status"),
+                    **errors(400, 401, 403, 404),
+                },
             }
         },
     }

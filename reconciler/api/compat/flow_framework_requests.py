@@ -4,7 +4,8 @@ parameters and the template body, each checked where a problem can name its fiel
 Create takes any query parameter besides ``provision`` and ``validation`` as a value for
 the template's ``${{ name }}`` expression of that name (that API's user-provided
 substitutions), allowed with ``provision=true`` only and checked against the template's
-params before anything is committed or stored.
+params before anything is committed or stored; ``_provision`` takes them as query
+parameters too (and, ours, as the fields of a JSON body).
 """
 
 from __future__ import annotations
@@ -36,13 +37,25 @@ async def template_body(request: web.Request) -> dict[str, Any]:
     return ff_template.parse_body(raw, request.content_type)
 
 
-def provision_params(body: Mapping[str, Any]) -> dict[str, Any]:
+def provision_params(request: web.Request, body: Mapping[str, Any]) -> dict[str, Any]:
+    """``_provision``'s substitution values: its query parameters (as that API takes
+    them) and the fields of its JSON body (ours too); a name given both ways, or twice
+    in the query, is refused."""
     for name, value in body.items():
         if not isinstance(value, str | int | float | bool) and value is not None:
             raise Unprocessable(
                 f"{name}: a provision parameter must be a string, number, boolean or null"
             )
-    return dict(body)
+    params = dict(body)
+    for name in request.query:
+        if len(request.query.getall(name)) > 1:
+            raise BadRequest(f"query parameter {name!r} is given more than once")
+        if name in body:
+            raise BadRequest(
+                f"{name}: given both as a query parameter and in the body; give it once"
+            )
+        params[name] = request.query[name]
+    return params
 
 
 CREATE_QUERY = ("provision", "validation")

@@ -200,6 +200,39 @@ def _undeclared_params(graphs: Mapping[str, Any], params: Mapping[str, Any]) -> 
     return names
 
 
+def with_implied_edges(template: Mapping[str, Any]) -> dict[str, Any]:
+    """``template`` with the edges its ``previous_node_inputs`` imply added, as that API
+    adds them to the stored template: after the given edges, one per upstream node of
+    each node (in node order), unless the graph has that edge already. Any shape is
+    walked (a draft need not be valid); an upstream that is no node of the graph gets no
+    edge (validation reports it)."""
+    workflows = template.get("workflows")
+    if not isinstance(workflows, Mapping):
+        return dict(template)
+    graphs: dict[str, Any] = {}
+    for key, graph in workflows.items():
+        nodes = graph.get("nodes") if isinstance(graph, Mapping) else None
+        edges = graph.get("edges", []) if isinstance(graph, Mapping) else None
+        if not isinstance(nodes, list) or not isinstance(edges, list):
+            graphs[key] = graph
+            continue
+        assert isinstance(graph, Mapping)
+        ids = {str(n.get("id")) for n in nodes if isinstance(n, Mapping)}
+        have = {(str(e.get("source")), str(e.get("dest"))) for e in edges if isinstance(e, Mapping)}
+        added = list(edges)
+        for node in nodes:
+            upstream = node.get("previous_node_inputs") if isinstance(node, Mapping) else None
+            if not isinstance(upstream, Mapping):
+                continue
+            for source in upstream:
+                edge = (str(source), str(node.get("id")))
+                if edge[0] in ids and edge not in have:
+                    have.add(edge)
+                    added.append({"source": edge[0], "dest": edge[1]})
+        graphs[key] = {**graph, "edges": added}
+    return {**template, "workflows": graphs}
+
+
 def own_fields(template: Mapping[str, Any]) -> dict[str, Any]:
     """``template`` without the fields the server keeps (:data:`SERVED_FIELDS`)."""
     return {key: value for key, value in template.items() if key not in SERVED_FIELDS}

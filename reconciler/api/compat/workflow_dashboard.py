@@ -2,12 +2,23 @@
 
 A dashboard workflow is one Workflow object, its id the Workflow's name. Reads come from
 the last validated revision and the store; ``/execute`` starts the provision graph
-through the daemon view (trigger ``api``), and executions, step logs and cancel map onto
-our executions. Statuses in that API's words: a workflow is ``active`` unless suspended;
+through the daemon view (trigger ``api``; ``environment`` picks which of the workflow's
+environments the run targets), and executions, step logs and cancel map onto our
+executions. Statuses in that API's words: a workflow is ``active`` unless suspended;
 an execution is ``running`` (queued or running), ``completed``, ``failed`` (failed or
-stalled) or ``cancelled`` (cancelled or superseded). Update and delete become Git
-commits through :mod:`reconciler.api.writes` (editor role); a field this API sends that
-our Workflow has no place for is a 422 naming it, never silently dropped.
+stalled) or ``cancelled`` (cancelled or superseded). Create, update and delete become
+Git commits through :mod:`reconciler.api.writes` (editor role); the body fields and the
+spec fields they set (environmentStrategy, traceLevel, options...) are in
+:mod:`~reconciler.api.compat.workflow_dashboard_fields`, and a field our Workflow has no
+place for is a 422 naming it, never silently dropped.
+
+The detail: ``creator`` and ``createdAt`` are the author and date of the commit that
+first added the workflow's file to the watched branch; ``config`` has the run settings,
+``computeProfile`` and ``resources`` derived from the graph
+(:mod:`~reconciler.api.compat.workflow_dashboard_resources`), ``notifications`` (which
+of email, slack, webhook get its events) and ``notificationEvents``; ``options``,
+``traceLevel`` and ``environmentStrategy`` are read back as create and update take them.
+Step logs are served as the workflow's ``config.logs`` keeps them.
 
 Create and update also take ``workflows`` (the graphs, in our Workflow's own shape) and
 ``user_params``. The dashboard's create body carries no graph, yet a Workflow must have a
@@ -27,17 +38,21 @@ from typing import Any
 
 from aiohttp import web
 
+from reconciler.api.compat import workflow_dashboard_fields as fields
+from reconciler.api.compat import workflow_dashboard_resources as resources
 from reconciler.api.documents import API_TASK_WORKFLOW_RUN, stamp
 from reconciler.api.problems import BadRequest, Conflict, NotFound, Unprocessable
 from reconciler.api.state import VIEW, WRITES, cached_json, json_body, json_response, require
 from reconciler.api.view import DaemonView
+from reconciler.core import run_targets
 from reconciler.core.diff import ObjectState
 from reconciler.engine.records import ExecutionRecord, ExecutionStatus, StepRecord
+from reconciler.engine.step_logs import LogPolicy, policy_of
 from reconciler.engine.store import Store
 from reconciler.specs.common import DNS_LABEL_PATTERN
 
 PAGE_SIZE = 10
-PRIORITIES = ("low", "medium", "high", "critical")
+PRIORITIES = fields.PRIORITIES
 MAX_PAGE_SIZE = 1000
 EXECUTION_STATUS: Mapping[str, str] = {
     "queued": "running",
@@ -99,7 +114,20 @@ def _executor(record: ExecutionRecord, runs: Mapping[str, Mapping[str, Any]]) ->
     return str(run.get("requested_by")) if run else "reconciler (on change)"
 
 
-def _execution(record: ExecutionRecord, runs: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+def _environment_of(view: DaemonView, state: ObjectState) -> dict[str, str]:
+    """The environment each cluster a run of ``state`` may target is in."""
+    clusters = {s.name: s for s in view.desired().values() if s.kind == "Cluster"}
+    found = run_targets.candidates(run_targets.environments_of(state.spec), clusters)
+    return {c.cluster: c.environment for c in found}
+
+
+def _execution(
+    record: ExecutionRecord,
+    runs: Mapping[str, Mapping[str, Any]],
+    environments: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """One execution; ``environment`` and ``cluster`` say where it ran (the environment
+    asked for, else the one of the cluster it targeted)."""
     start = record.started_at or record.created_at
     data: dict[str, Any] = {
         "id": record.id,
@@ -113,8 +141,12 @@ def _execution(record: ExecutionRecord, runs: Mapping[str, Mapping[str, Any]]) -
     if record.error:
         data["error"] = record.error
     run = runs.get(record.id)
-    if run and run.get("environment"):
-        data["environment"] = run["environment"]
+    cluster = record.chain.cluster
+    environment = (run or {}).get("environment") or (environments or {}).get(cluster or "")
+    if environment:
+        data["environment"] = environment
+    if cluster:
+        data["cluster"] = cluster
     return data
 
 
@@ -136,14 +168,15 @@ def _log_entries(text: str) -> list[dict[str, str]]:
     return entries
 
 
-def _step_execution(step: StepRecord) -> dict[str, Any]:
+def _step_execution(step: StepRecord, kept: LogPolicy) -> dict[str, Any]:
+    """One step of an execution, with the log lines its Workflow keeps."""
     data: dict[str, Any] = {
         "name": step.node_id,
         "status": STEP_STATUS[step.status],
         "startTime": stamp(step.started_at),
         "endTime": stamp(step.finished_at),
         "duration": _duration(step.started_at, step.finished_at),
-        "logs": _log_entries(step.logs),
+        "logs": _log_entries(kept.apply(step.logs)),
     }
     if step.error:
         data["error"] = step.error
@@ -172,12 +205,22 @@ def _summary(state: ObjectState, store: Store) -> dict[str, Any]:
     }
 
 
-def _config(spec: Mapping[str, Any]) -> dict[str, Any]:
+def _config(state: ObjectState, view: DaemonView) -> dict[str, Any]:
+    """The reference's WorkflowConfig of a Workflow: its run settings, the compute its
+    graph asks for, which notification channels its events go to and which events."""
+    spec = state.spec
     config = spec.get("config") or {}
+    profile, asked = resources.compute_of(spec, view.desired(), view.store)
+    retrying = config.get("retry_enabled") is not False
+    notifications = config.get("notifications") or {}
     data: dict[str, Any] = {
         "timeout": config.get("timeout"),
-        "retries": int(config.get("retries") or 0),
+        "retries": int(config.get("retries") or 0) if retrying else 0,
         "retryDelay": config.get("retry_delay") or "30s",
+        "computeProfile": profile,
+        "resources": asked,
+        "notifications": fields.notified_channels(spec, view.notification_defaults()),
+        "notificationEvents": [str(e) for e in notifications.get("events") or []],
     }
     schedule = config.get("schedule")
     if isinstance(schedule, Mapping):
@@ -188,18 +231,15 @@ def _config(spec: Mapping[str, Any]) -> dict[str, Any]:
             "skipOnFailure": bool(schedule.get("skip_on_failure")),
             "catchUp": bool(schedule.get("catch_up")),
         }
-    notifications = config.get("notifications")
-    if isinstance(notifications, Mapping):
-        data["notifications"] = dict(notifications)
     return data
 
 
 async def _detail(state: ObjectState, view: DaemonView) -> dict[str, Any]:
-    """``creator`` is the author of the commit the workflow was first acted on at."""
+    """``creator`` and ``createdAt``: the author and time of the commit that first added
+    the workflow's file (else of the commit its first execution ran at)."""
     store = view.store
     spec = state.spec
     runs = _executions_of(store, state.name, limit=20)
-    first = store.list_executions(kind="Workflow", name=state.name, limit=1, oldest_first=True)
     latest_steps = {s.node_id: s for s in store.get_steps(runs[0].id)} if runs else {}
     graph = (spec.get("workflows") or {}).get("provision") or {}
     steps = []
@@ -212,14 +252,25 @@ async def _detail(state: ObjectState, view: DaemonView) -> dict[str, Any]:
                 "duration": _duration(step.started_at, step.finished_at) if step else None,
             }
         )
+    origin = await view.origin_of("Workflow", state.name)
+    creator: str | None
+    if origin is not None:
+        creator, created = origin.author, stamp(origin.created_at.astimezone(datetime.UTC))
+    else:
+        first = store.list_executions(kind="Workflow", name=state.name, limit=1, oldest_first=True)
+        creator = (await view.author_of(first[0].revision)) if first else None
+        created = stamp(first[0].created_at) if first else None
     return {
         **_summary(state, store),
-        "creator": (await view.author_of(first[0].revision)) if first else None,
-        "createdAt": stamp(first[0].created_at) if first else None,
+        "creator": creator,
+        "createdAt": created,
         "environments": [str(e) for e in spec.get("environments") or []],
+        "environmentStrategy": spec.get("environment_strategy") or "ordered",
+        "traceLevel": fields.trace_level_of(spec),
+        "options": fields.options_of(spec),
         "tags": [str(t) for t in spec.get("tags") or []],
         "steps": steps,
-        "config": _config(spec),
+        "config": _config(state, view),
     }
 
 
@@ -344,7 +395,8 @@ async def list_executions(request: web.Request) -> web.Response:
         statuses = OURS_FOR[status] if status else None
         every = _executions_of(store, state.name, statuses=statuses, limit=-1)
         runs = _runs(store)
-        page = [_execution(r, runs) for r in every[offset : offset + limit]]
+        places = _environment_of(request.app[VIEW], state)
+        page = [_execution(r, runs, places) for r in every[offset : offset + limit]]
         return {"executions": page, "total": len(every), "limit": limit, "offset": offset}
 
     return await cached_json(request, build)
@@ -365,10 +417,12 @@ async def get_execution(request: web.Request) -> web.Response:
 
     async def build() -> dict[str, Any]:
         record = _own_execution(request)
-        store = request.app[VIEW].store
+        view = request.app[VIEW]
+        state = _workflow(request)
+        kept = policy_of(state.spec)
         return {
-            **_execution(record, _runs(store)),
-            "stepExecutions": [_step_execution(s) for s in store.get_steps(record.id)],
+            **_execution(record, _runs(view.store), _environment_of(view, state)),
+            "stepExecutions": [_step_execution(s, kept) for s in view.store.get_steps(record.id)],
             "parameters": dict(record.params),
         }
 
@@ -392,27 +446,6 @@ async def cancel(request: web.Request) -> web.Response:
     return json_response(request, answer)
 
 
-_UPDATE_FIELDS = (
-    "name",
-    "description",
-    "priority",
-    "status",
-    "tags",
-    "environments",
-    "workflows",
-    "user_params",
-)
-
-
-def _environments(value: object) -> list[str]:
-    """A list of names, or the reference's {name: enabled} object."""
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return list(value)
-    if isinstance(value, dict) and all(isinstance(v, bool) for v in value.values()):
-        return [str(k) for k, enabled in value.items() if enabled]
-    raise Unprocessable("environments must be a list of names or an object of name: boolean")
-
-
 def _annotation_change(workflow_id: str, body: Mapping[str, Any]) -> dict[str, str | None]:
     """The annotations a body sets (None: removes): the display name, and adding a graph
     ends ``reconciler/dashboard-graph: none``. The id never changes."""
@@ -427,52 +460,6 @@ def _annotation_change(workflow_id: str, body: Mapping[str, Any]) -> dict[str, s
     return notes
 
 
-def _update_change(name: str, body: Mapping[str, Any]) -> dict[str, Any]:
-    """The spec fields an update body sets, checked field by field."""
-    unknown = sorted(set(body) - set(_UPDATE_FIELDS))
-    if unknown:
-        raise Unprocessable(
-            f"field {unknown[0]!r} has no place in a Workflow spec; update takes "
-            f"{', '.join(_UPDATE_FIELDS)}"
-        )
-    spec: dict[str, Any] = {}
-    if "description" in body:
-        if not isinstance(body["description"], str):
-            raise Unprocessable("description must be a string")
-        spec["description"] = body["description"]
-    if "priority" in body:
-        if body["priority"] not in PRIORITIES:
-            raise Unprocessable(f"priority must be one of {', '.join(PRIORITIES)}")
-        spec["priority"] = body["priority"]
-    if "status" in body:
-        if body["status"] not in ("active", "inactive"):
-            raise Unprocessable("status must be active or inactive")
-        spec["suspend"] = body["status"] == "inactive"
-    if "tags" in body:
-        tags = body["tags"]
-        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-            raise Unprocessable("tags must be a list of strings")
-        spec["tags"] = list(tags)
-    if "environments" in body:
-        spec["environments"] = _environments(body["environments"])
-    if "workflows" in body:
-        if not isinstance(body["workflows"], dict) or "provision" not in body["workflows"]:
-            raise Unprocessable(
-                "workflows: expected our Workflow's graphs, {provision: {nodes, edges}, "
-                "deprovision?: {...}}"
-            )
-        spec["workflows"] = body["workflows"]
-    if "user_params" in body:
-        if not isinstance(body["user_params"], dict):
-            raise Unprocessable("user_params: expected an object of parameter defaults")
-        spec["user_params"] = body["user_params"]
-    return spec
-
-
-_SPEC_ORDER = ("description", "priority", "tags", "environments", "suspend", "user_params",
-               "workflows")  # fmt: skip
-
-
 def workflow_id_for(name: str) -> str:
     """The Workflow name (a DNS label) a dashboard name gives: ``New ML Pipeline`` ->
     ``new-ml-pipeline``; 422 when nothing of it is left."""
@@ -484,19 +471,31 @@ def workflow_id_for(name: str) -> str:
     return slug
 
 
+def _notifications_reach_somewhere(
+    view: DaemonView, name: str, body: Mapping[str, Any], spec: Mapping[str, Any]
+) -> None:
+    """``options.enableNotifications: true`` needs a channel: the workflow's own, or the
+    daemon config's defaults; without one it could change nothing, so it is refused."""
+    options = body.get("options")
+    if not isinstance(options, Mapping) or options.get("enableNotifications") is not True:
+        return
+    if not fields.own_channels(spec) and not view.notification_defaults():
+        raise Unprocessable(
+            f"options.enableNotifications: workflow {name!r} names no notification channel "
+            "(config.notifications webhook, slack or email) and the daemon config has no "
+            "notifications.defaults; add a channel to its spec in Git first"
+        )
+
+
 def _created_document(body: Mapping[str, Any]) -> dict[str, Any]:
     """The Workflow a create body asks for; 422 naming a field that has no place."""
-    unknown = sorted(set(body) - set(_UPDATE_FIELDS))
-    if unknown:
-        raise Unprocessable(
-            f"field {unknown[0]!r} has no place in a Workflow spec; create takes "
-            f"{', '.join(_UPDATE_FIELDS)}"
-        )
+    change = fields.spec_change(body, verb="create")
     name = body.get("name")
     if not isinstance(name, str):
         raise Unprocessable("name: required, the workflow's name")
     workflow_id = workflow_id_for(name)
-    spec = _update_change(workflow_id, body)
+    spec = change.apply({})
+    fields.check_strategy(body, spec)
     notes = {k: v for k, v in _annotation_change(workflow_id, body).items() if v is not None}
     metadata: dict[str, Any] = {"name": workflow_id}
     if notes:
@@ -510,7 +509,7 @@ def _created_document(body: Mapping[str, Any]) -> dict[str, Any]:
         spec["suspend"] = True
         spec["workflows"] = {"provision": AWAITING_GRAPH}
         metadata["annotations"] = {**notes, GRAPH_ANNOTATION: "none"}
-    ordered = {f: spec[f] for f in _SPEC_ORDER if f in spec}
+    ordered = {f: spec[f] for f in fields.SPEC_ORDER if f in spec}
     return {"apiVersion": "reconciler/v1", "kind": "Workflow", "metadata": metadata,
             "spec": ordered}  # fmt: skip
 
@@ -522,6 +521,7 @@ async def create_workflow(request: web.Request) -> web.Response:
     body = await json_body(request)
     document = _created_document(body)
     name = document["metadata"]["name"]
+    _notifications_reach_somewhere(view, name, body, document["spec"])
     if f"Workflow/{name}" in view.desired():
         raise Conflict(f"workflow {name!r} exists; update it with PUT /api/workflows/{name}")
     outcome = await request.app[WRITES].create(
@@ -550,18 +550,21 @@ async def update_workflow(request: web.Request) -> web.Response:
     view = request.app[VIEW]
     state = _workflow(request)
     body = await json_body(request)
-    fields = _update_change(state.name, body)
+    change = fields.spec_change(body, verb="update")
     notes = _annotation_change(state.name, body)
-    adds_graph = "workflows" in fields
-    if _awaits_graph(state) and fields.get("suspend") is False and not adds_graph:
+    spec = change.apply(state.spec)
+    fields.check_strategy(body, spec)
+    _notifications_reach_somewhere(view, state.name, body, spec)
+    adds_graph = "workflows" in change.fields
+    if _awaits_graph(state) and change.fields.get("suspend") is False and not adds_graph:
         raise Unprocessable(
             f"status: workflow {state.name!r} has no graph yet; give workflows in the same "
             "update to make it active"
         )
 
-    def change(document: dict[str, Any]) -> dict[str, Any]:
+    def edit(document: dict[str, Any]) -> dict[str, Any]:
         spec = document.get("spec")
-        changed = {**document, "spec": {**(spec if isinstance(spec, dict) else {}), **fields}}
+        changed = {**document, "spec": change.apply(spec if isinstance(spec, dict) else {})}
         metadata = document.get("metadata")
         if notes and isinstance(metadata, dict):
             kept = dict(metadata.get("annotations") or {})
@@ -573,10 +576,9 @@ async def update_workflow(request: web.Request) -> web.Response:
         return changed
 
     outcome = await request.app[WRITES].update(
-        store=view.store, caller=caller, kind="Workflow", name=state.name, change=change
+        store=view.store, caller=caller, kind="Workflow", name=state.name, change=edit
     )
     view.trigger(reason="api write")
-    spec = {**state.spec, **fields}
     answer = {
         "id": state.name,
         "name": body.get("name", _display_name(state)),

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from reconciler.api.compat.workflow_dashboard_fields import OPTIONS, TRACE_LEVELS
+from reconciler.core.run_targets import STRATEGIES
 from reconciler.core.step_types import WORKFLOW_STEP_TYPES
 from reconciler.specs.workflow import NODE_ID_PATTERN
 
@@ -44,6 +46,74 @@ _GRAPH = {
         },
     },
 }
+_STRATEGY = {
+    "enum": list(STRATEGIES),
+    "description": "spec.environment_strategy, how a run picks among its environments' "
+    "clusters: ordered (the first Ready one), round_robin (the one after the previous "
+    "run's), time (the Ready one with the fewest executions queued or running)",
+}
+_TRACE = {
+    "enum": list(TRACE_LEVELS),
+    "description": "spec.config.logs.level, the lowest step log level kept: "
+    + ", ".join(f"{trace} -> {level}" for trace, level in TRACE_LEVELS.items()),
+}
+_OPTIONS = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {name: {"type": "boolean"} for name in OPTIONS},
+    "description": "enableRetry -> spec.config.retry_enabled (turned on with no retries: "
+    "config.retries 3), enableLogging -> spec.config.logs.enabled, enableNotifications -> "
+    "spec.config.notifications.enabled (422 when neither the workflow nor the daemon "
+    "config's notifications.defaults names a channel)",
+}
+_CHANNELS = {
+    "type": "object",
+    "required": ["email", "slack", "webhook"],
+    "additionalProperties": False,
+    "properties": {c: {"type": "boolean"} for c in ("email", "slack", "webhook")},
+    "description": "the channels this workflow's events go to",
+}
+_CONFIG = {
+    "type": "object",
+    "required": [
+        "timeout",
+        "retries",
+        "retryDelay",
+        "computeProfile",
+        "resources",
+        "notifications",
+        "notificationEvents",
+    ],
+    "properties": {
+        "timeout": _NS,
+        "retries": {"type": "integer", "minimum": 0, "description": "0 with retry off"},
+        "retryDelay": _S,
+        "computeProfile": {"enum": ["GPU-Optimized", "CPU-Only", "None"]},
+        "resources": {
+            "type": "object",
+            "required": ["cpu", "memory", "gpu"],
+            "properties": {"cpu": _S, "memory": _S, "gpu": _S},
+            "description": "what the graph's k8s_job nodes and the Deployments it names ask "
+            "for, all at once",
+        },
+        "notifications": _CHANNELS,
+        "notificationEvents": {
+            "type": "array",
+            "items": {"enum": ["start", "complete", "fail", "cancel"]},
+        },
+        "schedule": {
+            "type": "object",
+            "required": ["type", "cron", "description", "skipOnFailure", "catchUp"],
+            "properties": {
+                "type": {"const": "cron"},
+                "cron": _S,
+                "description": _S,
+                "skipOnFailure": {"type": "boolean"},
+                "catchUp": {"type": "boolean"},
+            },
+        },
+    },
+}
 _WRITE_FIELDS: dict[str, Any] = {
     "name": {
         "type": "string",
@@ -59,10 +129,15 @@ _WRITE_FIELDS: dict[str, Any] = {
     "tags": {"type": "array", "items": _S},
     "environments": {
         "anyOf": [
-            {"type": "array", "items": _S},
+            {"type": "array", "items": {"type": "string", "minLength": 1}},
             {"type": "object", "additionalProperties": {"type": "boolean"}},
-        ]
+        ],
+        "description": "the clusters runs target (spec.environments): each names a Cluster "
+        "by its name or its label reconciler/environment; the object form keeps the true ones",
     },
+    "environmentStrategy": _STRATEGY,
+    "traceLevel": _TRACE,
+    "options": _OPTIONS,
     "user_params": {"type": "object", "additionalProperties": _PLAIN},
     "workflows": {
         "type": "object",
@@ -160,11 +235,27 @@ SCHEMAS: dict[str, Any] = {
             {"$ref": "#/components/schemas/DashboardWorkflowSummary"},
             {
                 "type": "object",
-                "required": ["creator", "createdAt", "environments", "tags", "steps", "config"],
+                "required": [
+                    "creator",
+                    "createdAt",
+                    "environments",
+                    "environmentStrategy",
+                    "traceLevel",
+                    "options",
+                    "tags",
+                    "steps",
+                    "config",
+                ],
                 "properties": {
-                    "creator": _NS,
-                    "createdAt": _NS,
+                    "creator": {
+                        **_NS,
+                        "description": "the author of the commit that added its file",
+                    },
+                    "createdAt": {**_NS, "description": "that commit's author date"},
                     "environments": {"type": "array", "items": _S},
+                    "environmentStrategy": _STRATEGY,
+                    "traceLevel": _TRACE,
+                    "options": {**_OPTIONS, "required": list(OPTIONS)},
                     "tags": {"type": "array", "items": _S},
                     "steps": {
                         "type": "array",
@@ -178,7 +269,7 @@ SCHEMAS: dict[str, Any] = {
                             },
                         },
                     },
-                    "config": {"type": "object"},
+                    "config": _CONFIG,
                 },
             },
         ]
@@ -217,7 +308,8 @@ SCHEMAS: dict[str, Any] = {
             "duration": _NS,
             "executor": _S,
             "error": _S,
-            "environment": _S,
+            "environment": {**_S, "description": "the environment the run targeted"},
+            "cluster": {**_S, "description": "the cluster the run targeted"},
             "parameters": {"type": "object"},
             "stepExecutions": {
                 "type": "array",
