@@ -155,7 +155,9 @@ def _drifted(
     drift = (fields or {}).get("drift")
     if drift:
         parts = [
-            f"{item.get('field')} changed by {item.get('manager') or 'another writer'}"
+            str(item.get("message"))
+            if item.get("message")
+            else f"{item.get('field')} changed by {item.get('manager') or 'another writer'}"
             + ("; re-applied" if item.get("reapplied") else "")
             for item in drift
             if isinstance(item, Mapping)

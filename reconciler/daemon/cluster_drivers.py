@@ -3,7 +3,8 @@
 The deployment steps ask for a driver by the Cluster's name. A ``local`` Cluster gets the
 one process supervisor of this daemon (its endpoints live under the state dir and outlive
 a daemon restart); a ``kubernetes`` Cluster gets a client built from the kubeconfig its
-spec names in the host's secret store, rebuilt when the spec or the secret changes.
+spec names in the host's secret store, rebuilt when the spec or the secret changes, and
+its watch reports drift to ``on_drift``.
 """
 
 from __future__ import annotations
@@ -28,10 +29,12 @@ class ClusterDrivers(Mapping[str, protocol.ClusterDriver]):
         local: LocalClusterDriver,
         cluster_specs: Callable[[], Mapping[str, Mapping[str, Any]]],
         resolver: SecretResolver,
+        on_drift: protocol.DriftListener | None = None,
     ) -> None:
         self._local = local
         self._specs = cluster_specs
         self._resolver = resolver
+        self._on_drift = on_drift
         self._kube: dict[str, tuple[str, KubernetesDriver]] = {}
 
     def __getitem__(self, name: str) -> protocol.ClusterDriver:
@@ -67,6 +70,8 @@ class ClusterDrivers(Mapping[str, protocol.ClusterDriver]):
             context=context if isinstance(context, str) else None,
             namespace=str(namespace),
         )
+        if self._on_drift is not None:
+            made.watch_drift(self._on_drift)  # drift is seen as it happens, not at resync
         self._kube[name] = (fingerprint, made)
         return made
 

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import logging
 import signal
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from reconciler.daemon.workflow_lifecycle import WorkflowLifecycle
 from reconciler.drivers import runtimes
 from reconciler.drivers.clusters import local_admin
 from reconciler.drivers.clusters.local import LocalClusterDriver
+from reconciler.drivers.clusters.protocol import Drift
 from reconciler.drivers.dir_watch import watch_dir
 from reconciler.drivers.git_source import GitSource, GitSourceError
 from reconciler.drivers.git_status import StatusPublisher
@@ -145,11 +147,14 @@ def assemble(
         model_cache=state_dir / "models",
         connectors=lambda name: flow_framework.connector_credential(flow_records, name),
     )
+    local = local if local is not None else LocalClusterDriver(state_dir=state_dir / "local")
     drivers = ClusterDrivers(
-        local=local if local is not None else LocalClusterDriver(state_dir=state_dir / "local"),
+        local=local,
         cluster_specs=facts.clusters,
         resolver=resolver,
+        on_drift=_on_loop(late.on_drift),
     )
+    local.add_exit_listener(late.on_exit)
     registry = build_registry(
         drivers=drivers,
         facts=facts,
@@ -214,6 +219,18 @@ def assemble(
     return reconciler, executor
 
 
+def _on_loop(
+    listener: Callable[[str, Sequence[Drift]], None],
+) -> Callable[[str, Sequence[Drift]], None]:
+    """``listener``, called on this event loop from whatever thread reports (a watch's)."""
+    loop = asyncio.get_running_loop()
+
+    def report(name: str, found: Sequence[Drift]) -> None:
+        loop.call_soon_threadsafe(listener, name, found)
+
+    return report
+
+
 class _LateReconciler:
     """The executor's view of the reconciler, which is built after the executor."""
 
@@ -233,6 +250,18 @@ class _LateReconciler:
     async def changed(self, deployment: str) -> None:
         if self.target is not None:
             await self.target.changed(deployment)
+
+    def on_drift(self, deployment: str, found: Sequence[Drift]) -> None:
+        """A cluster's watch saw Deployment ``deployment``'s objects changed out of band."""
+        if self.target is not None:
+            drift = [dict(dataclasses.asdict(item), reapplied=False) for item in found]
+            self.target.on_drift(f"Deployment/{deployment}", drift)
+
+    def on_exit(self, deployment: str, why: str) -> None:
+        """A local endpoint's server exited by itself (the supervisor restarts it)."""
+        if self.target is not None:
+            item = {"field": "server process", "message": f"{why}; restarting it"}
+            self.target.on_drift(f"Deployment/{deployment}", [item])
 
     def desired(self) -> Mapping[str, ObjectState]:
         return self.target.desired_states() if self.target else {}

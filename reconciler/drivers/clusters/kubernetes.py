@@ -174,6 +174,25 @@ class KubernetesDriver:
             request_timeout_s=request_timeout_s,
         )
 
+    def watch_drift(self, listener: protocol.DriftListener) -> None:
+        """Report drift of managed Deployments as the watch sees it (on the watch's thread):
+        a field we applied changed, or the object was deleted, while no rollout of ours
+        was changing it. The listener gets the endpoint's name (our Deployment's)."""
+
+        def seen(_name: str, obj: dict[str, Any] | None) -> None:
+            if obj is None:
+                return  # a deletion names no owner here; the resync re-applies it
+            labels = (obj.get("metadata") or {}).get("labels") or {}
+            owner = labels.get(OWNER_LABEL)
+            if not isinstance(owner, str):
+                return
+            found = drift.find_drift(obj, ours=self.field_manager)
+            if found:
+                listener(owner, found)
+
+        self._rollouts.on_event = seen
+        self._rollouts.start()
+
     @property
     def relists(self) -> int:
         """How often a readiness watch had to re-list (410 Gone or an ended watch)."""

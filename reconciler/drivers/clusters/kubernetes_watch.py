@@ -12,12 +12,18 @@ an object of at least that generation settles it, so a state of an earlier spec 
 taken for the new one, and an event that came before the apply's answer is not lost.
 A failure of the watch itself (the server refuses it, cannot be reached) is handed to
 every rollout waiting at that moment; the thread backs off and tries again.
+
+The same watch reports drift: every event of an object no rollout is waiting on (nobody
+of ours is changing it) goes to ``on_event``, which compares it with what was applied.
+``start`` keeps the watch running with no rollout, so drift is seen as it happens, not
+at the next resync.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import json
+import logging
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -26,6 +32,7 @@ from kubernetes import watch
 from kubernetes.client.exceptions import ApiException
 
 Settled = Callable[[Mapping[str, Any]], bool]
+_log = logging.getLogger("reconciler.drivers.kubernetes")
 
 
 def _generation(obj: Mapping[str, Any]) -> int:
@@ -69,18 +76,29 @@ class DeploymentWatch:
         self._stop = threading.Event()
         self.relists = 0
         """How often the watch had to re-list (410 Gone or an ended watch)."""
+        self.on_event: Callable[[str, dict[str, Any] | None], None] | None = None
+        """Called (on the watch thread) with each object no rollout waits on, None when it
+        was deleted."""
 
     # ---------------------------------------------------------------- rollouts' side
+    def start(self) -> None:
+        """Run the watch now, whether or not a rollout waits (drift is seen at once)."""
+        with self._lock:
+            self._start_locked()
+
+    def _start_locked(self) -> None:
+        if self._thread is None and not self._stop.is_set():
+            self._thread = threading.Thread(
+                target=self._run, name=f"k8s-watch-{self._namespace}", daemon=True
+            )
+            self._thread.start()
+
     def expect(self, name: str) -> Waiter:
         """Register a wait for Deployment ``name``; call before applying it."""
         waiter = Waiter(name)
         with self._lock:
             self._waiters.setdefault(name, []).append(waiter)
-            if self._thread is None and not self._stop.is_set():
-                self._thread = threading.Thread(
-                    target=self._run, name=f"k8s-watch-{self._namespace}", daemon=True
-                )
-                self._thread.start()
+            self._start_locked()
         return waiter
 
     def applied(self, waiter: Waiter, obj: dict[str, Any]) -> None:
@@ -113,12 +131,19 @@ class DeploymentWatch:
         ):
             waiter.future.set_result(obj)
 
-    def _seen(self, name: str, obj: dict[str, Any] | None) -> None:
+    def _seen(self, name: str, obj: dict[str, Any] | None, *, listed: bool = False) -> None:
         with self._lock:
-            for waiter in self._waiters.get(name, ()):
+            waiting = self._waiters.get(name, ())
+            for waiter in waiting:
                 waiter.latest = obj
                 if obj is not None:
                     self._settle(waiter, obj)
+            report = self.on_event if not waiting and not listed else None
+        if report is not None:
+            try:
+                report(name, obj)
+            except Exception:  # a listener's bug must not end the watch
+                _log.exception("drift listener failed for %s", name)
 
     def _fail(self, error: Exception) -> None:
         with self._lock:
@@ -148,7 +173,7 @@ class DeploymentWatch:
             ).data
         )
         for item in listing.get("items") or []:
-            self._seen(str(item["metadata"]["name"]), item)
+            self._seen(str(item["metadata"]["name"]), item, listed=True)
         # Events as plain JSON: the client's model objects are not needed here.
         stream = watch.Watch(return_type="object").stream(  # type: ignore[no-untyped-call]
             self._lister,

@@ -7,7 +7,9 @@ daemon restart; the registry also remembers each name's port after the endpoint 
 removed, and a new endpoint of that name gets it back while it is free. A supervisor
 task per endpoint probes its health path, restarts it with exponential backoff when it
 dies (or stays unhealthy), and on start the driver adopts
-the servers a previous daemon left running, never starting a second one. Removal stops
+the servers a previous daemon left running, never starting a second one. A server's exit
+is seen at once (a pidfd in the event loop, not the next probe): the supervisor wakes to
+restart it and the exit listeners (the daemon: the Deployment is Drifted) are told. Removal stops
 the whole process group (SIGTERM, then SIGKILL after a grace) and waits for the port.
 
 One worker per endpoint: there is no load balancer in front of local servers, so other
@@ -24,12 +26,13 @@ import dataclasses
 import hashlib
 import json
 import logging
+import os
 import platform
 import re
 import shutil
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import aiohttp
@@ -85,6 +88,9 @@ class _Live:
     last_exit: str | None = None
     next_restart_at: float | None = None
     task: asyncio.Task[None] | None = None
+    wake: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+    exit_fd: int | None = None
+    """A pidfd of the server, readable once it exits (None: not watched)."""
 
 
 class LocalClusterDriver:
@@ -99,6 +105,11 @@ class LocalClusterDriver:
         self._lock = asyncio.Lock()
         self._started = False
         self._session: aiohttp.ClientSession | None = None
+        self._exit_listeners: list[Callable[[str, str], None]] = []
+
+    def add_exit_listener(self, listener: Callable[[str, str], None]) -> None:
+        """Tell ``listener(endpoint, why)`` when an endpoint's server exits by itself."""
+        self._exit_listeners.append(listener)
 
     # --- life cycle ------------------------------------------------------------------
 
@@ -121,6 +132,7 @@ class LocalClusterDriver:
     async def close(self) -> None:
         """Stop supervising; the servers keep running for the next daemon to adopt."""
         for live in self._live.values():
+            self._unwatch_exit(live)
             if live.task is not None:
                 live.task.cancel()
         for live in self._live.values():
@@ -385,6 +397,7 @@ class LocalClusterDriver:
             _log.info(
                 "endpoint %s: adopted pid %d on port %d", record.name, identity.pid, record.port
             )
+            self._watch_exit(record.name, live, identity.pid)
         else:
             self._launch(record, live)
         live.task = asyncio.create_task(self._supervise(record.name), name=f"local:{record.name}")
@@ -414,10 +427,45 @@ class LocalClusterDriver:
         live.healthy = False
         record.pid, record.start_ticks = identity.pid, identity.start_ticks
         self._registry.save()
+        self._watch_exit(record.name, live, identity.pid)
         _log.info("endpoint %s: started pid %d on port %d", record.name, identity.pid, record.port)
+
+    def _watch_exit(self, name: str, live: _Live, pid: int) -> None:
+        """Be told at once when ``pid`` exits (Linux pidfd; elsewhere the probe sees it)."""
+        self._unwatch_exit(live)
+        try:
+            fd = os.pidfd_open(pid)
+        except (OSError, AttributeError):
+            return
+        live.exit_fd = fd
+        asyncio.get_running_loop().add_reader(fd, self._exited, name, live)
+
+    def _unwatch_exit(self, live: _Live) -> None:
+        fd, live.exit_fd = live.exit_fd, None
+        if fd is not None:
+            with contextlib.suppress(Exception):
+                asyncio.get_running_loop().remove_reader(fd)
+            os.close(fd)
+
+    def _exited(self, name: str, live: _Live) -> None:
+        """A watched server exited: wake its supervisor and tell the listeners, unless it
+        was stopped on purpose (then it is no longer the live one)."""
+        self._unwatch_exit(live)
+        if self._live.get(name) is not live:
+            return
+        code = live.child.poll() if live.child is not None else None
+        why = f"its server exited with {code}" if code is not None else "its server exited"
+        live.wake.set()
+        for listener in self._exit_listeners:
+            try:
+                listener(name, why)
+            except Exception:
+                _log.exception("endpoint %s: an exit listener failed", name)
 
     async def _stop(self, record: local_registry.EndpointRecord) -> None:
         live = self._live.pop(record.name, None)
+        if live is not None:
+            self._unwatch_exit(live)
         if live is not None and live.task is not None:
             live.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -486,7 +534,15 @@ class LocalClusterDriver:
     async def _supervise(self, name: str) -> None:
         settings = self._settings
         while True:
-            await asyncio.sleep(settings.probe_interval_s)
+            live = self._live.get(name)
+            if live is None:
+                return
+            delay = settings.probe_interval_s
+            if live.next_restart_at is not None:
+                delay = min(delay, max(live.next_restart_at - time.monotonic(), 0.0))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(live.wake.wait(), delay)  # an exit wakes it at once
+            live.wake.clear()
             async with self._lock:
                 record = self._registry.endpoints.get(name)
                 live = self._live.get(name)

@@ -10,7 +10,7 @@ The module is self-contained: drivers import nothing else of the project.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, Protocol, runtime_checkable
 
 Strategy = Literal["green", "recreate"]
@@ -124,6 +124,11 @@ class Drift:
     manager: str | None = None
     observed: str | None = None
     expected: str | None = None
+
+
+DriftListener = Callable[[str, Sequence[Drift]], None]
+"""Told, by a driver's watch, that the endpoint of this name (a Deployment's name) changed
+out of band and how. It may be called from a driver's own thread."""
 
 
 @dataclasses.dataclass(frozen=True)
