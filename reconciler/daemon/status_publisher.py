@@ -274,7 +274,7 @@ class StatusCoalescer:
             summary = f"status: {lines[0]}" if lines else "status"
         if revision:
             summary += f" at {revision}"
-        shown = lines if len(objects) > 1 or len(lines) > 1 else []
+        shown = lines if len(objects) > 1 else [line for line in lines if line not in objects]
         if len(shown) > MAX_LISTED:
             shown = [*shown[:MAX_LISTED], f"... and {len(shown) - MAX_LISTED} more"]
         return summary, "\n".join(shown)

@@ -345,6 +345,7 @@ def render_yaml(header: str) -> str:
     """A config file holding every field at its default, each with its meaning."""
     lines = [f"# {line}" if line else "#" for line in header.splitlines()]
     current: str | None = "-"
+    opened: list[str] = []
     for row in rows():
         if "[]" in row.path:
             continue
@@ -352,12 +353,18 @@ def render_yaml(header: str) -> str:
         prefix = "# " if opt_in else ""
         if row.section != current:
             current = row.section
+            opened = []
             lines.append("")
             if current is not None:
                 lines += _comment(SECTIONS[current], "")
                 lines.append(f"{prefix}{current}:")
-        indent = "  " if row.section is not None else ""
-        key = row.path.rsplit(".", 1)[-1]
+        *parents, key = row.path.split(".")[1 if row.section is not None else 0 :]
+        for depth, parent in enumerate(parents):  # a mapping inside the section
+            if opened[: depth + 1] != parents[: depth + 1]:
+                opened = parents[: depth + 1]
+                lines.append(f"{prefix}{'  ' * (depth + 1)}{parent}:")
+        opened = opened[: len(parents)]
+        indent = "  " * (len(parents) + (1 if row.section is not None else 0))
         lines += _comment(row.meaning, indent)
         lines.append(f"{prefix}{indent}{key}: {yaml_value(row.default)}")
         for number, example in enumerate(EXAMPLES.get(row.path, [])):

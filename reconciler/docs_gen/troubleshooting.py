@@ -212,11 +212,54 @@ CATALOGUE: tuple[Reason, ...] = (
     # --- models ------------------------------------------------------------------------
     Reason(
         "WaitingForModel",
-        "Reconciling",
-        "Deployments (in the step's retry message)",
-        "The Deployment's Model is not Ready yet (being downloaded, hashed or scanned); the "
-        "deploy step retries.",
-        "Wait; if it lasts, look at the Model: `reconciler status Model/NAME`.",
+        "Pending",
+        "Deployments",
+        "The Deployment's Model is not Ready at its current spec yet (being downloaded, "
+        "hashed or scanned), or it is Stalled; the message says which. The Deployment is "
+        "parked: nothing runs and nothing retries until the Model's status moves, and "
+        "then it goes on by itself.",
+        "Look at the Model (`reconciler status Model/NAME`, `reconciler explain "
+        "Deployment/NAME`) and fix what it says.",
+    ),
+    Reason(
+        "WaitingForCluster",
+        "Pending",
+        "Deployments",
+        "The Deployment's Cluster has not been checked at its current spec, or its check "
+        "failed (unreachable, refused credentials). Parked until the Cluster's status moves.",
+        "Look at the Cluster: `reconciler status Cluster/NAME`.",
+    ),
+    Reason(
+        "WaitingForDeploymentTemplate",
+        "Pending",
+        "Deployments",
+        "The Deployment's repo template has not been recorded at its current spec yet. "
+        "Parked until it is; this lasts a moment.",
+        "Nothing, unless it lasts: then look at the DeploymentTemplate's status.",
+    ),
+    Reason(
+        "WaitingForCredential",
+        "Pending",
+        "Deployments, Models",
+        "The Credential this object uses has not been checked at its current spec yet. "
+        "Parked until it is (a failed check does not hold it: its own step reports that).",
+        "Nothing, unless it lasts: then look at the Credential's status.",
+    ),
+    Reason(
+        "WaitingForProject",
+        "Pending",
+        "Deployments",
+        "The Deployment's Project has not been recorded at its current spec yet.",
+        "Nothing, unless it lasts: then look at the Project's status.",
+    ),
+    Reason(
+        "WaitingForDeployment",
+        "Reconciling, Deleting",
+        "Workflows (a wait_ready step), Models and other objects being deleted",
+        "A Workflow run's wait_ready step waits for a Deployment to be Ready (it sleeps "
+        "until that Deployment's status moves; no polling). Or an object removed from Git "
+        "waits for the Deployments that use it to be deleted first.",
+        "Look at the Deployment named in the message.",
     ),
     Reason(
         "ScanFailed",

@@ -188,9 +188,9 @@ async def test_dashboard_update_and_delete_commit(start_api: StartApi) -> None:
     api = await start_api()
     client = api.client
     odd = await client.put(
-        "/api/workflows/train", role="editor", json={"traceLevel": "med", "priority": "high"}
+        "/api/workflows/train", role="editor", json={"colour": "teal", "priority": "high"}
     )
-    assert odd.status == 422 and "traceLevel" in odd.json()["detail"]
+    assert odd.status == 422 and "colour" in odd.json()["detail"]
     reply = await client.put(
         "/api/workflows/train",
         role="editor",

@@ -28,7 +28,6 @@ from typing import Any
 
 from aiohttp import web
 
-from reconciler.api.documents import status_of
 from reconciler.api.problems import Conflict, NotFound, Unprocessable
 from reconciler.api.state import VIEW, WRITES, json_body, json_response, require
 from reconciler.api.view import SourceInfo
@@ -108,22 +107,6 @@ def deployment_document(model_id: str, config: object) -> dict[str, Any]:
 # --- following a task --------------------------------------------------------------------
 
 
-def _object_state(request: web.Request, name: str) -> tuple[str | None, str | None, str | None]:
-    """(phase, the spec hash it was recorded at, the Stalled message) of a Deployment."""
-    record = request.app[VIEW].store.get_object("Deployment", name)
-    if record is None:
-        return None, None, None
-    stalled = next(
-        (
-            str(c.get("message") or c.get("reason"))
-            for c in (status_of(record) or {}).get("conditions") or []
-            if isinstance(c, Mapping) and c.get("type") == "Stalled" and c.get("status") == "True"
-        ),
-        None,
-    )
-    return record.phase, record.spec_hash, stalled
-
-
 def _seen(writer: GitWriter | None, source: SourceInfo, commit: str) -> bool:
     seen = source.last_seen_revision
     return bool(writer and seen and writer.contains(seen, commit, branch=source.branch))
@@ -147,28 +130,18 @@ async def _follow(request: web.Request, task: ApiTaskRecord) -> ApiTaskRecord:
         result["error"] = written.get("error") or "the write failed"
         return store.update_api_task(task.id, status="failed", result=result)
     name = str(task.payload.get("deployment"))
-    phase, spec_hash, stalled = _object_state(request, name)
-    desired = view.desired().get(f"Deployment/{name}")
+    # The write task is done once its own Deployment is applied at the commit's spec (or
+    # gone), failed once its attempt failed: whatever else the daemon is doing.
     applied = write.status == "done"
-    at_our_spec = desired is not None and spec_hash == desired.spec_hash
+    live = view.object_status(f"Deployment/{name}") or {}
     status = "pending"
-    if task.kind == TASK_DEPLOY:
-        if applied and at_our_spec and phase == "Ready":
-            status = "done"
-        elif applied and stalled is not None:
-            status, result["error"] = "failed", stalled
-        elif applied or await asyncio.to_thread(_seen, writer, source, str(written.get("commit"))):
-            status = "processing"
-    else:
-        if applied and desired is None and phase is None:
-            status = "done"
-        elif applied and stalled is not None and phase in ("Stalled", "Deleting"):
-            status, result["error"] = "failed", stalled
-        elif applied or await asyncio.to_thread(_seen, writer, source, str(written.get("commit"))):
-            status = "processing"
-    if status == "done" and task.kind == TASK_DEPLOY:
-        record = store.get_object("Deployment", name)
-        result["endpoint_url"] = (status_of(record) or {}).get("endpoint_url")
+    if task.kind == TASK_DEPLOY and applied and live.get("phase") == "Ready":
+        status = "done"
+        result["endpoint_url"] = live.get("endpoint_url")
+    elif task.kind == TASK_DELETE and applied:
+        status = "done"
+    elif applied or await asyncio.to_thread(_seen, writer, source, str(written.get("commit"))):
+        status = "processing"
     if status == task.status and result == dict(task.result or {}):
         return task
     return store.update_api_task(task.id, status=status, result=result)
