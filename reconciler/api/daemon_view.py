@@ -188,6 +188,9 @@ class DaemonAdapter:
     def object_status(self, key: str) -> Mapping[str, Any] | None:
         return self._reconciler().status_of(key)
 
+    def explain(self, key: str) -> Mapping[str, Any] | None:
+        return self._reconciler().explain(key)
+
     def object_progress(self, key: str) -> ObjectProgress:
         return self._reconciler().progress_of(key)
 

@@ -190,6 +190,17 @@ async def get_object(request: web.Request) -> web.Response:
     return await cached_json(request, build)
 
 
+@routes.get("/api/v1/objects/{kind}/{name}/explain")
+async def explain_object(request: web.Request) -> web.Response:
+    """Why an object is where it is, what it waits for, what to do (reconciler explain)."""
+    require(request, "viewer")
+    key = f"{request.match_info['kind']}/{request.match_info['name']}"
+    answer = request.app[VIEW].explain(key)
+    if answer is None:
+        raise NotFound(f"no object {key}: it is neither in Git nor recorded by the daemon")
+    return json_response(request, dict(answer))
+
+
 def _object_detail(request: web.Request, kind: str, name: str) -> dict[str, Any]:
     view = request.app[VIEW]
     key = f"{kind}/{name}"

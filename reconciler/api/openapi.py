@@ -255,6 +255,59 @@ SCHEMAS: dict[str, Any] = {
             }
         },
     },
+    "ExplainedVerdict": {
+        "type": "object",
+        "required": ["object", "phase", "reason", "message", "what_to_do", "waits_for"],
+        "properties": {
+            "object": {"type": "string"},
+            "phase": {"type": ["string", "null"]},
+            "reason": {"type": "string"},
+            "message": {"type": ["string", "null"]},
+            "what_to_do": {"type": ["string", "null"]},
+            "waits_for": {
+                "type": "array",
+                "items": {"$ref": "#/components/schemas/ExplainedVerdict"},
+            },
+        },
+    },
+    "Explanation": {
+        "allOf": [
+            {"$ref": "#/components/schemas/ExplainedVerdict"},
+            {
+                "type": "object",
+                "required": ["last_execution"],
+                "properties": {
+                    "last_execution": {
+                        "type": ["object", "null"],
+                        "required": ["id", "action", "trigger", "revision", "status", "steps"],
+                        "properties": {
+                            "id": {"type": "string"},
+                            "action": {"type": "string"},
+                            "trigger": {"type": "string"},
+                            "revision": {"type": "string"},
+                            "status": {"type": "string"},
+                            "error": {"type": ["string", "null"]},
+                            "steps": {
+                                "type": "array",
+                                "items": {
+                                    "type": "object",
+                                    "required": ["id", "type", "status", "attempts", "log_tail"],
+                                    "properties": {
+                                        "id": {"type": "string"},
+                                        "type": {"type": "string"},
+                                        "status": {"type": "string"},
+                                        "attempts": {"type": "integer"},
+                                        "error": {"type": ["string", "null"]},
+                                        "log_tail": {"type": "array", "items": {"type": "string"}},
+                                    },
+                                },
+                            },
+                        },
+                    }
+                },
+            },
+        ]
+    },
     "Cancelling": {
         "type": "object",
         "description": "What the cancel does now: a queued execution is cancelled at once; "
@@ -435,6 +488,18 @@ def _paths() -> dict[str, Any]:
                 ],
                 "responses": {"200": _json("ObjectPage", "a page"), **_errors(400, 401, 403)},
             }
+        },
+        "/api/v1/objects/{kind}/{name}/explain": {
+            "get": {
+                "summary": "Why the object is where it is: its reason and what to do, what it "
+                "waits for (and what that waits for), its last execution's steps and logs",
+                "security": _READ,
+                "parameters": [_path("kind"), _path("name")],
+                "responses": {
+                    "200": _json("Explanation", "the explanation"),
+                    **_errors(401, 403, 404),
+                },
+            },
         },
         "/api/v1/objects/{kind}/{name}": {
             "get": {

@@ -156,6 +156,11 @@ class DaemonView(Protocol):
         fields), ahead of the next status commit; None when the object is unknown."""
         ...
 
+    def explain(self, key: str) -> Mapping[str, Any] | None:
+        """Why ``kind/name`` is where it is: verdict, what to do, what it waits for, its
+        last execution's steps (None when the daemon knows no such object)."""
+        ...
+
     def object_progress(self, key: str) -> ObjectProgress:
         """Where object ``kind/name`` stands now (what an API task waits on)."""
         ...

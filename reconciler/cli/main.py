@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("run_cmd", "run the daemon: watch the state repo and reconcile"),
     "status": ("status_cmd", "what the running daemon thinks of the objects (via its API)"),
     "trigger": ("trigger_cmd", "run a Workflow now with parameters (via the daemon's API)"),
+    "explain": ("explain_cmd", "why an object is not Ready, what it waits for, what to do"),
     "steps": ("steps_cmd", "list the step types a Workflow may use, with inputs and outputs"),
     "check-config": ("check_config_cmd", "check a daemon config file without starting"),
     "endpoints": ("endpoints_cmd", "list or stop the local model servers (daemon stopped)"),

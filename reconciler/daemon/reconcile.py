@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from reconciler.core.diff import ObjectState
+from reconciler.daemon import explain
 from reconciler.daemon.dependency_index import DependencyIndex
 from reconciler.daemon.object_book import ObjectBook
 from reconciler.daemon.object_reconciler import Decision, ObjectReconciler, rank_of
@@ -359,6 +360,12 @@ class Reconciler:
     def status_of(self, key: str) -> Mapping[str, Any] | None:
         """What ``kind/name``'s status says now, computed from the store; None if unknown."""
         return self.view.status_of(key)
+
+    def explain(self, key: str) -> dict[str, Any] | None:
+        """Why ``kind/name`` is where it is (see reconciler.daemon.explain)."""
+        return explain.explain(
+            key, view=self.view, book=self.book, deps=self.deps, store=self._store
+        )
 
     def progress_of(self, key: str) -> ObjectProgress:
         desired = self.book.desired.get(key)

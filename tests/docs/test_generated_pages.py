@@ -13,9 +13,10 @@ import pytest
 from pydantic import BaseModel
 
 from reconciler.api import openapi
+from reconciler.core import reasons
 from reconciler.daemon.config import Config, load_config
 from reconciler.docs_gen import __main__ as docs_gen
-from reconciler.docs_gen import config_doc, troubleshooting
+from reconciler.docs_gen import config_doc
 from reconciler.specs.registry import KINDS
 
 PROJECT = Path(__file__).parents[2]
@@ -113,7 +114,7 @@ _EMITTED = (
 def _emitted_reasons() -> set[str]:
     found: set[str] = set()
     for source in (PROJECT / "reconciler").rglob("*.py"):
-        if "docs_gen" in source.parts:
+        if "docs_gen" in source.parts or source == PROJECT / "reconciler" / "core" / "reasons.py":
             continue
         text = source.read_text()
         for pattern in _EMITTED:
@@ -124,8 +125,8 @@ def _emitted_reasons() -> set[str]:
 def test_every_reason_the_code_can_emit_has_a_troubleshooting_entry() -> None:
     emitted = _emitted_reasons()
     assert {"SecretNotFound", "ValidationFailed", "ScanFailed", "GatedRepo"} <= emitted
-    documented = {reason.name for reason in troubleshooting.CATALOGUE}
-    assert emitted - documented == set(), "add them to reconciler/docs_gen/troubleshooting.py"
+    documented = set(reasons.BY_NAME)
+    assert emitted - documented == set(), "add them to reconciler/core/reasons.py"
     text = (DOCS / "troubleshooting.md").read_text()
     for name in documented:
         assert f"\n## {name}\n" in text

@@ -1,0 +1,76 @@
+"""``reconciler explain KIND/NAME`` and ``GET /api/v1/objects/{kind}/{name}/explain``.
+
+A Deployment waits on a Model whose disk path does not exist. Asked why, the daemon says:
+the Deployment waits (WaitingForModel) and what to do about it; the Model it waits for is
+Stalled (DiskSourceUnreadable) and what to do about that; and, for the Model, its last
+execution's step with the tail of its log. A real daemon process, the real CLI, loopback
+HTTP; a misspelled name gets a did-you-mean.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.api.conftest import API_SEED, TOKENS, write_api_config
+from tests.api.test_cli_clients import _cli, _port
+from tests.conftest import MakeGitRemote
+from tests.daemon.backlog import DEPLOYMENT, MODEL
+from tests.daemon.harness import DaemonProcess, daemon_env, wait_for
+
+FILES = {
+    **API_SEED,
+    "waits.yaml": MODEL.format(name="lost")
+    + "---\n"
+    + DEPLOYMENT.format(name="serve-lost", model="lost"),
+}
+
+
+def test_explain_says_what_an_object_waits_for_and_what_to_do(
+    tmp_path: Path, make_git_remote: MakeGitRemote
+) -> None:
+    remote = make_git_remote(files=FILES)
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "webhook-hmac").write_text("whsec-3f9a1c77e2\n")
+    state = tmp_path / "state"
+    config = write_api_config(
+        tmp_path / "reconciler.yaml", remote=remote.path, state_dir=state, secrets_dir=secrets
+    )
+    daemon = DaemonProcess(config, state, tmp_path / "daemon.log", daemon_env()).start()
+    try:
+        url = f"http://127.0.0.1:{wait_for('the API to listen', lambda: _port(daemon))}"
+        viewer = TOKENS["viewer"]
+
+        def explained() -> dict[str, object] | None:
+            done = _cli(
+                "explain", "deployment/serve-lost", "--format", "json", url=url, token=viewer
+            )
+            if done.returncode != 0:
+                return None
+            answer: dict[str, object] = json.loads(done.stdout)
+            waits = answer.get("waits_for") or []
+            return answer if waits and "Stalled" in str(waits) else None
+
+        answer = wait_for("the Deployment parked on a Stalled Model", explained, timeout=60)
+        assert answer["reason"] == "WaitingForModel"
+        assert "Model/lost" in str(answer["message"])
+        assert "reconciler status Model/NAME" in str(answer["what_to_do"])
+        [model] = answer["waits_for"]  # type: ignore[misc]
+        assert model["object"] == "Model/lost" and model["phase"] == "Stalled"
+        assert model["reason"] == "DiskSourceUnreadable"
+        assert "spec.source.uri" in model["what_to_do"]
+        assert answer["last_execution"] is None  # it never ran: it waits
+
+        text = _cli("explain", "Model/lost", url=url, token=viewer)
+        assert text.returncode == 0, text.stderr
+        assert text.stdout.startswith("Model/lost: Stalled (DiskSourceUnreadable)")
+        assert "what to do: Put the files at spec.source.uri" in text.stdout
+        assert "add_model (add_model): stalled, 1 attempt(s)" in text.stdout
+        assert "does not exist on this host" in text.stdout
+
+        unknown = _cli("explain", "Deployment/serve-lots", url=url, token=viewer)
+        assert unknown.returncode == 1
+        assert "did you mean Deployment/serve-lost?" in unknown.stderr
+    finally:
+        daemon.stop()
