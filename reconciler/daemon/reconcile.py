@@ -144,6 +144,9 @@ class Reconciler:
             now=now,
         )
         self._resync_keys: set[str] = set()
+        self._backlog_keys: set[str] = set()
+        """Objects last reconciled as backlog (start, resync): their status moves are
+        published after everything else's."""
         self._drift_keys: set[str] = set()
         self._expected: set[str] = set()
         self._ready_waits: dict[str, asyncio.Event] = {}
@@ -242,6 +245,10 @@ class Reconciler:
 
     def reconcile_one(self, key: str) -> Decision | None:
         """Reconcile ``key`` (taken from the queue) and hand it back to the queue."""
+        if self.queue.taken_at(key) == Priority.RESYNC:
+            self._backlog_keys.add(key)  # its status goes out with the backlog's
+        else:
+            self._backlog_keys.discard(key)
         try:
             decision = self.objects.reconcile(
                 key,
@@ -317,7 +324,7 @@ class Reconciler:
         self._status_moved(key)
 
     def _status_moved(self, key: str) -> None:
-        self.status.mark(key)
+        self.status.mark(key, backlog=key in self._backlog_keys)
         for waiter in self.deps.waiters(key):
             self._enqueue(waiter, Priority.CHANGE)
         self._signal(key)

@@ -9,9 +9,9 @@ Objects whose status may have moved are marked; a background task publishes them
 - Progress inside a running chain (a step started or ended) is published at most every
   ``progress_s`` (2 s) or with the next state commit, so a run of a second or two makes
   two commits: started and finished.
-- One commit holds at most ``max_batch`` objects, those marked first going first: a
-  start-up backlog of thousands is published in slices, and a push's own status is never
-  stuck behind it.
+- Objects moved by the backlog (the start's, a resync's) are published in slices of
+  ``backlog_batch`` after everything else that moved: a push's own status goes in the
+  next commit, never behind thousands of backlog files.
 
 The commit message names each object and its phase once. A remote that is away keeps
 the batch for the next commit; a status branch that lost our commits is rebuilt whole.
@@ -39,6 +39,7 @@ WINDOW_S = 0.25
 GATHER_S = 0.05
 PROGRESS_S = 2.0
 MAX_BATCH = 2000
+BACKLOG_BATCH = 500
 MAX_LISTED = 50
 SOURCE_FILE = "source.yaml"
 
@@ -65,6 +66,7 @@ class StatusCoalescer:
         gather_s: float = GATHER_S,
         progress_s: float = PROGRESS_S,
         max_batch: int = MAX_BATCH,
+        backlog_batch: int = BACKLOG_BATCH,
     ) -> None:
         self._book = book
         self._view = view
@@ -76,7 +78,9 @@ class StatusCoalescer:
         self.gather_s = gather_s
         self.progress_s = progress_s
         self._max_batch = max_batch
+        self._backlog_batch = backlog_batch
         self._moved: dict[str, None] = {}
+        self._backlog: dict[str, None] = {}
         self._progressed: dict[str, None] = {}
         self._pending: dict[str, bytes | None] = {}
         self._pending_names: dict[str, str] = {}
@@ -91,16 +95,21 @@ class StatusCoalescer:
 
     # -- marking --------------------------------------------------------------------------
 
-    def mark(self, key: str) -> None:
-        """``key``'s status may have moved: publish within the window."""
-        self._moved[key] = None
+    def mark(self, key: str, *, backlog: bool = False) -> None:
+        """``key``'s status may have moved: publish within the window (``backlog``: after
+        what else moved, in slices)."""
+        if backlog and key not in self._moved:
+            self._backlog[key] = None
+        else:
+            self._moved[key] = None
+            self._backlog.pop(key, None)
         self._progressed.pop(key, None)
         self._due.set()
 
     def mark_progress(self, key: str) -> None:
         """A step of ``key``'s running chain moved: publish with the next commit, or
         within ``progress_s``."""
-        if key not in self._moved:
+        if key not in self._moved and key not in self._backlog:
             self._progressed[key] = None
             self._due.set()
 
@@ -114,7 +123,7 @@ class StatusCoalescer:
         self._fresh.pop(execution_id, None)
 
     def dirty(self) -> bool:
-        return bool(self._moved or self._progressed or self._pending)
+        return bool(self._moved or self._backlog or self._progressed or self._pending)
 
     # -- the task -------------------------------------------------------------------------
 
@@ -136,7 +145,7 @@ class StatusCoalescer:
                 await self.flush()
             except Exception:
                 log.exception("status publish failed; retrying with the next one")
-            if self._moved or self._progressed or self._pending:
+            if self.dirty():
                 self._due.set()
 
     def _delay(self) -> float:
@@ -144,7 +153,7 @@ class StatusCoalescer:
         gather for fresh chains, the progress interval when only progress is due."""
         now = time.monotonic()
         wait = self._last_commit + self.window_s - now
-        if not self._moved and not self._pending:
+        if not self._moved and not self._backlog and not self._pending:
             wait = max(wait, self._last_progress + self.progress_s - now)
         fresh = [deadline for deadline in self._fresh.values() if deadline > now]
         if fresh and self._moved:
@@ -226,8 +235,10 @@ class StatusCoalescer:
         if len(keys) < room:
             keys += list(self._progressed)[: room - len(keys)]
             self._last_progress = time.monotonic()
+        keys += list(self._backlog)[: min(room - len(keys), self._backlog_batch)]
         for key in keys:
             self._moved.pop(key, None)
+            self._backlog.pop(key, None)
             self._progressed.pop(key, None)
             path = status_file(key)
             if not self._view.known(key):

@@ -71,6 +71,7 @@ class WorkQueue:
         self._heap: list[tuple[int, int, int, str]] = []
         self._queued: dict[str, _Slot] = {}
         self._processing: set[str] = set()
+        self._taken: dict[str, int] = {}
         self._again: dict[str, _Slot] = {}
         self._failures: dict[str, int] = {}
         self._timers: dict[str, tuple[float, asyncio.TimerHandle]] = {}
@@ -163,6 +164,7 @@ class WorkQueue:
                 continue  # a stale entry: the key moved up, or was taken already
             del self._queued[key]
             self._processing.add(key)
+            self._taken[key] = priority
             return key
         self._ready.clear()
         return None
@@ -180,6 +182,7 @@ class WorkQueue:
     def done(self, key: str) -> None:
         """The caller finished ``key``; a key added meanwhile is queued now."""
         self._processing.discard(key)
+        self._taken.pop(key, None)
         again = self._again.pop(key, None)
         if again is not None:
             self.add(key, priority=again.priority, rank=again.rank)
@@ -192,6 +195,10 @@ class WorkQueue:
 
     def __contains__(self, key: object) -> bool:
         return key in self._queued or key in self._again
+
+    def taken_at(self, key: str) -> int | None:
+        """The priority ``key`` was taken with, while it is being processed."""
+        return self._taken.get(key)
 
     @property
     def processing(self) -> frozenset[str]:

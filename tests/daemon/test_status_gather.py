@@ -1,4 +1,4 @@
-"""A cycle's status commit waits briefly for the chains the cycle started.
+"""A status commit waits briefly for the chains submitted just before it.
 
 A chain that ends within the wait makes one status commit with its outcome, not one
 saying it runs and another a moment later; a chain still running when the wait is over
@@ -78,7 +78,7 @@ async def _started(tmp_path: Path, remote: GitRemote, gather_s: float) -> Runnin
     running = await start_daemon(tmp_path, remote.path, ManualClock.at("2025-01-01T00:00:00Z"))
     reconciler = running.daemon.reconciler
     assert reconciler is not None
-    reconciler.status_gather_s = gather_s
+    reconciler.status.gather_s = gather_s
     first = remote.tip()
 
     def round_0_succeeded() -> bool:
