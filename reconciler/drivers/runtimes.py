@@ -54,6 +54,11 @@ class RuntimeManager:
         self._python = python
         self._locks: dict[str, asyncio.Lock] = {}
 
+    @property
+    def root(self) -> Path:
+        """The folder the runtime virtualenvs live in."""
+        return self._root
+
     def known(self) -> tuple[str, ...]:
         return tuple(sorted(path.stem for path in self._locks_dir.glob("*.lock")))
 

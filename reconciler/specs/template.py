@@ -85,6 +85,9 @@ MemoryAmount = Annotated[
 ]
 
 
+LoraStyle = Literal["vllm", "llama-cpp-python"]
+
+
 class Runtime(SpecModel):
     """What runs: an image (kubernetes driver) and/or an argv (local driver)."""
 
@@ -107,6 +110,12 @@ class Runtime(SpecModel):
     port: int = Field(default=8000, ge=1, le=65535)
     health_path: HttpPath = "/health"
     env: dict[str, str] = Field(default_factory=dict)
+    lora: LoraStyle | None = Field(
+        default=None,
+        description="how the server takes LoRA adapters (a Deployment's adapters): vllm "
+        "(--enable-lora --lora-modules name=path), llama-cpp-python (one config-file entry "
+        "per adapter, {server_config}); null: the server takes none",
+    )
 
     @model_validator(mode="after")
     def _runs_something(self) -> Runtime:
