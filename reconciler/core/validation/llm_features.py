@@ -1,0 +1,72 @@
+"""What a Deployment's LLM features ask that the repo or its cluster cannot give.
+
+A Deployment's ``adapters`` (LoRA) are checked up front, so ``validate`` and ``plan``
+refuse what the deploy step would stall on: each adapter's Model must exist; the template
+(repo or built-in) must say how its server takes adapters (``runtime.lora``); and on a
+Kubernetes Cluster only vllm-style templates take them (llama-cpp-python's config file is
+written on the daemon's host, so it is local-only: not supported on Kubernetes yet).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from reconciler.core.builtin_templates import BUILTIN_TEMPLATES
+from reconciler.core.diagnostics import Diagnostic
+from reconciler.core.validation.objects import SpecObject, did_you_mean
+from reconciler.core.validation.references import Index, Names
+
+
+def _template_runtime(name: Any, templates: Mapping[str, SpecObject]) -> Mapping[str, Any] | None:
+    if not isinstance(name, str):
+        return None
+    found = templates.get(name)
+    raw = found.spec if found is not None else BUILTIN_TEMPLATES.get(name)
+    runtime = (raw or {}).get("runtime")
+    return runtime if isinstance(runtime, Mapping) else None
+
+
+def check_adapters(deployment: SpecObject, index: Index, names: Names) -> list[Diagnostic]:
+    spec = deployment.spec
+    adapters = spec.get("adapters")
+    if not isinstance(adapters, list) or not adapters:
+        return []
+    found: list[Diagnostic] = []
+    models = names.get("Model", frozenset())
+    for position, adapter in enumerate(adapters):
+        model = adapter.get("model") if isinstance(adapter, Mapping) else None
+        if isinstance(model, str) and model not in models:
+            hint = did_you_mean(model, sorted(models))
+            found.append(
+                deployment.problem(
+                    ("spec", "adapters", position, "model"),
+                    f"Model '{model}' does not exist{hint}",
+                )
+            )
+    template = spec.get("template")
+    runtime = _template_runtime(template, index.get("DeploymentTemplate", {}))
+    if runtime is None:
+        return found
+    lora = runtime.get("lora")
+    if lora is None:
+        found.append(
+            deployment.problem(
+                ("spec", "adapters"),
+                f"DeploymentTemplate '{template}' takes no LoRA adapters (its runtime.lora is "
+                "unset): use a template whose server takes them (llama-cpp, vllm)",
+            )
+        )
+        return found
+    cluster_name = spec.get("cluster")
+    cluster = index.get("Cluster", {}).get(cluster_name) if isinstance(cluster_name, str) else None
+    if cluster is not None and cluster.spec.get("driver") == "kubernetes" and lora != "vllm":
+        found.append(
+            deployment.problem(
+                ("spec", "adapters"),
+                f"LoRA adapters in the {lora} style (DeploymentTemplate '{template}') on "
+                f"Cluster '{cluster_name}', a kubernetes Cluster: not supported yet; use a "
+                "vllm-style template there, or a local Cluster",
+            )
+        )
+    return found
