@@ -111,7 +111,5 @@ def test_an_adapter_name_used_twice_is_a_schema_error() -> None:
 
 def test_the_deployment_depends_on_its_adapter_models() -> None:
     spec = {"model": "smol", "cluster": "local", "adapters": [{"name": "sql", "model": "sql-lora"}]}
-    state = ObjectState(
-        kind="Deployment", name="chat", document={"spec": spec}, spec_hash="unused"
-    )
+    state = ObjectState(kind="Deployment", name="chat", document={"spec": spec}, spec_hash="unused")
     assert "Model/sql-lora" in references_of(state)

@@ -176,5 +176,7 @@ async def test_an_adapter_whose_model_is_not_ready_holds_the_deploy(
     finally:
         await driver.close()
     assert isinstance(waiting, outcomes.Retry)
-    assert waiting.reason.startswith("WaitingForModel: Deployment/chat: adapter sql: Model/sql-lora")
+    assert waiting.reason.startswith(
+        "WaitingForModel: Deployment/chat: adapter sql: Model/sql-lora"
+    )
     assert not (await driver.observe_endpoint("chat")).exists
