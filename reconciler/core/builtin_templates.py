@@ -35,6 +35,7 @@ BUILTIN_TEMPLATES: dict[str, dict[str, Any]] = {
             "port": 8000,
             "health_path": "/health",
             "lora": "vllm",
+            "metrics": "vllm",
         },
         "resources": {"gpus_per_worker": 1, "cpu": "8", "memory": "32Gi"},
         "defaults": {},
@@ -50,6 +51,7 @@ BUILTIN_TEMPLATES: dict[str, dict[str, Any]] = {
                 "{port}",
                 "--parallel",
                 "{concurrent_requests}",
+                "--metrics",
             ],
             "command": [
                 "{runtime_bin}/python",
@@ -62,6 +64,7 @@ BUILTIN_TEMPLATES: dict[str, dict[str, Any]] = {
             "health_path": "/v1/models",
             "env": {"HOST": "{host}", "PORT": "{port}"},
             "lora": "llama-cpp-python",
+            "metrics": "llama.cpp",
         },
         "resources": {"gpus_per_worker": 0, "cpu": "4", "memory": "8Gi"},
         "defaults": {},

@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
+from reconciler.specs.autoscaling import Autoscaling
 from reconciler.specs.common import (
     ClusterRef,
     CredentialRef,
@@ -82,6 +83,22 @@ class DeploymentSpec(SpecModel):
         description="LoRA adapters served beside the base model, each under its own name; "
         "the template must say how its server takes them (runtime.lora)",
     )
+
+    autoscaling: Autoscaling | None = Field(
+        default=None,
+        description="workers moved between bounds by the server's LLM metrics; leave "
+        "workers unset",
+    )
+
+    @model_validator(mode="after")
+    def _autoscaling_or_workers(self) -> DeploymentSpec:
+        if self.autoscaling is not None and self.workers is not None:
+            raise PydanticCustomError(
+                "autoscaling_workers",
+                "workers and autoscaling both set the worker count: leave workers unset "
+                "(autoscaling.min_workers and max_workers bound it)",
+            )
+        return self
 
     @model_validator(mode="after")
     def _adapter_names_unique(self) -> DeploymentSpec:

@@ -86,6 +86,7 @@ MemoryAmount = Annotated[
 
 
 LoraStyle = Literal["vllm", "llama-cpp-python"]
+MetricsStyle = Literal["vllm", "llama.cpp"]
 
 
 class Runtime(SpecModel):
@@ -115,6 +116,14 @@ class Runtime(SpecModel):
         description="how the server takes LoRA adapters (a Deployment's adapters): vllm "
         "(--enable-lora --lora-modules name=path), llama-cpp-python (one config-file entry "
         "per adapter, {server_config}); null: the server takes none",
+    )
+
+    metrics: MetricsStyle | None = Field(
+        default=None,
+        description="which Prometheus metrics the server exposes, for autoscaling: vllm "
+        "(vllm:num_requests_waiting, vllm:time_to_first_token_seconds, "
+        "vllm:gpu_cache_usage_perc) or llama.cpp (llamacpp:requests_deferred, "
+        "llamacpp:kv_cache_usage_ratio; the server run with --metrics); null: none known",
     )
 
     @model_validator(mode="after")

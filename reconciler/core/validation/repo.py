@@ -292,6 +292,7 @@ def _across(
         found.extend(slo.check_slo(obj, slo.template_for(obj, templates)))
         found.extend(cluster_fit.check_cluster_fit(obj, index.get("Cluster", {})))
         found.extend(llm_features.check_adapters(obj, index, names))
+        found.extend(llm_features.check_autoscaling(obj, index))
     if obj.kind == "Model":
         found.extend(_cloud_uri(obj))
     return found
