@@ -4,8 +4,14 @@ A Deployment's ``template`` names a DeploymentTemplate of the repo or one of the
 Their fields follow the DeploymentTemplate kind; drivers render them like any other.
 The local commands serve the model under the Deployment's ``endpoint_name`` (what
 ``GET /v1/models`` lists and clients send as ``model``). Neither server refuses another
-``model`` value: infinity-emb and llama-cpp-python, serving one model, answer any name
-with it.
+``model`` value: infinity-emb and llama-cpp-python answer an unknown name with the base
+model.
+
+``llama-cpp`` runs llama-cpp-python's OpenAI-compatible server (``/v1/chat/completions``,
+``/v1/completions``) on a GGUF file, from its config file: the deploy step writes it with
+the base model under ``endpoint_name`` and one entry per LoRA adapter (see
+reconciler.core.render.llm_server); the port and host come through ``PORT``/``HOST``.
+``vllm`` takes adapters as ``--lora-modules`` arguments.
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ BUILTIN_TEMPLATES: dict[str, dict[str, Any]] = {
             "command": None,
             "port": 8000,
             "health_path": "/health",
+            "lora": "vllm",
+            "metrics": "vllm",
         },
         "resources": {"gpus_per_worker": 1, "cpu": "8", "memory": "32Gi"},
         "defaults": {},
@@ -43,22 +51,20 @@ BUILTIN_TEMPLATES: dict[str, dict[str, Any]] = {
                 "{port}",
                 "--parallel",
                 "{concurrent_requests}",
+                "--metrics",
             ],
             "command": [
                 "{runtime_bin}/python",
                 "-m",
                 "llama_cpp.server",
-                "--model",
-                "{model_path}",
-                "--model_alias",
-                "{endpoint_name}",
-                "--host",
-                "{host}",
-                "--port",
-                "{port}",
+                "--config_file",
+                "{server_config}",
             ],
             "port": 8080,
             "health_path": "/v1/models",
+            "env": {"HOST": "{host}", "PORT": "{port}"},
+            "lora": "llama-cpp-python",
+            "metrics": "llama.cpp",
         },
         "resources": {"gpus_per_worker": 0, "cpu": "4", "memory": "8Gi"},
         "defaults": {},

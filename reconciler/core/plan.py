@@ -102,6 +102,10 @@ def references_of(state: ObjectState) -> list[str]:
             value = spec.get(field)
             if isinstance(value, str):
                 found.append(f"{kind}/{value}")
+        for adapter in spec.get("adapters") or ():
+            model = adapter.get("model") if isinstance(adapter, Mapping) else None
+            if isinstance(model, str):
+                found.append(f"Model/{model}")
     elif state.kind == "Model":
         source = spec.get("source")
         credential = source.get("credential") if isinstance(source, Mapping) else None

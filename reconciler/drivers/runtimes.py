@@ -6,6 +6,15 @@ A model server's pins clash with the daemon's own, so each runtime (``text-embed
 ``pip-compile --generate-hashes``). The folder is named after the lock's digest and a
 marker file is written last, so a half-built runtime is never used and a new lock builds
 beside the old one. Progress goes to a callback, one line per step.
+
+A runtime whose packages compile from source may ship ``<name>.build-env`` beside its
+lock: ``KEY=VALUE`` lines (``#`` comments) set in pip's environment while it builds.
+llama-cpp uses it for ``CMAKE_ARGS``: llama.cpp built for the portable x86-64-v3 level
+(AVX2, FMA, F16C) rather than ``-march=native``, whose AMX kernels crash on hosts whose
+kernel does not grant AMX state (seen on this project's VMs: a general protection fault
+on the first quantized matmul). The file is part of the folder's digest, so a changed
+build environment builds a new runtime, and such a runtime is installed without pip's
+cache (whose wheels are keyed by the source alone, not by how they were built).
 """
 
 from __future__ import annotations
@@ -54,6 +63,11 @@ class RuntimeManager:
         self._python = python
         self._locks: dict[str, asyncio.Lock] = {}
 
+    @property
+    def root(self) -> Path:
+        """The folder the runtime virtualenvs live in."""
+        return self._root
+
     def known(self) -> tuple[str, ...]:
         return tuple(sorted(path.stem for path in self._locks_dir.glob("*.lock")))
 
@@ -65,9 +79,29 @@ class RuntimeManager:
         return path
 
     def location(self, name: str) -> Path:
-        """Where the runtime of the current lock lives (built or not)."""
-        digest = hashlib.sha256(self.lock_file(name).read_bytes()).hexdigest()
+        """Where the runtime of the current lock (and build env) lives, built or not."""
+        content = self.lock_file(name).read_bytes()
+        build_env = self._locks_dir / f"{name}.build-env"
+        if build_env.is_file():
+            content += b"\0build-env\0" + build_env.read_bytes()
+        digest = hashlib.sha256(content).hexdigest()
         return self._root / f"{name}-{digest[:16]}"
+
+    def build_env(self, name: str) -> dict[str, str]:
+        """The variables set while the runtime's packages build (its .build-env file)."""
+        path = self._locks_dir / f"{name}.build-env"
+        if not path.is_file():
+            return {}
+        found: dict[str, str] = {}
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            text = line.strip()
+            if not text or text.startswith("#"):
+                continue
+            key, sep, value = text.partition("=")
+            if not sep or not key.strip():
+                raise RuntimeBuildError(f"{path}:{number}: expected KEY=VALUE, got {text!r}")
+            found[key.strip()] = value.strip()
+        return found
 
     def ready_bin(self, name: str) -> Path | None:
         """The runtime's bin folder when it is fully built, else None."""
@@ -107,10 +141,15 @@ class RuntimeManager:
         try:
             await self._run([self._python, "-m", "venv", str(place)], progress=None)
             pip = [str(place / "bin" / "python"), "-m", "pip"]
+            build_env = self.build_env(name)
+            # pip's wheel cache is keyed by the source alone: a wheel built under another
+            # build env would be reused, so a runtime with one builds without the cache.
+            no_cache = ["--no-cache-dir"] if build_env else []
             await self._run(
                 [
                     *pip,
                     "install",
+                    *no_cache,
                     "--no-deps",
                     "--require-hashes",
                     "--progress-bar",
@@ -120,6 +159,7 @@ class RuntimeManager:
                     str(lock_file),
                 ],
                 progress=_PipProgress(name, len(packages), progress),
+                extra_env=build_env,
             )
         except BaseException:
             shutil.rmtree(place, ignore_errors=True)
@@ -129,8 +169,14 @@ class RuntimeManager:
         progress(f"runtime {name}: ready")
         return place / "bin"
 
-    async def _run(self, argv: list[str], *, progress: _PipProgress | None) -> None:
-        env = {**os.environ, "PIP_NO_INPUT": "1", "PYTHONUNBUFFERED": "1"}
+    async def _run(
+        self,
+        argv: list[str],
+        *,
+        progress: _PipProgress | None,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
+        env = {**os.environ, "PIP_NO_INPUT": "1", "PYTHONUNBUFFERED": "1", **(extra_env or {})}
         process = await asyncio.create_subprocess_exec(
             *argv,
             stdin=asyncio.subprocess.DEVNULL,

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
+from pydantic_core import PydanticCustomError
 
+from reconciler.specs.autoscaling import Autoscaling
 from reconciler.specs.common import (
     ClusterRef,
     CredentialRef,
@@ -40,6 +42,22 @@ class DeployConfig(SpecModel):
     )
 
 
+SERVED_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+
+
+class Adapter(SpecModel):
+    """A LoRA adapter served on the Deployment's base model under a name of its own."""
+
+    name: str = Field(
+        pattern=SERVED_NAME_PATTERN,
+        description="the model name clients send and GET /v1/models lists for this adapter",
+    )
+    model: ModelRef = Field(
+        description="a Model of the repo holding the adapter's files (any source; resolved "
+        "and security-scanned like any Model before the endpoint serves it)"
+    )
+
+
 class DeploymentSpec(SpecModel):
     """Which model to serve, where, how, and under which load."""
 
@@ -60,6 +78,40 @@ class DeploymentSpec(SpecModel):
         default=None, gt=0, description="null: sized from deploy_config; a number pins it"
     )
     suspend: bool = Field(default=False, description="true: the daemon leaves it as it is")
+    adapters: list[Adapter] = Field(
+        default_factory=list,
+        description="LoRA adapters served beside the base model, each under its own name; "
+        "the template must say how its server takes them (runtime.lora)",
+    )
+
+    autoscaling: Autoscaling | None = Field(
+        default=None,
+        description="workers moved between bounds by the server's LLM metrics; leave "
+        "workers unset",
+    )
+
+    @model_validator(mode="after")
+    def _autoscaling_or_workers(self) -> DeploymentSpec:
+        if self.autoscaling is not None and self.workers is not None:
+            raise PydanticCustomError(
+                "autoscaling_workers",
+                "workers and autoscaling both set the worker count: leave workers unset "
+                "(autoscaling.min_workers and max_workers bound it)",
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _adapter_names_unique(self) -> DeploymentSpec:
+        seen = {self.endpoint_name}
+        for adapter in self.adapters:
+            if adapter.name in seen:
+                raise PydanticCustomError(
+                    "adapter_name",
+                    f"adapter name {adapter.name!r} is used twice (or is the endpoint_name): "
+                    "each adapter needs a name of its own",
+                )
+            seen.add(adapter.name)
+        return self
 
 
 class DeploymentDocument(Document):

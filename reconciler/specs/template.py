@@ -85,6 +85,10 @@ MemoryAmount = Annotated[
 ]
 
 
+LoraStyle = Literal["vllm", "llama-cpp-python"]
+MetricsStyle = Literal["vllm", "llama.cpp"]
+
+
 class Runtime(SpecModel):
     """What runs: an image (kubernetes driver) and/or an argv (local driver)."""
 
@@ -107,6 +111,20 @@ class Runtime(SpecModel):
     port: int = Field(default=8000, ge=1, le=65535)
     health_path: HttpPath = "/health"
     env: dict[str, str] = Field(default_factory=dict)
+    lora: LoraStyle | None = Field(
+        default=None,
+        description="how the server takes LoRA adapters (a Deployment's adapters): vllm "
+        "(--enable-lora --lora-modules name=path), llama-cpp-python (one config-file entry "
+        "per adapter, {server_config}); null: the server takes none",
+    )
+
+    metrics: MetricsStyle | None = Field(
+        default=None,
+        description="which Prometheus metrics the server exposes, for autoscaling: vllm "
+        "(vllm:num_requests_waiting, vllm:time_to_first_token_seconds, "
+        "vllm:gpu_cache_usage_perc) or llama.cpp (llamacpp:requests_deferred, "
+        "llamacpp:kv_cache_usage_ratio; the server run with --metrics); null: none known",
+    )
 
     @model_validator(mode="after")
     def _runs_something(self) -> Runtime:

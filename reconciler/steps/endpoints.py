@@ -32,15 +32,22 @@ import pydantic
 
 from reconciler.core.builtin_templates import BUILTIN_TEMPLATES
 from reconciler.core.render import kubernetes as render_k8s
-from reconciler.core.render.local_command import needs_runtime, render_local_command
+from reconciler.core.render import llm_server
+from reconciler.core.render.local_command import (
+    needs_runtime,
+    needs_server_config,
+    render_local_command,
+    server_config,
+)
 from reconciler.core.render.placeholders import RenderError
 from reconciler.core.sizing import gpus, roofline
-from reconciler.drivers import runtimes
+from reconciler.drivers import runtimes, server_configs
 from reconciler.drivers.clusters import protocol
 from reconciler.engine import outcomes
 from reconciler.engine.context import StepContext, StepImpl
 from reconciler.specs.deployment import DeploymentSpec
 from reconciler.specs.template import DeploymentTemplateSpec
+from reconciler.steps import adapters as lora
 from reconciler.steps import cloud_endpoints as cloud
 from reconciler.steps import models
 
@@ -103,9 +110,18 @@ def register_endpoint_steps(
     drivers: Mapping[str, protocol.ClusterDriver],
     facts: EndpointFacts,
     runtime_manager: runtimes.RuntimeManager | None = None,
+    configs: server_configs.ServerConfigs | None = None,
 ) -> None:
-    """Register the five steps; ``drivers`` maps a Cluster's name to its driver."""
-    steps = _EndpointSteps(drivers=drivers, facts=facts, runtime_manager=runtime_manager)
+    """Register the five steps; ``drivers`` maps a Cluster's name to its driver.
+
+    ``configs`` keeps the config files local servers read (llama-cpp-python's); by
+    default under the runtime manager's folder, ``server-configs/``.
+    """
+    if configs is None and runtime_manager is not None:
+        configs = server_configs.ServerConfigs(runtime_manager.root / "server-configs")
+    steps = _EndpointSteps(
+        drivers=drivers, facts=facts, runtime_manager=runtime_manager, configs=configs
+    )
     registry.register("deploy_model", steps.deploy_model)
     registry.register("undeploy_model", steps.undeploy_model)
     registry.register("scale_deployment", steps.scale_deployment)
@@ -138,6 +154,7 @@ class _EndpointSteps:
     drivers: Mapping[str, protocol.ClusterDriver]
     facts: EndpointFacts
     runtime_manager: runtimes.RuntimeManager | None
+    configs: server_configs.ServerConfigs | None = None
 
     # --- helpers ---------------------------------------------------------------------
 
@@ -251,7 +268,9 @@ class _EndpointSteps:
         template_name: str,
         template: DeploymentTemplateSpec,
         model_path: str,
-    ) -> tuple[tuple[str, ...], dict[str, str]]:
+        adapters: tuple[llm_server.AdapterFiles, ...] = (),
+    ) -> tuple[tuple[str, ...], dict[str, str], str | None]:
+        """(argv, env, the server config file it reads if any)."""
         runtime_bin: str | None = None
         if needs_runtime(template):
             if self.runtime_manager is None:
@@ -264,6 +283,14 @@ class _EndpointSteps:
                 raise _Stop(outcomes.Retry(f"runtime {template_name}: {exc}")) from exc
             runtime_bin = str(built)
         try:
+            config_path = self._server_config(
+                name=name,
+                spec=spec,
+                template_name=template_name,
+                template=template,
+                model_path=model_path,
+                adapters=adapters,
+            )
             rendered = render_local_command(
                 template_name=template_name,
                 template=template,
@@ -271,10 +298,36 @@ class _EndpointSteps:
                 deployment=spec,
                 model_path=model_path,
                 runtime_bin=runtime_bin,
+                server_config_path=config_path,
+                adapters=adapters,
             )
         except RenderError as exc:
             raise _Stop(outcomes.Stalled(str(exc))) from exc
-        return rendered.argv, rendered.env
+        return rendered.argv, rendered.env, config_path
+
+    def _server_config(
+        self,
+        *,
+        name: str,
+        spec: DeploymentSpec,
+        template_name: str,
+        template: DeploymentTemplateSpec,
+        model_path: str,
+        adapters: tuple[llm_server.AdapterFiles, ...],
+    ) -> str | None:
+        """The path of the server's config file when its template reads one (written)."""
+        if not needs_server_config(template):
+            return None
+        if self.configs is None:
+            raise _Stop(outcomes.Failed("no server config folder was given to the deploy steps"))
+        content = server_config(
+            template_name=template_name,
+            template=template,
+            deployment=spec,
+            model_path=model_path,
+            adapters=adapters,
+        )
+        return str(self.configs.write(name, llm_server.config_text(content)))
 
     # --- steps -----------------------------------------------------------------------
 
@@ -329,6 +382,16 @@ class _EndpointSteps:
             if not isinstance(files, Path):
                 return files
             model = dataclasses.replace(model, path=str(files))
+        found_adapters = await lora.adapter_files(
+            ctx,
+            who=who,
+            spec=spec,
+            model_of=self.facts.model,
+            local=local,
+            lora_style=template.runtime.lora,
+        )
+        if not isinstance(found_adapters, tuple):
+            return found_adapters
         gpu_name, gpu_product = (None, None) if local else await self._gpu_type(driver, cluster)
         try:
             sizing = self._sizing(spec=spec, model=model, template=template, gpu_name=gpu_name)
@@ -337,6 +400,7 @@ class _EndpointSteps:
         if not sizing.feasible:
             return outcomes.Stalled(f"{who}: infeasible: {'; '.join(sizing.gap)}")
         resources = template.resources
+        config_file: str | None = None
         endpoint = protocol.EndpointSpec(
             name=name,
             owner_labels={
@@ -358,13 +422,14 @@ class _EndpointSteps:
             strategy=spec.strategy,
         )
         if local:
-            command, env = await self._command(
+            command, env, config_file = await self._command(
                 ctx,
                 name=name,
                 spec=spec,
                 template_name=spec.template,
                 template=template,
                 model_path=_model_file(str(model.path), template_name=spec.template),
+                adapters=found_adapters,
             )
             endpoint = dataclasses.replace(endpoint, command=command, env=env)
         else:
@@ -376,6 +441,7 @@ class _EndpointSteps:
                 model_path=_cluster_model_path(model),
                 sizing=sizing,
                 gpu_product=gpu_product,
+                adapters=found_adapters,
             )
         try:
             healed, seen = await self._roll_out(ctx, driver, endpoint, who=who, on=spec.cluster)
@@ -390,7 +456,11 @@ class _EndpointSteps:
         for drift in healed:
             by = f" by {drift.manager}" if drift.manager else ""
             ctx.log.warning(f"{who}: drift re-applied: {drift.field} changed{by}")
+        if local and self.configs is not None:
+            self.configs.prune(name, keep=None if config_file is None else Path(config_file))
         status = _status(seen, cluster=spec.cluster, sizing=sizing, healed=healed)
+        if found_adapters:
+            status["adapters"] = [adapter.name for adapter in found_adapters]
         return outcomes.Done(
             {"endpoint_url": seen.endpoint_url, "workers": seen.workers_desired, "status": status}
         )
@@ -405,6 +475,7 @@ class _EndpointSteps:
         model_path: str,
         sizing: roofline.SizingResult,
         gpu_product: str | None,
+        adapters: tuple[llm_server.AdapterFiles, ...] = (),
     ) -> protocol.EndpointSpec:
         assert spec.template is not None
         try:
@@ -418,6 +489,7 @@ class _EndpointSteps:
                 workers=sizing.workers,
                 gpus_per_worker=sizing.gpus_per_worker,
                 gpu_product=gpu_product,
+                adapters=adapters,
             )
         except RenderError as exc:
             raise _Stop(outcomes.Stalled(str(exc))) from exc
@@ -457,6 +529,8 @@ class _EndpointSteps:
                 return outcomes.Done({"removed": False})
             driver = self._driver(spec.cluster, who=f"Deployment/{name}")
             removed = await driver.delete_endpoint(name)
+            if self.configs is not None:
+                self.configs.prune(name)
         except _Stop as stop:
             return stop.outcome
         except protocol.ClusterError as exc:

@@ -45,6 +45,17 @@ KINDS: tuple[Kind, ...] = (
     Kind("", "v1", "services", "Service", True, ("svc",), ("status",)),
     Kind("apps", "v1", "deployments", "Deployment", True, ("deploy",), ("status", "scale"), True),
     Kind("batch", "v1", "jobs", "Job", True, (), ("status",), True),
+    Kind(
+        "autoscaling",
+        "v2",
+        "horizontalpodautoscalers",
+        "HorizontalPodAutoscaler",
+        True,
+        ("hpa",),
+        ("status",),
+    ),
+    # A custom resource: as on a cluster where KEDA's CRD is installed.
+    Kind("keda.sh", "v1alpha1", "scaledobjects", "ScaledObject", True, ("so",), ("status",), True),
 )
 
 
@@ -279,4 +290,28 @@ def validate(kind: Kind, obj: dict[str, Any], old: dict[str, Any] | None) -> lis
                 causes.append(
                     _invalid(f"spec.ports[{index}].port", number, "must be between 1 and 65535")
                 )
+    elif kind.kind in ("HorizontalPodAutoscaler", "ScaledObject"):
+        causes += _check_autoscaler(kind, spec)
+    return causes
+
+
+def _check_autoscaler(kind: Kind, spec: dict[str, Any]) -> list[Cause]:
+    """What the real server (HPA validation, or KEDA's CRD schema and webhook) refuses."""
+    causes: list[Cause] = []
+    if not (spec.get("scaleTargetRef") or {}).get("name"):
+        causes.append(_required("spec.scaleTargetRef.name"))
+    low_field, high_field = (
+        ("minReplicas", "maxReplicas")
+        if kind.kind == "HorizontalPodAutoscaler"
+        else ("minReplicaCount", "maxReplicaCount")
+    )
+    low, high = spec.get(low_field, 1), spec.get(high_field)
+    if kind.kind == "HorizontalPodAutoscaler" and not isinstance(high, int):
+        causes.append(_required(f"spec.{high_field}"))
+    elif isinstance(high, int) and isinstance(low, int) and high < low:
+        causes.append(
+            _invalid(f"spec.{high_field}", high, f"must be greater than or equal to `{low_field}`")
+        )
+    if kind.kind == "ScaledObject" and not spec.get("triggers"):
+        causes.append(_required("spec.triggers"))
     return causes

@@ -11,10 +11,11 @@ the live cluster (revision names and the Service's switch between revisions).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from reconciler.core.render import placeholders
+from reconciler.core.render import llm_server, placeholders
 from reconciler.core.render.placeholders import RenderError
 from reconciler.specs.deployment import DeploymentSpec
 from reconciler.specs.template import DeploymentTemplateSpec
@@ -87,12 +88,14 @@ def render_kubernetes(
     workers: int,
     gpus_per_worker: int | None = None,
     gpu_product: str | None = None,
+    adapters: Sequence[llm_server.AdapterFiles] = (),
 ) -> KubernetesManifests:
     """The Deployment and Service of ``deployment``; RenderError names what cannot render.
 
     ``workers`` and ``gpus_per_worker`` come from sizing (``gpus_per_worker`` None keeps
     the template's); ``gpu_product`` pins the pods to nodes with that
-    ``nvidia.com/gpu.product`` label.
+    ``nvidia.com/gpu.product`` label. ``adapters`` (LoRA) reach a vllm-style server as
+    arguments; other styles are not supported on Kubernetes yet.
     """
     runtime = template.runtime
     where = f"DeploymentTemplate/{template_name}"
@@ -115,6 +118,18 @@ def render_kubernetes(
         placeholders.fill(part, values, where=f"{where} runtime.args[{index}]")
         for index, part in enumerate(runtime.args)
     ]
+    llm_server.check_adapters_supported(
+        template_name=template_name,
+        lora=runtime.lora,
+        adapters=adapters,
+        where=f"Deployment/{deployment_name}",
+    )
+    if adapters and runtime.lora != llm_server.VLLM:
+        raise RenderError(
+            f"{where}: LoRA adapters in the {runtime.lora} style are not supported on "
+            "Kubernetes yet (only vllm-style templates take adapters there)"
+        )
+    args += llm_server.vllm_lora_args(adapters)
     env = [
         {"name": key, "value": placeholders.fill(value, values, where=f"{where} runtime.env.{key}")}
         for key, value in sorted(runtime.env.items())

@@ -20,9 +20,21 @@ DEPLOYMENT = "deployment"
 ENDPOINT_NAME = "endpoint_name"
 """The Deployment's ``spec.endpoint_name``: the model name its server answers under."""
 RUNTIME_BIN = "runtime_bin"
+SERVER_CONFIG = "server_config"
+"""A file the deploy step writes for the server (llama-cpp-python's config: the base model
+and one entry per LoRA adapter); local driver only."""
 
 KNOWN: frozenset[str] = frozenset(
-    {MODEL_PATH, PORT, HOST, CONCURRENT_REQUESTS, DEPLOYMENT, ENDPOINT_NAME, RUNTIME_BIN}
+    {
+        MODEL_PATH,
+        PORT,
+        HOST,
+        CONCURRENT_REQUESTS,
+        DEPLOYMENT,
+        ENDPOINT_NAME,
+        RUNTIME_BIN,
+        SERVER_CONFIG,
+    }
 )
 
 

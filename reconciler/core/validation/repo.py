@@ -26,6 +26,7 @@ from reconciler.core.diagnostics import Diagnostic, sort_diagnostics
 from reconciler.core.validation import (
     cluster_fit,
     inline_secrets,
+    llm_features,
     references,
     slo,
     workflow_graph,
@@ -290,6 +291,8 @@ def _across(
         templates = index.get("DeploymentTemplate", {})
         found.extend(slo.check_slo(obj, slo.template_for(obj, templates)))
         found.extend(cluster_fit.check_cluster_fit(obj, index.get("Cluster", {})))
+        found.extend(llm_features.check_adapters(obj, index, names))
+        found.extend(llm_features.check_autoscaling(obj, index))
     if obj.kind == "Model":
         found.extend(_cloud_uri(obj))
     return found

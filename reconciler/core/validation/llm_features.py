@@ -1,0 +1,127 @@
+"""What a Deployment's LLM features ask that the repo or its cluster cannot give.
+
+``autoscaling`` needs a template whose server's metrics are known (``runtime.metrics``)
+and that measures each target; beyond that it is not supported yet on any driver: the
+HPA and KEDA objects render (reconciler.core.render.autoscaling) but the kubernetes
+driver does not apply them yet, and the local driver runs one worker per endpoint. So
+``validate`` refuses it, saying so, rather than accept a field the daemon would ignore.
+
+A Deployment's ``adapters`` (LoRA) are checked up front, so ``validate`` and ``plan``
+refuse what the deploy step would stall on: each adapter's Model must exist; the template
+(repo or built-in) must say how its server takes adapters (``runtime.lora``); and on a
+Kubernetes Cluster only vllm-style templates take them (llama-cpp-python's config file is
+written on the daemon's host, so it is local-only: not supported on Kubernetes yet).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from reconciler.core.builtin_templates import BUILTIN_TEMPLATES
+from reconciler.core.diagnostics import Diagnostic
+from reconciler.core.render.autoscaling import PROMETHEUS_METRICS
+from reconciler.core.validation.objects import SpecObject, did_you_mean
+from reconciler.core.validation.references import Index, Names
+
+
+def _template_runtime(name: Any, templates: Mapping[str, SpecObject]) -> Mapping[str, Any] | None:
+    if not isinstance(name, str):
+        return None
+    found = templates.get(name)
+    raw = found.spec if found is not None else BUILTIN_TEMPLATES.get(name)
+    runtime = (raw or {}).get("runtime")
+    return runtime if isinstance(runtime, Mapping) else None
+
+
+def check_adapters(deployment: SpecObject, index: Index, names: Names) -> list[Diagnostic]:
+    spec = deployment.spec
+    adapters = spec.get("adapters")
+    if not isinstance(adapters, list) or not adapters:
+        return []
+    found: list[Diagnostic] = []
+    models = names.get("Model", frozenset())
+    for position, adapter in enumerate(adapters):
+        model = adapter.get("model") if isinstance(adapter, Mapping) else None
+        if isinstance(model, str) and model not in models:
+            hint = did_you_mean(model, sorted(models))
+            found.append(
+                deployment.problem(
+                    ("spec", "adapters", position, "model"),
+                    f"Model '{model}' does not exist{hint}",
+                )
+            )
+    template = spec.get("template")
+    runtime = _template_runtime(template, index.get("DeploymentTemplate", {}))
+    if runtime is None:
+        return found
+    lora = runtime.get("lora")
+    if lora is None:
+        found.append(
+            deployment.problem(
+                ("spec", "adapters"),
+                f"DeploymentTemplate '{template}' takes no LoRA adapters (its runtime.lora is "
+                "unset): use a template whose server takes them (llama-cpp, vllm)",
+            )
+        )
+        return found
+    cluster_name = spec.get("cluster")
+    cluster = index.get("Cluster", {}).get(cluster_name) if isinstance(cluster_name, str) else None
+    if cluster is not None and cluster.spec.get("driver") == "kubernetes" and lora != "vllm":
+        found.append(
+            deployment.problem(
+                ("spec", "adapters"),
+                f"LoRA adapters in the {lora} style (DeploymentTemplate '{template}') on "
+                f"Cluster '{cluster_name}', a kubernetes Cluster: not supported yet; use a "
+                "vllm-style template there, or a local Cluster",
+            )
+        )
+    return found
+
+
+def check_autoscaling(deployment: SpecObject, index: Index) -> list[Diagnostic]:
+    spec = deployment.spec
+    autoscaling = spec.get("autoscaling")
+    if not isinstance(autoscaling, Mapping):
+        return []
+    found: list[Diagnostic] = []
+    template = spec.get("template")
+    runtime = _template_runtime(template, index.get("DeploymentTemplate", {}))
+    if runtime is not None:
+        metrics = runtime.get("metrics")
+        known = PROMETHEUS_METRICS.get(metrics) if isinstance(metrics, str) else None
+        targets = autoscaling.get("targets")
+        if known is None:
+            found.append(
+                deployment.problem(
+                    ("spec", "autoscaling"),
+                    f"DeploymentTemplate '{template}' names no server metrics (runtime.metrics "
+                    "is unset): autoscaling reads the server's Prometheus metrics (vllm, "
+                    "llama.cpp)",
+                )
+            )
+        elif isinstance(targets, Mapping):
+            for target, value in targets.items():
+                if value is not None and target not in known:
+                    found.append(
+                        deployment.problem(
+                            ("spec", "autoscaling", "targets", target),
+                            f"the {metrics} server of DeploymentTemplate '{template}' does not "
+                            f"measure {target}; use {', '.join(sorted(known))}",
+                        )
+                    )
+    cluster_name = spec.get("cluster")
+    cluster = index.get("Cluster", {}).get(cluster_name) if isinstance(cluster_name, str) else None
+    driver = cluster.spec.get("driver") if cluster is not None else None
+    why = (
+        "the local driver runs one worker per endpoint"
+        if driver == "local"
+        else "the HPA/ScaledObject is rendered but the kubernetes driver does not apply it yet"
+    )
+    found.append(
+        deployment.problem(
+            ("spec", "autoscaling"),
+            f"autoscaling is not supported yet ({why}); pin spec.workers instead",
+        )
+    )
+    return found

@@ -1,0 +1,125 @@
+"""Every field of the LLM features is honoured by the daemon or refused by validate.
+
+The walk goes over the JSON Schema of the Deployment's ``adapters`` and ``autoscaling``
+and the template runtime's ``lora`` and ``metrics``: each field found must be listed
+below, either with the test that shows the daemon acting on it, or as refused, which is
+then checked here: a Deployment setting it fails ``validate`` with "not supported yet".
+A field added to these parts of the spec and listed nowhere fails this test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from reconciler.core.validation.repo import validate_sources
+from reconciler.load.documents import SourceFile
+from reconciler.specs.deployment import DeploymentSpec
+from reconciler.specs.template import DeploymentTemplateSpec
+
+HONOURED = {
+    "deployment.adapters": "tests/llm/test_lora_adapters.py",
+    "deployment.adapters[].name": "tests/llm/test_lora_adapters.py",
+    "deployment.adapters[].model": "tests/llm/test_lora_adapters.py",
+    "template.runtime.lora": "tests/render/test_local_command.py, test_adapters_on_kubernetes.py",
+    "template.runtime.metrics": "tests/llm/test_autoscaling_render.py (rendering only)",
+}
+REFUSED = {
+    "deployment.autoscaling",
+    "deployment.autoscaling.min_workers",
+    "deployment.autoscaling.max_workers",
+    "deployment.autoscaling.targets",
+    "deployment.autoscaling.targets.queue_depth",
+    "deployment.autoscaling.targets.ttft_ms",
+    "deployment.autoscaling.targets.kv_cache_usage",
+    "deployment.autoscaling.engine",
+    "deployment.autoscaling.prometheus_url",
+    "deployment.autoscaling.scale_down_delay_s",
+}
+
+
+def _resolve(schema: Mapping[str, Any], root: Mapping[str, Any]) -> Mapping[str, Any]:
+    ref = schema.get("$ref")
+    if isinstance(ref, str):
+        return _resolve(root["$defs"][ref.rsplit("/", 1)[1]], root)
+    if "properties" in schema:
+        return schema
+    for key in ("anyOf", "oneOf"):
+        for option in schema.get(key) or ():
+            if option.get("type") != "null":
+                return _resolve(option, root)
+    return schema
+
+
+def _fields(prefix: str, schema: Mapping[str, Any], root: Mapping[str, Any]) -> Iterator[str]:
+    schema = _resolve(schema, root)
+    if schema.get("type") == "array" and "items" in schema:
+        yield from _fields(f"{prefix}[]", schema["items"], root)
+        return
+    for name, sub in (schema.get("properties") or {}).items():
+        path = f"{prefix}.{name}"
+        yield path
+        yield from _fields(path, sub, root)
+
+
+def _walk() -> set[str]:
+    deployment = DeploymentSpec.model_json_schema()
+    found = set()
+    for name in ("adapters", "autoscaling"):
+        found.add(f"deployment.{name}")
+        found |= set(_fields(f"deployment.{name}", deployment["properties"][name], deployment))
+    template = DeploymentTemplateSpec.model_json_schema()
+    runtime = _resolve(template["properties"]["runtime"], template)
+    for name in ("lora", "metrics"):
+        found.add(f"template.runtime.{name}")
+    assert {"lora", "metrics"} <= set(runtime["properties"])
+    return found
+
+
+def test_every_llm_field_is_honoured_or_refused() -> None:
+    walked = _walk()
+    assert walked == set(HONOURED) | REFUSED, sorted(walked ^ (set(HONOURED) | REFUSED))
+
+
+def test_each_refused_field_is_refused_by_validate() -> None:
+    deployment = """\
+apiVersion: reconciler/v1
+kind: Deployment
+metadata: {name: chat}
+spec:
+  model: smol
+  cluster: gpus
+  template: vllm
+  endpoint_name: chat
+  deploy_config: {concurrent_requests: 4, avg_sequence_length: 64, avg_context_length: 64}
+  autoscaling:
+    min_workers: 1
+    max_workers: 3
+    targets: {queue_depth: 2, ttft_ms: 300, kv_cache_usage: 0.9}
+    engine: keda
+    prometheus_url: http://prometheus:9090
+    scale_down_delay_s: 60
+"""
+    repo = """\
+apiVersion: reconciler/v1
+kind: Cluster
+metadata: {name: gpus}
+spec:
+  driver: kubernetes
+  kubeconfig: {secret: gpus-kubeconfig}
+---
+apiVersion: reconciler/v1
+kind: Model
+metadata: {name: smol}
+spec:
+  modality: llm
+  source: {provider_type: disk, uri: /srv/models/smol}
+"""
+    sources = [
+        SourceFile("repo.yaml", repo.encode()),
+        SourceFile("deployments.yaml", deployment.encode()),
+    ]
+    problems = [d.format() for d in validate_sources(sources).diagnostics]
+    assert len(problems) == 1 and "autoscaling is not supported yet" in problems[0], problems
+    # every refused field lives under autoscaling, which the one problem refuses whole
+    assert all(field.startswith("deployment.autoscaling") for field in REFUSED)

@@ -1,0 +1,75 @@
+"""A runtime's ``.build-env`` file reaches pip's build environment and names the folder.
+
+A real (tiny) runtime: a lock holding one local source package whose build fails unless
+a variable of the build env is set, built by RuntimeManager from that lock; the folder
+moves when the build env changes, so a changed build is never mistaken for the old one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from reconciler.drivers.runtimes import RuntimeBuildError, RuntimeManager
+
+SETUP = """\
+import os
+from setuptools import setup
+if os.environ.get("TINY_BUILD_FLAG") != "on":
+    raise SystemExit("TINY_BUILD_FLAG is not set to on")
+setup(name="tinybuilt", version="1.0", py_modules=["tinybuilt"])
+"""
+
+
+def _sdist(tmp_path: Path) -> Path:
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "setup.py").write_text(SETUP)
+    (source / "tinybuilt.py").write_text("VALUE = 1\n")
+    out = tmp_path / "dist"
+    subprocess.run(
+        [sys.executable, "setup.py", "-q", "sdist", "--formats=gztar", "-d", str(out)],
+        cwd=source,
+        check=True,
+        capture_output=True,
+        env={"TINY_BUILD_FLAG": "on", "PATH": "/usr/bin:/bin"},
+    )
+    [archive] = list(out.glob("*.tar.gz"))
+    return archive
+
+
+async def test_build_env_is_set_while_building_and_moves_the_folder(tmp_path: Path) -> None:
+    archive = _sdist(tmp_path)
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+    locks = tmp_path / "locks"
+    locks.mkdir()
+    (locks / "tiny.lock").write_text(f"tinybuilt @ file://{archive} --hash=sha256:{digest}\n")
+    manager = RuntimeManager(root=tmp_path / "runtimes", locks_dir=locks)
+    without = manager.location("tiny")
+    with pytest.raises(RuntimeBuildError, match="TINY_BUILD_FLAG is not set"):
+        await manager.ensure("tiny")
+
+    (locks / "tiny.build-env").write_text("# comment\nTINY_BUILD_FLAG=on\n")
+    assert manager.build_env("tiny") == {"TINY_BUILD_FLAG": "on"}
+    assert manager.location("tiny") != without
+    built = await manager.ensure("tiny")
+    assert built.parent == manager.location("tiny")
+    ran = subprocess.run(
+        [str(built / "python"), "-c", "import tinybuilt; print(tinybuilt.VALUE)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert ran.stdout.strip() == "1"
+
+
+def test_a_malformed_build_env_line_is_named(tmp_path: Path) -> None:
+    (tmp_path / "x.lock").write_text("")
+    (tmp_path / "x.build-env").write_text("GOOD=1\nno equals sign\n")
+    manager = RuntimeManager(root=tmp_path / "runtimes", locks_dir=tmp_path)
+    with pytest.raises(RuntimeBuildError, match=r"x\.build-env:2: expected KEY=VALUE"):
+        manager.build_env("x")
