@@ -27,6 +27,7 @@ Usage: .venv/bin/python bench/bench_push_to_status.py [--trials 7] [--specs 1000
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import signal
@@ -209,26 +210,40 @@ def push_round(clone: Path, remote: Path, trial: int) -> tuple[float, float, str
     git(clone, "commit", "--quiet", "-am", f"round {trial}")
     git(clone, "push", "--quiet", "origin", "HEAD:main")
     pushed = time.perf_counter()
+    PUSHED_WALL[0] = time.time()
     revision = git(clone, "rev-parse", "HEAD")
     seen = wait_for(lambda: done_for(remote, revision), timeout_s=120)
     return pushed, seen, revision
 
 
-def where_time_went(log_path: Path, since: int) -> str:
+PUSHED_WALL = [0.0]
+"""The wall-clock time the last push returned (the daemon's log stamps are wall time)."""
+
+
+def _offset(line: dict[str, Any], pushed_wall: float | None) -> str:
+    """``@+123ms``: when the daemon logged ``line``, after the push returned."""
+    if pushed_wall is None or not isinstance(line.get("ts"), str):
+        return ""
+    stamp = datetime.datetime.fromisoformat(line["ts"]).timestamp()
+    return f"@{(stamp - pushed_wall) * 1000:+.0f}ms "
+
+
+def where_time_went(log_path: Path, since: int, pushed_wall: float | None = None) -> str:
     parts = []
     for line in log_lines(log_path, since):
+        at = _offset(line, pushed_wall)
         if line.get("msg") == "revision loaded":
             parts.append(
-                f"load(fetch {line.get('fetch_ms')} load {line.get('load_ms')} "
+                f"{at}load(fetch {line.get('fetch_ms')} load {line.get('load_ms')} "
                 f"diff {line.get('diff_ms')} ms, enqueued {line.get('enqueued')})"
             )
         elif line.get("msg") == "status published":
             parts.append(
-                f"status({line.get('files')} files: collect {line.get('collect_ms')} "
+                f"{at}status({line.get('files')} files: collect {line.get('collect_ms')} "
                 f"publish {line.get('publish_ms')} ms)"
             )
         elif line.get("msg") == "execution succeeded" and "bench-status" in str(line.get("object")):
-            parts.append(f"execution {line.get('duration_s')} s")
+            parts.append(f"{at}execution {line.get('duration_s')} s")
     return "; ".join(parts)
 
 
@@ -261,7 +276,8 @@ def run(args: argparse.Namespace) -> None:
             pushed, seen, _ = push_round(clone, remote, trial)
             results.append(seen - pushed)
             time.sleep(args.quiet_s)
-            print(f"trial {trial}: {results[-1]:.3f} s  <- " + where_time_went(log_path, since))
+            went = where_time_went(log_path, since, PUSHED_WALL[0])
+            print(f"trial {trial}: {results[-1]:.3f} s  <- {went}")
         print(
             f"push -> status in Git: median {statistics.median(results):.3f} s, "
             f"max {max(results):.3f} s over {len(results)} trials"

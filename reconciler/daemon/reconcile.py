@@ -324,9 +324,13 @@ class Reconciler:
         self._status_moved(key)
 
     def _status_moved(self, key: str) -> None:
-        self.status.mark(key, backlog=key in self._backlog_keys)
+        backlog = key in self._backlog_keys
+        self.status.mark(key, backlog=backlog)
+        # A waiter woken by backlog work is backlog work too: thousands of Deployments
+        # waking as a start's Models fail must not go before a push.
+        wake = Priority.RESYNC if backlog else Priority.CHANGE
         for waiter in self.deps.waiters(key):
-            self._enqueue(waiter, Priority.CHANGE)
+            self._enqueue(waiter, wake)
         self._signal(key)
 
     def _signal(self, key: str) -> None:

@@ -10,8 +10,9 @@ Objects whose status may have moved are marked; a background task publishes them
   ``progress_s`` (2 s) or with the next state commit, so a run of a second or two makes
   two commits: started and finished.
 - Objects moved by the backlog (the start's, a resync's) are published in slices of
-  ``backlog_batch`` after everything else that moved: a push's own status goes in the
-  next commit, never behind thousands of backlog files.
+  ``backlog_batch`` after everything else that moved, a backlog-only commit at most
+  every ``backlog_interval_s``: a push's own status goes in the next window, never
+  behind thousands of backlog files.
 
 The commit message names each object and its phase once. A remote that is away keeps
 the batch for the next commit; a status branch that lost our commits is rebuilt whole.
@@ -39,8 +40,10 @@ WINDOW_S = 0.25
 GATHER_S = 0.05
 PROGRESS_S = 2.0
 MAX_BATCH = 2000
-BACKLOG_BATCH = 500
+BACKLOG_BATCH = 100
+BACKLOG_INTERVAL_S = 0.4
 MAX_LISTED = 50
+COLLECT_SLICE = 50
 SOURCE_FILE = "source.yaml"
 
 
@@ -67,6 +70,7 @@ class StatusCoalescer:
         progress_s: float = PROGRESS_S,
         max_batch: int = MAX_BATCH,
         backlog_batch: int = BACKLOG_BATCH,
+        backlog_interval_s: float = BACKLOG_INTERVAL_S,
     ) -> None:
         self._book = book
         self._view = view
@@ -77,6 +81,7 @@ class StatusCoalescer:
         self.window_s = window_s
         self.gather_s = gather_s
         self.progress_s = progress_s
+        self.backlog_interval_s = backlog_interval_s
         self._max_batch = max_batch
         self._backlog_batch = backlog_batch
         self._moved: dict[str, None] = {}
@@ -149,12 +154,16 @@ class StatusCoalescer:
                 self._due.set()
 
     def _delay(self) -> float:
-        """Seconds until the next commit may go: the window since the last commit, the
-        gather for fresh chains, the progress interval when only progress is due."""
+        """Seconds until the next commit may go: the window since the last commit began,
+        the gather for fresh chains, the pace of backlog-only commits, the progress
+        interval when only progress is due."""
         now = time.monotonic()
         wait = self._last_commit + self.window_s - now
-        if not self._moved and not self._backlog and not self._pending:
-            wait = max(wait, self._last_progress + self.progress_s - now)
+        if not self._moved and not self._pending:
+            if self._backlog:  # leave most windows free for what a push moves
+                wait = max(wait, self._last_commit + self.backlog_interval_s - now)
+            else:
+                wait = max(wait, self._last_progress + self.progress_s - now)
         fresh = [deadline for deadline in self._fresh.values() if deadline > now]
         if fresh and self._moved:
             wait = max(wait, min(max(fresh) - now, self.gather_s))
@@ -179,7 +188,7 @@ class StatusCoalescer:
         status file again)."""
         async with self._lock:
             began = time.perf_counter()
-            self._collect()
+            await self._collect()
             collected = time.perf_counter()
             if self._publisher is None:
                 self._pending.clear()
@@ -190,6 +199,7 @@ class StatusCoalescer:
             batch = dict(self._pending)
             names = dict(self._pending_names)
             summary, body = self._message(names)
+            self._last_commit = time.monotonic()  # windows count from a commit's start
             try:
                 try:
                     commit = await asyncio.to_thread(
@@ -208,8 +218,6 @@ class StatusCoalescer:
             except GitSourceError as exc:
                 log.warning("status not pushed; kept for the next one", extra={"error": str(exc)})
                 return None
-            finally:
-                self._last_commit = time.monotonic()
             for path, data in batch.items():
                 if self._pending.get(path, b"\0missing") == data:
                     del self._pending[path]
@@ -227,16 +235,20 @@ class StatusCoalescer:
             )
             return commit
 
-    def _collect(self) -> None:
-        """Status documents of what moved (one batch of it) into the pending files."""
+    async def _collect(self) -> None:
+        """Status documents of what moved (one batch of it) into the pending files; the
+        loop gets a turn every ``COLLECT_SLICE`` objects (a push is not held up)."""
         now = self._now()
         room = max(self._max_batch - len(self._pending), 0)
         keys = list(self._moved)[:room]
         if len(keys) < room:
             keys += list(self._progressed)[: room - len(keys)]
             self._last_progress = time.monotonic()
-        keys += list(self._backlog)[: min(room - len(keys), self._backlog_batch)]
-        for key in keys:
+        if not keys:  # a commit of what a push moved stays small: no backlog in it
+            keys = list(self._backlog)[: min(room, self._backlog_batch)]
+        for done, key in enumerate(keys):
+            if done and done % COLLECT_SLICE == 0:
+                await asyncio.sleep(0)
             self._moved.pop(key, None)
             self._backlog.pop(key, None)
             self._progressed.pop(key, None)
