@@ -166,6 +166,25 @@ def apply_defaults(kind: Kind, obj: dict[str, Any], *, cluster_ip: str) -> None:
         labels.setdefault("kubernetes.io/metadata.name", obj["metadata"].get("name"))
 
 
+JOB_UID_LABELS = ("batch.kubernetes.io/controller-uid", "controller-uid")
+JOB_NAME_LABELS = ("batch.kubernetes.io/job-name", "job-name")
+
+
+def generate_job_selector(obj: dict[str, Any]) -> None:
+    """What the server adds to a new Job (without ``manualSelector``): a selector on its
+    uid, and the uid and name labels on its pod template (so on every pod it makes)."""
+    meta, spec = obj["metadata"], obj.get("spec")
+    if not isinstance(spec, dict) or spec.get("manualSelector"):
+        return
+    generated = {label: meta["uid"] for label in JOB_UID_LABELS}
+    generated.update({label: meta["name"] for label in JOB_NAME_LABELS})
+    spec["selector"] = {"matchLabels": {JOB_UID_LABELS[0]: meta["uid"]}}
+    template_meta = (spec.get("template") or {}).setdefault("metadata", {})
+    template_meta["labels"] = {**(template_meta.get("labels") or {}), **generated}
+    if not meta.get("labels"):
+        meta["labels"] = dict(template_meta["labels"])
+
+
 Cause = dict[str, str]
 
 

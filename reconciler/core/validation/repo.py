@@ -23,7 +23,13 @@ from pydantic import ValidationError
 
 from reconciler.core import cloud_providers
 from reconciler.core.diagnostics import Diagnostic, sort_diagnostics
-from reconciler.core.validation import inline_secrets, references, slo, workflow_graph
+from reconciler.core.validation import (
+    cluster_fit,
+    inline_secrets,
+    references,
+    slo,
+    workflow_graph,
+)
 from reconciler.core.validation.check_memo import CheckMemo
 from reconciler.core.validation.objects import SpecObject, did_you_mean, document_problem
 from reconciler.core.validation.schema_errors import diagnostics_from_validation_error
@@ -282,6 +288,9 @@ def _across(
     if obj.kind == "Deployment":
         templates = index.get("DeploymentTemplate", {})
         found.extend(slo.check_slo(obj, slo.template_for(obj, templates)))
+        found.extend(cluster_fit.deployment_fit(obj, index))
+    if obj.kind == "Workflow":
+        found.extend(cluster_fit.job_fit(obj, index))
     if obj.kind == "Model":
         found.extend(_cloud_uri(obj))
     return found

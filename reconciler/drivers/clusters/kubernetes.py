@@ -34,7 +34,7 @@ from kubernetes.config.config_exception import ConfigException
 
 from reconciler.drivers.clusters import kubernetes_drift as drift
 from reconciler.drivers.clusters import kubernetes_errors as errors
-from reconciler.drivers.clusters import kubernetes_watch, protocol
+from reconciler.drivers.clusters import kubernetes_jobs, kubernetes_watch, protocol
 
 FIELD_MANAGER = "reconciler"
 OWNER_LABEL = "reconciler/deployment"
@@ -854,6 +854,15 @@ class KubernetesDriver:
             return text
 
         return await self._call(f"read logs of Job {handle.name}", read)
+
+    def job_runner(self) -> kubernetes_jobs.KubernetesJobRunner:
+        """Jobs run to their end in this cluster's namespace, on this driver's client."""
+        return kubernetes_jobs.KubernetesJobRunner(
+            api=self._api,
+            namespace=self.namespace,
+            call=self._call,
+            ensure_namespace=self._ensure_namespace,
+        )
 
     async def close(self) -> None:
         self._rollouts.close()
