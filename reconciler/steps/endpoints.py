@@ -181,6 +181,7 @@ class _EndpointSteps:
         model: ModelFacts,
         template: DeploymentTemplateSpec,
         gpu_name: str | None,
+        max_gpus: int | None = None,
     ) -> roofline.SizingResult:
         gpu = gpus.find_gpu(gpu_name) if gpu_name else None
         load = roofline.Load.from_deploy_config(
@@ -219,6 +220,7 @@ class _EndpointSteps:
             load=load,
             workers=spec.workers,
             gpus_per_worker=template.resources.gpus_per_worker if gpu is not None else None,
+            max_gpus=max_gpus,
         )
 
     async def _gpu_type(
@@ -330,12 +332,21 @@ class _EndpointSteps:
                 return files
             model = dataclasses.replace(model, path=str(files))
         gpu_name, gpu_product = (None, None) if local else await self._gpu_type(driver, cluster)
+        have = None if local else _declared_gpus(cluster)
         try:
-            sizing = self._sizing(spec=spec, model=model, template=template, gpu_name=gpu_name)
+            sizing = self._sizing(
+                spec=spec, model=model, template=template, gpu_name=gpu_name, max_gpus=have
+            )
         except roofline.SizingError as exc:
             return outcomes.Stalled(f"{who}: sizing: {exc}")
         if not sizing.feasible:
             return outcomes.Stalled(f"{who}: infeasible: {'; '.join(sizing.gap)}")
+        need = sizing.workers * sizing.gpus_per_worker
+        if have is not None and need > have:
+            return outcomes.Stalled(
+                f"{who}: infeasible: needs {need} GPU(s) ({sizing.workers} worker(s) x "
+                f"{sizing.gpus_per_worker}) and Cluster/{spec.cluster} has {have} (spec.gpu.count)"
+            )
         resources = template.resources
         endpoint = protocol.EndpointSpec(
             name=name,
@@ -509,6 +520,12 @@ class _EndpointSteps:
         name = str(ctx.inputs.get("cluster") or "")
         ctx.log.info(f"Cluster/{name} released; nothing on it was touched")
         return outcomes.Done({"released": name})
+
+
+def _declared_gpus(cluster: Mapping[str, Any]) -> int | None:
+    """The Cluster spec's ``gpu.count``, when it declares one."""
+    count = (cluster.get("gpu") or {}).get("count")
+    return count if isinstance(count, int) else None
 
 
 def _model_file(path: str, *, template_name: str) -> str:
