@@ -402,8 +402,10 @@ class _EndpointSteps:
             by = f" by {drift.manager}" if drift.manager else ""
             ctx.log.warning(f"{who}: drift re-applied: {drift.field} changed{by}")
         status = _status(seen, cluster=spec.cluster, sizing=sizing, healed=healed)
+        url = _public_url(seen.endpoint_url, cluster, name)
+        status["endpoint_url"] = url
         return outcomes.Done(
-            {"endpoint_url": seen.endpoint_url, "workers": seen.workers_desired, "status": status}
+            {"endpoint_url": url, "workers": seen.workers_desired, "status": status}
         )
 
     def _with_manifests(
@@ -418,13 +420,14 @@ class _EndpointSteps:
         gpu_product: str | None,
     ) -> protocol.EndpointSpec:
         assert spec.template is not None
+        namespace = str(cluster.get("namespace") or DEFAULT_NAMESPACE)
         try:
             manifests = render_k8s.render_kubernetes(
                 template_name=spec.template,
                 template=template,
                 deployment_name=endpoint.name,
                 deployment=spec,
-                namespace=str(cluster.get("namespace") or DEFAULT_NAMESPACE),
+                namespace=namespace,
                 model_path=model_path,
                 workers=sizing.workers,
                 gpus_per_worker=sizing.gpus_per_worker,
@@ -433,12 +436,18 @@ class _EndpointSteps:
         except RenderError as exc:
             raise _Stop(outcomes.Stalled(str(exc))) from exc
         container = manifests.deployment["spec"]["template"]["spec"]["containers"][0]
+        objects = {"Deployment": manifests.deployment, "Service": manifests.service}
+        ingress_url = cluster.get("ingress_url")
+        if isinstance(ingress_url, str):
+            objects["Ingress"] = render_k8s.render_ingress(
+                deployment_name=endpoint.name, namespace=namespace, ingress_url=ingress_url
+            )
         return dataclasses.replace(
             endpoint,
             owner_labels=render_k8s.owner_labels(endpoint.name),
             args=tuple(container.get("args") or ()),
             env={item["name"]: item["value"] for item in container.get("env") or ()},
-            manifests={"Deployment": manifests.deployment, "Service": manifests.service},
+            manifests=objects,
         )
 
     async def _roll_out(
@@ -495,6 +504,8 @@ class _EndpointSteps:
         if not seen.ready:
             return outcomes.Retry(f"Deployment/{name}: not ready: {seen.message}")
         status = _status(seen, cluster=spec.cluster or "", sizing=None)
+        cluster = self.facts.cluster(spec.cluster or "") or {}
+        status["endpoint_url"] = _public_url(seen.endpoint_url, cluster, name)
         return outcomes.Done({"workers": seen.workers_desired, "status": status})
 
     async def check_cluster(self, ctx: StepContext) -> outcomes.Outcome:
@@ -520,6 +531,16 @@ class _EndpointSteps:
         name = str(ctx.inputs.get("cluster") or "")
         ctx.log.info(f"Cluster/{name} released; nothing on it was touched")
         return outcomes.Done({"released": name})
+
+
+def _public_url(url: str | None, cluster: Mapping[str, Any], name: str) -> str | None:
+    """A ready kubernetes endpoint's URL through its Cluster's ``ingress_url``, when the
+    Cluster has one (the driver's own is the in-cluster Service address)."""
+    ingress_url = cluster.get("ingress_url")
+    if url is None or cluster.get("driver") != "kubernetes" or not isinstance(ingress_url, str):
+        return url
+    namespace = str(cluster.get("namespace") or DEFAULT_NAMESPACE)
+    return render_k8s.ingress_endpoint_url(ingress_url, namespace=namespace, deployment_name=name)
 
 
 def _declared_gpus(cluster: Mapping[str, Any]) -> int | None:

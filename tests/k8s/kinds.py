@@ -45,6 +45,7 @@ KINDS: tuple[Kind, ...] = (
     Kind("", "v1", "services", "Service", True, ("svc",), ("status",)),
     Kind("apps", "v1", "deployments", "Deployment", True, ("deploy",), ("status", "scale"), True),
     Kind("batch", "v1", "jobs", "Job", True, (), ("status",), True),
+    Kind("networking.k8s.io", "v1", "ingresses", "Ingress", True, ("ing",), ("status",), True),
 )
 
 
@@ -245,6 +246,40 @@ def _check_name(kind: Kind, name: Any) -> list[Cause]:
     return []
 
 
+_PATH_TYPES = ("Exact", "Prefix", "ImplementationSpecific")
+
+
+def _check_ingress(spec: dict[str, Any]) -> list[Cause]:
+    causes: list[Cause] = []
+    for r_index, rule in enumerate(spec.get("rules") or []):
+        host = rule.get("host")
+        if host is not None and (
+            not _DNS_SUBDOMAIN.match(str(host)) or re.fullmatch(r"[0-9.]+", str(host))
+        ):
+            causes.append(
+                _invalid(f"spec.rules[{r_index}].host", host, "must be a DNS name, not an IP")
+            )
+        for p_index, path in enumerate((rule.get("http") or {}).get("paths") or []):
+            where = f"spec.rules[{r_index}].http.paths[{p_index}]"
+            if path.get("pathType") not in _PATH_TYPES:
+                causes.append(
+                    {
+                        "reason": "FieldValueNotSupported",
+                        "message": f'Unsupported value: "{path.get("pathType")}": supported '
+                        'values: "Exact", "ImplementationSpecific", "Prefix"',
+                        "field": f"{where}.pathType",
+                    }
+                )
+            if not str(path.get("path") or "").startswith("/"):
+                causes.append(
+                    _invalid(f"{where}.path", path.get("path"), "must be an absolute path")
+                )
+            service = (path.get("backend") or {}).get("service") or {}
+            if not service.get("name"):
+                causes.append(_required(f"{where}.backend.service.name"))
+    return causes
+
+
 def validate(kind: Kind, obj: dict[str, Any], old: dict[str, Any] | None) -> list[Cause]:
     """The causes that make ``obj`` invalid (empty when it is valid)."""
     causes = _check_name(kind, (obj.get("metadata") or {}).get("name"))
@@ -288,6 +323,8 @@ def validate(kind: Kind, obj: dict[str, Any], old: dict[str, Any] | None) -> lis
             causes.append(_invalid("spec.template", spec.get("template"), "field is immutable"))
     elif kind.kind == "Pod":
         causes += _check_containers(spec.get("containers"), "spec")
+    elif kind.kind == "Ingress":
+        causes += _check_ingress(spec)
     elif kind.kind == "Service":
         ports = spec.get("ports")
         if spec.get("type", "ClusterIP") != "ExternalName" and not ports:
