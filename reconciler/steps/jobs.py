@@ -230,7 +230,6 @@ class _JobStep:
                 raise _stalled(str(exc)) from exc
         return protocol.JobRequest(
             name=name,
-            labels=kubernetes_job.job_labels(name, labels),
             image=image or None,
             command=command,
             args=args,

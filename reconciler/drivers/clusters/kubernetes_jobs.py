@@ -21,6 +21,7 @@ import contextlib
 import copy
 import dataclasses
 import json
+import socket
 import threading
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any, Protocol, TypeVar
@@ -88,12 +89,20 @@ class _Run:
         with self._lock:
             stream, self._stream = self._stream, None
         if stream is not None:
-            with contextlib.suppress(Exception):
-                stream.close()
+            _interrupt(stream)
 
     def line(self, text: str) -> None:
         self.lines += 1
         self.loop.call_soon_threadsafe(self.on_line, text)
+
+
+def _interrupt(stream: Any) -> None:
+    """Wake the thread blocked reading ``stream`` by shutting its socket down: closing the
+    response here would wait for that thread's read to return first."""
+    sock = getattr(getattr(stream, "connection", None), "sock", None)
+    if isinstance(sock, socket.socket):
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 def _container(pod: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -350,17 +359,22 @@ class KubernetesJobRunner:
         stream that breaks off earlier is opened again, skipping the lines seen."""
         while not run.stop.is_set():
             seen = run.lines
-            stream = self._core.read_namespaced_pod_log(
-                pod,
-                self.namespace,
-                container=CONTAINER_NAME,
-                follow=True,
-                _preload_content=False,
-                _request_timeout=(
-                    self._timings.request_timeout_s,
-                    self._timings.log_read_timeout_s,
-                ),
-            )
+            try:
+                stream = self._core.read_namespaced_pod_log(
+                    pod,
+                    self.namespace,
+                    container=CONTAINER_NAME,
+                    follow=True,
+                    _preload_content=False,
+                    _request_timeout=(
+                        self._timings.request_timeout_s,
+                        self._timings.log_read_timeout_s,
+                    ),
+                )
+            except ApiException as error:
+                if error.status == 404:  # the pod is gone: the Job's status says why
+                    return
+                raise
             if not run.hold(stream):
                 stream.close()
                 return
@@ -377,7 +391,10 @@ class KubernetesJobRunner:
                 # a broken stream: see below whether the container is still running
             finally:
                 run.release()
-                stream.release_conn()
+                with contextlib.suppress(Exception):
+                    stream.close()  # this thread's own read is over: no wait here
+            if run.stop.is_set():
+                return
             try:
                 current = self._json(
                     self._core.read_namespaced_pod(

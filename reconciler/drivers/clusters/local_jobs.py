@@ -137,11 +137,11 @@ class LocalJobRunner:
                 "give command"
             )
         marker = self._marker(name)
-        for left in procs.marked_leaders(marker):
+        for left in await asyncio.to_thread(procs.marked_leaders, marker):
             on_note(f"stopping a run of job {name} left by an earlier daemon (pid {left.pid})")
             await procs.stop_group(left, grace_s=self._grace)
         workdir = self._folder / name
-        shutil.rmtree(workdir, ignore_errors=True)
+        await asyncio.to_thread(shutil.rmtree, workdir, ignore_errors=True)
         workdir.mkdir(parents=True)
         env = procs.child_env(request.env, marker=marker)
         if GPU_ENV not in request.env:
@@ -165,7 +165,8 @@ class LocalJobRunner:
             on_note(f"job {name}: started pid {process.pid}")
             return await self._supervise(process, request, on_line, on_note)
         finally:
-            shutil.rmtree(workdir, ignore_errors=True)
+            # off the loop (a job may leave much behind), and done even when cancelled
+            await asyncio.shield(asyncio.to_thread(shutil.rmtree, workdir, ignore_errors=True))
 
     async def _supervise(
         self,

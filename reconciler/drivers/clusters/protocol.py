@@ -271,7 +271,6 @@ class JobRequest:
     """
 
     name: str
-    labels: Mapping[str, str]
     image: str | None
     command: tuple[str, ...]
     args: tuple[str, ...] = ()

@@ -82,7 +82,6 @@ def request(
     )
     return protocol.JobRequest(
         name=name,
-        labels=kubernetes_job.job_labels(name, labels),
         image=image,
         command=(PY, "-c"),
         args=(code,),

@@ -55,7 +55,6 @@ def job(
 ) -> protocol.JobRequest:
     return protocol.JobRequest(
         name=name,
-        labels={},
         image=None,
         command=(PY, "-c"),
         args=(code,),
@@ -217,15 +216,15 @@ async def test_a_run_left_by_a_dead_daemon_is_stopped_before_the_job_runs_again(
     ("request_", "message"),
     [
         (
-            protocol.JobRequest(name="j", labels={}, image="busybox:1.36", command=("true",)),
+            protocol.JobRequest(name="j", image="busybox:1.36", command=("true",)),
             "a local cluster runs a command on its host and cannot run the image 'busybox:1.36'",
         ),
         (
-            protocol.JobRequest(name="j", labels={}, image=None, command=(), args=("x",)),
+            protocol.JobRequest(name="j", image=None, command=(), args=("x",)),
             "a local cluster runs `command` (then `args`) on its host; give command",
         ),
         (
-            protocol.JobRequest(name="j", labels={}, image=None, command=("/no/such/program",)),
+            protocol.JobRequest(name="j", image=None, command=("/no/such/program",)),
             "cannot start '/no/such/program': No such file or directory",
         ),
     ],
