@@ -89,7 +89,7 @@ spec:
     context: ctx-{i}
   gpu:
     type: nvidia-a100-80gb
-    count: {rng.choice((4, 8, 16))}
+    count: {rng.choice((8, 16, 32))}
 """
 
 
@@ -194,6 +194,10 @@ spec:
 def _workflow(i: int, rng: random.Random, names: dict[str, list[str]]) -> str:
     deployment = rng.choice(names["Deployment"])
     cluster = rng.choice(names["Cluster"])
+    index = names["Cluster"].index(cluster)
+    if index % 5 == 0 and len(names["Cluster"]) > 1:
+        # a local Cluster (see _cluster) runs commands, not images: the next one instead
+        cluster = names["Cluster"][index + 1 if index + 1 < len(names["Cluster"]) else index - 1]
     return f"""apiVersion: reconciler/v1
 kind: Workflow
 metadata:

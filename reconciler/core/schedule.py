@@ -24,7 +24,7 @@ import zoneinfo
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from croniter import croniter  # type: ignore[import-untyped]
+from croniter import CroniterBadDateError, croniter  # type: ignore[import-untyped]
 
 UTC = datetime.UTC
 DEFAULT_GRACE = datetime.timedelta(minutes=2)
@@ -38,6 +38,48 @@ class ScheduleError(ValueError):
     """A cron expression or time zone that cannot be used."""
 
 
+_FIELD_NAMES = ("minute", "hour", "day of month", "month", "day of week", "second")
+_FIELD_RANGES = ("0-59", "0-23", "1-31", "1-12 or JAN-DEC", "0-6 or SUN-SAT", "0-59")
+_REFERENCE = datetime.datetime(2000, 1, 1, tzinfo=UTC)
+"""Where the check of a cron expression starts looking for its first tick (a leap year)."""
+
+
+def cron_problem(cron: str) -> str | None:
+    """Why croniter, as the daemon uses it, would refuse ``cron``; None when it is usable.
+
+    Names the first field at fault (``minute '99' is out of range 0-59``), and refuses an
+    expression that never fires (``0 0 31 2 *``), which the scheduler could not place.
+    """
+    text = cron.strip()
+    if not croniter.is_valid(text):
+        fields = text.split()
+        for index, field in enumerate(fields[: len(_FIELD_NAMES)]):
+            rest = [*fields[:index], "*", *fields[index + 1 :]]
+            if field != "*" and croniter.is_valid(" ".join(rest)):
+                return (
+                    f"cron {cron!r}: {_FIELD_NAMES[index]} {field!r} is not valid "
+                    f"(allowed: {_FIELD_RANGES[index]}, with *, ranges, lists and steps)"
+                )
+        return (
+            f"cron {cron!r} is not a cron expression: five fields (minute hour day month "
+            "weekday), e.g. '0 0 * * 1', or a macro such as @daily"
+        )
+    try:
+        croniter(text, _REFERENCE).get_next(datetime.datetime)
+    except CroniterBadDateError:
+        return f"cron {cron!r} never fires: no date matches it"
+    return None
+
+
+def timezone_problem(name: str) -> str | None:
+    """Why ``zoneinfo`` (as the daemon uses it) has no zone ``name``; None when it has."""
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return f"timezone {name!r} is not an IANA time zone name (e.g. Europe/Paris, UTC)"
+    return None
+
+
 @dataclasses.dataclass(frozen=True)
 class ScheduleConfig:
     """One Workflow's schedule, as its spec gives it."""
@@ -49,22 +91,18 @@ class ScheduleConfig:
     suspend: bool = False
 
     def __post_init__(self) -> None:
-        if not croniter.is_valid(self.cron.strip()):
-            raise ScheduleError(
-                f"cron {self.cron!r} is not a cron expression: five fields (minute hour day "
-                "month weekday) or a macro such as @daily"
-            )
+        problem = cron_problem(self.cron)
+        if problem is not None:
+            raise ScheduleError(problem)
         self.zone()  # raises for an unknown time zone
 
     def zone(self) -> datetime.tzinfo:
         if self.timezone is None:
             return UTC
-        try:
-            return zoneinfo.ZoneInfo(self.timezone)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as e:
-            raise ScheduleError(
-                f"timezone {self.timezone!r} is not an IANA time zone name (e.g. Europe/Paris)"
-            ) from e
+        problem = timezone_problem(self.timezone)
+        if problem is not None:
+            raise ScheduleError(problem)
+        return zoneinfo.ZoneInfo(self.timezone)
 
     @classmethod
     def from_spec(cls, spec: Mapping[str, Any]) -> ScheduleConfig | None:

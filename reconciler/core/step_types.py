@@ -196,18 +196,30 @@ _CORE_STEPS = (
     ),
     _step(
         "k8s_job",
-        "run a container to completion on a cluster",
-        required={
-            "cluster": {**_NAME, "description": "a Cluster's name"},
-            "image": _NAME,
-        },
+        "run a container to completion on a cluster (on a local cluster: a command on its "
+        "host); outputs its log, exit code and the JSON object on its last line of output",
+        required={"cluster": {**_NAME, "description": "a Cluster's name"}},
         optional={
-            "command": _STRINGS,
+            "image": {**_NAME, "description": "the container image (a kubernetes Cluster)"},
+            "command": {
+                **_STRINGS,
+                "description": "the entrypoint (a local Cluster: the program to run)",
+            },
             "args": _STRINGS,
-            "env": {"type": "object"},
+            "env": {
+                "type": "object",
+                "additionalProperties": {"type": ["string", "number", "boolean"]},
+            },
             "gpus": {"type": "integer", "minimum": 0},
         },
-        outputs={"logs": _STRING, "exit_code": _INTEGER, "outputs": _OBJECT},
+        outputs={
+            "logs": {**_STRING, "description": "the last 64 KiB of the output"},
+            "exit_code": _INTEGER,
+            "outputs": {
+                **_OBJECT,
+                "description": "the JSON object on the last line of output ({} if none)",
+            },
+        },
     ),
 )
 

@@ -49,7 +49,7 @@ from reconciler.engine.executor import Executor
 from reconciler.engine.records import ExecutionRecord
 from reconciler.engine.store import Store
 from reconciler.load.limits import LoadLimits
-from reconciler.steps import bookkeeping, endpoints, flow_framework, models
+from reconciler.steps import bookkeeping, endpoints, flow_framework, jobs, models
 from reconciler.steps.registry import StepRegistry, default_registry
 
 log = logging.getLogger("reconciler.daemon")
@@ -99,6 +99,7 @@ def build_registry(
         endpoints.register_endpoint_steps(
             registry, drivers=drivers, facts=facts, runtime_manager=manager
         )
+        jobs.register_job_steps(registry, drivers=drivers, facts=facts)
     if store is not None:
         flow_framework.register_flow_framework_steps(
             registry, records=flow_framework.StoreFlowRecords(store), credentials=facts

@@ -1,7 +1,9 @@
 """Workflow: a user-defined DAG of typed steps, with the run settings of a dashboard.
 
 The graph format follows the Flow Framework templates (``nodes``, ``edges``,
-``user_inputs``, ``previous_node_inputs``). Here each part only has its shape checked;
+``user_inputs``, ``previous_node_inputs``). A schedule's ``cron`` and ``timezone`` are
+checked by croniter and zoneinfo, as the daemon's scheduler reads them, so validate
+refuses what the daemon would. Otherwise each part only has its shape checked;
 step types, cycles, duplicate ids and substitutions are checked by the validator, which
 knows the step catalogue and the whole graph.
 """
@@ -14,6 +16,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, WithJsonSchema, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from reconciler.core import schedule
 from reconciler.specs.common import (
     Duration,
     HttpUrl,
@@ -61,12 +64,22 @@ def _check_cron(value: str) -> str:
     if text in CRON_MACROS or (
         len(fields) in (5, 6) and all(_CRON_FIELD.fullmatch(f) for f in fields)
     ):
-        return value
+        problem = schedule.cron_problem(value)  # what the daemon's scheduler would refuse
+        if problem is None:
+            return value
+        raise PydanticCustomError("cron", problem)
     raise PydanticCustomError(
         "cron",
         f"cron {value!r} is not a cron expression: five fields (minute hour day month "
         "weekday), e.g. '0 0 * * 1', or a macro such as @daily",
     )
+
+
+def _check_timezone(value: str) -> str:
+    problem = schedule.timezone_problem(value)
+    if problem is not None:
+        raise PydanticCustomError("timezone", problem)
+    return value
 
 
 NodeId = Annotated[
@@ -79,6 +92,10 @@ Cron = Annotated[
     AfterValidator(_check_cron),
     WithJsonSchema({"type": "string", "description": "five-field cron, or @daily etc."}),
 ]
+TimeZone = Annotated[
+    NonEmptyStr,
+    AfterValidator(_check_timezone),
+]
 
 
 class Schedule(SpecModel):
@@ -87,7 +104,7 @@ class Schedule(SpecModel):
         default=False, description="true: no scheduled run while the last one failed"
     )
     catch_up: bool = Field(default=False, description="true: run missed slots after downtime")
-    timezone: NonEmptyStr | None = Field(
+    timezone: TimeZone | None = Field(
         default=None, description="IANA name, e.g. Europe/Paris; default UTC"
     )
 

@@ -198,6 +198,7 @@ class _EndpointSteps:
         model: ModelFacts,
         template: DeploymentTemplateSpec,
         gpu_name: str | None,
+        max_gpus: int | None = None,
     ) -> roofline.SizingResult:
         gpu = gpus.find_gpu(gpu_name) if gpu_name else None
         load = roofline.Load.from_deploy_config(
@@ -236,6 +237,7 @@ class _EndpointSteps:
             load=load,
             workers=spec.workers,
             gpus_per_worker=template.resources.gpus_per_worker if gpu is not None else None,
+            max_gpus=max_gpus,
         )
 
     async def _gpu_type(
@@ -393,12 +395,21 @@ class _EndpointSteps:
         if not isinstance(found_adapters, tuple):
             return found_adapters
         gpu_name, gpu_product = (None, None) if local else await self._gpu_type(driver, cluster)
+        have = None if local else _declared_gpus(cluster)
         try:
-            sizing = self._sizing(spec=spec, model=model, template=template, gpu_name=gpu_name)
+            sizing = self._sizing(
+                spec=spec, model=model, template=template, gpu_name=gpu_name, max_gpus=have
+            )
         except roofline.SizingError as exc:
             return outcomes.Stalled(f"{who}: sizing: {exc}")
         if not sizing.feasible:
             return outcomes.Stalled(f"{who}: infeasible: {'; '.join(sizing.gap)}")
+        need = sizing.workers * sizing.gpus_per_worker
+        if have is not None and need > have:
+            return outcomes.Stalled(
+                f"{who}: infeasible: needs {need} GPU(s) ({sizing.workers} worker(s) x "
+                f"{sizing.gpus_per_worker}) and Cluster/{spec.cluster} has {have} (spec.gpu.count)"
+            )
         resources = template.resources
         config_file: str | None = None
         endpoint = protocol.EndpointSpec(
@@ -461,8 +472,10 @@ class _EndpointSteps:
         status = _status(seen, cluster=spec.cluster, sizing=sizing, healed=healed)
         if found_adapters:
             status["adapters"] = [adapter.name for adapter in found_adapters]
+        url = _public_url(seen.endpoint_url, cluster, name)
+        status["endpoint_url"] = url
         return outcomes.Done(
-            {"endpoint_url": seen.endpoint_url, "workers": seen.workers_desired, "status": status}
+            {"endpoint_url": url, "workers": seen.workers_desired, "status": status}
         )
 
     def _with_manifests(
@@ -478,13 +491,14 @@ class _EndpointSteps:
         adapters: tuple[llm_server.AdapterFiles, ...] = (),
     ) -> protocol.EndpointSpec:
         assert spec.template is not None
+        namespace = str(cluster.get("namespace") or DEFAULT_NAMESPACE)
         try:
             manifests = render_k8s.render_kubernetes(
                 template_name=spec.template,
                 template=template,
                 deployment_name=endpoint.name,
                 deployment=spec,
-                namespace=str(cluster.get("namespace") or DEFAULT_NAMESPACE),
+                namespace=namespace,
                 model_path=model_path,
                 workers=sizing.workers,
                 gpus_per_worker=sizing.gpus_per_worker,
@@ -494,12 +508,18 @@ class _EndpointSteps:
         except RenderError as exc:
             raise _Stop(outcomes.Stalled(str(exc))) from exc
         container = manifests.deployment["spec"]["template"]["spec"]["containers"][0]
+        objects = {"Deployment": manifests.deployment, "Service": manifests.service}
+        ingress_url = cluster.get("ingress_url")
+        if isinstance(ingress_url, str):
+            objects["Ingress"] = render_k8s.render_ingress(
+                deployment_name=endpoint.name, namespace=namespace, ingress_url=ingress_url
+            )
         return dataclasses.replace(
             endpoint,
             owner_labels=render_k8s.owner_labels(endpoint.name),
             args=tuple(container.get("args") or ()),
             env={item["name"]: item["value"] for item in container.get("env") or ()},
-            manifests={"Deployment": manifests.deployment, "Service": manifests.service},
+            manifests=objects,
         )
 
     async def _roll_out(
@@ -558,6 +578,8 @@ class _EndpointSteps:
         if not seen.ready:
             return outcomes.Retry(f"Deployment/{name}: not ready: {seen.message}")
         status = _status(seen, cluster=spec.cluster or "", sizing=None)
+        cluster = self.facts.cluster(spec.cluster or "") or {}
+        status["endpoint_url"] = _public_url(seen.endpoint_url, cluster, name)
         return outcomes.Done({"workers": seen.workers_desired, "status": status})
 
     async def check_cluster(self, ctx: StepContext) -> outcomes.Outcome:
@@ -583,6 +605,22 @@ class _EndpointSteps:
         name = str(ctx.inputs.get("cluster") or "")
         ctx.log.info(f"Cluster/{name} released; nothing on it was touched")
         return outcomes.Done({"released": name})
+
+
+def _public_url(url: str | None, cluster: Mapping[str, Any], name: str) -> str | None:
+    """A ready kubernetes endpoint's URL through its Cluster's ``ingress_url``, when the
+    Cluster has one (the driver's own is the in-cluster Service address)."""
+    ingress_url = cluster.get("ingress_url")
+    if url is None or cluster.get("driver") != "kubernetes" or not isinstance(ingress_url, str):
+        return url
+    namespace = str(cluster.get("namespace") or DEFAULT_NAMESPACE)
+    return render_k8s.ingress_endpoint_url(ingress_url, namespace=namespace, deployment_name=name)
+
+
+def _declared_gpus(cluster: Mapping[str, Any]) -> int | None:
+    """The Cluster spec's ``gpu.count``, when it declares one."""
+    count = (cluster.get("gpu") or {}).get("count")
+    return count if isinstance(count, int) else None
 
 
 def _model_file(path: str, *, template_name: str) -> str:

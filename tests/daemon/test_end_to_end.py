@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from tests.conftest import GitRemote
 from tests.daemon.conftest import StartDaemon, workflow
 from tests.daemon.harness import condition, read_status, wait_for
@@ -228,32 +230,51 @@ def test_a_config_less_start_from_flags(remote: GitRemote, tmp_path) -> None:
 K8S_JOB_WORKFLOW = """\
 apiVersion: reconciler/v1
 kind: Workflow
-metadata: {name: needs-a-job}
+metadata: {name: runs-a-job}
 spec:
   trigger: on_change
+  user_params: {greeting: hello}
   workflows:
     provision:
       nodes:
         - id: train
           type: k8s_job
-          user_inputs: {cluster: local, image: busybox}
+          user_inputs:
+            cluster: local
+            command: [sh, -c]
+            args: ['echo "training: $GREETING"; echo "{\\"loss\\": 0.25}"']
+            env: {GREETING: "${{ greeting }}"}
+            node_timeout: 5m
+        - id: report
+          type: noop
+          previous_node_inputs: {train: outputs}
 """
 
 
-def test_a_chain_this_build_cannot_run_says_which_step_types_are_missing(
+def test_a_k8s_job_on_the_local_cluster_runs_its_command_and_hands_on_its_outputs(
     remote: GitRemote, start_daemon: StartDaemon
 ) -> None:
     added = remote.writer.commit_and_push({"jobs.yaml": K8S_JOB_WORKFLOW}, "add a job workflow")
-    start_daemon()
+    daemon = start_daemon()
     status = wait_for(
-        "workflow status",
-        lambda: (s := _status(remote, "workflows/needs-a-job.yaml")) and s,
+        "the job workflow to run",
+        lambda: (s := _status(remote, "workflows/runs-a-job.yaml"))
+        and s["observed_revision"] == added
+        and s["phase"] in {"Ready", "Stalled"}
+        and s,
     )
-    assert status["phase"] == "Pending"
-    ready = condition(status, "Ready")
-    assert ready["reason"] == "NoChainYet"
-    assert "k8s_job" in ready["message"]
-    assert status["observed_revision"] == added
+    assert status["phase"] == "Ready", status
+    [execution] = daemon.executions("Workflow", "runs-a-job")
+    steps = {row["node_id"]: row for row in daemon.steps(execution["id"])}
+    assert steps["train"]["status"] == "done"
+    outputs = json.loads(steps["train"]["outputs"])
+    assert outputs == {
+        "logs": 'training: hello\n{"loss": 0.25}\n',
+        "exit_code": 0,
+        "outputs": {"loss": 0.25},
+    }
+    assert "| training: hello" in steps["train"]["logs"]
+    assert steps["report"]["status"] == "done"  # ran after it, given its outputs
 
 
 MANUAL_WITH_PARAMS = """\

@@ -243,18 +243,26 @@ async def test_suspend_stops_schedules_and_change_triggered_runs(
         await running.stop()
 
 
-async def test_an_unknown_time_zone_stalls_the_workflow(
+async def test_an_unknown_time_zone_is_refused_with_the_revision(
     tmp_path: Path, make_git_remote: MakeGitRemote
 ) -> None:
+    """Validate reads the time zone as the scheduler does: the revision does not apply,
+    and the source's status says where the bad name is."""
     remote = _remote(make_git_remote, timezone="Mars/Olympus_Mons")
     clock = ManualClock.at(START)
     running = await start_daemon(tmp_path, remote.path, clock)
     try:
-        status = await wait_until(
-            "a stalled workflow",
-            lambda: (s := running.status("Workflow/tick"))["phase"] == "Stalled" and s,
+        source = await wait_until(
+            "a stalled source",
+            lambda: (s := read_status(remote.path, "status/source.yaml"))
+            and s["phase"] == "Stalled"
+            and s,
         )
-        assert status["reason"] == "InvalidSchedule"
-        assert "Mars/Olympus_Mons" in status["message"]
+        assert any(
+            "workflows.yaml:" in line and "'Mars/Olympus_Mons' is not an IANA time zone" in line
+            for line in source["diagnostics"]
+        )
+        assert running.status("Workflow/tick") == {}
+        assert running.executions("tick") == []
     finally:
         await running.stop()

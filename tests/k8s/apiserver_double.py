@@ -4,7 +4,9 @@ No kube-apiserver can be installed from the package registries here, so the kube
 driver is tested against this double, driven by the official client. It speaks what the
 driver relies on, with the real server's shapes: discovery (``/version``, ``/api``,
 ``/apis``, resource lists), bearer-token authentication, namespaces, Deployments,
-Services, Pods (with ``log``), Jobs and Nodes; server-side apply
+Services, Pods (with ``log``, followed as the kubelet writes it), Jobs (with the selector
+and pod labels the server generates, and the ``Orphan`` default of their deletion) and
+Nodes; server-side apply
 (``application/apply-patch+yaml`` with ``fieldManager`` and ``force``) keeping
 ``managedFields`` per manager and answering 409 with a ``Status`` naming the conflicting
 manager and fields; merge and strategic-merge patches and PUT as ``Update`` operations;
@@ -142,6 +144,7 @@ class ApiServerDouble:
         self._next_ip = int(ipaddress.IPv4Address("10.96.0.10"))
         self._watchers: list[_Watcher] = []
         self._pod_logs: dict[tuple[str, str], str] = {}
+        self._log_followers: dict[tuple[str, str], list[asyncio.Event]] = {}
         self._gone_next = 0
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -225,7 +228,25 @@ class ApiServerDouble:
         self.call(_set)
 
     def set_pod_log(self, *, namespace: str, pod: str, text: str) -> None:
-        self.call(lambda: self._pod_logs.__setitem__((namespace, pod), text))
+        def _set() -> None:
+            self._pod_logs[(namespace, pod)] = text
+            self._log_changed((namespace, pod))
+
+        self.call(_set)
+
+    def append_pod_log(self, *, namespace: str, pod: str, text: str) -> None:
+        """Add output to a pod's log, as a kubelet does while its container runs."""
+
+        def _append() -> None:
+            key = (namespace, pod)
+            self._pod_logs[key] = self._pod_logs.get(key, "") + text
+            self._log_changed(key)
+
+        self.call(_append)
+
+    def _log_changed(self, key: tuple[str, str]) -> None:
+        for event in self._log_followers.get(key, ()):
+            event.set()
 
     def get(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
         found = self.call(lambda: self._objects.get((plural, namespace, name)))
@@ -349,11 +370,16 @@ class ApiServerDouble:
                 return web.json_response(self._delete_collection(target, query))
             raise StatusError(405, "MethodNotAllowed", f"{method} is not allowed")
         if target.subresource == "log":
-            return web.Response(text=self._log(target), content_type="text/plain")
+            return await self._log(request, target)
         if method == "GET":
             return web.json_response(self._view(self._require(target), target.subresource))
         if method == "DELETE":
-            return web.json_response(self._delete(target))
+            options = await request.read()
+            policy = query.get("propagationPolicy")
+            if options:
+                body = await self._body(request, "application/json")
+                policy = body.get("propagationPolicy") or policy
+            return web.json_response(self._delete(target, policy=policy))
         if method in {"PUT", "PATCH"}:
             body = await self._body(request, content_type)
             if method == "PATCH" and content_type == APPLY:
@@ -462,6 +488,8 @@ class ApiServerDouble:
         for watcher in self._watchers:
             if self._watched(watcher, kind, key, snapshot):
                 watcher.queue.put_nowait({"type": event, "object": snapshot})
+        if kind.kind == "Pod":
+            self._log_changed((key[1], key[2]))
 
     @staticmethod
     def _watched(watcher: _Watcher, kind: kinds.Kind, key: Key, obj: dict[str, Any]) -> bool:
@@ -567,6 +595,8 @@ class ApiServerDouble:
             meta["creationTimestamp"] = _now()
             if kind.has_generation:
                 meta["generation"] = 1
+            if kind.kind == "Job":
+                kinds.generate_job_selector(obj)
         else:
             for field in ("uid", "creationTimestamp", "generation"):
                 if field in old["metadata"]:
@@ -811,9 +841,18 @@ class ApiServerDouble:
         self._commit(target.kind, key, "MODIFIED", new)
         return self._view(new, "scale" if target.subresource == "scale" else None)
 
-    def _delete(self, target: _Target) -> dict[str, Any]:
+    def _delete(self, target: _Target, *, policy: str | None = None) -> dict[str, Any]:
         obj = self._require(target)
-        self._remove(target.kind, self._key(target), obj)
+        if policy not in {None, "Orphan", "Background", "Foreground"}:
+            raise StatusError(
+                400,
+                "BadRequest",
+                f'propagationPolicy: Unsupported value: "{policy}": supported values: '
+                '"Foreground", "Background", "Orphan"',
+            )
+        # batch/v1 Jobs orphan their pods unless told otherwise (kubectl says Background)
+        orphan = policy == "Orphan" or (policy is None and target.kind.kind == "Job")
+        self._remove(target.kind, self._key(target), obj, orphan=orphan)
         if target.kind.kind in {"Service", "Pod"}:
             return obj  # these answer with the deleted object, as the real server does
         return {
@@ -828,10 +867,25 @@ class ApiServerDouble:
             },
         }
 
-    def _remove(self, kind: kinds.Kind, key: Key, obj: dict[str, Any]) -> None:
+    def _remove(
+        self, kind: kinds.Kind, key: Key, obj: dict[str, Any], *, orphan: bool = False
+    ) -> None:
         gone = copy.deepcopy(obj)
         self._commit(kind, key, "DELETED", gone)
         uid = obj["metadata"]["uid"]
+        if orphan:
+            for inner_key, inner in list(self._objects.items()):
+                owners = inner["metadata"].get("ownerReferences") or []
+                if inner_key[1] == key[1] and any(o.get("uid") == uid for o in owners):
+                    kept = copy.deepcopy(inner)
+                    kept["metadata"]["ownerReferences"] = [
+                        o for o in owners if o.get("uid") != uid
+                    ] or None
+                    if kept["metadata"]["ownerReferences"] is None:
+                        del kept["metadata"]["ownerReferences"]
+                    inner_kind = next(k for k in kinds.KINDS if k.plural == inner_key[0])
+                    self._commit(inner_kind, inner_key, "MODIFIED", kept)
+            return
         if kind.kind == "Namespace":
             for inner_key, inner in list(self._objects.items()):
                 if inner_key[1] == key[2]:
@@ -858,10 +912,73 @@ class ApiServerDouble:
             "items": doomed,
         }
 
-    def _log(self, target: _Target) -> str:
+    async def _log(self, request: web.Request, target: _Target) -> web.StreamResponse:
+        """``pods/{name}/log``: the container's output; with ``follow=true``, streamed
+        until the container has terminated or the pod is gone. A container that has not
+        started answers 400, as the real server does."""
         self._require_namespace(target)
-        self._require(target)
-        return self._pod_logs.get((target.namespace or "", target.name or ""), "")
+        pod = self._require(target)
+        query = request.query
+        names = [c.get("name") for c in (pod.get("spec") or {}).get("containers") or []]
+        container = query.get("container") or (names[0] if len(names) == 1 else None)
+        if container is None:
+            raise StatusError(
+                400,
+                "BadRequest",
+                f"a container name must be specified for pod {target.name}, choose one of: "
+                f"[{' '.join(str(n) for n in names)}]",
+            )
+        if container not in names:
+            raise StatusError(
+                400, "BadRequest", f"container {container} is not valid for pod {target.name}"
+            )
+        state = self._container_state(pod, container)
+        if not ({"running", "terminated"} & set(state)):
+            reason = (state.get("waiting") or {}).get("reason") or "ContainerCreating"
+            raise StatusError(
+                400,
+                "BadRequest",
+                f'container "{container}" in pod "{target.name}" is waiting to start: {reason}',
+            )
+        key = (target.namespace or "", target.name or "")
+        text = self._pod_logs.get(key, "")
+        tail = query.get("tailLines")
+        if tail is not None:
+            text = "".join(text.splitlines(keepends=True)[-int(tail) :]) if int(tail) else ""
+        if query.get("follow") not in {"true", "1"}:
+            return web.Response(text=text, content_type="text/plain")
+        response = web.StreamResponse(status=200)
+        response.content_type = "text/plain"
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        sent = len(self._pod_logs.get(key, "")) - len(text)
+        changed = asyncio.Event()
+        self._log_followers.setdefault(key, []).append(changed)
+        try:
+            while True:
+                changed.clear()
+                current = self._pod_logs.get(key, "")
+                if len(current) > sent:
+                    await response.write(current[sent:].encode())
+                    sent = len(current)
+                pod_now = self._objects.get(("pods", *key))
+                if pod_now is None or "terminated" in self._container_state(pod_now, container):
+                    break
+                await changed.wait()
+        except ConnectionResetError:
+            pass
+        finally:
+            self._log_followers[key].remove(changed)
+        with contextlib.suppress(ConnectionResetError):
+            await response.write_eof()
+        return response
+
+    @staticmethod
+    def _container_state(pod: dict[str, Any], container: str) -> dict[str, Any]:
+        for status in (pod.get("status") or {}).get("containerStatuses") or []:
+            if status.get("name") == container:
+                return dict(status.get("state") or {})
+        return {}
 
     # --------------------------------------------------------------------- watch
     async def _watch(self, request: web.Request, target: _Target) -> web.StreamResponse:

@@ -56,6 +56,7 @@ KINDS: tuple[Kind, ...] = (
     ),
     # A custom resource: as on a cluster where KEDA's CRD is installed.
     Kind("keda.sh", "v1alpha1", "scaledobjects", "ScaledObject", True, ("so",), ("status",), True),
+    Kind("networking.k8s.io", "v1", "ingresses", "Ingress", True, ("ing",), ("status",), True),
 )
 
 
@@ -177,6 +178,25 @@ def apply_defaults(kind: Kind, obj: dict[str, Any], *, cluster_ip: str) -> None:
         labels.setdefault("kubernetes.io/metadata.name", obj["metadata"].get("name"))
 
 
+JOB_UID_LABELS = ("batch.kubernetes.io/controller-uid", "controller-uid")
+JOB_NAME_LABELS = ("batch.kubernetes.io/job-name", "job-name")
+
+
+def generate_job_selector(obj: dict[str, Any]) -> None:
+    """What the server adds to a new Job (without ``manualSelector``): a selector on its
+    uid, and the uid and name labels on its pod template (so on every pod it makes)."""
+    meta, spec = obj["metadata"], obj.get("spec")
+    if not isinstance(spec, dict) or spec.get("manualSelector"):
+        return
+    generated = {label: meta["uid"] for label in JOB_UID_LABELS}
+    generated.update({label: meta["name"] for label in JOB_NAME_LABELS})
+    spec["selector"] = {"matchLabels": {JOB_UID_LABELS[0]: meta["uid"]}}
+    template_meta = (spec.get("template") or {}).setdefault("metadata", {})
+    template_meta["labels"] = {**(template_meta.get("labels") or {}), **generated}
+    if not meta.get("labels"):
+        meta["labels"] = dict(template_meta["labels"])
+
+
 Cause = dict[str, str]
 
 
@@ -237,6 +257,40 @@ def _check_name(kind: Kind, name: Any) -> list[Cause]:
     return []
 
 
+_PATH_TYPES = ("Exact", "Prefix", "ImplementationSpecific")
+
+
+def _check_ingress(spec: dict[str, Any]) -> list[Cause]:
+    causes: list[Cause] = []
+    for r_index, rule in enumerate(spec.get("rules") or []):
+        host = rule.get("host")
+        if host is not None and (
+            not _DNS_SUBDOMAIN.match(str(host)) or re.fullmatch(r"[0-9.]+", str(host))
+        ):
+            causes.append(
+                _invalid(f"spec.rules[{r_index}].host", host, "must be a DNS name, not an IP")
+            )
+        for p_index, path in enumerate((rule.get("http") or {}).get("paths") or []):
+            where = f"spec.rules[{r_index}].http.paths[{p_index}]"
+            if path.get("pathType") not in _PATH_TYPES:
+                causes.append(
+                    {
+                        "reason": "FieldValueNotSupported",
+                        "message": f'Unsupported value: "{path.get("pathType")}": supported '
+                        'values: "Exact", "ImplementationSpecific", "Prefix"',
+                        "field": f"{where}.pathType",
+                    }
+                )
+            if not str(path.get("path") or "").startswith("/"):
+                causes.append(
+                    _invalid(f"{where}.path", path.get("path"), "must be an absolute path")
+                )
+            service = (path.get("backend") or {}).get("service") or {}
+            if not service.get("name"):
+                causes.append(_required(f"{where}.backend.service.name"))
+    return causes
+
+
 def validate(kind: Kind, obj: dict[str, Any], old: dict[str, Any] | None) -> list[Cause]:
     """The causes that make ``obj`` invalid (empty when it is valid)."""
     causes = _check_name(kind, (obj.get("metadata") or {}).get("name"))
@@ -280,6 +334,8 @@ def validate(kind: Kind, obj: dict[str, Any], old: dict[str, Any] | None) -> lis
             causes.append(_invalid("spec.template", spec.get("template"), "field is immutable"))
     elif kind.kind == "Pod":
         causes += _check_containers(spec.get("containers"), "spec")
+    elif kind.kind == "Ingress":
+        causes += _check_ingress(spec)
     elif kind.kind == "Service":
         ports = spec.get("ports")
         if spec.get("type", "ClusterIP") != "ExternalName" and not ports:

@@ -91,7 +91,7 @@ def test_results_are_in_utc_and_naive_times_are_refused() -> None:
     ("cron", "timezone", "message"),
     [
         ("every day", None, "not a cron expression"),
-        ("61 * * * *", None, "not a cron expression"),
+        ("61 * * * *", None, "minute '61' is not valid"),
         ("@daily", "Mars/Olympus", "not an IANA time zone"),
     ],
 )

@@ -5,15 +5,19 @@ here, without a cluster: the template's image and args (placeholders filled, the
 listening on every address of its pod), container limits ``nvidia.com/gpu``, readiness and
 liveness probes on the template's ``health_path``, the labels by which the driver finds and
 prunes what it manages, and the Cluster's namespace. The driver adds only what depends on
-the live cluster (revision names and the Service's switch between revisions).
+the live cluster (revision names and the Service's switch between revisions). A Cluster
+with an ``ingress_url`` also gets an Ingress per endpoint (:func:`render_ingress`), and the
+endpoint's URL is then ``<ingress_url>/<namespace>/<deployment>/v1``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
 from reconciler.core.render import llm_server, placeholders
 from reconciler.core.render.placeholders import RenderError
@@ -194,3 +198,72 @@ def render_kubernetes(
         },
     }
     return KubernetesManifests(deployment=manifest, service=service)
+
+
+# --- the way in from outside the cluster (Cluster.spec.ingress_url) --------------------
+
+INGRESS_REWRITE_ANNOTATION = "nginx.ingress.kubernetes.io/rewrite-target"
+INGRESS_REGEX_ANNOTATION = "nginx.ingress.kubernetes.io/use-regex"
+
+
+def ingress_prefix(ingress_url: str, *, namespace: str, deployment_name: str) -> str:
+    """The path under which an endpoint is reached through the Cluster's ingress:
+    ``<path of ingress_url>/<namespace>/<deployment>``."""
+    base = urlsplit(ingress_url).path.rstrip("/")
+    return f"{base}/{namespace}/{deployment_name}"
+
+
+def ingress_endpoint_url(ingress_url: str, *, namespace: str, deployment_name: str) -> str:
+    """The endpoint's OpenAI-compatible base URL through the ingress, ending in ``/v1``."""
+    parts = urlsplit(ingress_url)
+    prefix = ingress_prefix(ingress_url, namespace=namespace, deployment_name=deployment_name)
+    return f"{parts.scheme}://{parts.netloc}{prefix}/v1"
+
+
+def render_ingress(
+    *, deployment_name: str, namespace: str, ingress_url: str
+) -> dict[str, Any]:
+    """An Ingress routing ``<ingress_url>/<namespace>/<deployment>/...`` to the endpoint's
+    Service, the prefix stripped (the server serves ``/v1`` at its root). The rewrite is
+    ingress-nginx's (``use-regex`` and ``rewrite-target``); the Ingress names no class, so
+    the cluster's default IngressClass serves it. ``host`` is set when ``ingress_url``
+    names a DNS host (an IP address matches any host)."""
+    prefix = ingress_prefix(ingress_url, namespace=namespace, deployment_name=deployment_name)
+    rule: dict[str, Any] = {
+        "http": {
+            "paths": [
+                {
+                    "path": f"{prefix}(/|$)(.*)",
+                    "pathType": "ImplementationSpecific",
+                    "backend": {
+                        "service": {"name": deployment_name, "port": {"name": PORT_NAME}}
+                    },
+                }
+            ]
+        }
+    }
+    host = urlsplit(ingress_url).hostname or ""
+    if host and not _is_ip(host):
+        rule = {"host": host, **rule}
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {
+            "name": deployment_name,
+            "namespace": namespace,
+            "labels": owner_labels(deployment_name),
+            "annotations": {
+                INGRESS_REGEX_ANNOTATION: "true",
+                INGRESS_REWRITE_ANNOTATION: "/$2",
+            },
+        },
+        "spec": {"rules": [rule]},
+    }
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True

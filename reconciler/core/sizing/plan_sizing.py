@@ -2,10 +2,11 @@
 
 ``reconciler plan`` runs where only the repo is known (a PR's CI runner), so it sizes a
 Deployment from what the specs say: the Model's ``parameters`` and ``dtype``, the
-Cluster's ``gpu.type``, the template's GPUs per worker and the Deployment's
-``deploy_config`` and ``workers``. What the specs leave out (a Model whose size the
-daemon reads from its files) is said plainly instead of guessed; the daemon sizes again
-from what it observed when it deploys. Pure: plain specs in, a SizingResult or a note out.
+Cluster's ``gpu.type`` and ``gpu.count`` (no shape needs more GPUs than it has), the
+template's GPUs per worker and the Deployment's ``deploy_config`` and ``workers``. What
+the specs leave out (a Model whose size the daemon reads from its files) is said plainly
+instead of guessed; the daemon sizes again from what it observed when it deploys. Pure:
+plain specs in, a SizingResult or a note out.
 """
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ def size_from_specs(
     if source.get("provider_type") not in SELF_HOSTED:
         return None
     cluster = desired.get(f"Cluster/{spec.get('cluster')}")
-    gpu_name = _mapping(cluster.spec.get("gpu") if cluster else None).get("type")
+    declared = _mapping(cluster.spec.get("gpu") if cluster else None)
+    gpu_name = declared.get("type")
+    max_gpus = declared.get("count") if isinstance(declared.get("count"), int) else None
     template_name = spec.get("template")
     template_state = desired.get(f"DeploymentTemplate/{template_name}")
     template = template_state.spec if template_state else BUILTIN_TEMPLATES.get(str(template_name))
@@ -72,7 +75,12 @@ def size_from_specs(
             parameters=roofline.parse_parameters(parameters), dtype=str(dtype)
         )
         return roofline.size(
-            model=shape, gpu=gpu, load=load, workers=workers, gpus_per_worker=per_worker
+            model=shape,
+            gpu=gpu,
+            load=load,
+            workers=workers,
+            gpus_per_worker=per_worker,
+            max_gpus=max_gpus,
         )
     except roofline.SizingError as exc:
         return f"not estimated: {exc}"

@@ -243,11 +243,15 @@ def size(
     load: Load,
     workers: int | None = None,
     gpus_per_worker: int | None = None,
+    max_gpus: int | None = None,
 ) -> SizingResult:
     """The cheapest shape serving ``load``; ``workers``/``gpus_per_worker`` pin either.
 
-    Without a GPU (a host running CPU servers) nothing is estimated: one worker, or the
-    pinned count, and a note saying so.
+    ``max_gpus`` (the Cluster's ``gpu.count``) bounds the GPUs of all workers together:
+    a shape over it is not chosen, and when every shape that meets the targets is over
+    it the result is infeasible, its gap naming both numbers. Without a GPU (a host
+    running CPU servers) nothing is estimated: one worker, or the pinned count, and a
+    note saying so.
     """
     if gpu is None:
         return SizingResult(
@@ -271,10 +275,20 @@ def size(
         fewest = _fewest_workers(model, gpu, load, gpus=count)
         if fewest is not None:
             candidates.append((count, fewest))
-    if candidates:
-        count, chosen = min(candidates, key=lambda shape: (shape[0] * shape[1], shape[0]))
+    cheapest = sorted(candidates, key=lambda shape: (shape[0] * shape[1], shape[0]))
+    fitting = [shape for shape in cheapest if max_gpus is None or shape[0] * shape[1] <= max_gpus]
+    if fitting:
+        count, chosen = fitting[0]
         found, _ = _shortfalls(model, gpu, load, gpus=count, workers=chosen)
         return SizingResult(gpu.name, count, chosen, True, found, (), tuple(notes))
+    if cheapest:
+        count, chosen = cheapest[0]
+        found, _ = _shortfalls(model, gpu, load, gpus=count, workers=chosen)
+        gap = (
+            f"GPUs: {chosen} worker(s) x {count} GPU(s) = {chosen * count} needed to meet the "
+            f"targets; the Cluster has {max_gpus} (spec.gpu.count)"
+        )
+        return SizingResult(gpu.name, count, chosen, False, found, (gap,), tuple(notes))
     best_count = counts[-1]
     best_workers = workers if workers is not None else load.concurrent_requests
     found, gaps = _shortfalls(model, gpu, load, gpus=best_count, workers=best_workers)

@@ -290,9 +290,12 @@ def _across(
     if obj.kind == "Deployment":
         templates = index.get("DeploymentTemplate", {})
         found.extend(slo.check_slo(obj, slo.template_for(obj, templates)))
-        found.extend(cluster_fit.check_cluster_fit(obj, index.get("Cluster", {})))
+        found.extend(cluster_fit.deployment_fit(obj, index))
+        found.extend(cluster_fit.local_workers_fit(obj, index))
         found.extend(llm_features.check_adapters(obj, index, names))
         found.extend(llm_features.check_autoscaling(obj, index))
+    if obj.kind == "Workflow":
+        found.extend(cluster_fit.job_fit(obj, index))
     if obj.kind == "Model":
         found.extend(_cloud_uri(obj))
     return found

@@ -34,12 +34,15 @@ from kubernetes.config.config_exception import ConfigException
 
 from reconciler.drivers.clusters import kubernetes_drift as drift
 from reconciler.drivers.clusters import kubernetes_errors as errors
-from reconciler.drivers.clusters import kubernetes_watch, protocol
+from reconciler.drivers.clusters import kubernetes_jobs, kubernetes_watch, protocol
 
 FIELD_MANAGER = "reconciler"
 OWNER_LABEL = "reconciler/deployment"
 REVISION_LABEL = "reconciler/revision"
 TARGET_ANNOTATION = "reconciler/target-revision"
+INGRESS_ANNOTATION = "reconciler/ingress"
+"""On the Service: an Ingress of that name leads to it (removed when the Cluster's
+ingress_url goes)."""
 GPU_RESOURCE = "nvidia.com/gpu"
 GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
 APPLY = "application/apply-patch+yaml"
@@ -154,6 +157,7 @@ class KubernetesDriver:
         self._core: Any = client.CoreV1Api(self._api)
         self._apps: Any = client.AppsV1Api(self._api)
         self._batch: Any = client.BatchV1Api(self._api)
+        self._networking: Any = client.NetworkingV1Api(self._api)
         self.namespace = namespace
         self.field_manager = field_manager
         self._timeout = request_timeout_s
@@ -252,6 +256,9 @@ class KubernetesDriver:
             result = self._apps.patch_namespaced_deployment(name, self.namespace, body, **options)
         elif body["kind"] == "Service":
             result = self._core.patch_namespaced_service(name, self.namespace, body, **options)
+        elif body["kind"] == "Ingress":
+            ingresses = self._networking
+            result = ingresses.patch_namespaced_ingress(name, self.namespace, body, **options)
         else:
             raise protocol.InvalidEndpointError(f"cannot apply a {body['kind']}")
         return self._json(result)
@@ -374,8 +381,25 @@ class KubernetesDriver:
         if service is not None:
             serving = (service.get("spec", {}).get("selector") or {}).get(REVISION_LABEL)
         selector = self._service_manifest(spec, select=serving or revision, target=revision)
+        routed = "Ingress" in spec.manifests  # the Cluster's ingress_url leads to the Service
+        if routed:
+            selector["metadata"]["annotations"][INGRESS_ANNOTATION] = spec.name
         selecting = self._stage(self._apply_action(selector), lambda: self._apply_sync(selector))
+        if routed:
+            ingress = _manifest(spec, "Ingress")
+            self._stage(self._apply_action(ingress), lambda: self._apply_sync(ingress))
+        elif INGRESS_ANNOTATION in ((service or {}).get("metadata", {}).get("annotations") or {}):
+            self._stage(f"delete Ingress {spec.name}", lambda: self._delete_ingress(spec.name))
         return applied, selecting
+
+    def _delete_ingress(self, name: str) -> None:
+        try:
+            self._networking.delete_namespaced_ingress(
+                name, self.namespace, _request_timeout=self._timeout
+            )
+        except ApiException as error:
+            if error.status != 404:
+                raise
 
     def _revision_manifest(self, spec: protocol.EndpointSpec) -> tuple[dict[str, Any], str]:
         manifest = _manifest(spec, "Deployment")
@@ -715,7 +739,8 @@ class KubernetesDriver:
         return await self.prune(keep=set(), only=name) > 0
 
     async def prune(self, *, keep: set[str], only: str | None = None) -> int:
-        """Delete our Deployments and Services whose owner is not in ``keep``; the count."""
+        """Delete our Deployments, Services (the count) and Ingresses whose owner is not
+        in ``keep``."""
         selector = f"app.kubernetes.io/managed-by=reconciler,{OWNER_LABEL}"
         if only is not None:
             selector = f"app.kubernetes.io/managed-by=reconciler,{OWNER_LABEL}={only}"
@@ -729,10 +754,16 @@ class KubernetesDriver:
                 services = self._core.list_namespaced_service(
                     self.namespace, label_selector=selector, _request_timeout=self._timeout
                 ).items
+                ingresses = self._networking.list_namespaced_ingress(
+                    self.namespace, label_selector=selector, _request_timeout=self._timeout
+                ).items
             except ApiException as error:
                 if error.status == 404:
                     return 0
                 raise
+            for ingress in ingresses:
+                if (ingress.metadata.labels or {}).get(OWNER_LABEL) not in keep:
+                    self._delete_ingress(ingress.metadata.name)
             for item in [*deployments, *services]:
                 if (item.metadata.labels or {}).get(OWNER_LABEL) in keep:
                     continue
@@ -873,6 +904,15 @@ class KubernetesDriver:
             return text
 
         return await self._call(f"read logs of Job {handle.name}", read)
+
+    def job_runner(self) -> kubernetes_jobs.KubernetesJobRunner:
+        """Jobs run to their end in this cluster's namespace, on this driver's client."""
+        return kubernetes_jobs.KubernetesJobRunner(
+            api=self._api,
+            namespace=self.namespace,
+            call=self._call,
+            ensure_namespace=self._ensure_namespace,
+        )
 
     async def close(self) -> None:
         self._rollouts.close()

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import aiohttp
 
-from reconciler.drivers.clusters import local_admin, local_registry
+from reconciler.drivers.clusters import local_admin, local_jobs, local_registry
 from reconciler.drivers.clusters import local_processes as procs
 from reconciler.drivers.clusters.protocol import (
     ClusterCheck,
@@ -251,6 +251,12 @@ class LocalClusterDriver:
             return await self._observe(name)
 
     # --- jobs ------------------------------------------------------------------------
+
+    def job_runner(self) -> local_jobs.LocalJobRunner:
+        """Jobs run to their end on this host (the ``k8s_job`` step), under the state dir."""
+        return local_jobs.LocalJobRunner(
+            folder=self._state_dir / "job-runs", stop_grace_s=self._settings.stop_grace_s
+        )
 
     async def run_job(self, spec: JobSpec) -> JobHandle:
         if not _NAME.fullmatch(spec.name):

@@ -249,3 +249,75 @@ class RolloutDriver(Protocol):
     async def rollout(self, spec: EndpointSpec, *, timeout_s: float) -> EndpointObservation:
         """Apply ``spec`` and see its rollout through within ``timeout_s`` seconds."""
         ...
+
+
+# --- jobs run to their end (the k8s_job step) -------------------------------------------
+
+
+class InvalidJobError(ClusterError):
+    """The job as requested cannot run here (a rejected manifest, no command on a host, an
+    image name the cluster refuses); trying again cannot help."""
+
+
+class JobConflictError(ClusterError):
+    """A job of that name exists and is not one this daemon started."""
+
+
+@dataclasses.dataclass(frozen=True)
+class JobRequest:
+    """One run-to-completion job, as a JobRunner runs it.
+
+    ``name`` is unique per attempt of a step (a retry is a new job; a daemon restarted
+    mid-attempt asks for the same name again and the runner may adopt what it finds).
+    ``image`` is for runners that run containers, ``command``/``args`` are the argv (on a
+    container: its entrypoint and arguments; on a host: the program and its arguments).
+    ``gpus`` devices are given to it; ``timeout_s`` bounds its run (None: no bound).
+    ``manifest`` is the Job that core rendered, for runners that apply manifests.
+    """
+
+    name: str
+    image: str | None
+    command: tuple[str, ...]
+    args: tuple[str, ...] = ()
+    env: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    gpus: int = 0
+    timeout_s: float | None = None
+    manifest: Mapping[str, Any] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class JobOutcome:
+    """How a job ended. ``exit_code`` is its main process's (128 + N when signal N ended
+    it; None when it never ran); ``timed_out``: it was stopped at ``timeout_s``;
+    ``message`` says what else the cluster told (a reason, a kill)."""
+
+    exit_code: int | None
+    timed_out: bool = False
+    message: str = ""
+
+
+@runtime_checkable
+class JobRunner(Protocol):
+    """Runs one job from start to end, its output streamed as it comes."""
+
+    async def run_to_end(
+        self,
+        request: JobRequest,
+        *,
+        on_line: Callable[[str], None],
+        on_note: Callable[[str], None],
+    ) -> JobOutcome:
+        """Start the job, hand each line of its output (stdout and stderr, in order, without
+        the line end) to ``on_line`` as it comes and what the cluster says of it (waiting
+        for an image, adopted, stopped) to ``on_note``; wait until it ends, or stop it at
+        ``timeout_s``; remove it and what it ran in; say how it ended. Cancelled, it stops
+        and removes the job, then lets the cancellation go on. Raises ClusterError
+        subclasses only (InvalidJobError: it cannot run as asked)."""
+        ...
+
+
+@runtime_checkable
+class JobRunnerSource(Protocol):
+    """A cluster driver that can run jobs to their end."""
+
+    def job_runner(self) -> JobRunner: ...

@@ -246,3 +246,17 @@ async def test_a_template_without_an_image_stalls_naming_the_field(
     assert isinstance(stalled, outcomes.Stalled)
     assert "DeploymentTemplate/host-only: runtime.image is empty" in stalled.reason
     assert deployments(backend) == []
+
+
+async def test_a_deployment_needing_more_gpus_than_the_cluster_declares_stalls(
+    backend: Backend, driver: k8s.KubernetesDriver
+) -> None:
+    steps = steps_for(driver, Facts(gpu={"type": "nvidia-a100-80gb", "count": 1}))
+
+    stalled = await steps["deploy_model"](context("deploy_model", dict(SPEC)))
+
+    assert stalled == outcomes.Stalled(
+        "Deployment/chat: infeasible: GPUs: 2 worker(s) x 1 GPU(s) = 2 needed to meet the "
+        "targets; the Cluster has 1 (spec.gpu.count)"
+    )
+    assert deployments(backend) == []
