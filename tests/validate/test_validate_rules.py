@@ -95,9 +95,10 @@ EXPECTED: dict[str, list[str]] = {
         "workflows.yaml:80:24: error: malformed ${{ }} placeholder in the inputs of 'report': use ${{ param }} or ${{ node_id.output }} (Workflow/inputs)",
     ],
     "workflow_references": [
-        "workflows.yaml:19:25: error: Deployment 'phi-chatt' does not exist (Workflow/refs)",
-        "workflows.yaml:23:25: warning: Deployment 'phi-chat' (from spec.user_params) does not exist; it must be given at execution time (Workflow/refs)",
-        "workflows.yaml:27:22: error: Cluster 'locl' does not exist (did you mean 'local'?) (Workflow/refs)",
+        "workflows.yaml:11:12: error: Project 'reserch' does not exist; add the Project, or set projects.create_missing in the daemon config (Workflow/refs)",
+        "workflows.yaml:20:25: error: Deployment 'phi-chatt' does not exist (Workflow/refs)",
+        "workflows.yaml:24:25: warning: Deployment 'phi-chat' (from spec.user_params) does not exist; it must be given at execution time (Workflow/refs)",
+        "workflows.yaml:28:22: error: Cluster 'locl' does not exist (did you mean 'local'?) (Workflow/refs)",
     ],
     # `provider: n` is the string 'n' (YAML 1.2), not false: the catalogue names it unknown.
     "yaml12_scalars": [

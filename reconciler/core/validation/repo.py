@@ -309,7 +309,9 @@ def _references(
     if obj.kind == "Model":
         return references.model_references(obj, names)
     if obj.kind == "Workflow":
-        return references.workflow_references(obj, names)
+        return references.workflow_references(
+            obj, names, implicit_projects=options.implicit_projects
+        )
     return []
 
 
