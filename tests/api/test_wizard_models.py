@@ -242,7 +242,7 @@ spec:
   cluster: local
   endpoint_name: pinned
   suspend: true
-  workers: 2
+  workers: 1                  # pinned (a local Cluster runs one worker)
   deploy_config: {concurrent_requests: 10, avg_sequence_length: 100, avg_context_length: 102}
 """
 
