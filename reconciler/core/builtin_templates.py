@@ -6,6 +6,11 @@ The local commands serve the model under the Deployment's ``endpoint_name`` (wha
 ``GET /v1/models`` lists and clients send as ``model``). Neither server refuses another
 ``model`` value: infinity-emb and llama-cpp-python, serving one model, answer any name
 with it.
+
+``cloud-gateway`` serves a cloud Model on a Cluster: an OpenAI-compatible gateway
+(:mod:`reconciler.gateway`, run by the daemon's own interpreter) that forwards to the
+provider with the key the daemon hands it in its environment. It runs on local
+Clusters; it has no image, so no kubernetes Cluster can run it yet.
 """
 
 from __future__ import annotations
@@ -88,6 +93,36 @@ BUILTIN_TEMPLATES: dict[str, dict[str, Any]] = {
             "env": {"DO_NOT_TRACK": "1"},
         },
         "resources": {"gpus_per_worker": 0, "cpu": "2", "memory": "4Gi"},
+        "defaults": {},
+    },
+    "cloud-gateway": {
+        "modality": "llm",
+        "runtime": {
+            "image": None,
+            "args": [],
+            "command": [
+                "{daemon_python}",
+                "-m",
+                "reconciler.gateway",
+                "--host",
+                "{host}",
+                "--port",
+                "{port}",
+                "--upstream",
+                "{upstream_url}",
+                "--provider",
+                "{provider}",
+                "--provider-model",
+                "{provider_model}",
+                "--served-model-name",
+                "{endpoint_name}",
+                "--max-concurrent",
+                "{concurrent_requests}",
+            ],
+            "port": 8080,
+            "health_path": "/healthz",
+        },
+        "resources": {"gpus_per_worker": 0, "cpu": "1", "memory": "256Mi"},
         "defaults": {},
     },
 }

@@ -20,6 +20,14 @@ EXPECTED: dict[str, list[str]] = {
     "billion_laughs": [
         "lol.yaml:10:8: error: alias expansion exceeds 10000 nodes (billion-laughs guard)",
     ],
+    "cloud_serving": [
+        "deployments.yaml:8:13: error: a cloud model without spec.cluster is served by its provider and runs nothing, so it takes no template; set spec.cluster to serve it through a gateway there (cloud-gateway by default) (Deployment/template-without-cluster)",
+        "deployments.yaml:19:13: error: template 'vllm' serves model files; a cloud model on a cluster is served through a gateway template: the built-in cloud-gateway (the default) or one whose runtime.command takes {upstream_url} (Deployment/model-server-for-cloud)",
+        "deployments.yaml:29:12: error: Cluster 'gpu-pool' is a kubernetes cluster; the cloud gateway runs on local clusters only (it has no container image yet): use a local Cluster, or remove spec.cluster to use the provider's endpoint (Deployment/gateway-on-kubernetes)",
+        "deployments.yaml:39:13: error: template 'cloud-gateway' is a cloud gateway: it serves cloud models only (Deployment/gateway-for-files)",
+        "objects.yaml:16:60: error: base_url 'http://10.0.0.5:8080/v1' would send the provider key in clear text: use https (http only on a loopback address) (Credential/openai-prod)",
+        "objects.yaml:21:60: error: base_url is for cloud provider credentials; 'hugging_face' is not one (anthropic, azure_openai, bedrock, cohere, groq, mistral, openai, together, vertex) (Credential/hf-token)",
+    ],
     "custom_tags": [
         "tags.yaml:5:7: error: tag '!!python/object:os.system' is not allowed: specs use plain YAML values only",
         "tags.yaml:13:13: error: tag '!foo' is not allowed: specs use plain YAML values only",

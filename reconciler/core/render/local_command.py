@@ -9,6 +9,7 @@ which allocates the port and keeps it across restarts.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 
 from reconciler.core.render import placeholders
 from reconciler.core.render.placeholders import RenderError
@@ -39,10 +40,14 @@ def render_local_command(
     template: DeploymentTemplateSpec,
     deployment_name: str,
     deployment: DeploymentSpec,
-    model_path: str,
+    model_path: str | None,
     runtime_bin: str | None = None,
+    extra_values: Mapping[str, str] | None = None,
 ) -> LocalCommand:
-    """Fill the template's command for ``deployment``; RenderError names what is missing."""
+    """Fill the template's command for ``deployment``; RenderError names what is missing.
+
+    ``model_path`` is None for a cloud model (a gateway serves no files);
+    ``extra_values`` gives more placeholders (a gateway's ``{upstream_url}``, ...)."""
     command = template.runtime.command
     if not command:
         raise RenderError(
@@ -50,12 +55,14 @@ def render_local_command(
             "driver runs a command on the host (runtime.image is for Kubernetes)"
         )
     values = {
-        placeholders.MODEL_PATH: model_path,
+        **(extra_values or {}),
         placeholders.HOST: LOCAL_HOST,
         placeholders.CONCURRENT_REQUESTS: str(deployment.deploy_config.concurrent_requests),
         placeholders.DEPLOYMENT: deployment_name,
         placeholders.ENDPOINT_NAME: deployment.endpoint_name,
     }
+    if model_path is not None:
+        values[placeholders.MODEL_PATH] = model_path
     if runtime_bin is not None:
         values[placeholders.RUNTIME_BIN] = runtime_bin
     keep = frozenset({placeholders.PORT})

@@ -20,9 +20,29 @@ DEPLOYMENT = "deployment"
 ENDPOINT_NAME = "endpoint_name"
 """The Deployment's ``spec.endpoint_name``: the model name its server answers under."""
 RUNTIME_BIN = "runtime_bin"
+DAEMON_PYTHON = "daemon_python"
+"""The daemon's own interpreter (the cloud gateway runs from the daemon's environment)."""
+UPSTREAM_URL = "upstream_url"
+"""A cloud Deployment's provider base URL (its Credential's ``base_url``, else the
+provider's public one): only gateway templates take it."""
+PROVIDER = "provider"
+PROVIDER_MODEL = "provider_model"
+"""The model id a cloud provider is sent (``gpt-4o-mini`` for ``openai/gpt-4o-mini``)."""
 
 KNOWN: frozenset[str] = frozenset(
-    {MODEL_PATH, PORT, HOST, CONCURRENT_REQUESTS, DEPLOYMENT, ENDPOINT_NAME, RUNTIME_BIN}
+    {
+        MODEL_PATH,
+        PORT,
+        HOST,
+        CONCURRENT_REQUESTS,
+        DEPLOYMENT,
+        ENDPOINT_NAME,
+        RUNTIME_BIN,
+        DAEMON_PYTHON,
+        UPSTREAM_URL,
+        PROVIDER,
+        PROVIDER_MODEL,
+    }
 )
 
 

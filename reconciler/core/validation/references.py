@@ -14,6 +14,7 @@ from typing import Any
 from reconciler.core.builtin_templates import BUILTIN_TEMPLATES
 from reconciler.core.diagnostics import Diagnostic
 from reconciler.core.substitution import PLACEHOLDER
+from reconciler.core.validation import cloud_serving
 from reconciler.core.validation.objects import SpecObject, did_you_mean
 
 Index = Mapping[str, Mapping[str, SpecObject]]
@@ -68,6 +69,9 @@ def deployment_references(
     model = index.get("Model", {}).get(model_name) if isinstance(model_name, str) else None
     if model is not None:
         provider = (model.spec.get("source") or {}).get("provider_type")
+        found.extend(
+            cloud_serving.deployment_problems(obj, index, cloud=provider == "cloud_model")
+        )
         if provider in SELF_HOSTED and not spec.get("cluster"):
             found.append(
                 obj.problem(
