@@ -116,6 +116,12 @@ def authorize(caller: Caller, need: Need, rules: ProjectRules) -> None:
         holding = f"its role there grants less: {has}"
     else:
         holding = "it holds no role there"
+    undefined = sorted(held - {p.role for p in rules.permissions})
+    if undefined:
+        holding += (
+            f" (it is granted {', '.join(undefined)}, which the Project's spec.permissions "
+            "do not name)"
+        )
     if granting:
         needs = " or ".join(f"{p.role} ({_words(p)})" for p in granting)
         lacking = (

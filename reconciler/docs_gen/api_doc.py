@@ -305,7 +305,9 @@ also hold a role there whose `access` grants the action:
 
 A Project with no `permissions`, or one the repo does not hold
 (`projects.create_missing`), narrows nothing. A token of role `admin` may do everything
-in every Project. Creating a Project is a plain write (`editor`). Writes are judged
+in every Project. Creating a Project is a plain write (`editor`), and `POST /api/v1/sync`
+stays a token-role action (`operator`): it makes the daemon look at everything again and
+changes nothing. Writes are judged
 against the branch tip the commit is built on; actions against the last revision the
 daemon loaded. A refusal is a `403` whose `detail` names the Project, the action, the
 roles the caller holds there and the roles that would grant it, with the same in

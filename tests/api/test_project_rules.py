@@ -99,6 +99,16 @@ def test_refusals_name_the_project_the_roles_held_and_the_roles_that_grant() -> 
     assert refused.value.detail.startswith("token 'alice' may not change Project 'research'")
 
 
+def test_a_granted_role_the_project_does_not_name_is_said() -> None:
+    rules = access.rules_of("research", SEED_PERMISSIONS)
+    typo = _caller("editor", research={"data-scientst": ["alice"]})
+    with pytest.raises(Forbidden) as refused:
+        access.authorize(typo, "edit", rules)
+    assert "it holds no role there (it is granted data-scientst, which the Project's " in (
+        refused.value.detail
+    )
+
+
 def test_what_does_not_narrow() -> None:
     nobody = _caller("editor")
     access.authorize(nobody, "delete", access.rules_of("open", {"permissions": []}))
