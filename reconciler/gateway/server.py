@@ -170,8 +170,13 @@ async def _relay(
         )
     response = web.StreamResponse(status=upstream.status, headers=_passed_back(upstream.headers))
     await response.prepare(request)
-    async for chunk in upstream.content.iter_chunked(CHUNK_BYTES):
-        await response.write(chunk)
+    try:
+        async for chunk in upstream.content.iter_chunked(CHUNK_BYTES):
+            await response.write(chunk)
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        # The answer has begun: it can only end short (a stream without its [DONE]).
+        log.warning("%s ended the answer early (%s)", settings.provider, type(exc).__name__)
+        return response
     await response.write_eof()
     return response
 

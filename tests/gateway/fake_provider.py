@@ -6,7 +6,8 @@ a 401 that quotes part of the key (as real providers do), and records every requ
 got (path, the headers that carry keys, the JSON body). A chat body whose ``user`` is
 ``echo-key`` is refused with a 400 whose message holds the whole key, and one whose
 ``user`` is ``hold`` waits until :meth:`FakeProvider.release` is called, counting the
-requests it holds at once, so a test can see how many the gateway lets through.
+requests it holds at once, so a test can see how many the gateway lets through; a
+streamed one whose ``user`` is ``cut`` drops the connection after its first chunk.
 """
 
 from __future__ import annotations
@@ -101,6 +102,9 @@ class FakeProvider:
             chunk = {"object": "chat.completion.chunk", "model": body.get("model"),
                      "choices": [{"index": 0, "delta": {"content": word}}]}  # fmt: skip
             await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
+            if body.get("user") == "cut" and request.transport is not None:
+                request.transport.close()  # the connection drops mid-answer
+                return response
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
         return response

@@ -110,6 +110,22 @@ async def test_streams_are_relayed_as_they_come(gateway: Gateway) -> None:
     assert "".join(words) == "hello from the stream" and events[-1].strip() == b"data: [DONE]"
 
 
+async def test_a_stream_the_provider_cuts_ends_short_and_the_gateway_goes_on(
+    gateway: Gateway,
+) -> None:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"{gateway.url}/v1/chat/completions", json={**CHAT, "stream": True, "user": "cut"}
+        ) as reply,
+    ):
+        assert reply.status == 200
+        received = await reply.content.read()
+    assert b'"hello"' in received and b"[DONE]" not in received
+    status, _, text = await _post(f"{gateway.url}/v1/chat/completions", CHAT)
+    assert status == 200, text
+
+
 async def test_the_key_never_comes_back(gateway: Gateway, provider: FakeProvider) -> None:
     status, headers, text = await _post(
         f"{gateway.url}/v1/chat/completions", {**CHAT, "user": "echo-key"}
