@@ -6,6 +6,11 @@ operator < editor < admin. No credentials, or credentials that match nothing, is
 a known caller whose role is too low is 403. With no tokens configured the API is
 read-only: anyone on loopback reads, nobody writes. A config reload replaces the tokens
 in place. No token ever appears in a response or a log line.
+
+A token's name is its user; ``groups`` in its config entry are the groups that user is
+in, and ``api.project_roles`` grants Project roles to users and groups. The book resolves
+them once per request into :attr:`Caller.project_roles`, which
+:mod:`reconciler.api.project_access` checks against a Project's ``spec.permissions``.
 """
 
 from __future__ import annotations
@@ -13,20 +18,50 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import hmac
-from collections.abc import Iterable
+import types
+from collections.abc import Iterable, Mapping
 
 from reconciler.api.problems import Forbidden, Unauthorized
-from reconciler.daemon.config import ROLES, ApiToken, Role, role_allows
+from reconciler.daemon.config import ROLES, ApiToken, Role, RoleGrant, role_allows
 
 ANONYMOUS = "anonymous"
+
+ProjectRoles = Mapping[str, frozenset[str]]
+"""Per Project name, the roles a caller holds there."""
+Grants = Mapping[str, Mapping[str, RoleGrant]]
+"""``api.project_roles``: per Project name, per role, who holds it."""
+_NO_ROLES: ProjectRoles = types.MappingProxyType({})
 
 
 @dataclasses.dataclass(frozen=True)
 class Caller:
-    """Who made a request: a token's name and role, or anonymous (role None)."""
+    """Who made a request: a token's name (its user), role and groups, and the Project
+    roles those hold; or anonymous (role None, no groups, no Project roles)."""
 
     name: str
     role: Role | None
+    groups: frozenset[str] = frozenset()
+    project_roles: ProjectRoles = dataclasses.field(
+        default_factory=lambda: _NO_ROLES, compare=False
+    )
+
+    def roles_in(self, project: str) -> frozenset[str]:
+        """The roles this caller holds in ``project`` (granted to its user or a group)."""
+        return self.project_roles.get(project, frozenset())
+
+
+def project_roles_of(name: str, groups: frozenset[str], grants: Grants) -> ProjectRoles:
+    """The roles user ``name`` in ``groups`` holds, per project, under ``grants``."""
+    held: dict[str, frozenset[str]] = {}
+    for project, roles in grants.items():
+        mine = frozenset(
+            role
+            for role, grant in roles.items()
+            if name in grant.users or not groups.isdisjoint(grant.groups)
+        )
+        if mine:
+            held[project] = mine
+    return types.MappingProxyType(held)
 
 
 def token_digest(token: str) -> str:
@@ -35,15 +70,23 @@ def token_digest(token: str) -> str:
 
 
 class TokenBook:
-    """The configured tokens; :meth:`authorize` answers for one request."""
+    """The configured tokens and Project role grants; :meth:`authorize` answers for one
+    request."""
 
-    def __init__(self, tokens: Iterable[ApiToken]) -> None:
-        self._entries = tuple((t.sha256.lower(), t.name, t.role) for t in tokens)
+    def __init__(self, tokens: Iterable[ApiToken], *, grants: Grants | None = None) -> None:
+        self._entries: tuple[tuple[str, Caller], ...] = ()
+        self.replace(tokens, grants=grants)
 
-    def replace(self, tokens: Iterable[ApiToken]) -> None:
-        """Answer from ``tokens`` from now on (a config reload): a token no longer listed
-        is refused at its next request, a new one is accepted."""
-        self._entries = tuple((t.sha256.lower(), t.name, t.role) for t in tokens)
+    def replace(self, tokens: Iterable[ApiToken], *, grants: Grants | None = None) -> None:
+        """Answer from ``tokens`` and ``grants`` from now on (a config reload): a token no
+        longer listed is refused at its next request, a new one is accepted, and a
+        changed group or grant counts from the next request."""
+        entries = []
+        for token in tokens:
+            groups = frozenset(token.groups)
+            roles = project_roles_of(token.name, groups, grants or {})
+            entries.append((token.sha256.lower(), Caller(token.name, token.role, groups, roles)))
+        self._entries = tuple(entries)
 
     @property
     def read_only(self) -> bool:
@@ -59,9 +102,9 @@ class TokenBook:
             raise Unauthorized("use 'Authorization: Bearer <token>'")
         digest = token_digest(token)
         found: Caller | None = None
-        for stored, name, role in self._entries:  # every digest, so timing tells nothing
+        for stored, caller in self._entries:  # every digest, so timing tells nothing
             if hmac.compare_digest(stored, digest):
-                found = Caller(name, role)
+                found = caller
         if found is None:
             raise Unauthorized("the bearer token matches no configured api.tokens entry")
         return found

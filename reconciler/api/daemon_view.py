@@ -408,8 +408,9 @@ def build_server(
     daemon: Daemon,
 ) -> tuple[ApiServer, DaemonAdapter, ApiMetrics, Callable[[Config], None]]:
     """The API server for ``daemon``, configured from its config, and the hook that
-    applies a reloaded config to it (tokens, write mode; the webhook secret's name and
-    api.metrics_public are read from the daemon's config at each request)."""
+    applies a reloaded config to it (tokens, project role grants, write mode; the
+    webhook secret's name and api.metrics_public are read from the daemon's config at each
+    request)."""
     config = daemon.config
 
     def webhook_secret() -> str | None:
@@ -429,7 +430,7 @@ def build_server(
         roots=config.repo.paths,
         options=ValidateOptions(implicit_projects=config.projects.create_missing),
     )
-    tokens = TokenBook(config.api.tokens)
+    tokens = TokenBook(config.api.tokens, grants=config.api.project_roles)
     settings = ApiSettings(
         tokens=tokens,
         redactor=BodyRedactor(daemon.resolver.known_values),
@@ -440,7 +441,7 @@ def build_server(
     )
 
     def reloaded(new: Config) -> None:
-        tokens.replace(new.api.tokens)
+        tokens.replace(new.api.tokens, grants=new.api.project_roles)
         writes.switch_mode(new.api.write_mode, writer=make_writer)
 
     app = create_app(adapter, settings)

@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
+from reconciler.api import project_access
 from reconciler.api.documents import (
     API_TASK_WORKFLOW_RUN,
     execution_json,
@@ -314,10 +315,11 @@ async def get_execution(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/executions/{id}/cancel")
 async def cancel_execution(request: web.Request) -> web.Response:
-    require(request, "operator")
+    caller = require(request, "operator")
     view = request.app[VIEW]
     execution_id = request.match_info["id"]
     record = view.store.get_execution(execution_id)
+    project_access.authorize_object(caller, "execute", record.object_key, desired=view.desired())
     report = view.cancel(record.id)
     if not report.accepted:
         final = view.store.get_execution(record.id)
@@ -337,6 +339,7 @@ async def start_workflow(request: web.Request) -> web.Response:
     params = body.get("params") or {}
     if not isinstance(params, dict):
         raise Unprocessable("'params' must be an object of parameter names to values")
+    project_access.authorize_object(caller, "execute", f"Workflow/{name}", desired=view.desired())
     execution_id = view.start_workflow(name=name, params=params, requested_by=caller.name)
     record = view.store.get_execution(execution_id)
     document = execution_json(record, trigger="api", steps=view.store.get_steps(record.id))
@@ -352,6 +355,7 @@ async def deprovision_workflow(request: web.Request) -> web.Response:
     body = await json_body(request)
     if body:
         raise Unprocessable(f"unknown field {sorted(body)[0]!r}; a deprovision takes no body")
+    project_access.authorize_object(caller, "execute", f"Workflow/{name}", desired=view.desired())
     execution_id = view.deprovision_workflow(name=name, requested_by=caller.name)
     record = view.store.get_execution(execution_id)
     document = execution_json(record, trigger="api", steps=view.store.get_steps(record.id))

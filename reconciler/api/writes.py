@@ -29,7 +29,7 @@ import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
-from reconciler.api import document_edit
+from reconciler.api import document_edit, project_access
 from reconciler.api.auth import Caller
 from reconciler.api.problems import (
     ApiError,
@@ -197,7 +197,7 @@ class SpecWrites:
                 branch=branch,
                 author=author,
                 message=message,
-                edit=lambda tip: self._edit(tip, kind, name, document, where, only_new),
+                edit=lambda tip: self._edit(tip, kind, name, document, where, only_new, caller),
                 check=lambda commit: self._check(commit, kind, name, document),
             )
         except _Invalid as exc:
@@ -209,6 +209,8 @@ class SpecWrites:
             )
         except _Refused as exc:
             error = (NotFound if exc.status == 404 else Conflict)(str(exc))
+        except Forbidden as exc:  # project_access refused it at the tip it was built on
+            error = exc
         except NothingToCommit:
             error = Conflict(f"{kind}/{name} already has this document; nothing was committed")
         except GitSourceError as exc:
@@ -239,15 +241,34 @@ class SpecWrites:
         document: _NewDocument,
         where: dict[str, str],
         only_new: bool = False,
+        caller: Caller | None = None,
     ) -> dict[str, bytes | None]:
         assert self.writer is not None
         key = f"{kind}/{name}"
-        found = next((o for o in self._objects(tip) if o.key == key), None)
+        objects = self._objects(tip)
+        found = next((o for o in objects if o.key == key), None)
         if found is not None and only_new:
             raise _Refused(f"{key} exists in branch {self.branch!r} ({found.path})", status=409)
+        if found is None and (document is None or callable(document)):
+            raise _Refused(f"no object {key} in branch {self.branch!r}", status=404)
+        if caller is not None:
+            before = dict(found.doc.value) if found is not None else None
+            after: dict[str, Any] | None
+            if callable(document):
+                assert before is not None
+                after = document(copy.deepcopy(before))
+            else:
+                after = document
+            project_access.authorize_write(
+                caller,
+                kind=kind,
+                name=name,
+                before=before,
+                after=after,
+                projects=project_access.specs_by_project(objects),
+            )
         if found is None:
-            if document is None or callable(document):
-                raise _Refused(f"no object {key} in branch {self.branch!r}", status=404)
+            assert document is not None and not callable(document)
             root = self._roots[0].strip("/")
             prefix = "" if root in ("", ".") else root + "/"
             path = f"{prefix}{kind_plural(kind)}/{name}.yaml"

@@ -12,6 +12,11 @@ model.
 the base model under ``endpoint_name`` and one entry per LoRA adapter (see
 reconciler.core.render.llm_server); the port and host come through ``PORT``/``HOST``.
 ``vllm`` takes adapters as ``--lora-modules`` arguments.
+
+``cloud-gateway`` serves a cloud Model on a Cluster: an OpenAI-compatible gateway
+(:mod:`reconciler.gateway`, run by the daemon's own interpreter) that forwards to the
+provider with the key the daemon hands it in its environment. It runs on local
+Clusters; it has no image, so no kubernetes Cluster can run it yet.
 """
 
 from __future__ import annotations
@@ -94,6 +99,36 @@ BUILTIN_TEMPLATES: dict[str, dict[str, Any]] = {
             "env": {"DO_NOT_TRACK": "1"},
         },
         "resources": {"gpus_per_worker": 0, "cpu": "2", "memory": "4Gi"},
+        "defaults": {},
+    },
+    "cloud-gateway": {
+        "modality": "llm",
+        "runtime": {
+            "image": None,
+            "args": [],
+            "command": [
+                "{daemon_python}",
+                "-m",
+                "reconciler.gateway",
+                "--host",
+                "{host}",
+                "--port",
+                "{port}",
+                "--upstream",
+                "{upstream_url}",
+                "--provider",
+                "{provider}",
+                "--provider-model",
+                "{provider_model}",
+                "--served-model-name",
+                "{endpoint_name}",
+                "--max-concurrent",
+                "{concurrent_requests}",
+            ],
+            "port": 8080,
+            "health_path": "/healthz",
+        },
+        "resources": {"gpus_per_worker": 0, "cpu": "1", "memory": "256Mi"},
         "defaults": {},
     },
 }

@@ -112,6 +112,8 @@ def references_of(state: ObjectState) -> list[str]:
         if isinstance(credential, str):
             found.append(f"Credential/{credential}")
     elif state.kind == "Workflow":
+        if isinstance(spec.get("project"), str):
+            found.append(f"Project/{spec['project']}")
         found.extend(_workflow_references(spec))
     return list(dict.fromkeys(found))
 

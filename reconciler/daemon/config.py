@@ -204,12 +204,39 @@ class StatusConfig(_Section):
         return (self.path or "status").rstrip("/")
 
 
+_PRINCIPAL = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+TokenName = Annotated[str, Field(pattern=_PRINCIPAL)]
+"""A token's name: the user it stands for (API commits are authored under it)."""
+GroupName = Annotated[str, Field(pattern=_PRINCIPAL)]
+_DNS_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+
+
+def _project_name(value: object) -> object:
+    if not isinstance(value, str) or not _DNS_LABEL.fullmatch(value):
+        raise ValueError(f"{value!r} is not a Project name (a lowercase DNS label)")
+    return value
+
+
+def _role_name(value: object) -> object:
+    if not isinstance(value, str) or not value or len(value) > 63 or value != value.strip():
+        raise ValueError(f"{value!r} is not a role name as spec.permissions gives one")
+    return value
+
+
+ProjectName = Annotated[str, BeforeValidator(_project_name)]
+"""A Project's ``metadata.name`` (a lowercase DNS label)."""
+ProjectRoleName = Annotated[str, BeforeValidator(_role_name)]
+"""A role a Project's ``spec.permissions`` names (``admin``, ``data-scientist``)."""
+
+
 class ApiToken(_Section):
     """A bearer token, stored as the SHA-256 hex digest of the token, never the token."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    name: TokenName
     role: Role
     sha256: str
+    groups: list[GroupName] = Field(default_factory=list)
+    """Groups the token's user belongs to; api.project_roles grants roles to groups."""
 
     @field_validator("sha256")
     @classmethod
@@ -222,6 +249,13 @@ class ApiToken(_Section):
         return value.lower()
 
 
+class RoleGrant(_Section):
+    """Who holds one role of one project: users (token names) and groups."""
+
+    users: list[TokenName] = Field(default_factory=list)
+    groups: list[GroupName] = Field(default_factory=list)
+
+
 class ApiConfig(_Section):
     """The HTTP API; with no tokens it is read-only and must listen on loopback."""
 
@@ -229,6 +263,11 @@ class ApiConfig(_Section):
     write_mode: WriteMode = "commit"
     webhook_secret: SecretName = None
     tokens: list[ApiToken] = Field(default_factory=list)
+    project_roles: dict[ProjectName, dict[ProjectRoleName, RoleGrant]] = Field(
+        default_factory=dict
+    )
+    """Per Project name, per role its ``spec.permissions`` names, who holds that role
+    (docs/api.md, Projects)."""
     metrics_public: bool = False
     """true: GET /metrics answers without a bearer token, so a Prometheus scraper needs
     none (the metrics hold counts, durations, kinds, phases and the state repo's URL with
@@ -442,6 +481,7 @@ def cross_field_problems(config: Config) -> list[ConfigProblem]:
             )
         seen_names.setdefault(token.name, index)
         seen_digests.setdefault(token.sha256, index)
+    problems.extend(_grant_problems(api))
     if config.status.branch == config.repo.branch and config.status.path is None:
         problems.append(
             ConfigProblem(
@@ -450,6 +490,41 @@ def cross_field_problems(config: Config) -> list[ConfigProblem]:
                 "(e.g. 'status/') so status files stay apart from specs",
             )
         )
+    return problems
+
+
+def _grant_problems(api: ApiConfig) -> list[ConfigProblem]:
+    """Each project role grant names someone, and only users and groups api.tokens has,
+    so a misspelt name is an error rather than a grant to nobody."""
+    problems: list[ConfigProblem] = []
+    users = {token.name for token in api.tokens}
+    groups = {group for token in api.tokens for group in token.groups}
+    for project, roles in api.project_roles.items():
+        for role, grant in roles.items():
+            where: Loc = ("api", "project_roles", project, role)
+            if not grant.users and not grant.groups:
+                problems.append(
+                    ConfigProblem(where, "the grant names no users and no groups: add some "
+                                  "or remove the role")
+                )
+            for index, user in enumerate(grant.users):
+                if user not in users:
+                    problems.append(
+                        ConfigProblem(
+                            (*where, "users", index),
+                            f"user {user!r} is no api.tokens entry's name "
+                            f"(names: {', '.join(sorted(users)) or 'none'})",
+                        )
+                    )
+            for index, group in enumerate(grant.groups):
+                if group not in groups:
+                    problems.append(
+                        ConfigProblem(
+                            (*where, "groups", index),
+                            f"group {group!r} is in no api.tokens entry's groups "
+                            f"(groups: {', '.join(sorted(groups)) or 'none'})",
+                        )
+                    )
     return problems
 
 

@@ -25,6 +25,7 @@ LIVE_KEYS: frozenset[str] = frozenset(
         "repo.poll_interval",  # read at every poll
         "resync_interval",  # read at every resync tick
         "api.tokens",  # the API's token book is replaced
+        "api.project_roles",  # replaced with the token book
         "api.write_mode",  # the API's writes are switched
         "api.webhook_secret",  # read at every webhook
         "api.metrics_public",  # read at every scrape

@@ -240,10 +240,11 @@ def render(document: Mapping[str, Any] | None = None) -> str:
         "Every error is `application/problem+json` ([Problem](#problem)). A query parameter "
         "a route does not take is a 400.",
         "",
-        "Sections: "
+        "Sections: [Projects](#projects), "
         + ", ".join(f"[{title}](#{_anchor(title)})" for title, ops in placed.items() if ops)
         + ", [Errors](#errors), [Schemas](#schemas).",
         "",
+        PROJECTS,
     ]
     errors: dict[str, set[str]] = {}
     for title, operations in placed.items():
@@ -261,6 +262,58 @@ def render(document: Mapping[str, Any] | None = None) -> str:
     for name, schema in document["components"]["schemas"].items():
         lines += _schema_section(name, schema)
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+PROJECTS = """\
+## Projects
+
+A Project's `spec.permissions` say what each of its roles may do; the daemon config says
+who holds each role. A token's `name` is its user and its `groups` are that user's
+groups; `api.project_roles` grants a Project's roles to users and groups:
+
+```yaml
+api:
+  tokens:
+    - {name: alice, role: editor, sha256: "<hex digest>", groups: [ml-team]}
+    - {name: bob, role: editor, sha256: "<hex digest>"}
+  project_roles:
+    research:                              # a Project's metadata.name
+      data-scientist: {groups: [ml-team]}  # a role its spec.permissions names
+      admin: {users: [bob]}
+```
+
+An object belongs to a Project through `spec.project` (Deployments and Workflows); a
+Project's own document belongs to itself. Every other object (Models, Clusters,
+Credentials, DeploymentTemplates), and one that names no project, follows the token role
+alone. The token role stays the ceiling everywhere: an action still needs `operator` and
+a write `editor`. Inside a Project whose `spec.permissions` lists roles, the caller must
+also hold a role there whose `access` grants the action:
+
+- `execute`: start, cancel and deprovision runs of the Project's Workflows (native,
+  dashboard, flow framework `_provision`/`_deprovision`, deployed-workflow `kickoff`),
+  and cancel any run of its objects;
+- `deploy`: create a Deployment in the Project (native PUT, `POST /deploy`, the deploy
+  wizard);
+- `edit`: change an object of the Project (a Deployment's fields, the add-worker wizard,
+  a Workflow's update), or create a Workflow in it;
+- `delete`: remove an object of the Project (native DELETE, `POST /delete`, dashboard
+  and flow framework delete); moving an object to another Project is a delete here and a
+  create there;
+- `view`: no change; reads are not narrowed per Project (the status branch is not
+  either);
+- `full`: all of the above, and changing or deleting the Project's own document.
+
+A Project with no `permissions`, or one the repo does not hold
+(`projects.create_missing`), narrows nothing. A token of role `admin` may do everything
+in every Project. Creating a Project is a plain write (`editor`), and `POST /api/v1/sync`
+stays a token-role action (`operator`): it makes the daemon look at everything again and
+changes nothing. Writes are judged
+against the branch tip the commit is built on; actions against the last revision the
+daemon loaded. A refusal is a `403` whose `detail` names the Project, the action, the
+roles the caller holds there and the roles that would grant it, with the same in
+`project`, `action`, `roles_held` and `roles_granting`. `api.tokens` and
+`api.project_roles` apply at a reload (SIGHUP) from the next request on.
+"""
 
 
 def pages() -> dict[str, str]:

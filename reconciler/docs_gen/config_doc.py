@@ -74,10 +74,15 @@ MEANINGS: dict[str, str] = {
     "webhooks are refused)",
     "api.tokens": "bearer tokens; roles `viewer` < `operator` (sync, execute, cancel) < "
     "`editor` (writes) < `admin`",
+    "api.project_roles": "who holds each role a Project's `spec.permissions` names: "
+    "`PROJECT: {ROLE: {users: [token names], groups: [groups]}}`; inside a Project with "
+    "permissions a write or action also needs a role whose access allows it (docs/api.md, "
+    "Projects); every user and group must be one `api.tokens` has",
     "api.metrics_public": "true: `/metrics` answers without a token (for a Prometheus "
     "that cannot send one); every other route still needs one",
     "api.tokens[].name": "who the token is: API writes are committed under this name",
     "api.tokens[].role": "what the token may do",
+    "api.tokens[].groups": "the groups the token's user is in, for `api.project_roles`",
     "api.tokens[].sha256": 'the hex digest of the token, never the token: `printf %s "$TOKEN" '
     "| sha256sum`",
     "clusters.max_concurrent_steps": "steps running at once on one cluster",
@@ -121,6 +126,12 @@ EXAMPLES: dict[str, list[str]] = {
     "api.tokens": [
         "tokens:",
         '  - {name: ci-bot, role: operator, sha256: "<hex digest of the token>"}',
+    ],
+    "api.project_roles": [
+        "project_roles:",
+        "  research:                     # a Project's metadata.name",
+        "    data-scientist: {groups: [ml-team]}",
+        "    admin: {users: [alice]}",
     ],
     "status.path": ["path: status/   # with status.branch equal to repo.branch"],
 }
@@ -194,9 +205,13 @@ def _type_text(field: FieldInfo) -> str:
         text = "string"
     elif annotation is Path:
         text = "path"
+    elif get_origin(annotation) is dict:
+        text = "mapping"
     elif get_origin(annotation) is list:
         (item,) = get_args(annotation)
-        inner = _named_type(getattr(item, "__metadata__", ()))
+        inner = _named_type(getattr(item, "__metadata__", ())) or {str: "string"}.get(
+            getattr(item, "__origin__", item)
+        )
         text = "list of mappings" if _submodel(item) is not None else f"list of {inner}s"
     else:
         text = getattr(annotation, "__name__", str(annotation))
@@ -301,6 +316,8 @@ OUTRO = """\
 
 - Without `api.tokens`, `api.listen` must be a loopback address.
 - Token names and digests are unique.
+- Every user an `api.project_roles` grant names is a token's name, every group is in some
+  token's `groups`, and each grant names at least one of them.
 - `status.branch` equal to `repo.branch` needs `status.path`.
 
 ## Without a file

@@ -1,6 +1,11 @@
-"""Project: a group of deployments and who may do what with them.
+"""Project: a group of Deployments and Workflows, and what each of its roles may do.
 
-``access`` is a shorthand (``full``, ``view``) or an explicit list of actions.
+``access`` is a shorthand (``full``, ``view``) or an explicit list of actions. Who holds
+a role is the daemon config's business (``api.project_roles``); what each action allows
+through the API, and who is refused, is decided by :mod:`reconciler.api.project_access`
+(docs/api.md, Projects): ``execute`` runs and cancels, ``deploy`` creates Deployments,
+``edit`` changes objects, ``delete`` removes them, ``view`` changes nothing, ``full`` is
+all of them and the Project's own document.
 """
 
 from __future__ import annotations
@@ -20,7 +25,10 @@ Access = Literal["full", "view"] | list[Action]
 
 class Permission(SpecModel):
     role: NonEmptyStr
-    access: Access = Field(description="full, view, or a list of actions")
+    access: Access = Field(
+        description="full, view, or a list of actions: execute (run and cancel Workflows), "
+        "deploy (create Deployments), edit (change objects), delete (remove them), view"
+    )
 
     @field_validator("access", mode="wrap")
     @classmethod

@@ -22,6 +22,7 @@ from reconciler.specs.common import (
     HttpUrl,
     NonEmptyStr,
     PlainValue,
+    ProjectRef,
     SecretName,
     SpecModel,
     seconds,
@@ -242,6 +243,11 @@ class WorkflowGraphs(SpecModel):
 
 
 class WorkflowSpec(SpecModel):
+    project: ProjectRef | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,  # absent stays absent: no spec hash moves
+        description="the Project whose roles say who may run and change it (docs/api.md)",
+    )
     description: str = ""
     use_case: str | None = None
     priority: Priority = "medium"

@@ -3,9 +3,11 @@
 A Deployment of a Model whose source is ``cloud_model`` needs no cluster: the step checks
 that the Credential it names (or its Model's source names) exists, that the Credential's
 secret resolves on this host and that it is for the Model's provider, then records the
-provider's OpenAI-compatible endpoint (reconciler.core.render.cloud_endpoints) in the
-Deployment's status. It lives apart from the cluster steps of reconciler.steps.endpoints,
-which call it for such a Model.
+provider's OpenAI-compatible endpoint (reconciler.core.render.cloud_endpoints; the
+Credential's ``base_url`` when it gives one) in the Deployment's status. With a cluster,
+a gateway serves it there instead (reconciler.steps.cloud_gateway), after the same
+credential check (:func:`checked_credential`). It lives apart from the cluster steps of
+reconciler.steps.endpoints, which call it for such a Model.
 """
 
 from __future__ import annotations
@@ -31,8 +33,8 @@ class CredentialFacts(Protocol):
         ...
 
 
-class _Stop(Exception):
-    """Ends the step early with the outcome it carries."""
+class CredentialRefused(Exception):
+    """The cloud credential cannot be used; ``outcome`` ends the step."""
 
     def __init__(self, outcome: outcomes.Outcome) -> None:
         super().__init__(str(outcome))
@@ -55,8 +57,8 @@ def deploy_cloud(
         return _deploy_cloud(
             ctx, name=name, model=model, credential=credential, source=source, facts=facts
         )
-    except _Stop as stop:
-        return stop.outcome
+    except CredentialRefused as refused:
+        return refused.outcome
 
 
 def _deploy_cloud(
@@ -69,23 +71,17 @@ def _deploy_cloud(
     facts: CredentialFacts,
 ) -> outcomes.Outcome:
     who = f"Deployment/{name}"
-    credential = credential or source.get("credential")
-    if not isinstance(credential, str):
-        return outcomes.Stalled(
-            f"{who}: Model/{model} is a cloud model; set spec.credential to the "
-            "Credential of its provider"
-        )
+    credential = checked_credential(
+        ctx, who=who, model=model, credential=credential, source=source, facts=facts
+    )
     provider = str(source.get("provider") or "")
-    for_provider = _secret_resolves(ctx, facts=facts, who=who, credential=credential)
-    if for_provider and for_provider != provider:
-        return outcomes.Stalled(
-            f"{who}: Credential/{credential} is for provider {for_provider!r}, but "
-            f"Model/{model} is served by {provider!r}"
-        )
     try:
         found = cloud_endpoints.cloud_endpoint(provider=provider, uri=str(source.get("uri")))
     except RenderError as exc:
         return outcomes.Stalled(f"{who}: Model/{model}: {exc}")
+    base_url = (facts.credential(credential) or {}).get("base_url")
+    if isinstance(base_url, str):  # the credential's own endpoint (a proxy, a region)
+        found = cloud_endpoints.CloudEndpoint(provider, base_url.rstrip("/"), found.model)
     ctx.log.info(f"{who}: served by {provider} at {found.endpoint_url} as {found.model}")
     status = {
         "endpoint_url": found.endpoint_url,
@@ -97,30 +93,62 @@ def _deploy_cloud(
     return outcomes.Done({"endpoint_url": found.endpoint_url, "status": status})
 
 
+def checked_credential(
+    ctx: StepContext,
+    *,
+    who: str,
+    model: str,
+    credential: str | None,
+    source: Mapping[str, Any],
+    facts: CredentialFacts,
+) -> str:
+    """The Credential a cloud Deployment uses (its own, else its Model's source's) once
+    its secret resolves on this host and it is for the Model's provider; raise
+    CredentialRefused with the Stalled outcome otherwise."""
+    credential = credential or source.get("credential")
+    if not isinstance(credential, str):
+        raise CredentialRefused(
+            outcomes.Stalled(
+                f"{who}: Model/{model} is a cloud model; set spec.credential to the "
+                "Credential of its provider"
+            )
+        )
+    provider = str(source.get("provider") or "")
+    for_provider = _secret_resolves(ctx, facts=facts, who=who, credential=credential)
+    if for_provider and for_provider != provider:
+        raise CredentialRefused(
+            outcomes.Stalled(
+                f"{who}: Credential/{credential} is for provider {for_provider!r}, but "
+                f"Model/{model} is served by {provider!r}"
+            )
+        )
+    return credential
+
+
 def _secret_resolves(ctx: StepContext, *, facts: CredentialFacts, who: str, credential: str) -> str:
     """The provider the Credential is for, once its secret resolves on this host."""
     spec = facts.credential(credential)
     if spec is None:
-        raise _Stop(outcomes.Stalled(f"{who}: Credential/{credential} does not exist"))
+        raise CredentialRefused(outcomes.Stalled(f"{who}: Credential/{credential} does not exist"))
     secret = spec.get("secret")
     if not isinstance(secret, str) or not secret:
-        raise _Stop(outcomes.Stalled(f"{who}: Credential/{credential} names no secret"))
+        raise CredentialRefused(outcomes.Stalled(f"{who}: Credential/{credential} names no secret"))
     lookup = ctx.services.extra.get(bookkeeping.SECRETS_SERVICE)
     if not isinstance(lookup, bookkeeping.SecretLookup):
-        raise _Stop(
+        raise CredentialRefused(
             outcomes.Stalled("SecretNotFound: no secret store is configured on this daemon")
         )
     try:
         verdict = lookup.lookup(secret)
     except ValueError as exc:
-        raise _Stop(
+        raise CredentialRefused(
             outcomes.Stalled(f"SecretNotFound: invalid secret name {secret!r}: {exc}")
         ) from None
     if verdict.state is secrets.SecretState.UNREADABLE:
-        raise _Stop(outcomes.Stalled(f"SecretUnreadable: {who}: {verdict.problem}"))
+        raise CredentialRefused(outcomes.Stalled(f"SecretUnreadable: {who}: {verdict.problem}"))
     if not verdict.found:
         places = ", ".join(lookup.places(secret))
-        raise _Stop(
+        raise CredentialRefused(
             outcomes.Stalled(
                 f"SecretNotFound: {who}: Credential/{credential} names secret "
                 f"'{secret}', which is not in {places}"

@@ -14,10 +14,11 @@ the driver (``strategy: green``: the new revision's workers are ready before the
 switches to them); drift found on the live objects is re-applied and listed under the
 status's ``drift``. A cloud-model Deployment runs nothing: its step lives in
 reconciler.steps.cloud_endpoints (the credential's secret resolves, the provider's
-endpoint is recorded). A hugging_face Model on a local Cluster is served from the shared
-model cache: its files are downloaded there and scanned first
-(steps.models.hub_files_for_endpoint), and a blocking finding stalls the Deployment with
-``ScanFailed`` before any process starts.
+endpoint is recorded); with a cluster it runs a gateway there instead
+(reconciler.steps.cloud_gateway), rolled out like any endpoint. A hugging_face Model on
+a local Cluster is served from the shared model cache: its files are downloaded there and
+scanned first (steps.models.hub_files_for_endpoint), and a blocking finding stalls the
+Deployment with ``ScanFailed`` before any process starts.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ from reconciler.specs.deployment import DeploymentSpec
 from reconciler.specs.template import DeploymentTemplateSpec
 from reconciler.steps import adapters as lora
 from reconciler.steps import cloud_endpoints as cloud
-from reconciler.steps import models
+from reconciler.steps import cloud_gateway, models
 
 OWNER_LABEL = "reconciler/deployment"
 DEFAULT_READY_TIMEOUT_S = 900.0
@@ -347,10 +348,7 @@ class _EndpointSteps:
             return outcomes.Stalled(model.blocked)
         if model is not None and model.provider_type == cloud.CLOUD_MODEL:
             if spec.cluster is not None:
-                return outcomes.Stalled(
-                    f"{who}: Model/{spec.model} is a cloud model, served by its provider; "
-                    "remove spec.cluster"
-                )
+                return await self._deploy_gateway(ctx, name=name, spec=spec, model=model)
             return cloud.deploy_cloud(
                 ctx,
                 name=name,
@@ -476,6 +474,47 @@ class _EndpointSteps:
         status["endpoint_url"] = url
         return outcomes.Done(
             {"endpoint_url": url, "workers": seen.workers_desired, "status": status}
+        )
+
+    async def _deploy_gateway(
+        self, ctx: StepContext, *, name: str, spec: DeploymentSpec, model: ModelFacts
+    ) -> outcomes.Outcome:
+        """A cloud Model on a Cluster: its gateway there (reconciler.steps.cloud_gateway)."""
+        who = f"Deployment/{name}"
+        driver = self._driver(spec.cluster, who=who)
+        assert spec.cluster is not None
+        template_name = spec.template or cloud_gateway.GATEWAY_TEMPLATE
+        try:
+            built = cloud_gateway.gateway_endpoint(
+                ctx,
+                name=name,
+                spec=spec,
+                source=model.source or {},
+                template_name=template_name,
+                template=self._template(template_name),
+                facts=self.facts,
+                owner_labels={
+                    protocol.MANAGED_BY_LABEL: protocol.MANAGED_BY_VALUE,
+                    OWNER_LABEL: name,
+                },
+            )
+        except cloud_gateway.GatewayRefused as refused:
+            return refused.outcome
+        try:
+            healed, seen = await self._roll_out(
+                ctx, driver, built.endpoint, who=who, on=spec.cluster
+            )
+        except protocol.RolloutTimeoutError as exc:
+            return outcomes.Retry(f"{who}: {exc}")
+        except protocol.RolloutFailedError as exc:
+            return outcomes.Stalled(f"RolloutFailed: {who}: {exc}")
+        except protocol.ClusterError as exc:
+            return _driver_outcome(exc, what=who)
+        if not seen.ready:
+            return outcomes.Retry(f"{who}: not ready: {seen.message}")
+        status = {**_status(seen, cluster=spec.cluster, sizing=None, healed=healed), **built.status}
+        return outcomes.Done(
+            {"endpoint_url": seen.endpoint_url, "workers": seen.workers_desired, "status": status}
         )
 
     def _with_manifests(

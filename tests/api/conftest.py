@@ -168,6 +168,7 @@ def write_api_config(
     tokens: bool = True,
     webhook_secret: bool = True,
     write_mode: str = "commit",
+    api_extra: dict[str, Any] | None = None,
 ) -> Path:
     api: dict[str, Any] = {"listen": "127.0.0.1:0", "write_mode": write_mode}
     if tokens:
@@ -175,6 +176,8 @@ def write_api_config(
             {"name": f"{role}-bot", "role": role, "sha256": hashlib.sha256(t.encode()).hexdigest()}
             for role, t in TOKENS.items()
         ]
+    for key, value in (api_extra or {}).items():  # more tokens, api.project_roles
+        api[key] = api.get(key, []) + value if key == "tokens" else value
     if webhook_secret:
         api["webhook_secret"] = "webhook-hmac"
     config = {
@@ -204,6 +207,7 @@ async def start_api(tmp_path: Path, make_git_remote: MakeGitRemote) -> AsyncIter
         files: dict[str, str] | None = None,
         write_mode: str = "commit",
         config: dict[str, Any] | None = None,
+        api_extra: dict[str, Any] | None = None,
     ) -> RunningDaemon:
         """``config``: more top-level sections of the daemon config (e.g. notifications)."""
         remote = make_git_remote(files=files or API_SEED)
@@ -221,6 +225,7 @@ async def start_api(tmp_path: Path, make_git_remote: MakeGitRemote) -> AsyncIter
             tokens=tokens,
             webhook_secret=webhook_secret,
             write_mode=write_mode,
+            api_extra=api_extra,
         )
         if config:
             path.write_text(yaml.safe_dump({**yaml.safe_load(path.read_text()), **config}))

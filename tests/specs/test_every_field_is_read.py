@@ -37,13 +37,7 @@ from reconciler.specs.registry import DOCUMENT_MODELS
 PACKAGE = Path(__file__).parents[2] / "reconciler"
 _KEY_METHODS = frozenset({"get", "pop", "setdefault"})
 
-KNOWN_GAPS: dict[str, str] = {
-    "Project.spec.permissions": (
-        "project permissions (and their access) are not enforced by this build: the API "
-        "authorises by the config's token roles. The canonical examples, which must "
-        "validate clean, use them, so validate cannot refuse them either"
-    ),
-}
+KNOWN_GAPS: dict[str, str] = {}
 """Fields known to be read by nothing, each with why it is still accepted. A gap that is
 closed must leave this table (the test fails on a stale entry)."""
 

@@ -20,6 +20,14 @@ EXPECTED: dict[str, list[str]] = {
     "billion_laughs": [
         "lol.yaml:10:8: error: alias expansion exceeds 10000 nodes (billion-laughs guard)",
     ],
+    "cloud_serving": [
+        "deployments.yaml:8:13: error: a cloud model without spec.cluster is served by its provider and runs nothing, so it takes no template; set spec.cluster to serve it through a gateway there (cloud-gateway by default) (Deployment/template-without-cluster)",
+        "deployments.yaml:19:13: error: template 'vllm' serves model files; a cloud model on a cluster is served through a gateway template: the built-in cloud-gateway (the default) or one whose runtime.command takes {upstream_url} (Deployment/model-server-for-cloud)",
+        "deployments.yaml:29:12: error: Cluster 'gpu-pool' is a kubernetes cluster; the cloud gateway runs on local clusters only (it has no container image yet): use a local Cluster, or remove spec.cluster to use the provider's endpoint (Deployment/gateway-on-kubernetes)",
+        "deployments.yaml:39:13: error: template 'cloud-gateway' is a cloud gateway: it serves cloud models only (Deployment/gateway-for-files)",
+        "objects.yaml:16:60: error: base_url 'http://10.0.0.5:8080/v1' would send the provider key in clear text: use https (http only on a loopback address) (Credential/openai-prod)",
+        "objects.yaml:21:60: error: base_url is for cloud provider credentials; 'hugging_face' is not one (anthropic, azure_openai, bedrock, cohere, groq, mistral, openai, together, vertex) (Credential/hf-token)",
+    ],
     "custom_tags": [
         "tags.yaml:5:7: error: tag '!!python/object:os.system' is not allowed: specs use plain YAML values only",
         "tags.yaml:13:13: error: tag '!foo' is not allowed: specs use plain YAML values only",
@@ -95,9 +103,10 @@ EXPECTED: dict[str, list[str]] = {
         "workflows.yaml:80:24: error: malformed ${{ }} placeholder in the inputs of 'report': use ${{ param }} or ${{ node_id.output }} (Workflow/inputs)",
     ],
     "workflow_references": [
-        "workflows.yaml:19:25: error: Deployment 'phi-chatt' does not exist (Workflow/refs)",
-        "workflows.yaml:23:25: warning: Deployment 'phi-chat' (from spec.user_params) does not exist; it must be given at execution time (Workflow/refs)",
-        "workflows.yaml:27:22: error: Cluster 'locl' does not exist (did you mean 'local'?) (Workflow/refs)",
+        "workflows.yaml:11:12: error: Project 'reserch' does not exist; add the Project, or set projects.create_missing in the daemon config (Workflow/refs)",
+        "workflows.yaml:20:25: error: Deployment 'phi-chatt' does not exist (Workflow/refs)",
+        "workflows.yaml:24:25: warning: Deployment 'phi-chat' (from spec.user_params) does not exist; it must be given at execution time (Workflow/refs)",
+        "workflows.yaml:28:22: error: Cluster 'locl' does not exist (did you mean 'local'?) (Workflow/refs)",
     ],
     # `provider: n` is the string 'n' (YAML 1.2), not false: the catalogue names it unknown.
     "yaml12_scalars": [

@@ -47,6 +47,7 @@ from typing import Any
 
 from aiohttp import web
 
+from reconciler.api import project_access
 from reconciler.api.documents import status_of
 from reconciler.api.problems import NotFound, Unavailable, Unprocessable
 from reconciler.api.state import VIEW, WRITES, json_body, json_response, require
@@ -437,6 +438,7 @@ async def endpoint(request: web.Request) -> web.Response:
     answer: dict[str, Any]
     if action == "kickoff":
         caller = require(request, "operator")
+        project_access.authorize_object(caller, "execute", state.key, desired=view.desired())
         params = _kickoff_params(payload.get("kickoff_inputs"))
         execution_id = view.start_workflow(name=state.name, params=params, requested_by=caller.name)
         answer = {"trace_id": execution_id}

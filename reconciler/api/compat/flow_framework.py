@@ -51,6 +51,7 @@ from typing import Any
 
 from aiohttp import web
 
+from reconciler.api import project_access
 from reconciler.api.auth import Caller
 from reconciler.api.compat import flow_framework_records as ff_records
 from reconciler.api.compat import flow_framework_requests as ff_requests
@@ -173,6 +174,9 @@ async def _provision(
 ) -> str:
     """Start Workflow ``workflow_id``'s provision graph; its execution id."""
     view = request.app[VIEW]
+    project_access.authorize_object(
+        caller, "execute", f"Workflow/{workflow_id}", desired=view.desired()
+    )
     state = _committed(view, workflow_id)
     if state is None:
         raise NotFound(f"no workflow {workflow_id!r}")
@@ -446,6 +450,9 @@ async def deprovision(request: web.Request) -> web.Response:
     _, draft = _find(view, workflow_id)
     if draft is not None:
         raise Conflict(f"workflow {workflow_id!r} is a draft: nothing was provisioned")
+    project_access.authorize_object(
+        caller, "execute", f"Workflow/{workflow_id}", desired=view.desired()
+    )
     execution_id = view.deprovision_workflow(name=workflow_id, requested_by=caller.name)
     return json_response(request, {"workflow_id": workflow_id, "execution_id": execution_id})
 

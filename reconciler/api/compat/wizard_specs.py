@@ -3,7 +3,9 @@ triggered wizard commits.
 
 The reference's ids are our object names: ``model_id`` a Model, ``project_id`` a Project,
 ``credential_id`` and ``proprietary_credential_id`` a Credential, ``template_id`` a
-DeploymentTemplate (or a built-in template), ``cluster_id`` a Cluster, ``endpoint_id`` a
+DeploymentTemplate (or a built-in template), ``cluster_id`` a Cluster (for a cloud model,
+optional: with one, the Deployment runs a gateway template there that forwards to the
+provider; without, the provider's endpoint serves it), ``endpoint_id`` a
 Deployment, ``provider_id`` a cloud provider of the catalogue, ``cloud_model_id`` that
 provider's model URI. A display ``name`` becomes the object's ``metadata.name`` as a DNS
 label (``"Microsoft phi local"`` -> ``microsoft-phi-local``) and its ``display_name``.
@@ -23,6 +25,7 @@ from reconciler.api.problems import Conflict, NotFound, Unprocessable
 from reconciler.core import cloud_providers
 from reconciler.core.builtin_templates import BUILTIN_TEMPLATES
 from reconciler.core.diff import ObjectState
+from reconciler.core.render import cloud_gateway
 from reconciler.specs.common import Modality
 
 API_VERSION = "reconciler/v1"
@@ -94,12 +97,8 @@ def check_value(
         raise Unprocessable(f"modality: expected one of {', '.join(MODALITIES)}")
     elif field == "tags":
         _check_tags(value)
-    elif field in ("cluster_id", "template_id") and flow is flows.DEPLOY_CLOUD_MODEL:
-        if value is not None:
-            raise Unprocessable(
-                f"{field}: a cloud model is served by its provider, so its Deployment takes "
-                f"no {field.removesuffix('_id')}; give null"
-            )
+    elif field == "cluster_id" and value is None and flow is flows.DEPLOY_CLOUD_MODEL:
+        pass  # no cluster: the provider's own endpoint serves the model
     elif field in _REFERENCES and not (value is None and field == "proprietary_credential_id"):
         state = _reference(field, value, desired)
         cloud = model_source(state).get("provider_type") == "cloud_model"
@@ -111,17 +110,32 @@ def check_value(
                 "workers to add"
             )
     elif field == "template_id" and value is not None:
-        if not isinstance(value, str) or (
-            f"DeploymentTemplate/{value}" not in desired and value not in BUILTIN_TEMPLATES
-        ):
-            raise NotFound(
-                f"template_id: no DeploymentTemplate {value!r} in the watched branch and no "
-                f"built-in template of that name ({', '.join(sorted(BUILTIN_TEMPLATES))})"
-            )
+        _check_template(flow, value, desired)
     elif field == "deploy_config" and not isinstance(value, dict):
         raise Unprocessable("deploy_config: expected an object (concurrent_requests, ...)")
     elif field == "additional_concurrency":
         flows.whole_number(value, "additional_concurrency")
+
+
+def _check_template(flow: flows.Flow, value: object, desired: Desired) -> None:
+    """A template of the repo or a built-in one, of the kind the flow deploys: a cloud
+    model's is a gateway (it runs on the cluster of step 6), a local model's is not."""
+    state = desired.get(f"DeploymentTemplate/{value}") if isinstance(value, str) else None
+    spec = state.spec if state is not None else BUILTIN_TEMPLATES.get(str(value))
+    if not isinstance(value, str) or spec is None:
+        raise NotFound(
+            f"template_id: no DeploymentTemplate {value!r} in the watched branch and no "
+            f"built-in template of that name ({', '.join(sorted(BUILTIN_TEMPLATES))})"
+        )
+    gateway = cloud_gateway.is_gateway(spec)
+    if flow is flows.DEPLOY_CLOUD_MODEL and not gateway:
+        raise Unprocessable(
+            f"template_id: {value!r} serves model files; a cloud model deployed to a cluster "
+            f"runs a gateway template (the built-in {cloud_gateway.GATEWAY_TEMPLATE}, or one "
+            "whose runtime.command takes {upstream_url})"
+        )
+    if flow is flows.DEPLOY_LOCAL_MODEL and gateway:
+        raise Unprocessable(f"template_id: {value!r} is a cloud gateway: it serves cloud models")
 
 
 def _cloud_uri(field: str, provider: str, uri: str) -> None:
@@ -206,6 +220,14 @@ def local_model(data: Mapping[str, Any], desired: Desired) -> Write:
 
 
 def deployment(data: Mapping[str, Any], desired: Desired) -> Write:
+    cloud = model_source(desired[f"Model/{data['model_id']}"]).get("provider_type") == (
+        "cloud_model"
+    )
+    if cloud and data.get("template_id") is not None and data.get("cluster_id") is None:
+        raise Unprocessable(
+            "cluster_id: a cloud model's template runs on a cluster; give the cluster_id of "
+            "step 6, or a null template_id to use the provider's endpoint"
+        )
     spec = {
         "project": data.get("project_id"),
         "model": data["model_id"],

@@ -38,6 +38,7 @@ from typing import Any
 
 from aiohttp import web
 
+from reconciler.api import project_access
 from reconciler.api.compat import workflow_dashboard_fields as fields
 from reconciler.api.compat import workflow_dashboard_resources as resources
 from reconciler.api.documents import API_TASK_WORKFLOW_RUN, stamp
@@ -357,6 +358,7 @@ async def execute(request: web.Request) -> web.Response:
         raise Unprocessable("environment must be a string")
     if not isinstance(parameters, dict):
         raise Unprocessable("parameters must be an object")
+    project_access.authorize_object(caller, "execute", state.key, desired=view.desired())
     execution_id = view.start_workflow(
         name=state.name, params=parameters, requested_by=caller.name, environment=environment
     )
@@ -431,8 +433,11 @@ async def get_execution(request: web.Request) -> web.Response:
 
 @routes.post("/api/workflows/{workflowId}/executions/{executionId}/cancel")
 async def cancel(request: web.Request) -> web.Response:
-    require(request, "operator")
+    caller = require(request, "operator")
     record = _own_execution(request)
+    project_access.authorize_object(
+        caller, "execute", record.object_key, desired=request.app[VIEW].desired()
+    )
     report = request.app[VIEW].cancel(record.id)
     if not report.accepted:
         raise Conflict(f"execution {record.id} already finished ({record.status})")

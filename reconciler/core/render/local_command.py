@@ -9,7 +9,7 @@ which allocates the port and keeps it across restarts.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from reconciler.core.render import llm_server, placeholders
@@ -69,15 +69,18 @@ def render_local_command(
     template: DeploymentTemplateSpec,
     deployment_name: str,
     deployment: DeploymentSpec,
-    model_path: str,
+    model_path: str | None,
     runtime_bin: str | None = None,
     server_config_path: str | None = None,
     adapters: Sequence[llm_server.AdapterFiles] = (),
+    extra_values: Mapping[str, str] | None = None,
 ) -> LocalCommand:
     """Fill the template's command for ``deployment``; RenderError names what is missing.
 
     ``adapters`` reach a vllm-style server as arguments; a llama-cpp-python one reads
-    them from ``server_config_path`` (see :func:`server_config`).
+    them from ``server_config_path`` (see :func:`server_config`). ``model_path`` is None
+    for a cloud model (a gateway serves no files); ``extra_values`` gives more
+    placeholders (a gateway's ``{upstream_url}``, ...).
     """
     command = template.runtime.command
     if not command:
@@ -86,12 +89,14 @@ def render_local_command(
             "driver runs a command on the host (runtime.image is for Kubernetes)"
         )
     values = {
-        placeholders.MODEL_PATH: model_path,
+        **(extra_values or {}),
         placeholders.HOST: LOCAL_HOST,
         placeholders.CONCURRENT_REQUESTS: str(deployment.deploy_config.concurrent_requests),
         placeholders.DEPLOYMENT: deployment_name,
         placeholders.ENDPOINT_NAME: deployment.endpoint_name,
     }
+    if model_path is not None:
+        values[placeholders.MODEL_PATH] = model_path
     if runtime_bin is not None:
         values[placeholders.RUNTIME_BIN] = runtime_bin
     if server_config_path is not None:

@@ -23,6 +23,14 @@ RUNTIME_BIN = "runtime_bin"
 SERVER_CONFIG = "server_config"
 """A file the deploy step writes for the server (llama-cpp-python's config: the base model
 and one entry per LoRA adapter); local driver only."""
+DAEMON_PYTHON = "daemon_python"
+"""The daemon's own interpreter (the cloud gateway runs from the daemon's environment)."""
+UPSTREAM_URL = "upstream_url"
+"""A cloud Deployment's provider base URL (its Credential's ``base_url``, else the
+provider's public one): only gateway templates take it."""
+PROVIDER = "provider"
+PROVIDER_MODEL = "provider_model"
+"""The model id a cloud provider is sent (``gpt-4o-mini`` for ``openai/gpt-4o-mini``)."""
 
 KNOWN: frozenset[str] = frozenset(
     {
@@ -34,6 +42,10 @@ KNOWN: frozenset[str] = frozenset(
         ENDPOINT_NAME,
         RUNTIME_BIN,
         SERVER_CONFIG,
+        DAEMON_PYTHON,
+        UPSTREAM_URL,
+        PROVIDER,
+        PROVIDER_MODEL,
     }
 )
 

@@ -1,7 +1,8 @@
 """References between objects: every name a spec uses must name an object of the repo.
 
-Dangling references are errors with a did-you-mean suggestion. A Deployment's project may
-be missing only when the daemon config creates projects implicitly.
+Dangling references are errors with a did-you-mean suggestion. A Deployment's or
+Workflow's project may be missing only when the daemon config creates projects
+implicitly.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 from reconciler.core.builtin_templates import BUILTIN_TEMPLATES
 from reconciler.core.diagnostics import Diagnostic
 from reconciler.core.substitution import PLACEHOLDER
+from reconciler.core.validation import cloud_serving
 from reconciler.core.validation.objects import SpecObject, did_you_mean
 
 Index = Mapping[str, Mapping[str, SpecObject]]
@@ -63,19 +65,13 @@ def deployment_references(
                 extra=tuple(BUILTIN_TEMPLATES),
             )
         )
-    project = spec.get("project")
-    projects = names.get("Project", frozenset())
-    if isinstance(project, str) and not implicit_projects and project not in projects:
-        found.append(
-            obj.problem(
-                ("spec", "project"),
-                f"Project '{project}' does not exist{did_you_mean(project, sorted(projects))}; "
-                "add the Project, or set projects.create_missing in the daemon config",
-            )
-        )
+    found.append(project_reference(obj, names, implicit_projects=implicit_projects))
     model = index.get("Model", {}).get(model_name) if isinstance(model_name, str) else None
     if model is not None:
         provider = (model.spec.get("source") or {}).get("provider_type")
+        found.extend(
+            cloud_serving.deployment_problems(obj, index, cloud=provider == "cloud_model")
+        )
         if provider in SELF_HOSTED and not spec.get("cluster"):
             found.append(
                 obj.problem(
@@ -85,6 +81,21 @@ def deployment_references(
                 )
             )
     return [d for d in found if d is not None]
+
+
+def project_reference(
+    obj: SpecObject, names: Names, *, implicit_projects: bool
+) -> Diagnostic | None:
+    """A Deployment's or Workflow's ``spec.project`` that names no Project."""
+    project = obj.spec.get("project")
+    projects = names.get("Project", frozenset())
+    if not isinstance(project, str) or implicit_projects or project in projects:
+        return None
+    return obj.problem(
+        ("spec", "project"),
+        f"Project '{project}' does not exist{did_you_mean(project, sorted(projects))}; "
+        "add the Project, or set projects.create_missing in the daemon config",
+    )
 
 
 def model_references(obj: SpecObject, names: Names) -> list[Diagnostic]:
@@ -111,9 +122,14 @@ def _literal(value: Any, params: Mapping[str, Any]) -> tuple[str | None, bool]:
 _NODE_REFERENCES = {"wait_ready": ("deployment", "Deployment"), "k8s_job": ("cluster", "Cluster")}
 
 
-def workflow_references(obj: SpecObject, names: Names) -> list[Diagnostic]:
+def workflow_references(
+    obj: SpecObject, names: Names, *, implicit_projects: bool = False
+) -> list[Diagnostic]:
     params = obj.spec.get("user_params") or {}
     found: list[Diagnostic] = []
+    project = project_reference(obj, names, implicit_projects=implicit_projects)
+    if project is not None:
+        found.append(project)
     for graph_name, graph in (obj.spec.get("workflows") or {}).items():
         for n_index, node in enumerate((graph or {}).get("nodes") or []):
             target = _NODE_REFERENCES.get(str(node.get("type")))

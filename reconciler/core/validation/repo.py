@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from reconciler.core import cloud_providers
 from reconciler.core.diagnostics import Diagnostic, sort_diagnostics
 from reconciler.core.validation import (
+    cloud_serving,
     cluster_fit,
     inline_secrets,
     llm_features,
@@ -314,8 +315,12 @@ def _references(
         )
     if obj.kind == "Model":
         return references.model_references(obj, names)
+    if obj.kind == "Credential":
+        return cloud_serving.credential_problems(obj)
     if obj.kind == "Workflow":
-        return references.workflow_references(obj, names)
+        return references.workflow_references(
+            obj, names, implicit_projects=options.implicit_projects
+        )
     return []
 
 
