@@ -473,12 +473,17 @@ class ObjectReconciler:
 
     def _can_drift(self, desired: DesiredObject) -> bool:
         """Whether ``desired`` stands for something outside Git that changes by itself: a
-        Deployment on a kubernetes Cluster (live objects), a Model read from disk or from
-        a Hugging Face branch (files that change under the same spec)."""
+        Deployment on a kubernetes Cluster (live objects) or a cloud model's gateway (the
+        key it holds: a rotated secret restarts it), a Model read from disk or from a
+        Hugging Face branch (files that change under the same spec)."""
         spec = desired.spec
         if desired.state.kind == "Deployment":
             cluster = self._book.desired.get(f"Cluster/{spec.cluster}")
-            return cluster is not None and cluster.spec.driver == "kubernetes"
+            if cluster is not None and cluster.spec.driver == "kubernetes":
+                return True
+            model = self._book.desired.get(f"Model/{spec.model}")
+            source = getattr(model.spec, "source", None) if model is not None else None
+            return cluster is not None and getattr(source, "provider_type", None) == "cloud_model"
         if desired.state.kind == "Model":
             source = spec.source
             kind = source.provider_type

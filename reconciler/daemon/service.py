@@ -148,7 +148,11 @@ def assemble(
         model_cache=state_dir / "models",
         connectors=lambda name: flow_framework.connector_credential(flow_records, name),
     )
-    local = local if local is not None else LocalClusterDriver(state_dir=state_dir / "local")
+    local = (
+        local
+        if local is not None
+        else LocalClusterDriver(state_dir=state_dir / "local", secrets=resolver.resolve)
+    )
     drivers = ClusterDrivers(
         local=local,
         cluster_specs=facts.clusters,
@@ -372,7 +376,9 @@ class Daemon:
                 loop.add_signal_handler(signum, handler)
         store = Store(config.state_dir / STATE_DB)
         http = HttpClient(deny_private=config.http.deny_private)
-        local = LocalClusterDriver(state_dir=config.state_dir / "local")
+        local = LocalClusterDriver(
+            state_dir=config.state_dir / "local", secrets=self.resolver.resolve
+        )
         await local.start()  # adopts the servers a previous daemon left serving
         reconciler, executor = assemble(
             self._config, store, resolver=self.resolver, http=http, local=local, clock=self._clock

@@ -6,8 +6,9 @@ Deployment names another gateway template): callers get an OpenAI-compatible end
 on the cluster, and the provider key stays on the server. This module builds that
 endpoint: the Credential (the Deployment's, else its Model's) must resolve on this host
 and be for the Model's provider; the command is the template's, filled with the
-provider's base URL (the Credential's ``base_url`` when given) and model id; the key
-goes only into the gateway process's environment (:data:`KEY_ENV`). The deploy step
+provider's base URL (the Credential's ``base_url`` when given) and model id; the key is
+named, not given: the driver resolves the secret into the gateway process's environment
+(:data:`KEY_ENV`) each time it starts it, and stores only its name. The deploy step
 (:mod:`reconciler.steps.endpoints`) rolls it out like any other endpoint. The key never
 reaches Git, status, an outcome or a log line, and the daemon's log redaction knows it
 from the moment it is resolved.
@@ -105,7 +106,8 @@ def gateway_endpoint(
         )
     except RenderError as exc:
         raise GatewayRefused(outcomes.Stalled(f"{who}: {exc}")) from exc
-    key = _key(ctx, who=who, secret=str(credential_spec.get("secret")))
+    secret = str(credential_spec.get("secret"))
+    _key(ctx, who=who, secret=secret)  # present and readable now: else stall before starting
     resources = template.resources
     endpoint = protocol.EndpointSpec(
         name=name,
@@ -113,7 +115,8 @@ def gateway_endpoint(
         image=template.runtime.image,
         command=rendered.argv,
         args=(),
-        env={**rendered.env, KEY_ENV: key},
+        env=dict(rendered.env),
+        secret_env={KEY_ENV: secret},  # the driver resolves it at each start; never stored
         port=template.runtime.port,
         health_path=rendered.health_path,
         resources=protocol.WorkerResources(

@@ -6,7 +6,8 @@ cluster (final screen); the repo holds objects of exactly those names: the templ
 gateway template and the cluster a local one. The wizard commits the Deployment, the real
 daemon runs the gateway as a local process, and a chat completion sent to the
 Deployment's endpoint reaches the loopback provider with the provider key, which the
-caller never sees: not in any answer, log line, status file or commit of the remote.
+caller never sees: not in any answer, log line, status file, file of the daemon's state
+dir or commit of the remote.
 """
 
 from __future__ import annotations
@@ -145,12 +146,38 @@ async def test_the_documents_cloud_deploy_flow_serves_through_a_gateway(
         await wait_until("the gateway's request lines", lambda: _logged(log_file, 2))
         assert KEY not in log_file.read_text()
         assert KEY not in caplog.text
+        at_rest = [
+            p for p in api.state_dir.rglob("*") if p.is_file() and KEY.encode() in p.read_bytes()
+        ]
+        assert at_rest == []  # the local driver keeps the secret's name, never its value
         await wait_until("the Deployment's Ready status file", lambda: _status_file(api))
         history = git(api.remote.path, "log", "--all", "-p", "--format=%H %an %s")
         assert "provider_model: gpt-4o-mini" in history  # the status files are in it
         assert KEY not in history
         for secret in SECRET_VALUES:
             assert secret not in history
+
+        # The key is rotated in the secret store: the gateway holds the new one at once
+        # (the secrets dir is watched, a resync deploys gateways again, the driver sees
+        # the resolved key differ), with no change in Git.
+        rotated = "sk-rotated-value-never-printed"
+        provider.key = rotated
+        (api.state_dir.parent / "secrets" / "openai-api-key").write_text(rotated + "\n")
+
+        async def new_key_sent() -> bool:
+            try:
+                code, _ = await _chat(url)
+            except aiohttp.ClientError:
+                return False  # the moment the gateway restarts
+            return code == 200 and provider.seen[-1].authorization == f"Bearer {rotated}"
+
+        await wait_until("the rotated key in use", new_key_sent, timeout=60)
+        at_rest = [
+            p
+            for p in api.state_dir.rglob("*")
+            if p.is_file() and rotated.encode() in p.read_bytes()
+        ]
+        assert at_rest == []
 
         removed = await api.client.delete("/api/v1/objects/Deployment/test-endpoint", role="admin")
         assert removed.status == 202, removed.text

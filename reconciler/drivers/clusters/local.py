@@ -96,8 +96,16 @@ class _Live:
 class LocalClusterDriver:
     """Endpoints as supervised processes under ``state_dir``; see the module docstring."""
 
-    def __init__(self, *, state_dir: Path, settings: LocalSettings | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        state_dir: Path,
+        settings: LocalSettings | None = None,
+        secrets: Callable[[str], str] | None = None,
+    ) -> None:
         self._state_dir = state_dir.resolve()
+        self._secrets = secrets
+        """Resolves an endpoint's ``secret_env`` names at each start (the daemon's store)."""
         self._settings = settings or LocalSettings()
         self._registry = local_registry.Registry(self._state_dir / "endpoints.json")
         self._live: dict[str, _Live] = {}
@@ -175,7 +183,7 @@ class LocalClusterDriver:
 
     async def apply_endpoint(self, spec: EndpointSpec) -> EndpointObservation:
         argv = self._check_spec(spec)
-        digest = _digest(argv, spec.env, spec.health_path)
+        digest = _digest(argv, spec.env, spec.health_path, self._secret_digest(spec.secret_env))
         async with self._lock:
             await self._start_locked()
             record = self._registry.endpoints.get(spec.name)
@@ -187,6 +195,7 @@ class LocalClusterDriver:
             if record is not None:
                 await self._stop(record)
                 record.argv, record.env = argv, dict(spec.env)
+                record.secret_env = dict(spec.secret_env)
                 record.health_path, record.digest = spec.health_path, digest
                 record.labels, record.restarts = dict(spec.owner_labels), 0
             else:
@@ -198,6 +207,7 @@ class LocalClusterDriver:
                     health_path=spec.health_path,
                     digest=digest,
                     labels=dict(spec.owner_labels),
+                    secret_env=dict(spec.secret_env),
                 )
                 self._registry.endpoints[spec.name] = record
             self._registry.save()
@@ -416,13 +426,14 @@ class LocalClusterDriver:
         }
         log_path = self._log_path(record.name)
         try:
+            env.update(self._resolved(record.secret_env))
             child, identity = procs.spawn(
                 argv,
                 env=procs.child_env(env, marker=self._marker(record.name)),
                 log_path=log_path,
                 cwd=self._state_dir,
             )
-        except procs.SpawnError as exc:
+        except (procs.SpawnError, ClusterError) as exc:
             live.child = None
             live.last_exit = str(exc)
             record.pid = record.start_ticks = None
@@ -435,6 +446,28 @@ class LocalClusterDriver:
         self._registry.save()
         self._watch_exit(record.name, live, identity.pid)
         _log.info("endpoint %s: started pid %d on port %d", record.name, identity.pid, record.port)
+
+    def _resolved(self, names: Mapping[str, str]) -> dict[str, str]:
+        """The values of an endpoint's secret variables, from the secret store now."""
+        if not names:
+            return {}
+        if self._secrets is None:
+            raise ClusterError("this local driver was given no secret store")
+        found: dict[str, str] = {}
+        for variable, secret in names.items():
+            try:
+                found[variable] = self._secrets(secret).strip()
+            except Exception as exc:  # the store's own error names the secret
+                raise ClusterError(f"SecretNotFound: {exc}") from None
+        return found
+
+    def _secret_digest(self, names: Mapping[str, str]) -> str:
+        """A digest of the secrets' current values, so a changed secret restarts its
+        server at the next apply (the values themselves are never stored)."""
+        if not names:
+            return ""
+        values = self._resolved(names)
+        return hashlib.sha256(json.dumps(sorted(values.items())).encode()).hexdigest()
 
     def _watch_exit(self, name: str, live: _Live, pid: int) -> None:
         """Be told at once when ``pid`` exits (Linux pidfd; elsewhere the probe sees it)."""
@@ -604,8 +637,8 @@ class LocalClusterDriver:
         self._launch(record, live)
 
 
-def _digest(argv: list[str], env: Mapping[str, str], health_path: str) -> str:
-    payload = json.dumps([argv, sorted(env.items()), health_path]).encode()
+def _digest(argv: list[str], env: Mapping[str, str], health_path: str, secrets: str = "") -> str:
+    payload = json.dumps([argv, sorted(env.items()), health_path, secrets]).encode()
     return hashlib.sha256(payload).hexdigest()
 
 

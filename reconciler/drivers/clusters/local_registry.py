@@ -30,6 +30,8 @@ class EndpointRecord:
     pid: int | None = None
     start_ticks: int | None = None
     restarts: int = 0
+    secret_env: dict[str, str] = dataclasses.field(default_factory=dict)
+    """Variable -> secret *name*: resolved at each start, the value never written here."""
 
 
 @dataclasses.dataclass

@@ -114,6 +114,9 @@ class EndpointSpec:
     workers: int
     strategy: Strategy = "green"
     manifests: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
+    secret_env: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    """Environment variables whose values are secrets, by the secret's *name*: the driver
+    resolves each when it starts the server and never stores the value."""
 
 
 @dataclasses.dataclass(frozen=True)

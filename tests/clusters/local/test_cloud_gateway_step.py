@@ -99,6 +99,7 @@ async def test_the_gateway_runs_with_the_key_and_nothing_else_holds_it(
     make_driver: Callable[[], LocalClusterDriver], provider: FakeProvider, secrets: Path
 ) -> None:
     driver = make_driver()
+    driver._secrets = SecretResolver(secrets).resolve  # as the daemon builds its driver
     steps = Registry()
     register_endpoint_steps(steps, drivers={"here": driver}, facts=Facts(provider.base_url))
 
@@ -118,6 +119,8 @@ async def test_the_gateway_runs_with_the_key_and_nothing_else_holds_it(
     assert provider.seen[0].authorization == f"Bearer {KEY}"
     record = driver._registry.endpoints["chat"]
     assert KEY not in " ".join(record.argv)  # argv is in the log file and `ps`; the key is not
+    assert record.secret_env == {"RECONCILER_GATEWAY_API_KEY": "openai-key"}
+    assert KEY not in (driver._registry.path.read_text())  # its name is stored, never its value
 
     removed = await steps["undeploy_model"](_context("undeploy_model", _spec(), secrets))
     assert removed == outcomes.Done({"removed": True})
