@@ -28,7 +28,12 @@ from reconciler.api.redaction import BodyRedactor
 from reconciler.api.view import ObjectOrigin, PlannedRef, Readiness, SourceInfo, ViewError
 from reconciler.api.webhooks import WebhookGuard
 from reconciler.api.writes import SpecWrites
-from reconciler.core.chain_builders import graph_steps, literal_name, workflow_deprovision_chain
+from reconciler.core.chain_builders import (
+    graph_steps,
+    literal_name,
+    workflow_deprovision_chain,
+    workflow_rank,
+)
 from reconciler.core.chains import Chain
 from reconciler.core.diff import ObjectState, diff_states, state_from
 from reconciler.core.plan import plan_changes
@@ -333,7 +338,9 @@ class DaemonAdapter:
                 reason="conflict",
             )
         try:
-            execution_id = self._executor().submit(chain, trigger="api")
+            state = self.desired().get(f"Workflow/{name}")
+            rank = workflow_rank(state.spec) if state is not None else 2
+            execution_id = self._executor().submit(chain, trigger="api", rank=rank)
         except ValueError as exc:  # node inputs that cannot be filled, a graph refused
             raise ViewError(str(exc), reason="invalid") from exc
         self.store.create_api_task(

@@ -332,6 +332,15 @@ def _undo_chain(request: ChainRequest, action: ChainAction) -> Chain:
     return _make_chain(request, [undo], action=action)
 
 
+PRIORITY_RANKS = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+"""A Workflow's ``priority`` as the rank its runs wait with (lower goes first)."""
+
+
+def workflow_rank(spec: Mapping[str, Any]) -> int:
+    """The rank of a Workflow's runs for the work queue and a busy cluster's slots."""
+    return PRIORITY_RANKS.get(str(spec.get("priority") or "medium"), 2)
+
+
 def workflow_run_chain(state: ObjectState, revision: str) -> Chain | None:
     """One run of a Workflow's provision graph (a schedule's tick, a manual start)."""
     return _graph_chain(ChainRequest("update", state, revision), "provision", "execute").chain

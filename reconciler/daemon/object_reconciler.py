@@ -33,6 +33,7 @@ from reconciler.core.chain_builders import (
     ChainRequest,
     ChainRequestAction,
     build_chain,
+    workflow_rank,
 )
 from reconciler.core.chains import Chain
 from reconciler.core.diff import ObjectState, diff_values
@@ -62,7 +63,6 @@ GATES: dict[str, dict[str, str]] = {
 """What an object's create or update waits for: ``ready`` objects must be applied at
 their current spec; ``settled`` ones only tried at it (their failure is their own)."""
 
-RANKS = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,7 +98,7 @@ def rank_of(desired: DesiredObject | None) -> int:
     """A Workflow's priority as a rank (critical 0 .. low 3); other objects 2."""
     if desired is None or desired.state.kind != "Workflow":
         return 2
-    return RANKS.get(str(getattr(desired.spec, "priority", "medium")), 2)
+    return workflow_rank(desired.state.spec)
 
 
 def signature(action: str, spec_hash: str, refs: Mapping[str, str]) -> str:

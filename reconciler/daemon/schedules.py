@@ -24,7 +24,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from reconciler.core.chain_builders import workflow_run_chain
+from reconciler.core.chain_builders import workflow_rank, workflow_run_chain
 from reconciler.core.chains import Chain
 from reconciler.core.diff import ObjectState
 from reconciler.core.schedule import LastOutcome, ScheduleConfig, ScheduleError, decide
@@ -302,7 +302,9 @@ class WorkflowScheduler:
                 None,
             )
         try:
-            execution = self._executor.submit(chain, trigger="schedule")
+            execution = self._executor.submit(
+                chain, trigger="schedule", rank=workflow_rank(state.spec)
+            )
         except ValueError as exc:  # a graph the executor refuses
             return f"tick {stamp(tick)} not run: {exc}", None
         return f"{reason}: started execution {execution}", execution

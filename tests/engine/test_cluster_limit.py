@@ -146,3 +146,29 @@ async def test_slots_go_to_waiters_in_order_and_skip_the_cancelled() -> None:
     assert slots.try_take() and not slots.try_take()
     with pytest.raises(ValueError, match="at least one slot"):
         ClusterSlots(0)
+
+
+async def test_a_busy_clusters_slots_go_to_the_best_rank_first() -> None:
+    from reconciler.engine.cluster_slots import ClusterSlots
+
+    slots = ClusterSlots(1)
+    assert slots.try_take()
+    served: list[str] = []
+
+    async def wants(name: str, rank: int) -> None:
+        await slots.take(rank=rank)
+        served.append(name)
+
+    waiters = [
+        asyncio.create_task(wants(name, rank))
+        for name, rank in (("low", 3), ("first-medium", 2), ("critical", 0), ("later-medium", 2))
+    ]
+    while slots.waiting < 4:
+        await asyncio.sleep(0)
+    for _ in range(4):
+        slots.give()
+        before = len(served)
+        while len(served) == before:
+            await asyncio.sleep(0)
+    await asyncio.gather(*waiters)
+    assert served == ["critical", "first-medium", "later-medium", "low"]
