@@ -42,7 +42,8 @@ from reconciler.daemon import provisioning
 from reconciler.daemon.config import Config
 from reconciler.daemon.logs import Redactor
 from reconciler.daemon.object_memo import load_memos
-from reconciler.daemon.reconcile import LAST_APPLIED, SOURCE_STATUS, ObjectProgress, Reconciler
+from reconciler.daemon.object_progress import ObjectProgress
+from reconciler.daemon.reconcile import LAST_APPLIED, SOURCE_STATUS, Reconciler
 from reconciler.daemon.service import Daemon
 from reconciler.daemon.snapshot import SnapshotLoader
 from reconciler.drivers.git_source import GitSource, GitSourceError

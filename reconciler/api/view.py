@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from reconciler.core.diff import ObjectState
 from reconciler.core.plan import Plan
-from reconciler.daemon.reconcile import ObjectProgress
+from reconciler.daemon.object_progress import ObjectProgress
 from reconciler.engine.cancellation import CancelReport
 from reconciler.engine.records import ExecutionId
 from reconciler.engine.store import Store

@@ -43,7 +43,7 @@ from reconciler.api.view import DaemonView, SourceInfo
 from reconciler.core.validation.objects import SpecObject
 from reconciler.core.validation.repo import ValidateOptions
 from reconciler.daemon.config import WriteMode
-from reconciler.daemon.reconcile import ObjectProgress
+from reconciler.daemon.object_progress import ObjectProgress
 from reconciler.daemon.snapshot import SnapshotLoader
 from reconciler.drivers.git_source import GitSourceError
 from reconciler.drivers.git_writer import GitIdentity, GitWriter, NothingToCommit

@@ -29,40 +29,23 @@ from typing import Literal, Protocol
 
 from reconciler.core.chain_builders import (
     SUSPENDED_NOTE,
-    BuiltChain,
     ChainRequest,
     ChainRequestAction,
-    build_chain,
     workflow_rank,
 )
 from reconciler.core.chains import Chain
 from reconciler.core.diff import ObjectState, diff_values
 from reconciler.core.status import Verdict, no_chain_yet
-from reconciler.daemon import object_status
+from reconciler.daemon import object_gates, object_status
+from reconciler.daemon.chain_submitter import ChainSubmitter, Executor
 from reconciler.daemon.dependency_index import DependencyIndex
 from reconciler.daemon.object_book import DesiredObject, ObjectBook
 from reconciler.daemon.object_memo import ObjectMemo
 from reconciler.engine.records import ExecutionId, ExecutionRecord
-from reconciler.engine.store import new_execution_id
 
 log = logging.getLogger("reconciler.daemon")
 
 Outcome = Literal["settled", "noted", "parked", "running", "stalled", "submitted", "forgotten"]
-
-READY, SETTLED = "ready", "settled"
-GATES: dict[str, dict[str, str]] = {
-    "Deployment": {
-        "Model": READY,
-        "Cluster": READY,
-        "DeploymentTemplate": SETTLED,
-        "Credential": SETTLED,
-        "Project": SETTLED,
-    },
-    "Model": {"Credential": SETTLED},
-}
-"""What an object's create or update waits for: ``ready`` objects must be applied at
-their current spec; ``settled`` ones only tried at it (their failure is their own)."""
-
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,21 +56,6 @@ class Decision:
     outcome: Outcome
     detail: str = ""
     execution: ExecutionId | None = None
-
-
-class Executor(Protocol):
-    def submit(
-        self,
-        chain: Chain,
-        *,
-        trigger: str = ...,
-        execution_id: ExecutionId | None = ...,
-        rank: int = ...,
-    ) -> ExecutionId: ...
-
-
-class ChainHooks(Protocol):
-    def expand(self, chain: Chain) -> Chain: ...
 
 
 class Registry(Protocol):
@@ -124,9 +92,7 @@ class ObjectReconciler:
         self._registry = registry
         self._revision = revision
         self._on_status = on_status
-        self._built: dict[str, tuple[tuple[str, str, frozenset[str]], BuiltChain]] = {}
-        self._submitted: dict[str, tuple[ObjectState, dict[str, str]]] = {}
-        self.hooks: ChainHooks | None = None
+        self.chains = ChainSubmitter(book=book, executor=executor)
 
     # -- entry --------------------------------------------------------------------------
 
@@ -159,16 +125,16 @@ class ObjectReconciler:
         fields: frozenset[str] = frozenset()
         if applied is not None and applied.spec_hash != state.spec_hash and not reasons:
             fields = frozenset(c.path for c in diff_values(applied.document, state.document))
-        built = self._build(ChainRequest(action, state, self._revision(), changed=fields))
+        built = self.chains.build(ChainRequest(action, state, self._revision(), changed=fields))
         if built.chain is None:
             return self._no_chain(key, memo, state, refs)
-        chain = self._expand(built.chain)
+        chain = self.chains.expand(built.chain)
         missing = self._registry.missing(chain.step_types())
         if missing:
             self._deps.release(key)
             self._note_unrunnable(key, memo, state, missing)
             return Decision(key, "noted", "NoChainYet")
-        blockers = self._blockers(desired)
+        blockers = object_gates.blockers(desired, book=self._book, deps=self._deps)
         if blockers:
             return self._park(key, blockers, deleting=False)
         self._deps.release(key)
@@ -202,7 +168,7 @@ class ObjectReconciler:
             return "revert"
         if drift:
             return "drift"
-        if resync and attempt.status == "succeeded" and self._can_drift(desired):
+        if resync and attempt.status == "succeeded" and object_gates.can_drift(desired, self._book):
             return "resync"
         if resync and attempt.status in ("failed", "stalled") and attempt.action != "execute":
             return "resync"
@@ -282,7 +248,7 @@ class ObjectReconciler:
         if dependants:
             why = [(r, "is deleted first") for r in dependants]
             return self._park(key, why, deleting=True)
-        built = self._build(ChainRequest("delete", applied, self._revision()))
+        built = self.chains.build(ChainRequest("delete", applied, self._revision()))
         if built.chain is None:
             self._deps.release(key)
             if built.note == SUSPENDED_NOTE:
@@ -290,7 +256,7 @@ class ObjectReconciler:
                 return Decision(key, "noted", "suspended")
             self.forget(key)
             return Decision(key, "forgotten", built.note or "nothing to run")
-        chain = self._expand(built.chain)
+        chain = self.chains.expand(built.chain)
         missing = self._registry.missing(chain.step_types())
         if missing:
             self._deps.release(key)
@@ -306,55 +272,11 @@ class ObjectReconciler:
 
     def forget(self, key: str) -> None:
         self._book.forget(key)
-        self._built.pop(key, None)
+        self.chains.forget(key)
         self._deps.release(key)
         self._on_status(key)
 
     # -- waiting ------------------------------------------------------------------------
-
-    def _blockers(self, desired: DesiredObject) -> list[tuple[str, str]]:
-        gates = GATES.get(desired.state.kind)
-        if not gates:
-            return []
-        found: list[tuple[str, str]] = []
-        for ref in desired.refs:
-            policy = gates.get(ref.split("/", 1)[0])
-            target = self._book.desired.get(ref)
-            if policy is None or target is None:
-                continue
-            why = self._unsettled(ref, target, policy)
-            if why is not None:
-                found.append((ref, why))
-        return found
-
-    def _unsettled(self, ref: str, target: DesiredObject, policy: str) -> str | None:
-        """Why ``ref`` holds its dependants back now, or None."""
-        book = self._book
-        memo = book.memos.get(ref)
-        applied_here = memo is not None and memo.applied_hash == target.state.spec_hash
-        if target.suspended:
-            return None if memo is not None and memo.applied is not None else "suspended"
-        waits = self._deps.waiting_on(ref)
-        if waits:
-            return f"it waits for {', '.join(sorted(waits))}"
-        attempt = book.attempt(ref)
-        if attempt is not None and not attempt.finished:
-            return "it is being reconciled"
-        if applied_here:
-            return None
-        note = book.notes.get(ref)
-        if note is not None and note.reason == "NoChainYet":
-            return "this daemon cannot run its chain (NoChainYet)"
-        tried_here = attempt is not None and attempt.spec_hash == target.state.spec_hash
-        if tried_here and attempt is not None:
-            if policy == SETTLED:
-                return None
-            reason = object_status.stall_reason(attempt.error)
-            if reason == "ScanFailed":
-                return None  # the Deployment's own step stalls with the scan's findings
-            if attempt.status in ("failed", "stalled"):
-                return f"it is Stalled: {attempt.error or attempt.status}"
-        return "it is not Ready yet"
 
     def _park(self, key: str, blockers: list[tuple[str, str]], *, deleting: bool) -> Decision:
         targets = [ref for ref, _ in blockers]
@@ -384,65 +306,17 @@ class ObjectReconciler:
         trigger: str,
         rank: int,
     ) -> Decision:
-        execution_id = new_execution_id()
-        memo.attempted_execution, memo.attempted_sig = execution_id, sig
-        self._book.save(memo)  # recorded before the executor stores it: never lost
-        self._submitted[execution_id] = (state, refs)
         self._note(key, None)
-        self._executor.submit(chain, trigger=trigger, execution_id=execution_id, rank=rank)
-        self._book.attempt_moved(key)
+        execution_id = self.chains.submit(memo, chain, sig, state, refs, trigger, rank)
         self._on_status(key)
         return Decision(key, "submitted", chain.action, execution=execution_id)
-
-    def _build(self, request: ChainRequest) -> BuiltChain:
-        """The chain for ``request``, kept per object while its action, spec and changed
-        fields stay the same (waking a parked object again does not rebuild it)."""
-        key = request.state.key
-        wanted = (request.action, request.state.spec_hash, request.changed)
-        known = self._built.get(key)
-        if known is not None and known[0] == wanted:
-            built = known[1]
-            if built.chain is not None and built.chain.revision != request.revision:
-                built = BuiltChain(
-                    dataclasses.replace(built.chain, revision=request.revision), built.note
-                )
-                self._built[key] = (wanted, built)
-            return built
-        built = build_chain(request)
-        self._built[key] = (wanted, built)
-        return built
-
-    def _expand(self, chain: Chain) -> Chain:
-        return self.hooks.expand(chain) if self.hooks is not None else chain
 
     # -- executions ending --------------------------------------------------------------
 
     def record_finished(self, record: ExecutionRecord) -> None:
         """Record what a finished chain did in its object's memo."""
-        key = record.object_key
-        book = self._book
-        submitted = self._submitted.pop(record.id, None)
-        book.attempt_moved(key)
-        if record.status in ("cancelled", "superseded"):
-            return
-        if record.action == "delete":
-            if record.status == "succeeded":
-                self.forget(key)
-            return
-        memo = book.memos.get(key)
-        if memo is None:
-            return
-        memo.observed_revision = record.revision
-        applied = record.status == "succeeded" or record.action == "execute"
-        state, refs = submitted if submitted is not None else (None, None)
-        if state is None:
-            desired = book.desired.get(key)
-            if desired is not None and desired.state.spec_hash == record.spec_hash:
-                state, refs = desired.state, book.trigger_refs(desired)
-        if applied and state is not None:
-            book.record_applied(memo, state, record.revision, refs)
-        else:
-            book.save(memo)
+        if self.chains.record_finished(record) == "gone":
+            self.forget(record.object_key)
 
     # -- notes --------------------------------------------------------------------------
 
@@ -470,27 +344,6 @@ class ObjectReconciler:
             self._book.save(memo)
             self._on_status(key)
         self._note(key, no_chain_yet(state.kind, missing))
-
-    def _can_drift(self, desired: DesiredObject) -> bool:
-        """Whether ``desired`` stands for something outside Git that changes by itself: a
-        Deployment on a kubernetes Cluster (live objects) or a cloud model's gateway (the
-        key it holds: a rotated secret restarts it), a Model read from disk or from a
-        Hugging Face branch (files that change under the same spec)."""
-        spec = desired.spec
-        if desired.state.kind == "Deployment":
-            cluster = self._book.desired.get(f"Cluster/{spec.cluster}")
-            if cluster is not None and cluster.spec.driver == "kubernetes":
-                return True
-            model = self._book.desired.get(f"Model/{spec.model}")
-            source = getattr(model.spec, "source", None) if model is not None else None
-            return cluster is not None and getattr(source, "provider_type", None) == "cloud_model"
-        if desired.state.kind == "Model":
-            source = spec.source
-            kind = source.provider_type
-            revision = str(getattr(source, "revision", "") or "main")
-            pinned = len(revision) == 40 and all(c in "0123456789abcdef" for c in revision)
-            return kind == "disk" or (kind == "hugging_face" and not pinned)
-        return False
 
 
 def _ref_reasons(memo: ObjectMemo, refs: Mapping[str, str]) -> list[str]:

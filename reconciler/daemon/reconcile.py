@@ -19,16 +19,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import datetime
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from reconciler.core.diff import ObjectState
-from reconciler.daemon import explain
+from reconciler.daemon import explain, object_progress
 from reconciler.daemon.dependency_index import DependencyIndex
 from reconciler.daemon.object_book import ObjectBook
+from reconciler.daemon.object_progress import ObjectProgress
 from reconciler.daemon.object_reconciler import Decision, ObjectReconciler, rank_of
 from reconciler.daemon.snapshot import SnapshotLoader
 from reconciler.daemon.source_sync import (
@@ -41,6 +41,7 @@ from reconciler.daemon.source_sync import (
 )
 from reconciler.daemon.status_publisher import StatusCoalescer
 from reconciler.daemon.status_view import StatusView
+from reconciler.daemon.status_waits import StatusWaits
 from reconciler.daemon.work_queue import Priority, WorkQueue, WorkQueueShutDown
 from reconciler.daemon.workflow_lifecycle import WorkflowLifecycle
 from reconciler.drivers.git_source import GitSource
@@ -67,27 +68,6 @@ _SETTLED = frozenset({"settled", "noted", "parked", "stalled", "forgotten"})
 
 def iso_now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@dataclasses.dataclass(frozen=True)
-class ObjectProgress:
-    """Where one object stands, for whoever waits on it (an API task)."""
-
-    key: str
-    desired_hash: str | None
-    """Its spec hash in the last valid revision (None: not in it)."""
-    applied_hash: str | None
-    busy: bool
-    """Queued, being reconciled, or a chain of it is running."""
-    waiting_for: tuple[str, ...]
-    failed: str | None
-    """Why the last attempt at its current spec did not succeed (None: it did not fail)."""
-    phase: str | None
-    observed_revision: str | None
-    known: bool
-    """The daemon still has a record of it (applied, or tried)."""
-    suspended: bool = False
-    """Frozen by ``spec.suspend: true``: nothing will run for it."""
 
 
 class Reconciler:
@@ -149,7 +129,7 @@ class Reconciler:
         published after everything else's."""
         self._drift_keys: set[str] = set()
         self._expected: set[str] = set()
-        self._ready_waits: dict[str, asyncio.Event] = {}
+        self._ready_waits = StatusWaits()
         self.last_report: CycleReport | None = None
         self.last_loaded: CycleReport | None = None
         """The report of the last sync that loaded a revision."""
@@ -170,7 +150,7 @@ class Reconciler:
     @workflow_hooks.setter
     def workflow_hooks(self, hooks: WorkflowLifecycle | None) -> None:
         self._workflow_hooks = hooks
-        self.objects.hooks = hooks
+        self.objects.chains.hooks = hooks
 
     @property
     def source(self) -> GitSource:
@@ -334,9 +314,7 @@ class Reconciler:
         self._signal(key)
 
     def _signal(self, key: str) -> None:
-        event = self._ready_waits.pop(key, None)
-        if event is not None:
-            event.set()
+        self._ready_waits.signal(key)
 
     # -- readiness (wait_ready steps) -----------------------------------------------------
 
@@ -348,11 +326,7 @@ class Reconciler:
 
     async def changed(self, deployment: str) -> None:
         """Return when Deployment ``deployment``'s status may have moved."""
-        key = f"Deployment/{deployment}"
-        event = self._ready_waits.get(key)
-        if event is None:
-            event = self._ready_waits[key] = asyncio.Event()
-        await event.wait()
+        await self._ready_waits.changed(f"Deployment/{deployment}")
 
     # -- status ---------------------------------------------------------------------------
 
@@ -379,37 +353,9 @@ class Reconciler:
         )
 
     def progress_of(self, key: str) -> ObjectProgress:
-        desired = self.book.desired.get(key)
-        memo = self.book.memos.get(key)
-        attempt = self.book.attempt(key)
-        busy = (
-            key in self.queue
-            or key in self.queue.processing
-            or (attempt is not None and not attempt.finished)
-        )
-        failed = None
-        if (
-            attempt is not None
-            and attempt.finished
-            and attempt.status in ("failed", "stalled")
-            and (desired is None or attempt.spec_hash == desired.state.spec_hash)
-        ):
-            failed = attempt.error or attempt.status
-        note = self.book.notes.get(key)
-        if note is not None and note.reason in ("PruneSkipped", "NoChainYet"):
-            failed = note.message
-        status = self.view.status_of(key) if (desired is not None or memo is not None) else None
-        return ObjectProgress(
-            key=key,
-            desired_hash=desired.state.spec_hash if desired is not None else None,
-            applied_hash=memo.applied_hash if memo is not None else None,
-            busy=busy,
-            waiting_for=tuple(sorted(self.deps.waiting_on(key))),
-            failed=failed,
-            phase=str(status.get("phase")) if status else None,
-            observed_revision=memo.observed_revision if memo is not None else None,
-            known=memo is not None,
-            suspended=note is not None and note.reason == "Suspended",
+        """Where ``kind/name`` stands now (what an API task waits on)."""
+        return object_progress.progress_of(
+            key, book=self.book, deps=self.deps, queue=self.queue, view=self.view
         )
 
     def unfinished(self) -> int:
@@ -424,8 +370,7 @@ class Reconciler:
 
     def close(self) -> None:
         self.queue.shut_down()
-        for event in self._ready_waits.values():
-            event.set()
+        self._ready_waits.close()
 
     async def settle(self, timeout_s: float) -> None:
         """Publish what is left (shutdown)."""
