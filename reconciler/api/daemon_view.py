@@ -194,6 +194,9 @@ class DaemonAdapter:
     def object_status(self, key: str) -> Mapping[str, Any] | None:
         return self._reconciler().status_of(key)
 
+    def resync_object(self, key: str) -> None:
+        self._reconciler().request(key, resync=True)
+
     def explain(self, key: str) -> Mapping[str, Any] | None:
         return self._reconciler().explain(key)
 

@@ -269,7 +269,9 @@ async def sync(request: web.Request) -> web.Response:
         target = f"{kind}/{name}"
         if target not in view.desired() and view.store.get_object(kind, name) is None:
             raise NotFound(f"no object {target}")
-    view.trigger(reason=f"api sync by {caller.name}", resync=True)
+        view.resync_object(target)  # this object only, before any other work
+    else:
+        view.trigger(reason=f"api sync by {caller.name}", resync=True)
     return json_response(request, {"triggered": True, "object": target}, status=202)
 
 

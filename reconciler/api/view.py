@@ -156,6 +156,11 @@ class DaemonView(Protocol):
         fields), ahead of the next status commit; None when the object is unknown."""
         ...
 
+    def resync_object(self, key: str) -> None:
+        """Reconcile ``kind/name`` now, before other work, as a resync would (its failed
+        chain runs again)."""
+        ...
+
     def explain(self, key: str) -> Mapping[str, Any] | None:
         """Why ``kind/name`` is where it is: verdict, what to do, what it waits for, its
         last execution's steps (None when the daemon knows no such object)."""

@@ -204,8 +204,11 @@ class Reconciler:
         """An API write of ``key`` was committed: reconcile it first when it arrives."""
         self._expected.add(key)
 
-    def request(self, key: str) -> None:
-        """Reconcile ``key`` now (an API request)."""
+    def request(self, key: str, *, resync: bool = True) -> None:
+        """Reconcile ``key`` now, before other work (an API sync of one object); with
+        ``resync`` its failed chain runs again and what can drift is re-applied."""
+        if resync:
+            self._resync_keys.add(key)
         self._enqueue(key, Priority.API)
 
     def _enqueue(self, key: str, priority: int) -> None:

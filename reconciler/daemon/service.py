@@ -424,7 +424,7 @@ class Daemon:
             await hooks.close()  # after the executor: runs ending in the grace period notify
             await local.close()
             await http.close()
-            await reconciler.settle(timeout_s=10)
+            await reconciler.settle(timeout_s=5)
             store.checkpoint()
             store.close()
             log.info("stopped")

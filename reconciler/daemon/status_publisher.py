@@ -182,13 +182,14 @@ class StatusCoalescer:
 
     # -- publishing -----------------------------------------------------------------------
 
-    async def flush(self, *, verify: bool = False) -> str | None:
+    async def flush(self, *, verify: bool = False, everything: bool = False) -> str | None:
         """Publish what moved (up to one batch) as one commit; with ``verify`` check the
         status branch even when nothing moved (a branch that lost our commits gets every
-        status file again)."""
+        status file again); with ``everything`` the backlog goes in it too, unpaced (the
+        daemon stops)."""
         async with self._lock:
             began = time.perf_counter()
-            await self._collect()
+            await self._collect(everything=everything)
             collected = time.perf_counter()
             if self._publisher is None:
                 self._pending.clear()
@@ -235,7 +236,7 @@ class StatusCoalescer:
             )
             return commit
 
-    async def _collect(self) -> None:
+    async def _collect(self, *, everything: bool = False) -> None:
         """Status documents of what moved (one batch of it) into the pending files; the
         loop gets a turn every ``COLLECT_SLICE`` objects (a push is not held up)."""
         now = self._now()
@@ -244,7 +245,9 @@ class StatusCoalescer:
         if len(keys) < room:
             keys += list(self._progressed)[: room - len(keys)]
             self._last_progress = time.monotonic()
-        if not keys:  # a commit of what a push moved stays small: no backlog in it
+        if everything:
+            keys += list(self._backlog)[: room - len(keys)]
+        elif not keys:  # a commit of what a push moved stays small: no backlog in it
             keys = list(self._backlog)[: min(room, self._backlog_batch)]
         for done, key in enumerate(keys):
             if done and done % COLLECT_SLICE == 0:
@@ -322,6 +325,6 @@ class StatusCoalescer:
         deadline = time.monotonic() + timeout_s
         while self.dirty() and time.monotonic() < deadline:
             with contextlib.suppress(Exception):
-                await self.flush()
+                await self.flush(everything=True)
             if self.dirty():
                 await asyncio.sleep(min(self.window_s, max(deadline - time.monotonic(), 0)))

@@ -117,3 +117,33 @@ async def test_cancel_interrupts_a_60_s_step_at_once(start_api: StartApi) -> Non
     [step] = record["steps"]
     assert step["status"] == "cancelled"
     assert "waiting 60s" in (step.get("log") or step.get("logs") or "")
+
+
+async def test_a_sync_of_one_object_reruns_it_alone(start_api: StartApi) -> None:
+    api = await start_api(files=FILES)
+    model = "Model/backlog-m5"
+
+    async def stalled() -> bool:
+        body = (await api.client.get(f"/api/v1/objects/{model}")).json()
+        return body.get("phase") == "Stalled"
+
+    await wait_until("the backlog Model stalled", stalled, timeout=60)
+    assert api.daemon.store is not None
+    runs_before = {
+        name: len(api.daemon.store.list_executions(kind="Model", name=name))
+        for name in ("backlog-m5", "backlog-m6")
+    }
+    # Nothing in Git moved, so nothing looks at it again until asked.
+    reply = await api.client.post(
+        "/api/v1/sync", role="operator", json={"kind": "Model", "name": "backlog-m5"}
+    )
+    assert reply.status == 202 and reply.json()["object"] == model
+
+    async def ran_again() -> bool:
+        assert api.daemon.store is not None
+        runs = api.daemon.store.list_executions(kind="Model", name="backlog-m5")
+        return len(runs) == runs_before["backlog-m5"] + 1 and runs[0].finished
+
+    await wait_until("the synced Model run again", ran_again, timeout=30)
+    others = len(api.daemon.store.list_executions(kind="Model", name="backlog-m6"))
+    assert others == runs_before["backlog-m6"]  # the rest of the backlog was left alone
