@@ -6,9 +6,9 @@ Objects whose status may have moved are marked; a background task publishes them
   published at most one commit per ``window_s`` (250 ms), all the objects that moved in
   that window together. A commit waits up to ``gather_s`` (50 ms) for chains submitted
   just before to end, so a quick chain makes one commit with its outcome.
-- Progress inside a running chain (a step started or ended) is published at most every
-  ``progress_s`` (2 s) or with the next state commit, so a run of a second or two makes
-  two commits: started and finished.
+- Progress inside a running chain (a step started or ended) is published no sooner than
+  ``progress_s`` (5 s) after the object's last commit, never riding along with other
+  objects' commits, so a run of a few seconds makes two commits: started and finished.
 - Objects moved by the backlog (the start's, a resync's) are published in slices of
   ``backlog_batch`` after everything else that moved, a backlog-only commit at most
   every ``backlog_interval_s``: a push's own status goes in the next window, never
@@ -38,7 +38,7 @@ log = logging.getLogger("reconciler.daemon")
 
 WINDOW_S = 0.25
 GATHER_S = 0.05
-PROGRESS_S = 2.0
+PROGRESS_S = 5.0
 MAX_BATCH = 2000
 BACKLOG_BATCH = 100
 BACKLOG_INTERVAL_S = 0.4
@@ -94,7 +94,9 @@ class StatusCoalescer:
         self._due = asyncio.Event()
         self._lock = asyncio.Lock()
         self._last_commit = 0.0
-        self._last_progress = 0.0
+        self._published_at: dict[str, float] = {}
+        """When each object's status was last collected into a commit (its progress is
+        due ``progress_s`` after that)."""
         self.commits = 0
         """Status commits made (tests and benchmarks count them)."""
 
@@ -153,6 +155,13 @@ class StatusCoalescer:
             if self.dirty():
                 self._due.set()
 
+    def _progress_due_at(self) -> float:
+        """When the first object whose only news is progress may be published."""
+        return min(
+            (self._published_at.get(key, 0.0) + self.progress_s for key in self._progressed),
+            default=time.monotonic(),
+        )
+
     def _delay(self) -> float:
         """Seconds until the next commit may go: the window since the last commit began,
         the gather for fresh chains, the pace of backlog-only commits, the progress
@@ -163,7 +172,7 @@ class StatusCoalescer:
             if self._backlog:  # leave most windows free for what a push moves
                 wait = max(wait, self._last_commit + self.backlog_interval_s - now)
             else:
-                wait = max(wait, self._last_progress + self.progress_s - now)
+                wait = max(wait, self._progress_due_at() - now)
         fresh = [deadline for deadline in self._fresh.values() if deadline > now]
         if fresh and self._moved:
             wait = max(wait, min(max(fresh) - now, self.gather_s))
@@ -242,9 +251,13 @@ class StatusCoalescer:
         now = self._now()
         room = max(self._max_batch - len(self._pending), 0)
         keys = list(self._moved)[:room]
-        if len(keys) < room:
-            keys += list(self._progressed)[: room - len(keys)]
-            self._last_progress = time.monotonic()
+        moment = time.monotonic()
+        due = [
+            key
+            for key in self._progressed
+            if everything or moment >= self._published_at.get(key, 0.0) + self.progress_s
+        ]
+        keys += due[: max(room - len(keys), 0)]
         if everything:
             keys += list(self._backlog)[: room - len(keys)]
         elif not keys:  # a commit of what a push moved stays small: no backlog in it
@@ -252,11 +265,13 @@ class StatusCoalescer:
         for done, key in enumerate(keys):
             if done and done % COLLECT_SLICE == 0:
                 await asyncio.sleep(0)
+            self._published_at[key] = moment
             self._moved.pop(key, None)
             self._backlog.pop(key, None)
             self._progressed.pop(key, None)
             path = status_file(key)
             if not self._view.known(key):
+                self._published_at.pop(key, None)
                 self._pending[path] = None
                 self._pending_names[path] = f"{key}: removed"
                 continue

@@ -315,7 +315,10 @@ COMPUTE = """\
 apiVersion: reconciler/v1
 kind: Cluster
 metadata: {name: a100s}
-spec: {driver: local, gpu: {type: nvidia-a100-80gb, count: 8}}
+spec:
+  driver: kubernetes
+  kubeconfig: {secret: a100s-kubeconfig}
+  gpu: {type: nvidia-a100-80gb, count: 8}
 ---
 apiVersion: reconciler/v1
 kind: DeploymentTemplate
@@ -341,7 +344,7 @@ spec:
   cluster: a100s
   template: two-gpus
   endpoint_name: chat
-  workers: 1
+  workers: 3
   suspend: true
   deploy_config: {concurrent_requests: 4, avg_sequence_length: 100, avg_context_length: 100}
 ---
@@ -372,11 +375,11 @@ async def test_config_derives_compute_from_the_graph(start_api: StartApi) -> Non
 
     shown = await wait_until("the detail", detail)
     assert shown["config"]["computeProfile"] == "GPU-Optimized"
-    # 1 worker x (8 cores, 32 GiB, 2 GPUs) of the Deployment, + the job's 2 GPUs.
+    # 3 workers x (8 cores, 32 GiB, 2 GPUs) of the Deployment, + the job's 2 GPUs.
     assert shown["config"]["resources"] == {
-        "cpu": "8 cores",
-        "memory": "32 GiB",
-        "gpu": "4x nvidia-a100-80gb",
+        "cpu": "24 cores",
+        "memory": "96 GiB",
+        "gpu": "8x nvidia-a100-80gb",
     }
     smoke = (await api.client.get("/api/workflows/smoke")).json()
     assert smoke["config"]["computeProfile"] == "None"
