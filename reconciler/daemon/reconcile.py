@@ -22,7 +22,7 @@ import contextlib
 import dataclasses
 import datetime
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from reconciler.core.diff import ObjectState
@@ -152,6 +152,9 @@ class Reconciler:
         self.decisions = 0
         """Objects reconciled so far (a benchmark's measure of work done)."""
         self._workflow_hooks: WorkflowLifecycle | None = None
+        self.owns: Callable[[str], bool] = lambda _key: True
+        """Whether this daemon reconciles ``key`` (a sharded replica: the objects of the
+        shards it holds, and what they use; see reconciler.daemon.shard_coordinator)."""
         for key, memo in self.book.memos.items():
             if memo.status is None:
                 self.status.mark(key)
@@ -219,6 +222,11 @@ class Reconciler:
         """Reconcile ``key`` now (an API request)."""
         self._enqueue(key, Priority.API)
 
+    def requeue(self, keys: Iterable[str]) -> None:
+        """Look at ``keys`` again (a shard this replica took)."""
+        for key in sorted(keys):
+            self._enqueue(key, Priority.CHANGE)
+
     def _enqueue(self, key: str, priority: int) -> None:
         self.queue.add(key, priority=priority, rank=rank_of(self.book.desired.get(key)))
 
@@ -236,6 +244,11 @@ class Reconciler:
 
     def reconcile_one(self, key: str) -> Decision | None:
         """Reconcile ``key`` (taken from the queue) and hand it back to the queue."""
+        if not self.owns(key):  # another replica's: settled as far as this one goes
+            self.queue.done(key)
+            self.queue.forget(key)
+            self._sync.tracker.settle(key)
+            return None
         try:
             decision = self.objects.reconcile(
                 key,

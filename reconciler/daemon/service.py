@@ -29,6 +29,7 @@ from reconciler.daemon.endpoint_facts import DaemonEndpointFacts
 from reconciler.daemon.logs import configure_logging
 from reconciler.daemon.reconcile import CycleReport, Reconciler
 from reconciler.daemon.schedules import Clock, utc_clock
+from reconciler.daemon.shard_coordinator import ShardCoordinator, ShardingSetupError
 from reconciler.daemon.snapshot import SnapshotLoader
 from reconciler.daemon.workflow_lifecycle import WorkflowLifecycle
 from reconciler.drivers import runtimes
@@ -43,7 +44,7 @@ from reconciler.drivers.sd_notify import NotifyError, SystemdNotifier
 from reconciler.drivers.secrets import SecretResolver
 from reconciler.drivers.state_lock import StateDirLock, StateDirLocked
 from reconciler.engine.context import StepServices
-from reconciler.engine.executor import Executor
+from reconciler.engine.executor import Executor, Fence
 from reconciler.engine.records import ExecutionRecord
 from reconciler.engine.store import Store
 from reconciler.load.limits import LoadLimits
@@ -134,6 +135,7 @@ def assemble(
     http: HttpClient | None = None,
     local: LocalClusterDriver | None = None,
     clock: Clock = utc_clock,
+    fence: Fence | None = None,
 ) -> tuple[Reconciler, Executor]:
     """Every part of the loop, wired from the config around one state store."""
     state_dir = config.state_dir
@@ -172,6 +174,7 @@ def assemble(
         shutdown_grace_s=SHUTDOWN_GRACE_S,
         on_finished=late.on_execution_finished,
         on_progress=late.on_execution_progress,
+        fence=fence,
     )
     source = GitSource(config.repo.url, config.repo.branch, state_dir / "source")
     prefix = (config.status.path or "status/").strip("/") + "/"
@@ -272,6 +275,8 @@ class Daemon:
         self.resolver = SecretResolver(config.secrets_dir)
         self.store: Store | None = None
         self.executor: Executor | None = None
+        self.sharding: ShardCoordinator | None = None
+        """This replica's shards (``sharding:`` in the config), else None."""
         self.cycle_observers: list[Callable[[bool, float], None]] = []
         """Called after each cycle with (fetch reached the remote, duration in seconds)."""
         self.reload_observers: list[Callable[[Config], None]] = []
@@ -343,9 +348,18 @@ class Daemon:
         http = HttpClient(deny_private=config.http.deny_private)
         local = LocalClusterDriver(state_dir=config.state_dir / "local")
         await local.start()  # adopts the servers a previous daemon left serving
+        sharding = self._sharding()
         reconciler, executor = assemble(
-            self._config, store, resolver=self.resolver, http=http, local=local, clock=self._clock
+            self._config,
+            store,
+            resolver=self.resolver,
+            http=http,
+            local=local,
+            clock=self._clock,
+            fence=sharding,
         )
+        if sharding is not None:
+            sharding.attach(reconciler=reconciler, executor=executor, store=store)
         hooks = reconciler.workflow_hooks
         assert hooks is not None
         self.reconciler, self.store, self.executor = reconciler, store, executor
@@ -354,6 +368,8 @@ class Daemon:
         try:
             await self._check_source(reconciler)
             resumed = await executor.start()
+            if sharding is not None:
+                sharding.start()  # its shards' chains resume as it takes them
             if self._serve is not None:
                 await serving.enter_async_context(self._serve(self))
             if resumed:
@@ -388,6 +404,8 @@ class Daemon:
             await local.close()
             await http.close()
             await reconciler.settle(timeout_s=10)
+            if sharding is not None:
+                await sharding.close()  # handovers saved, leases given back
             store.checkpoint()
             store.close()
             log.info("stopped")
@@ -401,6 +419,15 @@ class Daemon:
                     },
                 )
         return 0
+
+    def _sharding(self) -> ShardCoordinator | None:
+        if not self._config.sharded:
+            return None
+        try:
+            self.sharding = ShardCoordinator.from_config(self._config, resolver=self.resolver)
+        except ShardingSetupError as exc:
+            raise DaemonStartError(str(exc)) from None
+        return self.sharding
 
     async def _loop(self, reconciler: Reconciler) -> None:
         while not self._stop.is_set():

@@ -88,11 +88,19 @@ class StatusCoalescer:
         self._last_progress = 0.0
         self.commits = 0
         """Status commits made (tests and benchmarks count them)."""
+        self.publishes: Callable[[str], bool] = lambda _key: True
+        """Whether this daemon writes ``key``'s status file (a sharded replica writes only
+        its own shards' files, so replicas never overwrite each other's)."""
+        self.publishes_source: Callable[[], bool] = lambda: True
+        self.listeners: list[Callable[[str], None]] = []
+        """Called with each key marked (a sharded replica's handover notes what moved)."""
 
     # -- marking --------------------------------------------------------------------------
 
     def mark(self, key: str) -> None:
         """``key``'s status may have moved: publish within the window."""
+        for listener in self.listeners:
+            listener(key)
         self._moved[key] = None
         self._progressed.pop(key, None)
         self._due.set()
@@ -100,6 +108,8 @@ class StatusCoalescer:
     def mark_progress(self, key: str) -> None:
         """A step of ``key``'s running chain moved: publish with the next commit, or
         within ``progress_s``."""
+        for listener in self.listeners:
+            listener(key)
         if key not in self._moved:
             self._progressed[key] = None
             self._due.set()
@@ -229,6 +239,8 @@ class StatusCoalescer:
         for key in keys:
             self._moved.pop(key, None)
             self._progressed.pop(key, None)
+            if not self.publishes(key):
+                continue
             path = status_file(key)
             if not self._view.known(key):
                 self._pending[path] = None
@@ -251,7 +263,7 @@ class StatusCoalescer:
                 self._pending[path] = core_status.dump_status(document)
                 self._pending_names[path] = f"{key}: {verdict.phase}"
         source = self._source_document(now)
-        if source != self._published_source:
+        if source != self._published_source and self.publishes_source():
             self._pending[SOURCE_FILE] = core_status.dump_status(source)
             self._pending_names[SOURCE_FILE] = f"source: {source.get('phase')}"
             self._published_source = source
@@ -284,9 +296,9 @@ class StatusCoalescer:
         files: dict[str, bytes | None] = {
             status_file(key): core_status.dump_status(memo.status)
             for key, memo in self._book.memos.items()
-            if memo.status
+            if memo.status and self.publishes(key)
         }
-        if self._published_source is not None:
+        if self._published_source is not None and self.publishes_source():
             files[SOURCE_FILE] = core_status.dump_status(self._published_source)
         return files
 

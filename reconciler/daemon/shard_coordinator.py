@@ -1,0 +1,570 @@
+"""A sharded replica: the lease loop wired to the reconciler, the executor and the status.
+
+With ``sharding:`` in the config the daemon is one replica of several (a StatefulSet).
+This module decides, for the daemon's parts, what is this replica's to do:
+
+- the reconciler reconciles an object only while this replica works on its shard (a
+  placed object: Cluster, Deployment, Workflow), or while an object of such a shard uses
+  it (a shared one: its Model, template, Credential, Project: each replica keeps its own
+  local copy); everything else is settled without a look;
+- the status publisher writes only the status files of the shards held (so several
+  replicas share one status branch without overwriting each other), and the holder of
+  shard 0 writes ``source.yaml``;
+- the executor starts a step only under a lease that still counts, and records that
+  lease (``replica@PREFIX-shard-N#transitions``) with the step: the fencing token.
+
+And it carries out what the lease loop (reconciler.daemon.sharding) decides:
+
+- *gain*: read the shard's handover (reconciler.daemon.shard_handover); unless this
+  replica's own store is the freshest (it held the shard last, under the transitions
+  the handover names), take it in; save the handover under the new lease (claiming it);
+  then resume the shard's unfinished chains and queue its objects;
+- *lose* (a lease not renewed within the renew deadline, or taken): stop the shard's
+  running steps at once, before the lease can lapse; whoever takes it continues from its
+  handover, running the interrupted steps again;
+- *release* (the shard moves to another replica, or this one stops cleanly): no new step
+  starts, running steps get ``handover_grace`` to end (a step boundary), then the
+  handover is saved and the lease given back: the next holder continues with no step
+  lost or run twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import hashlib
+import json
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from reconciler.core.shards import PLACED_KINDS
+from reconciler.daemon.config import Config, ShardingConfig
+from reconciler.daemon.lease_elector import LeaseElector, LeaseTiming
+from reconciler.daemon.object_memo import ObjectMemo
+from reconciler.daemon.reconcile import Reconciler
+from reconciler.daemon.shard_handover import (
+    Handover,
+    HandoverError,
+    HandoverStore,
+    adopt,
+    collect,
+)
+from reconciler.daemon.sharding import ShardManager, ShardPlacement, ShardState
+from reconciler.drivers.leases import (
+    CoordinationApi,
+    LeaseConflict,
+    LeaseError,
+    in_cluster_namespace,
+)
+from reconciler.drivers.secrets import SecretNotFound, SecretResolver, SecretUnreadable
+from reconciler.engine.executor import Executor
+from reconciler.engine.records import ObjectRecord
+from reconciler.engine.store import Store
+
+log = logging.getLogger("reconciler.sharding")
+_T = TypeVar("_T")
+
+TENURE_KEY = "sharding/tenure/{shard}"
+"""Store value: the lease transitions under which this replica last held a shard."""
+
+
+class ShardingSetupError(Exception):
+    """The sharding section cannot be used (no namespace, no credentials)."""
+
+
+def identity_of(config: ShardingConfig) -> str:
+    """This replica's name: configured, else ``$POD_NAME``, else the host name."""
+    return config.identity or os.environ.get("POD_NAME") or socket.gethostname()
+
+
+def advertise_url_of(config: Config) -> str | None:
+    """Where other replicas reach this one's API: configured, else ``$POD_IP``."""
+    if config.sharding.advertise_url:
+        return config.sharding.advertise_url.rstrip("/")
+    pod_ip = os.environ.get("POD_IP")
+    if pod_ip and "api" in config.model_fields_set:
+        host = f"[{pod_ip}]" if ":" in pod_ip else pod_ip
+        return f"http://{host}:{config.api.port}"
+    return None
+
+
+class ShardCoordinator:
+    """One replica's sharding; see the module docstring. ``attach`` it to the daemon's
+    parts, ``start()`` it, ``await close()`` it after the executor stopped."""
+
+    def __init__(
+        self,
+        *,
+        sharding: ShardingConfig,
+        api: CoordinationApi,
+        identity: str,
+        advertise_url: str | None,
+    ) -> None:
+        self.config = sharding
+        timing = LeaseTiming(
+            lease_duration_s=sharding.seconds("lease_duration"),
+            renew_deadline_s=sharding.seconds("renew_deadline"),
+            retry_period_s=sharding.seconds("retry_period"),
+        )
+        self.elector = LeaseElector(api=api, identity=identity, timing=timing)
+        self.manager = ShardManager(
+            elector=self.elector,
+            shard_count=sharding.shards,
+            prefix=sharding.lease_prefix,
+            advertise_url=advertise_url,
+            events=self,
+        )
+        self.handovers = HandoverStore(api, prefix=sharding.lease_prefix)
+        self.placement: ShardPlacement | None = None
+        self._reconciler: Reconciler | None = None
+        self._executor: Executor | None = None
+        self._store: Store | None = None
+        self._reader: Store | None = None
+        self._versions: dict[int, str | None] = {}
+        self._written: dict[int, str] = {}
+        self._dirty: set[int] = set()
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._needed: tuple[object, frozenset[int], frozenset[str]] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.takeovers: list[dict[str, Any]] = []
+        """What each gain took in (for the log and the API)."""
+
+    @classmethod
+    def from_config(cls, config: Config, *, resolver: SecretResolver) -> ShardCoordinator:
+        sharding = config.sharding
+        kubeconfig = context = None
+        if sharding.kubeconfig is not None:
+            secret = sharding.kubeconfig.secret or ""
+            try:
+                kubeconfig = resolver.resolve(secret)
+            except (SecretNotFound, SecretUnreadable) as exc:
+                raise ShardingSetupError(f"sharding.kubeconfig: {exc}") from None
+            context = sharding.kubeconfig.context
+        namespace = sharding.namespace or in_cluster_namespace()
+        if namespace is None:
+            raise ShardingSetupError(
+                "sharding.namespace is not set and this is not a pod (no service account "
+                "namespace file): set sharding.namespace"
+            )
+        try:
+            api = CoordinationApi(namespace=namespace, kubeconfig=kubeconfig, context=context)
+        except LeaseError as exc:
+            raise ShardingSetupError(str(exc)) from None
+        return cls(
+            sharding=sharding,
+            api=api,
+            identity=identity_of(sharding),
+            advertise_url=advertise_url_of(config),
+        )
+
+    @property
+    def identity(self) -> str:
+        return self.elector.identity
+
+    # -- wiring --------------------------------------------------------------------------
+
+    def attach(self, *, reconciler: Reconciler, executor: Executor, store: Store) -> None:
+        self._reconciler, self._executor, self._store = reconciler, executor, store
+        book = reconciler.book
+        self.placement = ShardPlacement(
+            shard_count=self.config.shards, desired=lambda: book.desired, memos=lambda: book.memos
+        )
+        reconciler.owns = self.reconciles
+        reconciler.status.publishes = self.publishes
+        reconciler.status.publishes_source = lambda: 0 in self.manager.active()
+        reconciler.status.listeners.append(self._touched)
+        self._reader = Store(store.path)
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self.manager.run(), name="shard leases"),
+            asyncio.create_task(self._checkpoints(), name="shard handovers"),
+        ]
+
+    # -- what is this replica's ----------------------------------------------------------
+
+    def shard_of(self, key: str) -> int:
+        assert self.placement is not None
+        return self.placement.shard_of(key)
+
+    def reconciles(self, key: str) -> bool:
+        """Whether this replica reconciles ``key`` now (see the module docstring)."""
+        reconciler = self._reconciler
+        if reconciler is None or self.placement is None:
+            return False
+        active = self.manager.active()
+        if self.placement.shard_of(key) in active:
+            return True
+        if key.split("/", 1)[0] in PLACED_KINDS:
+            return False
+        book = reconciler.book
+        if key not in book.desired:
+            return key in book.memos  # a local copy of something gone: clean it up here
+        return key in self._needed_keys(active)
+
+    def publishes(self, key: str) -> bool:
+        return self.placement is not None and self.placement.shard_of(key) in self.manager.active()
+
+    def token(self, object_key: str) -> str | None:
+        """The executor's fence: the shard lease for placed objects, a local token for a
+        shared object this replica keeps a copy of, else None."""
+        if self.placement is None:
+            return None
+        if object_key.split("/", 1)[0] in PLACED_KINDS:
+            return self.manager.token(self.placement.shard_of(object_key))
+        return f"{self.identity}@local" if self.reconciles(object_key) else None
+
+    def _needed_keys(self, active: frozenset[int]) -> frozenset[str]:
+        """What the placed objects of the active shards use, transitively."""
+        assert self._reconciler is not None and self.placement is not None
+        desired = self._reconciler.book.desired
+        cached = self._needed
+        if cached is not None and cached[0] is desired and cached[1] == active:
+            return cached[2]
+        found: set[str] = set()
+        stack = [
+            ref
+            for key, wanted in desired.items()
+            if wanted.state.kind in PLACED_KINDS and self.placement.shard_of(key) in active
+            for ref in wanted.refs
+        ]
+        while stack:
+            ref = stack.pop()
+            if ref in found:
+                continue
+            found.add(ref)
+            target = desired.get(ref)
+            if target is not None:
+                stack.extend(target.refs)
+        needed = frozenset(found)
+        self._needed = (desired, active, needed)
+        return needed
+
+    def placed_keys(self, shard: int) -> list[str]:
+        """The placed objects of ``shard`` this replica knows (in Git, or remembered)."""
+        assert self.placement is not None
+        return [
+            key
+            for key in self.placement.known_keys()
+            if key.split("/", 1)[0] in PLACED_KINDS and self.placement.shard_of(key) == shard
+        ]
+
+    def _touched(self, key: str) -> None:
+        if self.placement is not None and key.split("/", 1)[0] in PLACED_KINDS:
+            self._dirty.add(self.placement.shard_of(key))
+
+    # -- the lease loop's events ---------------------------------------------------------
+
+    def _lock(self, shard: int) -> asyncio.Lock:
+        return self._locks.setdefault(shard, asyncio.Lock())
+
+    async def gain(self, shard: int, transitions: int) -> bool:
+        reconciler, store = self._reconciler, self._store
+        if reconciler is None or store is None:
+            return False
+        async with self._lock(shard):
+            try:
+                handover, version = await self._io(lambda: self.handovers.read(shard))
+            except (LeaseError, HandoverError) as exc:
+                log.warning(
+                    "cannot read the handover of shard %d; trying again",
+                    shard,
+                    extra={"shard": shard, "error": str(exc)},
+                )
+                return False
+            tenure = store.get_value(TENURE_KEY.format(shard=shard))
+            mine = (
+                isinstance(tenure, dict)
+                and handover is not None
+                and handover.holder == self.identity
+                and handover.transitions == tenure.get("transitions")
+            )
+            if handover is not None and not mine:
+                self._take_in(shard, handover)
+            store.set_value(
+                TENURE_KEY.format(shard=shard),
+                {"holder": self.identity, "transitions": transitions},
+            )
+            claim = await self._collect(shard, transitions)
+            try:
+                self._versions[shard] = await self._io(
+                    lambda: self.handovers.write(claim, expect=version)
+                )
+            except LeaseError as exc:
+                log.warning(
+                    "cannot claim the handover of shard %d; trying again",
+                    shard,
+                    extra={"shard": shard, "error": str(exc)},
+                )
+                return False
+            self._written[shard] = _digest(claim)
+            self._dirty.discard(shard)
+        asyncio.get_running_loop().call_soon(self._activated, shard)
+        return True
+
+    def _take_in(self, shard: int, handover: Handover) -> None:
+        reconciler, store = self._reconciler, self._store
+        assert reconciler is not None and store is not None
+        began = time.perf_counter()
+        local = [key for key in self.placed_keys(shard) if key in reconciler.book.memos]
+        rows = adopt(store, handover, local_keys=local)
+        memos = [
+            ObjectMemo.from_record(
+                ObjectRecord(
+                    kind=row["kind"],
+                    name=row["name"],
+                    spec_hash=row.get("spec_hash"),
+                    revision=row.get("revision"),
+                    phase=row.get("phase"),
+                    status=row.get("status") or {},
+                    updated_at=_parse_time(row.get("updated_at")),
+                )
+            )
+            for row in rows
+        ]
+        reconciler.book.adopt(memos, drop=set(local) - handover.keys())
+        unfinished = sum(
+            1 for row in handover.executions if row.get("status") in ("queued", "running")
+        )
+        taken = {
+            "shard": shard,
+            "from": handover.holder,
+            "transitions": handover.transitions,
+            "objects": len(rows),
+            "executions": len(handover.executions),
+            "unfinished": unfinished,
+            "ms": round((time.perf_counter() - began) * 1000, 1),
+        }
+        self.takeovers.append(taken)
+        log.info("took shard %d over from %s", shard, handover.holder, extra=taken)
+
+    def _activated(self, shard: int) -> None:
+        """The shard is active: resume its chains, look at its objects again."""
+        reconciler, executor = self._reconciler, self._executor
+        if reconciler is None or executor is None or shard not in self.manager.active():
+            return
+        keys = self.placed_keys(shard)
+        for key in keys:
+            reconciler.status.mark(key)
+        reconciler.requeue([*keys, *self._needed_keys(self.manager.active())])
+        task = asyncio.get_running_loop().create_task(executor.resume())
+        task.add_done_callback(_log_failure)
+        log.info(
+            "working on shard %d",
+            shard,
+            extra={"shard": shard, "objects": len(keys), "token": self.manager.token(shard)},
+        )
+
+    async def lose(self, shard: int) -> None:
+        executor = self._executor
+        self._versions.pop(shard, None)
+        self._written.pop(shard, None)
+        if executor is None or self.placement is None:
+            return
+        tasks = executor.pause(self.placed_keys(shard), now=True)
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def release(self, shard: int) -> bool:
+        executor = self._executor
+        if executor is None or self.placement is None:
+            return True
+        async with self._lock(shard):
+            keys = self.placed_keys(shard)
+            tasks = executor.pause(keys, now=False)
+            if tasks:
+                _, late = await asyncio.wait(tasks, timeout=self.config.seconds("handover_grace"))
+                if late:
+                    log.warning(
+                        "shard %d: %d chains still in a step after the handover grace; "
+                        "stopping them (the next holder runs those steps again)",
+                        shard,
+                        len(late),
+                        extra={"shard": shard},
+                    )
+                    executor.pause(keys, now=True)
+                    await asyncio.gather(*late, return_exceptions=True)
+            held = self.manager.held.get(shard)
+            transitions = held.transitions if held is not None else 0
+            final = await self._collect(shard, transitions)
+            try:
+                await self._io(
+                    lambda: self.handovers.write(final, expect=self._versions.get(shard))
+                )
+            except LeaseConflict as exc:
+                log.error(
+                    "shard %d: another replica wrote its handover; not ours any more",
+                    shard,
+                    extra={"shard": shard, "error": str(exc)},
+                )
+            except LeaseError as exc:
+                log.warning(
+                    "cannot save the handover of shard %d; keeping it until it can be",
+                    shard,
+                    extra={"shard": shard, "error": str(exc)},
+                )
+                return False
+            self._versions.pop(shard, None)
+            self._written.pop(shard, None)
+            log.info(
+                "handed shard %d over at a step boundary",
+                shard,
+                extra={"shard": shard, "objects": len(final.objects)},
+            )
+            return True
+
+    # -- handovers while held ------------------------------------------------------------
+
+    async def _collect(self, shard: int, transitions: int) -> Handover:
+        keys = self.placed_keys(shard)
+        reader = self._reader
+        assert reader is not None
+        return await asyncio.to_thread(
+            lambda: collect(
+                reader, keys, shard=shard, holder=self.identity, transitions=transitions
+            )
+        )
+
+    async def _checkpoints(self) -> None:
+        """Save each active shard's handover when its objects moved, every interval."""
+        interval = self.config.seconds("checkpoint_interval")
+        while True:
+            await asyncio.sleep(interval)
+            for shard in sorted(self.manager.active() & self._dirty):
+                held = self.manager.held.get(shard)
+                if held is None or held.state is not ShardState.ACTIVE:
+                    continue
+                try:
+                    await self._checkpoint(shard, held.transitions)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("shard %d: handover not saved", shard)
+
+    async def _checkpoint(self, shard: int, transitions: int) -> None:
+        async with self._lock(shard):
+            if shard not in self.manager.active():
+                return
+            self._dirty.discard(shard)
+            handover = await self._collect(shard, transitions)
+            digest = _digest(handover)
+            if digest == self._written.get(shard):
+                return
+            try:
+                self._versions[shard] = await self._io(
+                    lambda: self.handovers.write(handover, expect=self._versions.get(shard))
+                )
+                self._written[shard] = digest
+            except LeaseConflict as exc:
+                await self.manager.lose_now(shard, f"its handover was written by another: {exc}")
+            except LeaseError as exc:
+                self._dirty.add(shard)
+                log.warning(
+                    "shard %d: handover not saved; trying again",
+                    shard,
+                    extra={"shard": shard, "error": str(exc)},
+                )
+
+    async def _io(self, call: Callable[[], _T]) -> _T:
+        return await self.elector.run(call)
+
+    # -- the shard map ---------------------------------------------------------------------
+
+    def shard_map(self) -> dict[str, Any]:
+        """Who holds what, as ``GET /api/v1/shards`` and ``reconciler shards`` show it."""
+        manager = self.manager
+        counts: dict[int, dict[str, int]] = {}
+        clusters: dict[int, list[str]] = {}
+        if self.placement is not None:
+            for key in self.placement.known_keys():
+                kind, name = key.split("/", 1)
+                shard = self.placement.shard_of(key)
+                by_kind = counts.setdefault(shard, {})
+                by_kind[kind] = by_kind.get(kind, 0) + 1
+                if kind == "Cluster":
+                    clusters.setdefault(shard, []).append(name)
+        active = manager.active()
+        items = []
+        for shard in range(manager.shard_count):
+            record = manager.leases.get(shard)
+            held = manager.held.get(shard)
+            items.append(
+                {
+                    "shard": shard,
+                    "lease": manager.lease_name(shard),
+                    "holder": manager.holder_of(shard),
+                    "assigned_to": manager.assignment.get(shard),
+                    "state": "active"
+                    if shard in active
+                    else (held.state.value if held is not None else None),
+                    "transitions": record.transitions if record is not None else None,
+                    "renewed_at": record.renew_time.isoformat()
+                    if record is not None and record.renew_time is not None
+                    else None,
+                    "clusters": sorted(clusters.get(shard, [])),
+                    "objects": dict(sorted(counts.get(shard, {}).items())),
+                }
+            )
+        return {
+            "enabled": True,
+            "identity": self.identity,
+            "shards": manager.shard_count,
+            "held_here": sorted(active),
+            "members": [
+                {"identity": m.identity, "url": m.url, "alive": m.alive} for m in manager.members
+            ],
+            "items": items,
+        }
+
+    def owner_url(self, key: str) -> tuple[str | None, str | None]:
+        """(holder, its API URL) of ``key``'s shard; (None, None) when nobody holds it."""
+        if self.placement is None:
+            return None, None
+        holder = self.manager.holder_of(self.placement.shard_of(key))
+        if holder is None or holder == self.identity:
+            return holder, None
+        return holder, self.manager.url_of(holder)
+
+    # -- stopping ------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Save and give back every shard (the executor has stopped: its chains are at a
+        step boundary or interrupted), then the member lease."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        try:
+            await self.manager.close()
+        finally:
+            if self._reader is not None:
+                self._reader.close()
+            self.elector.close()
+
+
+def _digest(handover: Handover) -> str:
+    """What a handover says, leaving out when it was written and by which tenure."""
+    value = handover.to_json()
+    value.pop("written_at", None)
+    return hashlib.sha256(encode_json(value)).hexdigest()
+
+
+def encode_json(value: Mapping[str, Any]) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _parse_time(value: Any) -> datetime.datetime:
+    if isinstance(value, str):
+        return datetime.datetime.fromisoformat(value)
+    return datetime.datetime.now(datetime.UTC)
+
+
+def _log_failure(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("resuming a shard's chains failed", exc_info=task.exception())
