@@ -151,8 +151,13 @@ class ShardCoordinator:
                 "sharding.namespace is not set and this is not a pod (no service account "
                 "namespace file): set sharding.namespace"
             )
+        # A call may take half the renew deadline at most: a replica cut off from the API
+        # server notices within the deadline, and its deadline watch acts on time anyway.
+        timeout = max(min(5.0, sharding.seconds("renew_deadline") / 2), 0.5)
         try:
-            api = CoordinationApi(namespace=namespace, kubeconfig=kubeconfig, context=context)
+            api = CoordinationApi(
+                namespace=namespace, kubeconfig=kubeconfig, context=context, timeout_s=timeout
+            )
         except LeaseError as exc:
             raise ShardingSetupError(str(exc)) from None
         return cls(
@@ -411,6 +416,12 @@ class ShardCoordinator:
                 return False
             self._versions.pop(shard, None)
             self._written.pop(shard, None)
+            if self._store is not None:
+                # The chains went with the handover: closed here, and this replica's copy
+                # no longer counts as the freshest (a later gain reads the handover).
+                pairs = [(key.split("/", 1)[0], key.split("/", 1)[1]) for key in keys]
+                self._store.close_handed_over(pairs, keep=())
+                self._store.set_value(TENURE_KEY.format(shard=shard), None)
             log.info(
                 "handed shard %d over at a step boundary",
                 shard,

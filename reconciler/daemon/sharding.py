@@ -220,14 +220,30 @@ class ShardManager:
     async def run(self) -> None:
         """Tick every retry period until :meth:`close`; never ends on its own."""
         period = self.elector.timing.retry_period_s
+        deadlines = asyncio.create_task(self._watch_deadlines(), name="shard lease deadlines")
+        try:
+            while not self._closed:
+                try:
+                    await self.tick()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("shard lease tick failed; trying again")
+                await asyncio.sleep(period)
+        finally:
+            deadlines.cancel()
+
+    async def _watch_deadlines(self) -> None:
+        """Lose a shard the moment its renew deadline passes, whatever the renewals are
+        doing (a request to an unreachable API server can hang for its whole timeout)."""
+        step = min(0.25, self.elector.timing.retry_period_s / 2)
         while not self._closed:
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("shard lease tick failed; trying again")
-            await asyncio.sleep(period)
+            await asyncio.sleep(step)
+            for shard, held in list(self.held.items()):
+                if held.state is ShardState.GAINING:
+                    continue
+                if not self.elector.holds(self.lease_name(shard)):
+                    await self._lost(shard, "not renewed within the renew deadline")
 
     async def tick(self) -> None:
         self.ticks += 1
@@ -320,10 +336,9 @@ class ShardManager:
     async def _release(self, shard: int) -> None:
         if not await self.events.release(shard):
             return  # kept RELEASING: the next tick tries the handover again
-        if self.held.get(shard) is None:
-            return
+        if self.held.pop(shard, None) is None:
+            return  # lost meanwhile
         released = await self.elector.release(self.lease_name(shard))
-        self.held.pop(shard, None)
         log.info("released shard %d", shard, extra={"shard": shard, "released": released})
 
     async def _take_assigned(self) -> None:
