@@ -541,6 +541,18 @@ class ShardCoordinator:
             return holder, None
         return holder, self.manager.url_of(holder)
 
+    def peer_urls(self) -> list[str]:
+        """The API URLs of the other live replicas."""
+        return [
+            m.url
+            for m in self.manager.members
+            if m.alive and m.identity != self.identity and m.url is not None
+        ]
+
+    def retry_after_s(self) -> int:
+        """How long a client should wait for a shard nobody holds to be taken over."""
+        return int(self.config.seconds("lease_duration") + self.config.seconds("retry_period")) + 1
+
     # -- stopping ------------------------------------------------------------------------
 
     async def close(self) -> None:

@@ -37,6 +37,10 @@ class Home:
     def leases(self) -> client.CoordinationV1Api:
         return client.CoordinationV1Api(self.api)
 
+    @property
+    def double_core(self) -> client.CoreV1Api:
+        return client.CoreV1Api(self.api)
+
 
 def _client(kubeconfig: str) -> client.ApiClient:
     configuration = client.Configuration()

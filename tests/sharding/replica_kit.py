@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import hashlib
 import http.server
+import socket
 import threading
 import time
 from pathlib import Path
@@ -26,6 +28,8 @@ from tests.daemon.harness import DaemonProcess, daemon_env, read_status
 from tests.sharding.conftest import NAMESPACE, Home
 from tests.sharding.tcp_proxy import TcpProxy
 
+TOKEN = "shard-test-token-3f9a"
+TOKEN_SHA256 = hashlib.sha256(TOKEN.encode()).hexdigest()
 SHARDS = 4
 LEASE_S, RENEW_S, RETRY_S = 4.0, 3.0, 0.5
 
@@ -137,7 +141,7 @@ class Fleet:
         self.replicas: dict[str, Replica] = {}
         self.handovers = HandoverStore(home.coordination(), prefix="reconciler")
 
-    def start(self, identity: str, **sharding: Any) -> Replica:
+    def start(self, identity: str, *, api_port: int | None = None, **sharding: Any) -> Replica:
         assert self.home.double is not None
         folder = self.tmp / identity
         secrets = folder / "secrets"
@@ -167,6 +171,12 @@ class Fleet:
                 **sharding,
             },
         }
+        if api_port is not None:
+            config["api"] = {
+                "listen": f"127.0.0.1:{api_port}",
+                "tokens": [{"name": "ops", "role": "admin", "sha256": TOKEN_SHA256}],
+            }
+            config["sharding"]["advertise_url"] = f"http://127.0.0.1:{api_port}"
         path = folder / "reconciler.yaml"
         path.write_text(yaml.safe_dump(config))
         process = DaemonProcess(path, folder / "state", folder / "daemon.log", daemon_env())
@@ -213,6 +223,12 @@ class Fleet:
             if replica.process.alive():
                 replica.process.stop(timeout=40)
             replica.proxy.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def _port(url: str) -> int:
