@@ -35,6 +35,7 @@ from reconciler.drivers.clusters.kubernetes import load_configuration
 
 _T = TypeVar("_T")
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+USER_AGENT = "reconciler-sharding"
 
 
 class LeaseError(Exception):
@@ -159,6 +160,7 @@ class CoordinationApi:
         )
         self._scrub = errors.Scrubber([token, token.removeprefix("Bearer ").strip()])
         self._api = client.ApiClient(configuration)
+        self._api.user_agent = USER_AGENT  # names the daemon in the API server's audit log
         self._coordination: Any = client.CoordinationV1Api(self._api)
         self._core: Any = client.CoreV1Api(self._api)
         self.namespace = namespace
