@@ -34,12 +34,11 @@ import asyncio
 import contextlib
 import datetime
 import hashlib
-import json
 import logging
 import os
 import socket
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from reconciler.core.shards import PLACED_KINDS
@@ -52,7 +51,9 @@ from reconciler.daemon.shard_handover import (
     HandoverError,
     HandoverStore,
     adopt,
-    collect,
+    assemble,
+    export_entry,
+    fragment,
 )
 from reconciler.daemon.sharding import ShardManager, ShardPlacement, ShardState
 from reconciler.drivers.leases import (
@@ -128,6 +129,11 @@ class ShardCoordinator:
         self._versions: dict[int, str | None] = {}
         self._written: dict[int, str] = {}
         self._dirty: set[int] = set()
+        self._dirty_keys: dict[int, set[str]] = {}
+        self._fragments: dict[int, dict[str, bytes]] = {}
+        """Per shard, each object's part of the handover as last exported: a checkpoint
+        exports again only what moved since (a shard of 2,500 Deployments costs a few
+        milliseconds per checkpoint, not half a second)."""
         self._locks: dict[int, asyncio.Lock] = {}
         self._needed: tuple[object, frozenset[int], frozenset[str]] | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -261,7 +267,9 @@ class ShardCoordinator:
 
     def _touched(self, key: str) -> None:
         if self.placement is not None and key.split("/", 1)[0] in PLACED_KINDS:
-            self._dirty.add(self.placement.shard_of(key))
+            shard = self.placement.shard_of(key)
+            self._dirty.add(shard)
+            self._dirty_keys.setdefault(shard, set()).add(key)
 
     # -- the lease loop's events ---------------------------------------------------------
 
@@ -289,16 +297,23 @@ class ShardCoordinator:
                 and handover.holder == self.identity
                 and handover.transitions == tenure.get("transitions")
             )
+            self._fragments.pop(shard, None)  # exported again from the store as it is now
             if handover is not None and not mine:
                 self._take_in(shard, handover)
             store.set_value(
                 TENURE_KEY.format(shard=shard),
                 {"holder": self.identity, "transitions": transitions},
             )
-            claim = await self._collect(shard, transitions)
+            claim, digest, _ = await self._collect(shard, transitions)
             try:
                 self._versions[shard] = await self._io(
-                    lambda: self.handovers.write(claim, expect=version)
+                    lambda: self.handovers.write(
+                        claim,
+                        shard=shard,
+                        holder=self.identity,
+                        transitions=transitions,
+                        expect=version,
+                    )
                 )
             except LeaseError as exc:
                 log.warning(
@@ -307,7 +322,7 @@ class ShardCoordinator:
                     extra={"shard": shard, "error": str(exc)},
                 )
                 return False
-            self._written[shard] = _digest(claim)
+            self._written[shard] = digest
             self._dirty.discard(shard)
         asyncio.get_running_loop().call_soon(self._activated, shard)
         return True
@@ -396,10 +411,16 @@ class ShardCoordinator:
                     await asyncio.gather(*late, return_exceptions=True)
             held = self.manager.held.get(shard)
             transitions = held.transitions if held is not None else 0
-            final = await self._collect(shard, transitions)
+            final, _, count = await self._collect(shard, transitions)
             try:
                 await self._io(
-                    lambda: self.handovers.write(final, expect=self._versions.get(shard))
+                    lambda: self.handovers.write(
+                        final,
+                        shard=shard,
+                        holder=self.identity,
+                        transitions=transitions,
+                        expect=self._versions.get(shard),
+                    )
                 )
             except LeaseConflict as exc:
                 log.error(
@@ -416,6 +437,7 @@ class ShardCoordinator:
                 return False
             self._versions.pop(shard, None)
             self._written.pop(shard, None)
+            self._fragments.pop(shard, None)
             if self._store is not None:
                 # The chains went with the handover: closed here, and this replica's copy
                 # no longer counts as the freshest (a later gain reads the handover).
@@ -425,21 +447,39 @@ class ShardCoordinator:
             log.info(
                 "handed shard %d over at a step boundary",
                 shard,
-                extra={"shard": shard, "objects": len(final.objects)},
+                extra={"shard": shard, "objects": count},
             )
             return True
 
     # -- handovers while held ------------------------------------------------------------
 
-    async def _collect(self, shard: int, transitions: int) -> Handover:
-        keys = self.placed_keys(shard)
+    async def _collect(self, shard: int, transitions: int) -> tuple[bytes, str, int]:
+        """The shard's handover (gzipped), a digest of what it says (not when or under
+        which lease it was written) and how many objects it holds; only the objects that
+        moved since the last one are read from the store, on a worker thread."""
+        keys = set(self.placed_keys(shard))
+        cache = self._fragments.setdefault(shard, {})
+        dirty = self._dirty_keys.pop(shard, set())
+        todo = sorted((dirty & keys) | (keys - cache.keys()))
+        gone = set(cache) - keys
         reader = self._reader
         assert reader is not None
-        return await asyncio.to_thread(
-            lambda: collect(
-                reader, keys, shard=shard, holder=self.identity, transitions=transitions
-            )
-        )
+
+        def work() -> tuple[bytes, str, int]:
+            for key in gone:
+                cache.pop(key, None)
+            for key in todo:
+                entry = export_entry(reader, key)
+                if entry is None:
+                    cache.pop(key, None)
+                else:
+                    cache[key] = fragment(entry)
+            ordered = [cache[key] for key in sorted(cache)]
+            digest = hashlib.sha256(b"\n".join(ordered)).hexdigest()
+            data = assemble(ordered, shard=shard, holder=self.identity, transitions=transitions)
+            return data, digest, len(ordered)
+
+        return await asyncio.to_thread(work)
 
     async def _checkpoints(self) -> None:
         """Save each active shard's handover when its objects moved, every interval."""
@@ -462,13 +502,18 @@ class ShardCoordinator:
             if shard not in self.manager.active():
                 return
             self._dirty.discard(shard)
-            handover = await self._collect(shard, transitions)
-            digest = _digest(handover)
+            data, digest, _ = await self._collect(shard, transitions)
             if digest == self._written.get(shard):
                 return
             try:
                 self._versions[shard] = await self._io(
-                    lambda: self.handovers.write(handover, expect=self._versions.get(shard))
+                    lambda: self.handovers.write(
+                        data,
+                        shard=shard,
+                        holder=self.identity,
+                        transitions=transitions,
+                        expect=self._versions.get(shard),
+                    )
                 )
                 self._written[shard] = digest
             except LeaseConflict as exc:
@@ -569,17 +614,6 @@ class ShardCoordinator:
             if self._reader is not None:
                 self._reader.close()
             self.elector.close()
-
-
-def _digest(handover: Handover) -> str:
-    """What a handover says, leaving out when it was written and by which tenure."""
-    value = handover.to_json()
-    value.pop("written_at", None)
-    return hashlib.sha256(encode_json(value)).hexdigest()
-
-
-def encode_json(value: Mapping[str, Any]) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
 
 
 def _parse_time(value: Any) -> datetime.datetime:

@@ -67,64 +67,78 @@ class Handover:
     def keys(self) -> set[str]:
         return {f"{row['kind']}/{row['name']}" for row in self.objects}
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "version": VERSION,
-            "shard": self.shard,
-            "holder": self.holder,
-            "transitions": self.transitions,
-            "written_at": self.written_at,
-            "objects": list(self.objects),
-            "executions": list(self.executions),
-        }
 
-    @classmethod
-    def from_json(cls, value: Mapping[str, Any]) -> Handover:
-        if value.get("version") != VERSION:
-            raise HandoverError(
-                f"handover of format {value.get('version')!r}; this release reads {VERSION}: "
-                "upgrade every replica to one release"
-            )
-        return cls(
-            shard=int(value["shard"]),
-            holder=str(value["holder"]),
-            transitions=int(value["transitions"]),
-            written_at=str(value["written_at"]),
-            objects=list(value.get("objects") or []),
-            executions=list(value.get("executions") or []),
-        )
+def export_entry(store: Store, key: str) -> dict[str, Any] | None:
+    """One object's part of a handover: its row and the executions its next holder needs
+    (the one its memo attempted, any unfinished, a Workflow's last few); None when the
+    store has no row for it. Only reads: safe on a store of its own in a worker thread."""
+    rows = store.export_objects([key])
+    if not rows:
+        return None
+    row = rows[0]
+    kind, name = key.split("/", 1)
+    ids: set[str] = set()
+    attempted = (row.get("status") or {}).get("attempted_execution")
+    if isinstance(attempted, str):
+        ids.add(attempted)
+    limit = WORKFLOW_HISTORY if kind == "Workflow" else 1
+    ids.update(store.execution_ids(kind, name, limit=limit))
+    ids.update(store.execution_ids(kind, name, statuses=("queued", "running")))
+    return {"object": row, "executions": store.export_executions(ids)}
+
+
+def fragment(entry: Mapping[str, Any]) -> bytes:
+    """An entry as the JSON text the document is assembled from."""
+    return json.dumps(entry, separators=(",", ":"), sort_keys=True).encode("utf-8")
+
+
+def assemble(fragments: Iterable[bytes], *, shard: int, holder: str, transitions: int) -> bytes:
+    """The gzipped document from its entries' fragments (in the order given)."""
+    head = {
+        "version": VERSION,
+        "shard": shard,
+        "holder": holder,
+        "transitions": transitions,
+        "written_at": datetime.datetime.now(datetime.UTC).isoformat(),
+    }
+    text = json.dumps(head, separators=(",", ":"))[:-1].encode("utf-8")
+    body = text + b',"entries":[' + b",".join(fragments) + b"]}"
+    return gzip.compress(body, compresslevel=1, mtime=0)
 
 
 def collect(
     store: Store, keys: Iterable[str], *, shard: int, holder: str, transitions: int
-) -> Handover:
-    """The handover of ``keys`` (the shard's placed objects) from ``store``.
+) -> bytes:
+    """The whole handover of ``keys`` (the shard's placed objects), gzipped."""
+    found = (export_entry(store, key) for key in sorted(set(keys)))
+    fragments = [fragment(entry) for entry in found if entry is not None]
+    return assemble(fragments, shard=shard, holder=holder, transitions=transitions)
 
-    Safe to call from a worker thread on a store of its own (a second connection to the
-    same file): it only reads.
-    """
-    wanted = sorted(set(keys))
-    objects = store.export_objects(wanted)
-    execution_ids: set[str] = set()
-    for row in objects:
-        attempted = (row.get("status") or {}).get("attempted_execution")
-        if isinstance(attempted, str):
-            execution_ids.add(attempted)
-    pairs = {tuple(key.split("/", 1)) for key in wanted}
-    for record in store.unfinished_executions():
-        if (record.kind, record.name) in pairs:
-            execution_ids.add(record.id)
-    for kind, name in sorted(pairs):
-        if kind == "Workflow":
-            recent = store.list_executions(kind=kind, name=name, limit=WORKFLOW_HISTORY)
-            execution_ids.update(record.id for record in recent)
+
+def decode(data: bytes) -> Handover:
+    try:
+        value = json.loads(gzip.decompress(data))
+    except (OSError, ValueError) as exc:
+        raise HandoverError(f"the handover cannot be read: {exc}") from None
+    if not isinstance(value, dict):
+        raise HandoverError("the handover is not a JSON object")
+    if value.get("version") != VERSION:
+        raise HandoverError(
+            f"handover of format {value.get('version')!r}; this release reads {VERSION}: "
+            "upgrade every replica to one release"
+        )
+    entries = value.get("entries") or []
+    executions = sorted(
+        (row for entry in entries for row in entry.get("executions") or []),
+        key=lambda row: str(row.get("created_at")),
+    )
     return Handover(
-        shard=shard,
-        holder=holder,
-        transitions=transitions,
-        written_at=datetime.datetime.now(datetime.UTC).isoformat(),
-        objects=objects,
-        executions=store.export_executions(execution_ids),
+        shard=int(value["shard"]),
+        holder=str(value["holder"]),
+        transitions=int(value["transitions"]),
+        written_at=str(value["written_at"]),
+        objects=[entry["object"] for entry in entries],
+        executions=executions,
     )
 
 
@@ -152,21 +166,6 @@ def adopt(store: Store, handover: Handover, *, local_keys: Iterable[str]) -> lis
 
 
 # -- the ConfigMaps ---------------------------------------------------------------------
-
-
-def encode(handover: Handover) -> bytes:
-    text = json.dumps(handover.to_json(), separators=(",", ":"), sort_keys=True)
-    return gzip.compress(text.encode("utf-8"), compresslevel=6, mtime=0)
-
-
-def decode(data: bytes) -> Handover:
-    try:
-        value = json.loads(gzip.decompress(data))
-    except (OSError, ValueError) as exc:
-        raise HandoverError(f"the handover cannot be read: {exc}") from None
-    if not isinstance(value, dict):
-        raise HandoverError("the handover is not a JSON object")
-    return Handover.from_json(value)
 
 
 class HandoverStore:
@@ -202,12 +201,13 @@ class HandoverStore:
             raise HandoverError(f"{index.name}: its parts do not match its digest")
         return data
 
-    def write(self, handover: Handover, *, expect: str | None) -> str:
-        """Save ``handover``, replacing the one at resourceVersion ``expect`` (None: there
-        is none); returns the new resourceVersion. LeaseConflict (from the driver) when
-        another replica wrote it since."""
-        name = self.name(handover.shard)
-        data = encode(handover)
+    def write(
+        self, data: bytes, *, shard: int, holder: str, transitions: int, expect: str | None
+    ) -> str:
+        """Save a handover (``data``, gzipped), replacing the one at resourceVersion
+        ``expect`` (None: there is none); returns the new resourceVersion. LeaseConflict
+        (from the driver) when another replica wrote it since."""
+        name = self.name(shard)
         chunks = [data[i : i + PART_BYTES] for i in range(0, len(data), PART_BYTES)] or [b""]
         generation = uuid.uuid4().hex[:10]
         labels = {HANDOVER_LABEL: name}
@@ -223,8 +223,8 @@ class HandoverStore:
             PARTS: str(len(chunks)),
             GENERATION: generation,
             DIGEST: hashlib.sha256(data).hexdigest(),
-            HOLDER: handover.holder,
-            TRANSITIONS: str(handover.transitions),
+            HOLDER: holder,
+            TRANSITIONS: str(transitions),
         }
         version = self._api.put_blob(
             name, {"part-0": chunks[0]}, labels=labels, annotations=annotations, expect=expect

@@ -662,6 +662,27 @@ class Store:
         rows.sort(key=lambda item: (item["created_at"], item.pop("seq")))
         return rows
 
+    def execution_ids(
+        self,
+        kind: str,
+        name: str,
+        *,
+        limit: int = -1,
+        statuses: Iterable[ExecutionStatus] | None = None,
+    ) -> list[str]:
+        """Ids of an object's executions, newest first (no chain decoded)."""
+        clause, args = "", []
+        if statuses is not None:
+            wanted = list(statuses)
+            clause = f" AND status IN ({', '.join('?' for _ in wanted)})"
+            args = wanted
+        rows = self._conn.execute(
+            f"SELECT id FROM executions WHERE kind = ? AND name = ?{clause}"
+            " ORDER BY rowid DESC LIMIT ?",
+            (kind, name, *args, limit),
+        )
+        return [str(row[0]) for row in rows]
+
     def import_executions(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Take executions exported by another replica's store, in one transaction: each
         replaces any local execution with its id (and its steps)."""

@@ -14,7 +14,7 @@ import pytest
 
 from reconciler.core.chains import Chain, StepNode
 from reconciler.daemon import shard_handover
-from reconciler.daemon.shard_handover import Handover, HandoverError, HandoverStore
+from reconciler.daemon.shard_handover import HandoverError, HandoverStore
 from reconciler.drivers.leases import LeaseConflict
 from reconciler.engine.store import Store
 from tests.sharding.conftest import NAMESPACE, Home
@@ -54,16 +54,17 @@ def test_a_handover_carries_objects_and_unfinished_chains_to_another_store(
     tmp_path: Path,
 ) -> None:
     source = seeded(tmp_path / "a.db", ["wf-1", "wf-2"])
-    handover = shard_handover.collect(
-        source, ["Workflow/wf-1", "Workflow/wf-2"], shard=2, holder="r-0", transitions=4
+    handover = shard_handover.decode(
+        shard_handover.collect(
+            source, ["Workflow/wf-1", "Workflow/wf-2"], shard=2, holder="r-0", transitions=4
+        )
     )
     assert handover.keys() == {"Workflow/wf-1", "Workflow/wf-2"}
+    assert (handover.shard, handover.holder, handover.transitions) == (2, "r-0", 4)
     target = Store(tmp_path / "b.db")
     stale = seeded(tmp_path / "b.db", ["wf-1"])  # an older life of wf-1 on the new holder
     stale.close()
-    rows = shard_handover.adopt(
-        target, shard_handover.decode(shard_handover.encode(handover)), local_keys=["Workflow/wf-1"]
-    )
+    rows = shard_handover.adopt(target, handover, local_keys=["Workflow/wf-1"])
     assert {r["name"] for r in rows} == {"wf-1", "wf-2"}
     unfinished = target.unfinished_executions()
     assert sorted(r.name for r in unfinished) == ["wf-1", "wf-2"]
@@ -84,14 +85,15 @@ def test_a_large_handover_spans_several_config_maps_and_reads_back_whole(
     keys = [f"Workflow/{n}" for n in names]
     handovers = HandoverStore(home.coordination(), prefix="reconciler")
     first = shard_handover.collect(store, keys, shard=1, holder="r-0", transitions=1)
-    version = handovers.write(first, expect=None)
+    version = handovers.write(first, shard=1, holder="r-0", transitions=1, expect=None)
     maps = home_maps(home)
     assert len([m for m in maps if m.startswith("reconciler-handover-1-")]) >= 2
     read, read_version = handovers.read(1)
-    assert read == first and read_version == version
+    assert read == shard_handover.decode(first) and read_version == version
+    assert len(read.objects) == 40 and len(read.executions) == 40
     second = shard_handover.collect(store, keys[:3], shard=1, holder="r-0", transitions=1)
-    handovers.write(second, expect=version)
-    assert handovers.read(1)[0] == second
+    handovers.write(second, shard=1, holder="r-0", transitions=1, expect=version)
+    assert handovers.read(1)[0] == shard_handover.decode(second)
     assert len(home_maps(home)) == 1  # one part now: the old generation's parts are gone
 
 
@@ -101,14 +103,14 @@ def test_a_replica_that_lost_the_shard_cannot_overwrite_its_handover(
     store = seeded(tmp_path / "a.db", ["wf-1"])
     handovers = HandoverStore(home.coordination(), prefix="reconciler")
     old = shard_handover.collect(store, ["Workflow/wf-1"], shard=0, holder="r-0", transitions=1)
-    version = handovers.write(old, expect=None)
-    new = Handover(0, "r-1", 2, "now", [], [])
-    handovers.write(new, expect=version)  # the new holder claims it
+    version = handovers.write(old, shard=0, holder="r-0", transitions=1, expect=None)
+    new = shard_handover.assemble([], shard=0, holder="r-1", transitions=2)
+    handovers.write(new, shard=0, holder="r-1", transitions=2, expect=version)  # claimed
     with pytest.raises(LeaseConflict):
-        handovers.write(old, expect=version)
+        handovers.write(old, shard=0, holder="r-0", transitions=1, expect=version)
     with pytest.raises(LeaseConflict):
-        handovers.write(old, expect=None)
-    assert handovers.read(0)[0] == new
+        handovers.write(old, shard=0, holder="r-0", transitions=1, expect=None)
+    assert handovers.read(0)[0] == shard_handover.decode(new)
 
 
 def test_a_torn_handover_is_refused(
@@ -120,7 +122,7 @@ def test_a_torn_handover_is_refused(
     handover = shard_handover.collect(
         store, [f"Workflow/wf-{i}" for i in range(20)], shard=3, holder="r-0", transitions=1
     )
-    handovers.write(handover, expect=None)
+    handovers.write(handover, shard=3, holder="r-0", transitions=1, expect=None)
     part = next(m for m in home_maps(home) if m.startswith("reconciler-handover-3-"))
     home.double_core.delete_namespaced_config_map(part, NAMESPACE)
     with pytest.raises(HandoverError, match="missing"):

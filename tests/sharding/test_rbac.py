@@ -103,12 +103,10 @@ def test_the_role_allows_every_call_of_the_daemon_and_nothing_unused(
     store = seeded(tmp_path / "big.db", [f"wf-{i}" for i in range(30)])
     handovers = HandoverStore(home.coordination(), prefix="reconciler-big")
     keys = [f"Workflow/wf-{i}" for i in range(30)]
-    version = handovers.write(
-        shard_handover.collect(store, keys, shard=0, holder="r-0", transitions=1), expect=None
-    )
-    handovers.write(
-        shard_handover.collect(store, keys, shard=0, holder="r-0", transitions=2), expect=version
-    )
+    first = shard_handover.collect(store, keys, shard=0, holder="r-0", transitions=1)
+    version = handovers.write(first, shard=0, holder="r-0", transitions=1, expect=None)
+    again = shard_handover.collect(store, keys, shard=0, holder="r-0", transitions=2)
+    handovers.write(again, shard=0, holder="r-0", transitions=2, expect=version)
 
     daemon_calls = [r for r in home.double.requests if r.agent == USER_AGENT]
     assert daemon_calls
