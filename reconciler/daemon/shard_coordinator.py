@@ -209,6 +209,7 @@ class ShardCoordinator:
         if reconciler is None or self.placement is None:
             return False
         active = self.manager.active()
+        needed = self._needed_keys(active)  # once per revision: queues what became needed
         if self.placement.shard_of(key) in active:
             return True
         if key.split("/", 1)[0] in PLACED_KINDS:
@@ -216,7 +217,7 @@ class ShardCoordinator:
         book = reconciler.book
         if key not in book.desired:
             return key in book.memos  # a local copy of something gone: clean it up here
-        return key in self._needed_keys(active)
+        return key in needed
 
     def publishes(self, key: str) -> bool:
         return self.placement is not None and self.placement.shard_of(key) in self.manager.active()
@@ -253,7 +254,11 @@ class ShardCoordinator:
             if target is not None:
                 stack.extend(target.refs)
         needed = frozenset(found)
+        before = cached[2] if cached is not None else frozenset()
         self._needed = (desired, active, needed)
+        added = needed - before
+        if added:  # newly used here (a Deployment of a shard held needs its Model): look
+            asyncio.get_running_loop().call_soon(self._reconciler.requeue, added)
         return needed
 
     def placed_keys(self, shard: int) -> list[str]:
@@ -368,7 +373,8 @@ class ShardCoordinator:
         reconciler, executor = self._reconciler, self._executor
         if reconciler is None or executor is None or shard not in self.manager.active():
             return
-        keys = self.placed_keys(shard)
+        assert self.placement is not None
+        keys = [k for k in self.placement.known_keys() if self.placement.shard_of(k) == shard]
         for key in keys:
             reconciler.status.mark(key)
         reconciler.requeue([*keys, *self._needed_keys(self.manager.active())])
