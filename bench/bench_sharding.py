@@ -81,22 +81,26 @@ spec:
 """
 
 
-def deployments(count: int, cluster_count: int) -> str:
-    return "---\n".join(
-        f"""\
+def deployments(count: int, cluster_count: int) -> dict[str, str]:
+    """One file per cluster (a file holds at most load.max_file_bytes)."""
+    files: dict[int, list[str]] = {}
+    for index in range(count):
+        cluster = index % cluster_count
+        files.setdefault(cluster, []).append(
+            f"""\
 apiVersion: reconciler/v1
 kind: Deployment
 metadata: {{name: chat-{index:05d}}}
 spec:
   model: smol
-  cluster: gpu-{index % cluster_count:02d}
+  cluster: gpu-{cluster:02d}
   template: vllm
   endpoint_name: chat {index}
   workers: 1
   deploy_config: {{concurrent_requests: 4, avg_sequence_length: 64, avg_context_length: 64}}
 """
-        for index in range(count)
-    )
+        )
+    return {f"deployments-{c:02d}.yaml": "---\n".join(docs) for c, docs in files.items()}
 
 
 def holders(home: client.ApiClient) -> dict[str, str | None]:
@@ -201,7 +205,8 @@ def run(count: int, cluster_count: int, replicas: int, shards: int, limit: float
                 ),
                 limit=180,
             )
-            (clone / "deployments.yaml").write_text(deployments(count, cluster_count))
+            for name, text in deployments(count, cluster_count).items():
+                (clone / name).write_text(text)
             git(clone, "add", "-A")
             git(clone, "commit", "--quiet", "-m", f"{count} Deployments")
             cpu_before = [cpu_s(p.pid) for p in processes]

@@ -644,7 +644,7 @@ def document() -> dict[str, Any]:
         **flow_framework_openapi.paths(
             json=_json, errors=_errors, query=_query, path=_path, read=_READ
         ),
-        **shard_routes.paths(json=_json, read=_READ),
+        **shard_routes.paths(json=_json, errors=_errors, read=_READ),
     }
     for item in paths.values():
         for operation in item.values():  # an unknown query parameter is a 400 anywhere

@@ -290,13 +290,15 @@ def install(app: web.Application, info: ShardInfo | None) -> None:
 MIDDLEWARES = (replica_header, forwarding)
 
 
-def paths(*, json: Callable[..., Any], read: Any) -> dict[str, Any]:
+def paths(
+    *, json: Callable[..., Any], errors: Callable[..., dict[str, Any]], read: Any
+) -> dict[str, Any]:
     return {
         "/api/v1/shards": {
             "get": {
                 "summary": "Which replica holds which shard (a sharded daemon)",
                 "security": read,
-                "responses": {"200": json("ShardMap", "the shard map")},
+                "responses": {"200": json("ShardMap", "the shard map"), **errors(401, 403)},
             }
         }
     }

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime
 import hashlib
 import logging
@@ -189,6 +190,8 @@ class ShardCoordinator:
         reconciler.status.publishes = self.publishes
         reconciler.status.publishes_source = lambda: 0 in self.manager.active()
         reconciler.status.listeners.append(self._touched)
+        if reconciler.workflow_hooks is not None:
+            reconciler.workflow_hooks.scheduler.owns = self.reconciles
         self._reader = Store(store.path)
 
     def start(self) -> None:
@@ -336,6 +339,8 @@ class ShardCoordinator:
         reconciler, store = self._reconciler, self._store
         assert reconciler is not None and store is not None
         began = time.perf_counter()
+        if handover.shards != self.config.shards:
+            handover = self._regroup(shard, handover)
         local = [key for key in self.placed_keys(shard) if key in reconciler.book.memos]
         rows = adopt(store, handover, local_keys=local)
         memos = [
@@ -352,7 +357,7 @@ class ShardCoordinator:
             )
             for row in rows
         ]
-        reconciler.book.adopt(memos, drop=set(local) - handover.keys())
+        reconciler.book.adopt(memos, drop=set(local) - handover.object_keys())
         unfinished = sum(
             1 for row in handover.executions if row.get("status") in ("queued", "running")
         )
@@ -367,6 +372,27 @@ class ShardCoordinator:
         }
         self.takeovers.append(taken)
         log.info("took shard %d over from %s", shard, handover.holder, extra=taken)
+
+    def _regroup(self, shard: int, handover: Handover) -> Handover:
+        """A handover written under another shard count: only its objects that are in
+        ``shard`` now are taken (the others' new holders start them afresh)."""
+        assert self.placement is not None
+        mine = {key for key in handover.object_keys() if self.placement.shard_of(key) == shard}
+        log.warning(
+            "shard %d: its handover was written for %s shards, this replica has %d; "
+            "taking %d of its %d objects",
+            shard,
+            handover.shards,
+            self.config.shards,
+            len(mine),
+            len(handover.objects),
+            extra={"shard": shard},
+        )
+        return dataclasses.replace(
+            handover,
+            objects=[r for r in handover.objects if f"{r['kind']}/{r['name']}" in mine],
+            executions=[r for r in handover.executions if f"{r['kind']}/{r['name']}" in mine],
+        )
 
     def _activated(self, shard: int) -> None:
         """The shard is active: resume its chains, look at its objects again."""
@@ -482,7 +508,13 @@ class ShardCoordinator:
                     cache[key] = fragment(entry)
             ordered = [cache[key] for key in sorted(cache)]
             digest = hashlib.sha256(b"\n".join(ordered)).hexdigest()
-            data = assemble(ordered, shard=shard, holder=self.identity, transitions=transitions)
+            data = assemble(
+                ordered,
+                shard=shard,
+                holder=self.identity,
+                transitions=transitions,
+                shards=self.config.shards,
+            )
             return data, digest, len(ordered)
 
         return await asyncio.to_thread(work)

@@ -63,8 +63,10 @@ class Handover:
     """Rows of the objects table (kind, name, spec_hash, revision, phase, status)."""
     executions: Sequence[Mapping[str, Any]]
     """Rows of the executions table, each with its steps (Store.export_executions)."""
+    shards: int | None = None
+    """The shard count it was written under (objects move when it changes)."""
 
-    def keys(self) -> set[str]:
+    def object_keys(self) -> set[str]:
         return {f"{row['kind']}/{row['name']}" for row in self.objects}
 
 
@@ -92,13 +94,21 @@ def fragment(entry: Mapping[str, Any]) -> bytes:
     return json.dumps(entry, separators=(",", ":"), sort_keys=True).encode("utf-8")
 
 
-def assemble(fragments: Iterable[bytes], *, shard: int, holder: str, transitions: int) -> bytes:
+def assemble(
+    fragments: Iterable[bytes],
+    *,
+    shard: int,
+    holder: str,
+    transitions: int,
+    shards: int | None = None,
+) -> bytes:
     """The gzipped document from its entries' fragments (in the order given)."""
     head = {
         "version": VERSION,
         "shard": shard,
         "holder": holder,
         "transitions": transitions,
+        "shards": shards,
         "written_at": datetime.datetime.now(datetime.UTC).isoformat(),
     }
     text = json.dumps(head, separators=(",", ":"))[:-1].encode("utf-8")
@@ -139,6 +149,7 @@ def decode(data: bytes) -> Handover:
         written_at=str(value["written_at"]),
         objects=[entry["object"] for entry in entries],
         executions=executions,
+        shards=value.get("shards") if isinstance(value.get("shards"), int) else None,
     )
 
 
@@ -148,7 +159,7 @@ def adopt(store: Store, handover: Handover, *, local_keys: Iterable[str]) -> lis
     object rows replace the local ones (``local_keys`` of the shard it lacks are
     removed). Returns the object rows written, each object's life starting here."""
     imported = {str(row["id"]) for row in handover.executions}
-    keys = handover.keys() | set(local_keys)
+    keys = handover.object_keys() | set(local_keys)
     pairs = [(key.split("/", 1)[0], key.split("/", 1)[1]) for key in sorted(keys)]
     store.close_handed_over(pairs, keep=imported)
     born = store.execution_seq()
@@ -159,7 +170,7 @@ def adopt(store: Store, handover: Handover, *, local_keys: Iterable[str]) -> lis
         status["born_seq"] = born
         rows.append({**row, "status": status})
     store.import_objects(rows)
-    for key in sorted(set(local_keys) - handover.keys()):
+    for key in sorted(set(local_keys) - handover.object_keys()):
         kind, name = key.split("/", 1)
         store.delete_object(kind, name)
     return rows

@@ -59,7 +59,7 @@ def test_a_handover_carries_objects_and_unfinished_chains_to_another_store(
             source, ["Workflow/wf-1", "Workflow/wf-2"], shard=2, holder="r-0", transitions=4
         )
     )
-    assert handover.keys() == {"Workflow/wf-1", "Workflow/wf-2"}
+    assert handover.object_keys() == {"Workflow/wf-1", "Workflow/wf-2"}
     assert (handover.shard, handover.holder, handover.transitions) == (2, "r-0", 4)
     target = Store(tmp_path / "b.db")
     stale = seeded(tmp_path / "b.db", ["wf-1"])  # an older life of wf-1 on the new holder
