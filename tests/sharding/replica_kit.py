@@ -30,6 +30,7 @@ from tests.sharding.tcp_proxy import TcpProxy
 
 TOKEN = "shard-test-token-3f9a"
 TOKEN_SHA256 = hashlib.sha256(TOKEN.encode()).hexdigest()
+WEBHOOK_SECRET = "shard-hook-secret-5d1e"
 SHARDS = 4
 LEASE_S, RENEW_S, RETRY_S = 4.0, 3.0, 0.5
 
@@ -175,7 +176,9 @@ class Fleet:
             config["api"] = {
                 "listen": f"127.0.0.1:{api_port}",
                 "tokens": [{"name": "ops", "role": "admin", "sha256": TOKEN_SHA256}],
+                "webhook_secret": "webhook-hmac",
             }
+            (secrets / "webhook-hmac").write_text(WEBHOOK_SECRET)
             config["sharding"]["advertise_url"] = f"http://127.0.0.1:{api_port}"
         path = folder / "reconciler.yaml"
         path.write_text(yaml.safe_dump(config))

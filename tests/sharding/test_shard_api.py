@@ -4,6 +4,8 @@ what. Two real replicas, each with its API on loopback."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import subprocess
 import sys
@@ -17,7 +19,15 @@ import pytest
 from tests.conftest import GitRemote, MakeGitRemote
 from tests.daemon.harness import wait_for
 from tests.sharding.conftest import Home
-from tests.sharding.replica_kit import TOKEN, Fleet, Recorder, free_port, names_on, workflow
+from tests.sharding.replica_kit import (
+    TOKEN,
+    WEBHOOK_SECRET,
+    Fleet,
+    Recorder,
+    free_port,
+    names_on,
+    workflow,
+)
 
 
 @pytest.fixture
@@ -126,3 +136,47 @@ def test_any_replica_answers_and_forwards_to_the_owner(fleet: Fleet) -> None:
     assert status == 200 and headers["X-Reconciler-Replica"] == "r-0"
     status, _, _ = call(ports["r-0"], "GET", "/api/v1/executions/no-such-id")
     assert status == 404
+
+
+def webhook_count(port: int) -> float:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/metrics")
+    request.add_header("Authorization", f"Bearer {TOKEN}")
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        text = answer.read().decode()
+    for line in text.splitlines():
+        if line.startswith("reconciler_webhook_requests_total{") and 'outcome="accepted"' in line:
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_a_webhook_reaching_one_replica_is_passed_on_to_each_other_once(fleet: Fleet) -> None:
+    ports = {"r-0": free_port(), "r-1": free_port()}
+    for identity, port in ports.items():
+        fleet.start(identity, api_port=port)
+    wait_for(
+        "two shards each",
+        lambda: fleet.working("r-0", {0, 2}) and fleet.working("r-1", {1, 3}),
+        timeout=45,
+    )
+    wait_for(
+        "r-0 sees r-1's API",
+        lambda: len(call(ports["r-0"], "GET", "/api/v1/shards")[2]["members"]) == 2,
+    )
+    body = b'{"ref": "refs/heads/main"}'
+    digest = hmac.new(WEBHOOK_SECRET.encode(), body, hashlib.sha256).hexdigest()
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{ports['r-0']}/api/v1/webhooks/git", data=body, method="POST"
+    )
+    for name, value in {
+        "X-Hub-Signature-256": f"sha256={digest}",
+        "X-GitHub-Delivery": "delivery-1",
+        "X-GitHub-Event": "push",
+        "Content-Type": "application/json",
+    }.items():
+        request.add_header(name, value)
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        assert answer.status == 202
+    wait_for("r-1 got it too", lambda: webhook_count(ports["r-1"]) == 1)
+    assert webhook_count(ports["r-0"]) == 1
+    # passed on once: r-1 did not send it back, nor on to anyone
+    assert webhook_count(ports["r-1"]) == 1 and webhook_count(ports["r-0"]) == 1
