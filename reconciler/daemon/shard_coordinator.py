@@ -43,6 +43,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from reconciler.core.shards import PLACED_KINDS
+from reconciler.daemon import shard_map
 from reconciler.daemon.config import Config, ShardingConfig
 from reconciler.daemon.lease_elector import LeaseElector, LeaseTiming
 from reconciler.daemon.object_memo import ObjectMemo
@@ -571,49 +572,7 @@ class ShardCoordinator:
 
     def shard_map(self) -> dict[str, Any]:
         """Who holds what, as ``GET /api/v1/shards`` and ``reconciler shards`` show it."""
-        manager = self.manager
-        counts: dict[int, dict[str, int]] = {}
-        clusters: dict[int, list[str]] = {}
-        if self.placement is not None:
-            for key in self.placement.known_keys():
-                kind, name = key.split("/", 1)
-                shard = self.placement.shard_of(key)
-                by_kind = counts.setdefault(shard, {})
-                by_kind[kind] = by_kind.get(kind, 0) + 1
-                if kind == "Cluster":
-                    clusters.setdefault(shard, []).append(name)
-        active = manager.active()
-        items = []
-        for shard in range(manager.shard_count):
-            record = manager.leases.get(shard)
-            held = manager.held.get(shard)
-            items.append(
-                {
-                    "shard": shard,
-                    "lease": manager.lease_name(shard),
-                    "holder": manager.holder_of(shard),
-                    "assigned_to": manager.assignment.get(shard),
-                    "state": "active"
-                    if shard in active
-                    else (held.state.value if held is not None else None),
-                    "transitions": record.transitions if record is not None else None,
-                    "renewed_at": record.renew_time.isoformat()
-                    if record is not None and record.renew_time is not None
-                    else None,
-                    "clusters": sorted(clusters.get(shard, [])),
-                    "objects": dict(sorted(counts.get(shard, {}).items())),
-                }
-            )
-        return {
-            "enabled": True,
-            "identity": self.identity,
-            "shards": manager.shard_count,
-            "held_here": sorted(active),
-            "members": [
-                {"identity": m.identity, "url": m.url, "alive": m.alive} for m in manager.members
-            ],
-            "items": items,
-        }
+        return shard_map.describe(self.manager, self.placement)
 
     def owner_url(self, key: str) -> tuple[str | None, str | None]:
         """(holder, its API URL) of ``key``'s shard; (None, None) when nobody holds it."""
