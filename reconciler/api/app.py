@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from reconciler.api import metrics as api_metrics
-from reconciler.api import native, openapi, webhooks, write_routes
+from reconciler.api import native, openapi, shard_routes, webhooks, write_routes
 from reconciler.api.auth import TokenBook
 from reconciler.api.compat import (
     deployed_workflow,
@@ -152,11 +152,16 @@ class ApiSettings:
     """Where writes go (api.write_mode); by default they are refused."""
     metrics_public: Callable[[], bool] = lambda: False
     """Whether /metrics answers without a token (api.metrics_public), asked per scrape."""
+    shards: shard_routes.ShardInfo | None = None
+    """A sharded daemon's shards: requests about other replicas' objects go there."""
 
 
 def create_app(view: DaemonView, settings: ApiSettings) -> web.Application:
     """The whole API as one aiohttp application."""
-    app = web.Application(middlewares=[problems_middleware], client_max_size=MAX_BODY_BYTES)
+    app = web.Application(
+        middlewares=[problems_middleware, *shard_routes.MIDDLEWARES],
+        client_max_size=MAX_BODY_BYTES,
+    )
     app[VIEW] = view
     app[TOKENS] = settings.tokens
     app[REDACTOR] = settings.redactor
@@ -174,6 +179,7 @@ def create_app(view: DaemonView, settings: ApiSettings) -> web.Application:
         app, metrics=settings.metrics, view=view, public=settings.metrics_public
     )
     openapi.add_routes(app)
+    shard_routes.install(app, settings.shards)
     return app
 
 

@@ -449,6 +449,7 @@ def build_server(
         metrics=metrics,
         writes=writes,
         metrics_public=lambda: daemon.config.api.metrics_public,
+        shards=daemon.sharding,
     )
 
     def reloaded(new: Config) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from reconciler import __version__
+from reconciler.api import shard_routes
 from reconciler.api.compat import (
     deployed_workflow_openapi,
     flow_framework_openapi,
@@ -708,6 +709,7 @@ def document() -> dict[str, Any]:
         **flow_framework_openapi.paths(
             json=_json, errors=_errors, query=_query, path=_path, read=_READ
         ),
+        **shard_routes.paths(json=_json, errors=_errors, read=_READ),
     }
     for item in paths.values():
         for operation in item.values():  # an unknown query parameter is a 400 anywhere
@@ -729,6 +731,7 @@ def document() -> dict[str, Any]:
                 **inference_tasks_openapi.SCHEMAS,
                 **wizard_openapi.SCHEMAS,
                 **flow_framework_openapi.SCHEMAS,
+                **shard_routes.SCHEMAS,
             },
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },

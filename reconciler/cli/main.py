@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "endpoints": ("endpoints_cmd", "list or stop the local model servers (daemon stopped)"),
     "init": ("init_cmd", "start a new state repo: specs, CI that comments plans, schemas"),
     "pr-comment": ("pr_comment_cmd", "keep one plan comment on a pull/merge request (CI)"),
+    "shards": ("shards_cmd", "which replica holds which shard (via any replica's API)"),
 }
 
 

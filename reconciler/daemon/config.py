@@ -403,6 +403,36 @@ class LoggingConfig(_Section):
     """json lines, text lines for people, or auto: text on a terminal, json otherwise."""
 
 
+class ShardKubeconfig(_Section):
+    """Which secret holds the kubeconfig of the cluster the Leases live in."""
+
+    secret: SecretName
+    context: str | None = None
+
+
+class ShardingConfig(_Section):
+    """Several replicas sharing the work by shard, each shard held through a Kubernetes
+    Lease (docs/operations.md, "Running several replicas"). Off unless present."""
+
+    shards: int = Field(default=4, ge=1, le=1024)
+    identity: str | None = Field(default=None, pattern=r"^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$")
+    """This replica's name in the Leases (default: $POD_NAME, else the host name)."""
+    namespace: str | None = Field(default=None, pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+    """Where the Leases and handover ConfigMaps live (default: the pod's namespace)."""
+    lease_prefix: str = Field(default="reconciler", pattern=r"^[a-z0-9]([-a-z0-9]{0,40}[a-z0-9])?$")
+    lease_duration: Duration = "15s"
+    renew_deadline: Duration = "10s"
+    retry_period: Duration = "2s"
+    handover_grace: Duration = "20s"
+    checkpoint_interval: Duration = "2s"
+    kubeconfig: ShardKubeconfig | None = None
+    advertise_url: str | None = Field(default=None, pattern=r"^https?://[^\s/]+(/[^\s]*)?$")
+    """The URL other replicas forward API requests to (default: http://$POD_IP:PORT)."""
+
+    def seconds(self, name: str) -> float:
+        return parse_duration(getattr(self, name))
+
+
 def _base_dir(info: pydantic.ValidationInfo) -> Path:
     context = info.context if isinstance(info.context, Mapping) else {}
     base = context.get("base_dir")
@@ -428,6 +458,12 @@ class Config(_Section):
     http: HttpConfig = Field(default_factory=HttpConfig)
     load: LoadConfig = Field(default_factory=LoadConfig)
     notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)
+    sharding: ShardingConfig = Field(default_factory=ShardingConfig)
+
+    @property
+    def sharded(self) -> bool:
+        """The ``sharding:`` section is present: run as one replica of several."""
+        return "sharding" in self.model_fields_set
 
     @field_validator("state_dir", "secrets_dir", "runtimes_dir")
     @classmethod
@@ -482,6 +518,16 @@ def cross_field_problems(config: Config) -> list[ConfigProblem]:
         seen_names.setdefault(token.name, index)
         seen_digests.setdefault(token.sha256, index)
     problems.extend(_grant_problems(api))
+    sharding = config.sharding
+    timing = [sharding.seconds(n) for n in ("retry_period", "renew_deadline", "lease_duration")]
+    if not timing[0] < timing[1] < timing[2]:
+        problems.append(
+            ConfigProblem(
+                ("sharding", "renew_deadline"),
+                "needs sharding.retry_period < sharding.renew_deadline < "
+                "sharding.lease_duration (a holder stops acting before its lease can lapse)",
+            )
+        )
     if config.status.branch == config.repo.branch and config.status.path is None:
         problems.append(
             ConfigProblem(

@@ -183,6 +183,24 @@ class ObjectBook:
         self._applied_refs.set(memo.key, references_of(state))
         self.save(memo)
 
+    def adopt(self, memos: Iterable[ObjectMemo], *, drop: Iterable[str] = ()) -> None:
+        """Take memos another replica handed over (its shard moved here), already written
+        to the store; ``drop`` are local memos the handover says are gone."""
+        for key in drop:
+            self.memos.pop(key, None)
+            self.notes.pop(key, None)
+            self._attempts.pop(key, None)
+            self._applied_refs.drop(key)
+        for memo in memos:
+            self.memos[memo.key] = memo
+            self.notes.pop(memo.key, None)
+            self._attempts.pop(memo.key, None)
+            applied = memo.applied_state
+            if applied is not None:
+                self._applied_refs.set(memo.key, references_of(applied))
+            else:
+                self._applied_refs.drop(memo.key)
+
     def forget(self, key: str) -> ObjectMemo | None:
         """The object is gone (deleted, or removed before anything was applied)."""
         memo = self.memos.pop(key, None)

@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import datetime
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from reconciler.core.diff import ObjectState
@@ -136,6 +136,9 @@ class Reconciler:
         self.decisions = 0
         """Objects reconciled so far (a benchmark's measure of work done)."""
         self._workflow_hooks: WorkflowLifecycle | None = None
+        self.owns: Callable[[str], bool] = lambda _key: True
+        """Whether this daemon reconciles ``key`` (a sharded replica: the objects of the
+        shards it holds, and what they use; see reconciler.daemon.shard_coordinator)."""
         for key, memo in self.book.memos.items():
             if memo.status is None:
                 self.status.mark(key)
@@ -211,6 +214,11 @@ class Reconciler:
             self._resync_keys.add(key)
         self._enqueue(key, Priority.API)
 
+    def requeue(self, keys: Iterable[str]) -> None:
+        """Look at ``keys`` again (a shard this replica took)."""
+        for key in sorted(keys):
+            self._enqueue(key, Priority.CHANGE)
+
     def _enqueue(self, key: str, priority: int) -> None:
         self.queue.add(key, priority=priority, rank=rank_of(self.book.desired.get(key)))
 
@@ -228,6 +236,11 @@ class Reconciler:
 
     def reconcile_one(self, key: str) -> Decision | None:
         """Reconcile ``key`` (taken from the queue) and hand it back to the queue."""
+        if not self.owns(key):  # another replica's: settled as far as this one goes
+            self.queue.done(key)
+            self.queue.forget(key)
+            self._sync.tracker.settle(key)
+            return None
         if self.queue.taken_at(key) == Priority.RESYNC:
             self._backlog_keys.add(key)  # its status goes out with the backlog's
         else:

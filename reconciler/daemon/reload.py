@@ -37,6 +37,7 @@ LIVE_KEYS: frozenset[str] = frozenset(
 restart (docs/config.md says which is which)."""
 
 API_SECTION = "api"
+SHARDING_SECTION = "sharding"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,4 +104,10 @@ def decide(old: Config, new: Config, *, api_running: bool) -> ReloadDecision:
                 "it starts at a restart"
             )
         restart = [API_SECTION, *(k for k in restart if not k.startswith(API_SECTION + "."))]
+    if new.sharded != old.sharded:
+        reasons[SHARDING_SECTION] = (
+            "the sharding: section was added or removed; a replica joins or leaves the "
+            "shards only at a restart"
+        )
+        restart = [SHARDING_SECTION, *(k for k in restart if not k.startswith("sharding."))]
     return ReloadDecision(changed=changed, restart_needed=tuple(restart), reasons=reasons)

@@ -123,6 +123,9 @@ class WorkflowScheduler:
         # pass after every cycle).
         self._decided: dict[str, str] = {}
         self._changed = False
+        self.owns: Callable[[str], bool] = lambda _key: True
+        """Whether this daemon runs ``key``'s schedule (a sharded replica: the Workflows of
+        the shards it holds)."""
 
     # -- what the status shows -------------------------------------------------------------
 
@@ -194,6 +197,10 @@ class WorkflowScheduler:
             if state.kind != "Workflow":
                 continue
             name = state.name
+            if not self.owns(key):  # another replica's tick: its entry kept, decided anew
+                seen.add(name)
+                self._decided.pop(name, None)
+                continue
             before = self._entries.get(name)
             if before is not None and self._decided.get(name) == state.spec_hash:
                 due = _parse(before.next_run_at)

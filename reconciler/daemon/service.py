@@ -30,6 +30,7 @@ from reconciler.daemon.endpoint_facts import DaemonEndpointFacts
 from reconciler.daemon.logs import configure_logging
 from reconciler.daemon.reconcile import CycleReport, Reconciler
 from reconciler.daemon.schedules import Clock, utc_clock
+from reconciler.daemon.shard_coordinator import ShardCoordinator, ShardingSetupError
 from reconciler.daemon.snapshot import SnapshotLoader
 from reconciler.daemon.workflow_lifecycle import WorkflowLifecycle
 from reconciler.drivers import runtimes
@@ -45,7 +46,7 @@ from reconciler.drivers.sd_notify import NotifyError, SystemdNotifier
 from reconciler.drivers.secrets import SecretResolver
 from reconciler.drivers.state_lock import StateDirLock, StateDirLocked
 from reconciler.engine.context import StepServices
-from reconciler.engine.executor import Executor
+from reconciler.engine.executor import Executor, Fence
 from reconciler.engine.records import ExecutionRecord
 from reconciler.engine.store import Store
 from reconciler.load.limits import LoadLimits
@@ -137,6 +138,7 @@ def assemble(
     http: HttpClient | None = None,
     local: LocalClusterDriver | None = None,
     clock: Clock = utc_clock,
+    fence: Fence | None = None,
 ) -> tuple[Reconciler, Executor]:
     """Every part of the loop, wired from the config around one state store."""
     state_dir = config.state_dir
@@ -182,6 +184,7 @@ def assemble(
         shutdown_grace_s=SHUTDOWN_GRACE_S,
         on_finished=late.on_execution_finished,
         on_progress=late.on_execution_progress,
+        fence=fence,
     )
     source = GitSource(config.repo.url, config.repo.branch, state_dir / "source")
     prefix = (config.status.path or "status/").strip("/") + "/"
@@ -307,6 +310,8 @@ class Daemon:
         self.resolver = SecretResolver(config.secrets_dir)
         self.store: Store | None = None
         self.executor: Executor | None = None
+        self.sharding: ShardCoordinator | None = None
+        """This replica's shards (``sharding:`` in the config), else None."""
         self.cycle_observers: list[Callable[[bool, float], None]] = []
         """Called after each cycle with (fetch reached the remote, duration in seconds)."""
         self.reload_observers: list[Callable[[Config], None]] = []
@@ -380,9 +385,18 @@ class Daemon:
             state_dir=config.state_dir / "local", secrets=self.resolver.resolve
         )
         await local.start()  # adopts the servers a previous daemon left serving
+        sharding = self._sharding()
         reconciler, executor = assemble(
-            self._config, store, resolver=self.resolver, http=http, local=local, clock=self._clock
+            self._config,
+            store,
+            resolver=self.resolver,
+            http=http,
+            local=local,
+            clock=self._clock,
+            fence=sharding,
         )
+        if sharding is not None:
+            sharding.attach(reconciler=reconciler, executor=executor, store=store)
         hooks = reconciler.workflow_hooks
         assert hooks is not None
         self.reconciler, self.store, self.executor = reconciler, store, executor
@@ -391,6 +405,8 @@ class Daemon:
         try:
             await self._check_source(reconciler)
             resumed = await executor.start()
+            if sharding is not None:
+                sharding.start()  # its shards' chains resume as it takes them
             if self._serve is not None:
                 await serving.enter_async_context(self._serve(self))
             if resumed:
@@ -425,6 +441,8 @@ class Daemon:
             await local.close()
             await http.close()
             await reconciler.settle(timeout_s=5)
+            if sharding is not None:
+                await sharding.close()  # handovers saved, leases given back
             store.checkpoint()
             store.close()
             log.info("stopped")
@@ -438,6 +456,15 @@ class Daemon:
                     },
                 )
         return 0
+
+    def _sharding(self) -> ShardCoordinator | None:
+        if not self._config.sharded:
+            return None
+        try:
+            self.sharding = ShardCoordinator.from_config(self._config, resolver=self.resolver)
+        except ShardingSetupError as exc:
+            raise DaemonStartError(str(exc)) from None
+        return self.sharding
 
     async def _loop(self, reconciler: Reconciler) -> None:
         while not self._stop.is_set():

@@ -99,12 +99,20 @@ class StatusCoalescer:
         due ``progress_s`` after that)."""
         self.commits = 0
         """Status commits made (tests and benchmarks count them)."""
+        self.publishes: Callable[[str], bool] = lambda _key: True
+        """Whether this daemon writes ``key``'s status file (a sharded replica writes only
+        its own shards' files, so replicas never overwrite each other's)."""
+        self.publishes_source: Callable[[], bool] = lambda: True
+        self.listeners: list[Callable[[str], None]] = []
+        """Called with each key marked (a sharded replica's handover notes what moved)."""
 
     # -- marking --------------------------------------------------------------------------
 
     def mark(self, key: str, *, backlog: bool = False) -> None:
         """``key``'s status may have moved: publish within the window (``backlog``: after
         what else moved, in slices)."""
+        for listener in self.listeners:
+            listener(key)
         if backlog and key not in self._moved:
             self._backlog[key] = None
         else:
@@ -116,6 +124,8 @@ class StatusCoalescer:
     def mark_progress(self, key: str) -> None:
         """A step of ``key``'s running chain moved: publish with the next commit, or
         within ``progress_s``."""
+        for listener in self.listeners:
+            listener(key)
         if key not in self._moved and key not in self._backlog:
             self._progressed[key] = None
             self._due.set()
@@ -269,6 +279,8 @@ class StatusCoalescer:
             self._moved.pop(key, None)
             self._backlog.pop(key, None)
             self._progressed.pop(key, None)
+            if not self.publishes(key):
+                continue
             path = status_file(key)
             if not self._view.known(key):
                 self._published_at.pop(key, None)
@@ -292,7 +304,7 @@ class StatusCoalescer:
                 self._pending[path] = core_status.dump_status(document)
                 self._pending_names[path] = f"{key}: {verdict.phase}"
         source = self._source_document(now)
-        if source != self._published_source:
+        if source != self._published_source and self.publishes_source():
             self._pending[SOURCE_FILE] = core_status.dump_status(source)
             self._pending_names[SOURCE_FILE] = f"source: {source.get('phase')}"
             self._published_source = source
@@ -325,9 +337,9 @@ class StatusCoalescer:
         files: dict[str, bytes | None] = {
             status_file(key): core_status.dump_status(memo.status)
             for key, memo in self._book.memos.items()
-            if memo.status
+            if memo.status and self.publishes(key)
         }
-        if self._published_source is not None:
+        if self._published_source is not None and self.publishes_source():
             files[SOURCE_FILE] = core_status.dump_status(self._published_source)
         return files
 

@@ -43,12 +43,15 @@ SECTIONS: dict[str, str] = {
     "notifications": "Where Workflow notifications go besides each Workflow's own webhook: "
     "the SMTP server for email, and the channels of a Workflow that turns notifications on "
     "without naming any. Changes apply at the next restart.",
+    "sharding": "Several replicas sharing the work by shard, each shard held through a "
+    "Kubernetes Lease (docs/operations.md, Running several replicas). Off unless this "
+    "section is present; a single daemon needs none of it.",
     "load": "Limits on each spec file the daemon loads; validate's `--max-...` flags "
     "set the same limits. The defaults fit real specs; raise them for unusual repos.",
 }
 """Each section's purpose."""
 
-OPT_IN_SECTIONS = frozenset({"api"})
+OPT_IN_SECTIONS = frozenset({"api", "sharding"})
 """Sections whose presence turns a feature on: their defaults apply once present."""
 
 MEANINGS: dict[str, str] = {
@@ -119,6 +122,29 @@ MEANINGS: dict[str, str] = {
     "notifications.defaults.slack_webhook_secret": "the *name* of the secret holding a "
     "Slack incoming-webhook URL",
     "notifications.defaults.email_to": "addresses to mail (needs `notifications.smtp`)",
+    "sharding.shards": "how many shards the objects are split into; every replica must "
+    "say the same (changing it moves objects between shards: see docs/operations.md)",
+    "sharding.identity": "this replica's name in the Leases (null: `$POD_NAME`, else the "
+    "host name); unique per replica and stable across its restarts",
+    "sharding.namespace": "where the Leases and handover ConfigMaps live (null: the pod's "
+    "own namespace)",
+    "sharding.lease_prefix": "Leases are named `PREFIX-shard-N` and `PREFIX-member-ID`, "
+    "handover ConfigMaps `PREFIX-handover-N`",
+    "sharding.lease_duration": "how long a lease nobody renews stays held: a dead "
+    "replica's shards move after this",
+    "sharding.renew_deadline": "a holder that could not renew for this long stops acting "
+    "on the shard (before the lease can lapse)",
+    "sharding.retry_period": "how often leases are renewed and free ones tried",
+    "sharding.handover_grace": "how long a running step of a shard that moves may take "
+    "to end before it is interrupted (the next holder runs it again)",
+    "sharding.checkpoint_interval": "how often a held shard's handover is saved while "
+    "its objects move (what a replica taking over after a crash continues from)",
+    "sharding.kubeconfig": "the kubeconfig of the cluster holding the Leases, by secret "
+    "(null: the pod's service account)",
+    "sharding.kubeconfig.secret": "the *name* of the secret holding the kubeconfig",
+    "sharding.kubeconfig.context": "its context (null: the current-context)",
+    "sharding.advertise_url": "the URL other replicas forward API requests to (null: "
+    "`http://$POD_IP:PORT` of `api.listen`)",
 }
 
 EXAMPLES: dict[str, list[str]] = {
@@ -319,6 +345,7 @@ OUTRO = """\
 - Every user an `api.project_roles` grant names is a token's name, every group is in some
   token's `groups`, and each grant names at least one of them.
 - `status.branch` equal to `repo.branch` needs `status.path`.
+- `sharding.retry_period` < `sharding.renew_deadline` < `sharding.lease_duration`.
 
 ## Without a file
 

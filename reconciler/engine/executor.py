@@ -21,7 +21,7 @@ import inspect
 import logging
 import random
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from reconciler.core import chains
 from reconciler.core.substitution import SubstitutionError
@@ -60,6 +60,14 @@ steps): status follows the run as it happens, not only at its end."""
 StopReason = Literal["cancelled", "superseded", "timed_out"]
 
 
+class Fence(Protocol):
+    """Whether this process may run an object's steps now (a sharded daemon: while it
+    holds the object's shard lease), and the token each step start records."""
+
+    def token(self, object_key: str) -> str | None:
+        """The lease held for ``object_key`` now, or None: its steps must not start."""
+
+
 class ExecutorClosedError(RuntimeError):
     """The executor is shutting down and takes no more work."""
 
@@ -83,6 +91,7 @@ class _FirstAttempt:
     inputs: Mapping[str, Any]
     committed: asyncio.Future[None]
     slots: cluster_slots.ClusterSlots
+    fence: str | None = None
     taken_over: bool = False
     """Set once the node's runner holds the slot (and will give it back)."""
 
@@ -110,6 +119,8 @@ class _Run:
     in_step: dict[str, chains.StepNode] = dataclasses.field(default_factory=dict)
     """Nodes whose step is running now, by id."""
     interrupting: bool = False
+    paused: bool = False
+    """Stopped to be continued later or elsewhere (its shard moved): left unfinished."""
     undo_interrupted: bool = False
     interrupted: list[tuple[chains.StepNode, Mapping[str, Any]]] = dataclasses.field(
         default_factory=list
@@ -163,6 +174,7 @@ class Executor:
         on_finished: OnFinished | None = None,
         on_progress: OnProgress | None = None,
         rng: random.Random | None = None,
+        fence: Fence | None = None,
     ) -> None:
         if max_concurrent_per_cluster < 1:
             raise ValueError("max_concurrent_per_cluster must be at least 1")
@@ -178,6 +190,7 @@ class Executor:
         self._on_finished = on_finished
         self._on_progress = on_progress
         self._rng = rng or random.Random()
+        self._fence = fence
         self._slots: dict[str, cluster_slots.ClusterSlots] = {}
         self._lanes: dict[str, _Lane] = collections.defaultdict(_Lane)
         self._runs: dict[ExecutionId, _Run] = {}
@@ -208,6 +221,8 @@ class Executor:
             by_object[record.object_key].append(record)
         resumed: list[ExecutionId] = []
         for key, records in by_object.items():
+            if self._fence is not None and self._fence.token(key) is None:
+                continue  # another replica's now (or not yet ours): left as it is
             lane = self._lanes[key]
             *older, newest = records
             for old in older:
@@ -337,6 +352,31 @@ class Executor:
     def running_ids(self) -> list[ExecutionId]:
         return list(self._runs)
 
+    def pause(self, object_keys: Iterable[str], *, now: bool) -> list[asyncio.Task[None]]:
+        """Stop the chains of these objects and leave them unfinished in the store, to be
+        continued by ``resume()`` here or by another replica (a shard moving): no step
+        starts any more; running steps end first (``now`` False: at a step boundary) or
+        are stopped at their next await without recording an end (``now``: a lease lost,
+        the step runs again wherever the chain goes on). Returns the runs' tasks."""
+        tasks: list[asyncio.Task[None]] = []
+        for key in object_keys:
+            lane = self._lanes.get(key)
+            if lane is None:
+                continue
+            lane.queued = None  # stays queued in the store
+            run = lane.running
+            if run is None:
+                continue
+            run.paused = True
+            run.stop_event.set()
+            if now:
+                run.interrupting = True
+                for task in list(run.node_tasks):
+                    task.cancel()
+            if run.task is not None:
+                tasks.append(run.task)
+        return tasks
+
     # -- lanes and results -------------------------------------------------------------
 
     def _launch(
@@ -387,7 +427,7 @@ class Executor:
         finally:
             self._runs.pop(run.execution_id, None)
             lane.running = None
-        if not self._closing and lane.queued is not None:
+        if not self._closing and not run.paused and lane.queued is not None:
             next_id, lane.queued = lane.queued, None
             record = self._store.get_execution(next_id)
             if not record.finished:
@@ -497,7 +537,7 @@ class Executor:
             return ("cancelled", "cancelled on request")
         if run.stop_reason == "superseded":
             return ("superseded", "superseded by a newer chain for the same object")
-        if self._closing:
+        if self._closing or run.paused:
             return None
         return ("failed", "internal error: some steps never became ready")
 
@@ -567,6 +607,9 @@ class Executor:
         chain = run.chain
         if self._registry.implementation(node.type) is None:
             return None
+        fence = self._fence.token(chain.object_key) if self._fence is not None else None
+        if self._fence is not None and fence is None:
+            return None  # _run_node pauses the run
         slots = self._cluster_slots(chain.cluster)
         if not slots.try_take():
             return None
@@ -585,12 +628,12 @@ class Executor:
             slots.give()
             raise
         try:
-            start = StepStart(run.execution_id, node.id, 1, encoded)
+            start = StepStart(run.execution_id, node.id, 1, encoded, fence)
             committed = self._journal.record(start, object_key=chain.object_key)
         except BaseException:
             slots.give()
             raise
-        return _FirstAttempt(inputs=inputs, committed=committed, slots=slots)
+        return _FirstAttempt(inputs=inputs, committed=committed, slots=slots, fence=fence)
 
     async def _pause(self, run: _Run, delay_s: float) -> bool:
         """Sleep ``delay_s`` unless the run is told to stop first; True if it was."""
@@ -667,6 +710,20 @@ class Executor:
             return final
         return final[0], f"{final[1]}; undo: {'; '.join(done)}"
 
+    @staticmethod
+    def _fenced_off(run: _Run) -> _NodeResult:
+        """This process may no longer run the object's steps (its lease is gone): the run
+        stops here, unfinished, for whoever holds the lease to continue."""
+        if not run.paused:
+            _logger.warning(
+                "execution %s of %s paused: its shard is not held here",
+                run.execution_id,
+                run.chain.object_key,
+            )
+        run.paused = True
+        run.stop_event.set()
+        return _NodeResult("interrupted")
+
     def _progress_many(self, object_keys: Iterable[str]) -> None:
         for object_key in object_keys:
             self._progress(object_key)
@@ -711,10 +768,14 @@ class Executor:
         while True:
             if first is not None:  # begun by the driver: slot taken, start queued
                 first.taken_over = True  # no await before the try that gives it back
-                inputs, committed, first = first.inputs, first.committed, None
+                inputs, committed, fence = first.inputs, first.committed, first.fence
+                first = None
             else:
                 if run.stop_event.is_set():
                     return interrupted
+                fence = self._fence.token(chain.object_key) if self._fence is not None else None
+                if self._fence is not None and fence is None:
+                    return self._fenced_off(run)
                 try:
                     inputs = node_inputs.resolve_inputs(
                         node, params=chain.params, outputs=outputs, signature=signature
@@ -730,7 +791,9 @@ class Executor:
                     if run.stop_event.is_set():
                         slots.give()
                         return interrupted
-                    start = StepStart(run.execution_id, node.id, attempt, encode_json(inputs))
+                    start = StepStart(
+                        run.execution_id, node.id, attempt, encode_json(inputs), fence
+                    )
                     committed = self._journal.record(start, object_key=chain.object_key)
                 except BaseException:
                     slots.give()
@@ -742,6 +805,8 @@ class Executor:
                 await committed  # a step runs only once its start is committed
                 if run.stop_event.is_set():
                     return interrupted  # committed as running: resumed or closed later
+                if self._fence is not None and self._fence.token(chain.object_key) != fence:
+                    return self._fenced_off(run)  # the lease moved while the start committed
                 context = StepContext(
                     execution_id=run.execution_id,
                     node_id=node.id,
@@ -760,7 +825,7 @@ class Executor:
                 try:
                     outcome = await step_runner.run_step(impl, context, timeout_s=budget)
                 except asyncio.CancelledError:
-                    if run.interrupting:
+                    if run.interrupting and not run.paused:
                         self._end_interrupted(run, node, inputs, log)
                     raise
                 finally:

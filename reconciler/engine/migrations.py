@@ -94,7 +94,11 @@ _V2 = (
 # the API list it, and schedules tell their own runs apart by it.
 _V3 = ("ALTER TABLE executions ADD COLUMN trigger TEXT NOT NULL DEFAULT 'on_change'",)
 
-MIGRATIONS: tuple[Sequence[str], ...] = (_V1, _V2, _V3)
+# Fencing of a sharded daemon: the lease a step's latest attempt started under
+# (``replica@lease#transitions``), NULL on a daemon that is not sharded.
+_V4 = ("ALTER TABLE steps ADD COLUMN fence TEXT",)
+
+MIGRATIONS: tuple[Sequence[str], ...] = (_V1, _V2, _V3, _V4)
 """Migration N (1-based) brings a database from version N-1 to N. Append only."""
 
 LATEST_VERSION = len(MIGRATIONS)

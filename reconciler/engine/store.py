@@ -86,6 +86,8 @@ class StepStart:
     node_id: str
     attempt: int
     inputs_json: str
+    fence: str | None = None
+    """The lease this attempt starts under (a sharded daemon), recorded with it."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,7 +117,7 @@ StepWrite = StepStart | StepEnd | StepRetry
 
 _START_SQL = (
     "UPDATE steps SET status = 'running', attempts = ?, inputs = ?, error = NULL,"
-    " started_at = ?, finished_at = NULL, next_attempt_at = NULL"
+    " started_at = ?, finished_at = NULL, next_attempt_at = NULL, fence = ?"
     " WHERE execution_id = ? AND node_id = ?"
 )
 _END_SQL = (
@@ -132,7 +134,14 @@ _RETRY_SQL = (
 
 def _write_params(write: StepWrite, now: str) -> tuple[Any, ...]:
     if isinstance(write, StepStart):
-        return (write.attempt, write.inputs_json, now, write.execution_id, write.node_id)
+        return (
+            write.attempt,
+            write.inputs_json,
+            now,
+            write.fence,
+            write.execution_id,
+            write.node_id,
+        )
     if isinstance(write, StepEnd):
         return (
             write.status,
@@ -630,6 +639,150 @@ class Store:
     ) -> None:
         """Commit that an attempt ended retryably; the step waits, pending, until then."""
         self.record_steps([StepRetry(execution_id, node_id, next_attempt_at, error, log)])
+
+    # -- handover between replicas ----------------------------------------------------
+
+    def export_executions(
+        self, execution_ids: Iterable[str], *, log_chars: int = 4096
+    ) -> list[dict[str, Any]]:
+        """Executions with their steps as plain rows, oldest first, each step's log cut to
+        its last ``log_chars`` characters: what a shard's handover carries to the replica
+        that continues it (reconciler.daemon.shard_handover)."""
+        wanted = sorted(set(execution_ids))
+        rows: list[dict[str, Any]] = []
+        for start in range(0, len(wanted), 500):
+            part = wanted[start : start + 500]
+            marks = ", ".join("?" for _ in part)
+            found = self._conn.execute(
+                f"SELECT rowid AS seq, {_EXECUTION_COLUMNS} FROM executions WHERE id IN ({marks})",
+                part,
+            ).fetchall()
+            steps: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
+            for step in self._conn.execute(
+                f"SELECT {_STEP_COLUMNS}, fence FROM steps WHERE execution_id IN ({marks})"
+                " ORDER BY execution_id, position",
+                part,
+            ):
+                item = dict(step)
+                item["logs"] = (item["logs"] or "")[-log_chars:] if log_chars else ""
+                steps[item["execution_id"]].append(item)
+            for row in found:
+                item = dict(row)
+                item["steps"] = steps.get(item["id"], [])
+                rows.append(item)
+        rows.sort(key=lambda item: (item["created_at"], item.pop("seq")))
+        return rows
+
+    def execution_ids(
+        self,
+        kind: str,
+        name: str,
+        *,
+        limit: int = -1,
+        statuses: Iterable[ExecutionStatus] | None = None,
+    ) -> list[str]:
+        """Ids of an object's executions, newest first (no chain decoded)."""
+        clause, args = "", []
+        if statuses is not None:
+            wanted = list(statuses)
+            clause = f" AND status IN ({', '.join('?' for _ in wanted)})"
+            args = wanted
+        rows = self._conn.execute(
+            f"SELECT id FROM executions WHERE kind = ? AND name = ?{clause}"
+            " ORDER BY rowid DESC LIMIT ?",
+            (kind, name, *args, limit),
+        )
+        return [str(row[0]) for row in rows]
+
+    def import_executions(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Take executions exported by another replica's store, in one transaction: each
+        replaces any local execution with its id (and its steps)."""
+        columns = [c.strip() for c in _EXECUTION_COLUMNS.split(",")]
+        step_columns = [c.strip() for c in _STEP_COLUMNS.split(",")] + ["fence"]
+        with self._write() as conn:
+            for row in rows:
+                conn.execute("DELETE FROM steps WHERE execution_id = ?", (row["id"],))
+                conn.execute("DELETE FROM executions WHERE id = ?", (row["id"],))
+                conn.execute(
+                    f"INSERT INTO executions ({', '.join(columns)})"
+                    f" VALUES ({', '.join('?' for _ in columns)})",
+                    [row.get(c) for c in columns],
+                )
+                conn.executemany(
+                    f"INSERT INTO steps ({', '.join(step_columns)})"
+                    f" VALUES ({', '.join('?' for _ in step_columns)})",
+                    [[step.get(c) for c in step_columns] for step in row.get("steps") or []],
+                )
+                self._chains.pop(row["id"], None)
+
+    def export_objects(self, keys: Iterable[str]) -> list[dict[str, Any]]:
+        """The objects ``kind/name`` as plain rows (kind, name, spec_hash, revision, phase,
+        status as a value, updated_at), for a handover."""
+        rows: list[dict[str, Any]] = []
+        for key in sorted(set(keys)):
+            kind, _, name = key.partition("/")
+            row = self._conn.execute(
+                "SELECT kind, name, spec_hash, revision, phase, status, updated_at FROM objects"
+                " WHERE kind = ? AND name = ?",
+                (kind, name),
+            ).fetchone()
+            if row is not None:
+                item = dict(row)
+                item["status"] = _load(item["status"]) or {}
+                rows.append(item)
+        return rows
+
+    def import_objects(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Write object rows (as :meth:`export_objects` gives them) in one transaction,
+        each replacing the local row of the same object."""
+        with self._write() as conn:
+            conn.executemany(
+                "INSERT INTO objects (kind, name, spec_hash, revision, phase, status, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (kind, name) DO UPDATE SET"
+                " spec_hash = excluded.spec_hash, revision = excluded.revision,"
+                " phase = excluded.phase, status = excluded.status,"
+                " updated_at = excluded.updated_at",
+                [
+                    (
+                        r["kind"],
+                        r["name"],
+                        r.get("spec_hash"),
+                        r.get("revision"),
+                        r.get("phase"),
+                        _dump(dict(r.get("status") or {})),
+                        r.get("updated_at") or _now_text(),
+                    )
+                    for r in rows
+                ],
+            )
+
+    def close_handed_over(self, keys: Iterable[tuple[str, str]], *, keep: Iterable[str]) -> int:
+        """Mark the unfinished executions of these objects superseded, but those in
+        ``keep``: another replica continued their objects' work. Returns how many."""
+        kept = set(keep)
+        now = _now_text()
+        closed = 0
+        with self._write() as conn:
+            for kind, name in keys:
+                ids = [
+                    row["id"]
+                    for row in conn.execute(
+                        "SELECT id FROM executions WHERE kind = ? AND name = ?"
+                        " AND status IN ('queued', 'running')",
+                        (kind, name),
+                    )
+                    if row["id"] not in kept
+                ]
+                for execution_id in ids:
+                    conn.execute(
+                        "UPDATE executions SET status = 'superseded', finished_at = ?,"
+                        " error = 'handed over: another replica continued this object'"
+                        " WHERE id = ?",
+                        (now, execution_id),
+                    )
+                    self._close_steps(conn, ExecutionId(execution_id), "cancelled", now)
+                    closed += 1
+        return closed
 
     # -- API tasks ---------------------------------------------------------------------
 

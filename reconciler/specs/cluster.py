@@ -1,7 +1,9 @@
 """Cluster: where endpoints and GPU jobs run (a Kubernetes cluster or the daemon's host).
 
 The kubeconfig is a credential, so the spec only names the secret that holds it; it is
-required for the ``kubernetes`` driver and meaningless (an error) for ``local``.
+required for the ``kubernetes`` driver and meaningless (an error) for ``local``. ``shard``
+pins the cluster, and everything on it, to one shard of a sharded daemon
+(reconciler.core.shards).
 """
 
 from __future__ import annotations
@@ -75,6 +77,14 @@ class ClusterSpec(SpecModel):
     )
     gpu: GpuInventory | None = None
     suspend: bool = Field(default=False, description="true: the daemon leaves it as it is")
+    shard: int | None = Field(
+        default=None,
+        ge=0,
+        le=1023,
+        description="with a sharded daemon (config sharding:), the shard this cluster and "
+        "everything on it belong to; default: a stable hash of the name. A number past "
+        "the last shard wraps around (shard mod sharding.shards)",
+    )
 
     @field_validator("kubeconfig")
     @classmethod

@@ -167,3 +167,14 @@ def test_api_keys_apply_live_only_while_the_api_runs() -> None:
     assert added.restart_needed == ("api",) and "not running" in added.explain()
     removed = reload.decide(old, _config(), api_running=True)
     assert removed.restart_needed == ("api",) and "removed" in removed.explain()
+
+
+def test_joining_or_leaving_the_shards_needs_a_restart() -> None:
+    """Adding ``sharding:`` with every default changes no key, yet changes everything."""
+    plain, sharded = _config(), _config(sharding={"namespace": "reconciler"})
+    joined = reload.decide(plain, _config(sharding={}), api_running=False)
+    assert joined.restart_needed == ("sharding",) and "added or removed" in joined.explain()
+    left = reload.decide(sharded, plain, api_running=False)
+    assert left.restart_needed == ("sharding",)
+    moved = reload.decide(sharded, _config(sharding={"namespace": "other"}), api_running=False)
+    assert moved.restart_needed == ("sharding.namespace",)

@@ -104,6 +104,8 @@ class RequestRecord:
     query: dict[str, str]
     content_type: str
     status: int
+    agent: str = ""
+    """The client's User-Agent (which program called: the RBAC tests tell them apart)."""
 
 
 @dataclasses.dataclass
@@ -275,6 +277,7 @@ class ApiServerDouble:
                 query=dict(request.query),
                 content_type=content_type,
                 status=response.status,
+                agent=request.headers.get("User-Agent", ""),
             )
         )
         return response

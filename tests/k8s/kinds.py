@@ -38,6 +38,25 @@ class Kind:
         return f"{self.plural}.{self.group}" if self.group else self.plural
 
 
+COORDINATION_KINDS: tuple[Kind, ...] = (
+    Kind("coordination.k8s.io", "v1", "leases", "Lease", True),
+    Kind("", "v1", "configmaps", "ConfigMap", True, ("cm",)),
+)
+"""What the sharded daemon coordinates through: a Lease per shard and per replica, a
+ConfigMap per shard holding its handover (reconciler.drivers.leases)."""
+
+INSTALL_KINDS: tuple[Kind, ...] = (
+    Kind("", "v1", "secrets", "Secret", True),
+    Kind("", "v1", "serviceaccounts", "ServiceAccount", True, ("sa",)),
+    Kind("apps", "v1", "statefulsets", "StatefulSet", True, ("sts",), ("status", "scale"), True),
+    Kind(
+        "policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", True, ("pdb",), ("status",)
+    ),
+    Kind("rbac.authorization.k8s.io", "v1", "roles", "Role", True),
+    Kind("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", True),
+)
+"""What deploy/kubernetes/ installs the daemon with; stored and validated, run by nothing."""
+
 KINDS: tuple[Kind, ...] = (
     Kind("", "v1", "namespaces", "Namespace", False, ("ns",), ("status",)),
     Kind("", "v1", "nodes", "Node", False, ("no",), ("status",)),
@@ -57,6 +76,8 @@ KINDS: tuple[Kind, ...] = (
     # A custom resource: as on a cluster where KEDA's CRD is installed.
     Kind("keda.sh", "v1alpha1", "scaledobjects", "ScaledObject", True, ("so",), ("status",), True),
     Kind("networking.k8s.io", "v1", "ingresses", "Ingress", True, ("ing",), ("status",), True),
+    *COORDINATION_KINDS,
+    *INSTALL_KINDS,
 )
 
 
@@ -336,6 +357,8 @@ def validate(kind: Kind, obj: dict[str, Any], old: dict[str, Any] | None) -> lis
         causes += _check_containers(spec.get("containers"), "spec")
     elif kind.kind == "Ingress":
         causes += _check_ingress(spec)
+    elif kind.kind in RULES:
+        causes += RULES[kind.kind](obj, old)
     elif kind.kind == "Service":
         ports = spec.get("ports")
         if spec.get("type", "ClusterIP") != "ExternalName" and not ports:
@@ -371,3 +394,130 @@ def _check_autoscaler(kind: Kind, spec: dict[str, Any]) -> list[Cause]:
     if kind.kind == "ScaledObject" and not spec.get("triggers"):
         causes.append(_required("spec.triggers"))
     return causes
+
+
+# --- coordination and install kinds ------------------------------------------------------
+
+_MICRO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}(Z|[+-]\d{2}:\d{2})$")
+_CONFIG_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+MAX_CONFIGMAP_BYTES = 1024 * 1024
+
+
+def _lease(obj: dict[str, Any], _old: dict[str, Any] | None) -> list[Cause]:
+    """coordination.k8s.io/v1 validation: positive duration, non-negative transitions,
+    MicroTime timestamps (RFC 3339 with microseconds)."""
+    spec = obj.get("spec") or {}
+    causes: list[Cause] = []
+    duration = spec.get("leaseDurationSeconds")
+    if duration is not None and (not isinstance(duration, int) or duration <= 0):
+        causes.append(_invalid("spec.leaseDurationSeconds", duration, "must be greater than 0"))
+    transitions = spec.get("leaseTransitions")
+    if transitions is not None and (not isinstance(transitions, int) or transitions < 0):
+        causes.append(
+            _invalid("spec.leaseTransitions", transitions, "must be greater than or equal to 0")
+        )
+    for field in ("acquireTime", "renewTime"):
+        value = spec.get(field)
+        if value is not None and (not isinstance(value, str) or not _MICRO_TIME.match(value)):
+            causes.append(_invalid(f"spec.{field}", value, "must be an RFC 3339 MicroTime"))
+    return causes
+
+
+def _configmap(obj: dict[str, Any], _old: dict[str, Any] | None) -> list[Cause]:
+    """Keys of data and binaryData: config keys, not in both; at most 1 MiB in all."""
+    causes: list[Cause] = []
+    data = obj.get("data") or {}
+    binary = obj.get("binaryData") or {}
+    size = 0
+    for field, values in (("data", data), ("binaryData", binary)):
+        for key, value in values.items():
+            if not _CONFIG_KEY.match(key) or len(key) > 253:
+                causes.append(
+                    _invalid(
+                        f"{field}[{key}]",
+                        key,
+                        "a valid config key must consist of alphanumeric characters, "
+                        "'-', '_' or '.'",
+                    )
+                )
+            size += len(key) + len(str(value)) * (3 if field == "binaryData" else 4) // 4
+    for key in sorted(set(data) & set(binary)):
+        causes.append(_invalid(f"data[{key}]", key, "duplicate of key present in binaryData"))
+    if size > MAX_CONFIGMAP_BYTES:
+        causes.append(
+            {
+                "reason": "FieldValueTooLong",
+                "message": f"Too long: must have at most {MAX_CONFIGMAP_BYTES} bytes",
+                "field": "[]",
+            }
+        )
+    return causes
+
+
+def _statefulset(obj: dict[str, Any], old: dict[str, Any] | None) -> list[Cause]:
+    spec = obj.get("spec") or {}
+    template = spec.get("template") or {}
+    causes: list[Cause] = []
+    selector = (spec.get("selector") or {}).get("matchLabels")
+    labels = (template.get("metadata") or {}).get("labels") or {}
+    if not selector:
+        causes.append(_required("spec.selector"))
+    elif any(labels.get(k) != v for k, v in selector.items()):
+        causes.append(
+            _invalid(
+                "spec.template.metadata.labels",
+                labels,
+                "`selector` does not match template `labels`",
+            )
+        )
+    causes += _check_containers(
+        (template.get("spec") or {}).get("containers"), "spec.template.spec"
+    )
+    if old is not None:
+        for field in ("selector", "serviceName", "volumeClaimTemplates", "podManagementPolicy"):
+            if (old.get("spec") or {}).get(field) != spec.get(field):
+                causes.append(
+                    _invalid(
+                        "spec",
+                        field,
+                        "updates to statefulset spec for fields other than 'replicas', "
+                        "'ordinals', 'template', 'updateStrategy', "
+                        "'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are "
+                        "forbidden",
+                    )
+                )
+    return causes
+
+
+def _rules(obj: dict[str, Any], _old: dict[str, Any] | None) -> list[Cause]:
+    causes: list[Cause] = []
+    for index, rule in enumerate(obj.get("rules") or []):
+        if not rule.get("verbs"):
+            causes.append(_required(f"rules[{index}].verbs"))
+    return causes
+
+
+def _binding(obj: dict[str, Any], old: dict[str, Any] | None) -> list[Cause]:
+    ref = obj.get("roleRef") or {}
+    causes = [_required(f"roleRef.{f}") for f in ("apiGroup", "kind", "name") if f not in ref]
+    if old is not None and old.get("roleRef") != ref:
+        causes.append(_invalid("roleRef", ref, "cannot change roleRef"))
+    return causes
+
+
+def _pdb(obj: dict[str, Any], _old: dict[str, Any] | None) -> list[Cause]:
+    spec = obj.get("spec") or {}
+    if "minAvailable" in spec and "maxUnavailable" in spec:
+        return [_invalid("spec", spec, "minAvailable and maxUnavailable cannot be both set")]
+    return []
+
+
+RULES = {
+    "Lease": _lease,
+    "ConfigMap": _configmap,
+    "StatefulSet": _statefulset,
+    "Role": _rules,
+    "RoleBinding": _binding,
+    "PodDisruptionBudget": _pdb,
+}
+"""Validation of the kinds the sharded daemon and its install use, by kind."""
