@@ -430,6 +430,12 @@ class ShardCoordinator:
         async with self._lock(shard):
             keys = self.placed_keys(shard)
             tasks = executor.pause(keys, now=False)
+            log.info(
+                "handing shard %d over: %d chains in a step end first",
+                shard,
+                len(tasks),
+                extra={"shard": shard, "running": len(tasks)},
+            )
             if tasks:
                 _, late = await asyncio.wait(tasks, timeout=self.config.seconds("handover_grace"))
                 if late:

@@ -40,6 +40,8 @@ class Recorder:
 
     def __init__(self, *, hold_s: float) -> None:
         self.hold_s = hold_s
+        self.released = threading.Event()
+        """Set by a test to end every held request now (else each holds ``hold_s``)."""
         self.hits: list[tuple[float, str]] = []
         self._lock = threading.Lock()
         recorder = self
@@ -51,7 +53,7 @@ class Recorder:
                 with recorder._lock:
                     recorder.hits.append((time.monotonic(), self.path))
                 if self.path.startswith("/hold/"):
-                    time.sleep(recorder.hold_s)
+                    recorder.released.wait(recorder.hold_s)
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.end_headers()

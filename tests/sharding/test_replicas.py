@@ -115,6 +115,7 @@ def saved_mid_chain(fleet: Fleet, shard_set: set[int], names: list[str]) -> bool
 def test_kill9_mid_chain_shards_taken_over_and_each_chain_resumes_once(
     fleet: Fleet, remote: GitRemote, recorder: Recorder
 ) -> None:
+    recorder.hold_s = 120.0  # middle steps hold until released below, not for a time
     fleet.start("r-0")
     fleet.start("r-1")
     wait_for(
@@ -140,6 +141,7 @@ def test_kill9_mid_chain_shards_taken_over_and_each_chain_resumes_once(
     wait_for("r-0 holds every shard", lambda: fleet.shards_of("r-0") == ALL, timeout=LEASE_S + 20)
     taken_after = time.monotonic() - killed_at
     assert taken_after <= LEASE_S + 5, f"took {taken_after:.1f}s"
+    recorder.released.set()
 
     wait_for(
         "every workflow Ready", lambda: ready(fleet, victims + survivors, revision), timeout=45
@@ -166,6 +168,11 @@ def test_kill9_mid_chain_shards_taken_over_and_each_chain_resumes_once(
     # chains r-0 finished is closed as handed over, not run again
     fleet.start("r-1")
     wait_for("r-1 back on its shards", lambda: fleet.working("r-1", {1, 3}), timeout=45)
+    wait_for(
+        "r-1's stale copies closed from the handover",
+        lambda: all([r[1] for r in executions(r1, name)] == ["succeeded"] for name in victims),
+        timeout=30,
+    )
     for name in victims:
         rows = executions(r1, name)
         assert [r[1] for r in rows] == ["succeeded"], rows  # the handed-over record
@@ -177,7 +184,8 @@ def test_kill9_mid_chain_shards_taken_over_and_each_chain_resumes_once(
 def test_a_partitioned_replica_stops_acting_before_its_leases_can_lapse(
     fleet: Fleet, remote: GitRemote, recorder: Recorder
 ) -> None:
-    recorder.hold_s = 8.0  # still in its middle step when its lease is lost
+    recorder.hold_s = 120.0  # still in its middle step when its lease is lost: held until
+    # released below
     fleet.start("r-0")
     r1 = fleet.start("r-1")
     wait_for(
@@ -198,6 +206,7 @@ def test_a_partitioned_replica_stops_acting_before_its_leases_can_lapse(
     stopped_after = time.monotonic() - cut_at
     wait_for("r-0 holds every shard", lambda: fleet.shards_of("r-0") == ALL, timeout=LEASE_S + 20)
     taken_after = time.monotonic() - cut_at
+    recorder.released.set()
     assert stopped_after < taken_after  # r-1 stopped before anyone could take over
     assert stopped_after <= RENEW_S + 1.5
     wait_for("the victims Ready", lambda: ready(fleet, victims, revision), timeout=45)
@@ -223,12 +232,23 @@ def test_a_partitioned_replica_stops_acting_before_its_leases_can_lapse(
 def test_a_replica_added_takes_its_shards_at_a_step_boundary_with_no_step_lost_or_rerun(
     fleet: Fleet, remote: GitRemote, recorder: Recorder
 ) -> None:
+    recorder.hold_s = 120.0  # held until released below, not for a time
     fleet.start("r-0")
     wait_for("r-0 on every shard", lambda: fleet.working("r-0", ALL), timeout=45)
     names = [f"wf-{i}" for i in range(8)]
     revision = push_workflows(remote, recorder, names)
     wait_for("every chain in its middle step", lambda: saved_mid_chain(fleet, ALL, names))
     fleet.start("r-1")
+    # The middle steps hold until r-0 hands its shards over: the handover waits for them,
+    # at a step boundary, however long r-1 takes to come up (no timing involved).
+    wait_for(
+        "r-0 handing shards 1 and 3 over",
+        lambda: (
+            {r["shard"] for r in logged(fleet.replicas["r-0"].process, "handing shard")} >= {1, 3}
+        ),
+        timeout=45,
+    )
+    recorder.released.set()
     wait_for("r-1 on its shards", lambda: fleet.working("r-1", {1, 3}), timeout=45)
     wait_for("every workflow Ready", lambda: ready(fleet, names, revision), timeout=45)
     for name in names:
