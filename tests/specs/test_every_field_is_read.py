@@ -35,7 +35,8 @@ from reconciler.daemon.config import Config
 from reconciler.specs.registry import DOCUMENT_MODELS
 
 PACKAGE = Path(__file__).parents[2] / "reconciler"
-_KEY_METHODS = frozenset({"get", "pop", "setdefault"})
+_KEY_METHODS = frozenset({"get", "pop", "setdefault", "seconds"})
+"""Methods whose first argument names a field (``config.seconds("lease_duration")``)."""
 
 KNOWN_GAPS: dict[str, str] = {}
 """Fields known to be read by nothing, each with why it is still accepted. A gap that is
