@@ -289,7 +289,7 @@ class DashboardExecuteAnswer(_Answer):
     execution_id: str
     workflow_id: str
     status: RunStatus
-    start_time: str | None
+    start_time: str
     estimated_duration: str | None
 
 
@@ -313,7 +313,8 @@ class DashboardExecution(_Answer):
     id: str
     workflow_id: str
     status: RunStatus
-    start_time: str | None
+    start_time: str
+    """When it started (when it was queued, while it waits)."""
     end_time: str | None
     duration: str | None
     executor: str
