@@ -100,11 +100,13 @@ class Route:
     @property
     def router_path(self) -> str:
         """The path as aiohttp routes it (``{name:regex}`` where a pattern is declared)."""
-        return _PARAMETER.sub(
-            lambda m: "{" + m.group(1) + (f":{self.patterns[m.group(1)]}" if m.group(1) in
-                                           self.patterns else "") + "}",
-            self.path,
-        )  # fmt: skip
+
+        def routed(found: re.Match[str]) -> str:
+            name = found.group(1)
+            pattern = self.patterns.get(name)
+            return "{" + name + (f":{pattern}" if pattern else "") + "}"
+
+        return _PARAMETER.sub(routed, self.path)
 
     @property
     def path_parameters(self) -> tuple[str, ...]:
