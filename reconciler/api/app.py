@@ -113,7 +113,7 @@ async def problems_middleware(request: web.Request, handler: Handler) -> web.Str
         return _problem(request, 500, body)
 
 
-_QUERY = openapi.query_parameters(openapi.document())
+_QUERY = openapi.query_parameters()
 
 
 def _refuse_unknown_query(request: web.Request) -> None:

@@ -23,8 +23,8 @@ from reconciler.api.app import ApiServer, ApiSettings, create_app
 from reconciler.api.auth import TokenBook
 from reconciler.api.documents import API_TASK_WORKFLOW_RUN
 from reconciler.api.metrics import ApiMetrics
-from reconciler.api.openapi import REF_PATTERN
 from reconciler.api.redaction import BodyRedactor
+from reconciler.api.shapes.native import REF_PATTERN
 from reconciler.api.view import ObjectOrigin, PlannedRef, Readiness, SourceInfo, ViewError
 from reconciler.api.webhooks import WebhookGuard
 from reconciler.api.writes import SpecWrites

@@ -1,7 +1,7 @@
-"""The JSON shapes of the native API: executions, steps, objects, the source.
+"""The native API's answers built from the daemon's records: executions, steps, objects.
 
-One function per shape, shared by the routes and by the OpenAPI schemas that describe
-them, so a field is named in one place.
+One function per shape of :mod:`reconciler.api.shapes.native`, so a route answers with
+the model the OpenAPI document describes.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import datetime
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from reconciler.api.shapes.native import Execution, ObjectSummary, Step
 from reconciler.core.diff import ObjectState
 from reconciler.daemon.object_status import step_status_word
 from reconciler.engine.records import ExecutionRecord, ObjectRecord, StepRecord
@@ -22,51 +23,51 @@ def stamp(moment: datetime.datetime | None) -> str | None:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
 
 
-def step_json(step: StepRecord, *, logs: bool) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "id": step.node_id,
-        "type": step.type,
-        "position": step.position,
-        "status": step_status_word(step.status),
-        "attempts": step.attempts,
-        "error": step.error,
-        "outputs": dict(step.outputs) if step.outputs is not None else None,
-        "started_at": stamp(step.started_at),
-        "finished_at": stamp(step.finished_at),
-        "next_attempt_at": stamp(step.next_attempt_at),
-    }
+def step_run(step: StepRecord, *, logs: bool) -> Step:
+    run = Step(
+        id=step.node_id,
+        type=step.type,
+        position=step.position,
+        status=step_status_word(step.status),
+        attempts=step.attempts,
+        error=step.error,
+        outputs=dict(step.outputs) if step.outputs is not None else None,
+        started_at=stamp(step.started_at),
+        finished_at=stamp(step.finished_at),
+        next_attempt_at=stamp(step.next_attempt_at),
+    )
     if logs:
-        data["logs"] = step.logs
-    return data
+        run.logs = step.logs
+    return run
 
 
-def execution_json(
+def execution_of(
     record: ExecutionRecord,
     *,
     trigger: str,
     steps: Iterable[StepRecord] | None = None,
     logs: bool = False,
-) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "id": record.id,
-        "object": record.object_key,
-        "kind": record.kind,
-        "name": record.name,
-        "action": record.action,
-        "trigger": trigger,
-        "revision": record.revision,
-        "spec_hash": record.spec_hash,
-        "cluster": record.cluster,
-        "status": record.status,
-        "error": record.error,
-        "params": dict(record.params),
-        "created_at": stamp(record.created_at),
-        "started_at": stamp(record.started_at),
-        "finished_at": stamp(record.finished_at),
-    }
+) -> Execution:
+    execution = Execution(
+        id=record.id,
+        object=record.object_key,
+        kind=record.kind,
+        name=record.name,
+        action=record.action,
+        trigger=trigger,
+        revision=record.revision,
+        spec_hash=record.spec_hash,
+        cluster=record.cluster,
+        status=record.status,
+        error=record.error,
+        params=dict(record.params),
+        created_at=stamp(record.created_at),
+        started_at=stamp(record.started_at),
+        finished_at=stamp(record.finished_at),
+    )
     if steps is not None:
-        data["steps"] = [step_json(step, logs=logs) for step in steps]
-    return data
+        execution.steps = [step_run(step, logs=logs) for step in steps]
+    return execution
 
 
 def labels_of(state: ObjectState | None) -> dict[str, str]:
@@ -87,7 +88,7 @@ def status_of(record: ObjectRecord | None) -> dict[str, Any] | None:
 
 def object_summary(
     kind: str, name: str, *, state: ObjectState | None, record: ObjectRecord | None
-) -> dict[str, Any]:
+) -> ObjectSummary:
     status = status_of(record) or {}
     ready = next(
         (
@@ -97,12 +98,12 @@ def object_summary(
         ),
         None,
     )
-    return {
-        "kind": kind,
-        "name": name,
-        "phase": str(status.get("phase") or (record.phase if record else None) or "Pending"),
-        "ready": ready.get("status") if ready else "Unknown",
-        "observed_revision": status.get("observed_revision"),
-        "labels": labels_of(state),
-        "in_git": state is not None,
-    }
+    return ObjectSummary(
+        kind=kind,
+        name=name,
+        phase=str(status.get("phase") or (record.phase if record else None) or "Pending"),
+        ready=str(ready.get("status")) if ready else "Unknown",
+        observed_revision=status.get("observed_revision"),
+        labels=labels_of(state),
+        in_git=state is not None,
+    )

@@ -16,6 +16,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import generate_latest
 
+from reconciler.api.shapes.registry import Answer, RouteTable
 from reconciler.api.state import require
 from reconciler.api.view import DaemonView
 from reconciler.daemon.object_status import step_status_word
@@ -26,6 +27,16 @@ SWEEP_WINDOW = 500
 """Finished executions looked at per sweep, newest first."""
 
 CYCLE_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+
+routes = RouteTable()
+SCRAPE = routes.declare(
+    "GET",
+    "/metrics",
+    "Prometheus metrics (no token needed with api.metrics_public: true)",
+    role="viewer",
+    answers={200: Answer("text exposition format", str, media="text/plain")},
+    errors=(401, 403),
+)
 
 
 class ApiMetrics:
@@ -132,4 +143,4 @@ def add_routes(
         response.headers["Content-Type"] = CONTENT_TYPE_LATEST
         return response
 
-    app.router.add_get("/metrics", scrape)
+    routes.add_to(app, {SCRAPE: scrape})

@@ -16,12 +16,16 @@ from aiohttp import web
 from reconciler.api import project_access
 from reconciler.api.documents import (
     API_TASK_WORKFLOW_RUN,
-    execution_json,
+    execution_of,
     object_summary,
     status_of,
 )
-from reconciler.api.problems import BadRequest, Conflict, NotFound, Unprocessable
-from reconciler.api.state import VIEW, cached_json, json_body, json_response, require
+from reconciler.api.problems import BadRequest, Conflict, NotFound
+from reconciler.api.shapes import native as shapes
+from reconciler.api.shapes.common import Problem, parse
+from reconciler.api.shapes.registry import Answer, RouteTable, json_body
+from reconciler.api.state import VIEW, answer, cached_json, require
+from reconciler.api.state import json_body as read_json
 from reconciler.core.plan_render import plan_to_json
 from reconciler.core.step_types import catalogue_entries
 from reconciler.engine.records import (
@@ -40,7 +44,8 @@ _ORDERED_STATUSES: tuple[ExecutionStatus, ...] = tuple(
 )
 EXECUTION_STATUSES: frozenset[str] = frozenset(_ORDERED_STATUSES)
 
-routes = web.RouteTableDef()
+routes = RouteTable()
+_AUTH = (401, 403)
 
 
 # --- query helpers ----------------------------------------------------------------------
@@ -88,29 +93,48 @@ def _trigger(record: ExecutionRecord, index: Mapping[str, str]) -> str:
 # --- health ------------------------------------------------------------------------------
 
 
-@routes.get("/healthz")
+@routes.get(
+    "/healthz",
+    "Liveness: the event loop answers",
+    role=None,
+    answers={200: Answer("alive", shapes.Health)},
+)
 async def healthz(request: web.Request) -> web.Response:
     """Alive: the event loop answers."""
-    return json_response(request, {"status": "ok"})
+    return answer(request, shapes.Health(status="ok"))
 
 
-@routes.get("/readyz")
+@routes.get(
+    "/readyz",
+    "Readiness: first load done and the store writable",
+    role=None,
+    answers={
+        200: Answer("ready", shapes.Readiness),
+        503: Answer("not ready, and why", shapes.Readiness),
+    },
+)
 async def readyz(request: web.Request) -> web.Response:
     """Ready: the first load is done and the store takes writes."""
     readiness = request.app[VIEW].readiness()
-    body = {
-        "ready": readiness.ready,
-        "loaded": readiness.loaded,
-        "store_writable": readiness.store_writable,
-        "detail": readiness.detail,
-    }
-    return json_response(request, body, status=200 if readiness.ready else 503)
+    body = shapes.Readiness(
+        ready=readiness.ready,
+        loaded=readiness.loaded,
+        store_writable=readiness.store_writable,
+        detail=readiness.detail,
+    )
+    return answer(request, body, status=200 if readiness.ready else 503)
 
 
 # --- status and objects ------------------------------------------------------------------
 
 
-@routes.get("/api/v1/status")
+@routes.get(
+    "/api/v1/status",
+    "The daemon: source, object counts, queue",
+    role="viewer",
+    answers={200: Answer("the daemon's view", shapes.Status)},
+    errors=_AUTH,
+)
 async def status(request: web.Request) -> web.Response:
     require(request, "viewer")
     view = request.app[VIEW]
@@ -122,22 +146,24 @@ async def status(request: web.Request) -> web.Response:
         phases[str(phase)] = phases.get(str(phase), 0) + 1
     unfinished = view.store.list_executions(statuses=UNFINISHED_EXECUTION, limit=-1)
     readiness = view.readiness()
-    body = {
-        "ready": readiness.ready,
-        "source": {
-            "url": source.url,
-            "branch": source.branch,
-            "last_seen_revision": source.last_seen_revision,
-            "last_applied_revision": source.last_applied_revision,
-            "status": dict(source.status) if source.status else None,
-        },
-        "objects": {"in_git": len(view.desired()), "recorded": len(records), "by_phase": phases},
-        "executions": {
-            "queued": sum(1 for r in unfinished if r.status == "queued"),
-            "running": sum(1 for r in unfinished if r.status == "running"),
-        },
-    }
-    return json_response(request, body)
+    body = shapes.Status(
+        ready=readiness.ready,
+        source=shapes.SourceState(
+            url=source.url,
+            branch=source.branch,
+            last_seen_revision=source.last_seen_revision,
+            last_applied_revision=source.last_applied_revision,
+            status=dict(source.status) if source.status else None,
+        ),
+        objects=shapes.ObjectCounts(
+            in_git=len(view.desired()), recorded=len(records), by_phase=phases
+        ),
+        executions=shapes.QueueCounts(
+            queued=sum(1 for r in unfinished if r.status == "queued"),
+            running=sum(1 for r in unfinished if r.status == "running"),
+        ),
+    )
+    return answer(request, body)
 
 
 def _kind_param(request: web.Request) -> str | None:
@@ -147,7 +173,14 @@ def _kind_param(request: web.Request) -> str | None:
     return kind
 
 
-@routes.get("/api/v1/objects")
+@routes.get(
+    "/api/v1/objects",
+    "Objects in Git or recorded by the daemon, sorted by kind/name",
+    role="viewer",
+    query=shapes.ObjectsQuery,
+    answers={200: Answer("a page", shapes.ObjectPage)},
+    errors=(400, *_AUTH),
+)
 async def list_objects(request: web.Request) -> web.Response:
     require(request, "viewer")
     view = request.app[VIEW]
@@ -159,50 +192,66 @@ async def list_objects(request: web.Request) -> web.Response:
     desired = view.desired()
     records = {record.key: record for record in view.store.list_objects(kind=kind)}
     keys = sorted({k for k in desired if kind is None or k.split("/", 1)[0] == kind} | set(records))
-    items: list[dict[str, Any]] = []
+    items: list[shapes.ObjectSummary] = []
     for key in keys:
         object_kind, name = key.split("/", 1)
         summary = object_summary(object_kind, name, state=desired.get(key), record=records.get(key))
-        if phase is not None and summary["phase"] != phase:
+        if phase is not None and summary.phase != phase:
             continue
         if any(
-            summary["labels"].get(k) != v if v is not None else k not in summary["labels"]
+            summary.labels.get(k) != v if v is not None else k not in summary.labels
             for k, v in labels
         ):
             continue
         items.append(summary)
     if after is not None:
-        items = [i for i in items if f"{i['kind']}/{i['name']}" > after]
+        items = [i for i in items if f"{i.kind}/{i.name}" > after]
     total = len(items)
     page = items[offset : offset + limit]
     more = offset + limit < total
-    next_token = f"{page[-1]['kind']}/{page[-1]['name']}" if more else None
-    body = {"items": page, "total": total, "limit": limit, "offset": offset, "continue": next_token}
-    return json_response(request, body)
+    next_token = f"{page[-1].kind}/{page[-1].name}" if more else None
+    body = shapes.ObjectPage(
+        items=page, total=total, limit=limit, offset=offset, continue_=next_token
+    )
+    return answer(request, body)
 
 
-@routes.get("/api/v1/objects/{kind}/{name}")
+@routes.get(
+    "/api/v1/objects/{kind}/{name}",
+    "One object: spec, status, conditions, last executions",
+    role="viewer",
+    answers={200: Answer("the object", shapes.ObjectDetail)},
+    errors=(*_AUTH, 404),
+)
 async def get_object(request: web.Request) -> web.Response:
     require(request, "viewer")
 
     async def build() -> dict[str, Any]:
-        return _object_detail(request, request.match_info["kind"], request.match_info["name"])
+        kind, name = request.match_info["kind"], request.match_info["name"]
+        return _object_detail(request, kind, name).as_json()
 
     return await cached_json(request, build)
 
 
-@routes.get("/api/v1/objects/{kind}/{name}/explain")
+@routes.get(
+    "/api/v1/objects/{kind}/{name}/explain",
+    "Why the object is where it is: its reason and what to do, what it waits for (and "
+    "what that waits for), its last execution's steps and logs",
+    role="viewer",
+    answers={200: Answer("the explanation", shapes.Explanation)},
+    errors=(*_AUTH, 404),
+)
 async def explain_object(request: web.Request) -> web.Response:
     """Why an object is where it is, what it waits for, what to do (reconciler explain)."""
     require(request, "viewer")
     key = f"{request.match_info['kind']}/{request.match_info['name']}"
-    answer = request.app[VIEW].explain(key)
-    if answer is None:
+    found = request.app[VIEW].explain(key)
+    if found is None:
         raise NotFound(f"no object {key}: it is neither in Git nor recorded by the daemon")
-    return json_response(request, dict(answer))
+    return answer(request, shapes.Explanation.model_validate(dict(found)))
 
 
-def _object_detail(request: web.Request, kind: str, name: str) -> dict[str, Any]:
+def _object_detail(request: web.Request, kind: str, name: str) -> shapes.ObjectDetail:
     view = request.app[VIEW]
     key = f"{kind}/{name}"
     state = view.desired().get(key)
@@ -215,70 +264,93 @@ def _object_detail(request: web.Request, kind: str, name: str) -> dict[str, Any]
     spec = document.get("spec") if isinstance(document, Mapping) else None
     index = _trigger_index(request)
     executions = view.store.list_executions(kind=kind, name=name, limit=LAST_EXECUTIONS)
-    return {
-        **object_summary(kind, name, state=state, record=record),
-        "spec": spec,
-        "metadata": document.get("metadata") if isinstance(document, Mapping) else None,
-        "spec_hash": state.spec_hash if state is not None else None,
-        "applied_hash": record.spec_hash if record else None,
-        "applied_revision": record.revision if record else None,
-        "status": status_document,
-        "conditions": (status_document or {}).get("conditions") or [],
-        "last_executions": [
-            execution_json(r, trigger=_trigger(r, index), steps=view.store.get_steps(r.id))
+    metadata = document.get("metadata") if isinstance(document, Mapping) else None
+    return shapes.ObjectDetail(
+        **dict(object_summary(kind, name, state=state, record=record)),
+        spec=dict(spec) if isinstance(spec, Mapping) else None,
+        metadata=dict(metadata) if isinstance(metadata, Mapping) else None,
+        spec_hash=state.spec_hash if state is not None else None,
+        applied_hash=record.spec_hash if record else None,
+        applied_revision=record.revision if record else None,
+        status=status_document,
+        conditions=(status_document or {}).get("conditions") or [],
+        last_executions=[
+            execution_of(r, trigger=_trigger(r, index), steps=view.store.get_steps(r.id))
             for r in executions
         ],
-    }
+    )
 
 
 # --- plan and sync -----------------------------------------------------------------------
 
 
-@routes.get("/api/v1/plan")
+@routes.get(
+    "/api/v1/plan",
+    "The plan of a branch or commit against what is applied",
+    role="viewer",
+    query=shapes.PlanQuery,
+    answers={
+        200: Answer("the plan", shapes.PlanResult),
+        422: Answer(
+            "the ref does not validate, or is not a ref name",
+            shapes.PlanResult,
+            more={"application/problem+json": Problem},
+        ),
+    },
+    errors=(*_AUTH, 404, 503),
+)
 async def plan(request: web.Request) -> web.Response:
     require(request, "viewer")
     ref = request.query.get("ref")
     if ref == "":
         raise BadRequest("query parameter 'ref' is empty; leave it out for the watched branch")
     planned = await request.app[VIEW].plan_for(ref)
-    body: dict[str, Any] = {
-        "ref": planned.ref,
-        "revision": planned.revision,
-        "valid": planned.plan is not None,
-        "diagnostics": list(planned.diagnostics),
-        "plan": None
+    body = shapes.PlanResult(
+        ref=planned.ref,
+        revision=planned.revision,
+        valid=planned.plan is not None,
+        diagnostics=list(planned.diagnostics),
+        plan=None
         if planned.plan is None
         else plan_to_json(planned.plan, base="applied", head=planned.revision),
-    }
-    return json_response(request, body, status=200 if planned.plan is not None else 422)
+    )
+    return answer(request, body, status=200 if planned.plan is not None else 422)
 
 
-@routes.post("/api/v1/sync")
+@routes.post(
+    "/api/v1/sync",
+    "Reconcile now (all, or naming one object); reruns failed chains",
+    role="operator",
+    body=json_body(shapes.SyncRequest, required=False),
+    answers={202: Answer("a cycle is due", shapes.SyncAccepted)},
+    errors=(400, *_AUTH, 404, 413, 422),
+)
 async def sync(request: web.Request) -> web.Response:
     caller = require(request, "operator")
     view = request.app[VIEW]
-    body = await json_body(request)
-    unknown = sorted(set(body) - {"kind", "name"})
-    if unknown:
-        raise Unprocessable(f"unknown field {unknown[0]!r}; sync takes 'kind' and 'name'")
-    kind, name = body.get("kind"), body.get("name")
+    asked = parse(shapes.SyncRequest, await read_json(request))
     target: str | None = None
-    if "kind" in body or "name" in body:
-        if not isinstance(kind, str) or not isinstance(name, str):
-            raise Unprocessable("give both 'kind' and 'name' as strings, or neither")
-        target = f"{kind}/{name}"
-        if target not in view.desired() and view.store.get_object(kind, name) is None:
+    if isinstance(asked.kind, str) and isinstance(asked.name, str):
+        target = f"{asked.kind}/{asked.name}"
+        if target not in view.desired() and view.store.get_object(asked.kind, asked.name) is None:
             raise NotFound(f"no object {target}")
         view.resync_object(target)  # this object only, before any other work
     else:
         view.trigger(reason=f"api sync by {caller.name}", resync=True)
-    return json_response(request, {"triggered": True, "object": target}, status=202)
+    return answer(request, shapes.SyncAccepted(triggered=True, object=target), status=202)
 
 
 # --- executions, workflows, steps ----------------------------------------------------------
 
 
-@routes.get("/api/v1/executions")
+@routes.get(
+    "/api/v1/executions",
+    "Executions, newest first",
+    role="viewer",
+    query=shapes.ExecutionsQuery,
+    answers={200: Answer("a page", shapes.ExecutionPage)},
+    errors=(400, *_AUTH),
+)
 async def list_executions(request: web.Request) -> web.Response:
     require(request, "viewer")
     view = request.app[VIEW]
@@ -296,26 +368,39 @@ async def list_executions(request: web.Request) -> web.Response:
         kind=kind, name=name, statuses=chosen, limit=limit, offset=offset
     )
     index = _trigger_index(request)
-    items = [execution_json(r, trigger=_trigger(r, index)) for r in records]
-    return json_response(request, {"items": items, "limit": limit, "offset": offset})
+    items = [execution_of(r, trigger=_trigger(r, index)) for r in records]
+    return answer(request, shapes.ExecutionPage(items=items, limit=limit, offset=offset))
 
 
-@routes.get("/api/v1/executions/{id}")
+@routes.get(
+    "/api/v1/executions/{id}",
+    "One execution with its steps and their logs",
+    role="viewer",
+    query=shapes.ExecutionQuery,
+    answers={200: Answer("the execution", shapes.Execution)},
+    errors=(*_AUTH, 404),
+)
 async def get_execution(request: web.Request) -> web.Response:
     require(request, "viewer")
     store = request.app[VIEW].store
     record = store.get_execution(request.match_info["id"])
     logs = request.query.get("logs", "true") != "false"
-    body = execution_json(
+    body = execution_of(
         record,
         trigger=_trigger(record, _trigger_index(request)),
         steps=store.get_steps(record.id),
         logs=logs,
     )
-    return json_response(request, body)
+    return answer(request, body)
 
 
-@routes.post("/api/v1/executions/{id}/cancel")
+@routes.post(
+    "/api/v1/executions/{id}/cancel",
+    "Cancel at the next step boundary",
+    role="operator",
+    answers={202: Answer("cancelling", shapes.Cancelling)},
+    errors=(*_AUTH, 404, 409),
+)
 async def cancel_execution(request: web.Request) -> web.Response:
     caller = require(request, "operator")
     view = request.app[VIEW]
@@ -326,55 +411,73 @@ async def cancel_execution(request: web.Request) -> web.Response:
     if not report.accepted:
         final = view.store.get_execution(record.id)
         raise Conflict(f"execution {record.id} already finished ({final.status})")
-    return json_response(request, report.as_json(), status=202)
+    return answer(request, shapes.Cancelling.model_validate(report.as_json()), status=202)
 
 
-@routes.post("/api/v1/workflows/{name}/executions")
+_RUN_ERRORS = (400, *_AUTH, 404, 409, 413, 422, 503)
+
+
+@routes.post(
+    "/api/v1/workflows/{name}/executions",
+    "Run a Workflow's provision graph now (trigger api)",
+    role="operator",
+    body=json_body(shapes.RunRequest, required=False),
+    answers={201: Answer("started", shapes.Execution)},
+    errors=_RUN_ERRORS,
+)
 async def start_workflow(request: web.Request) -> web.Response:
     caller = require(request, "operator")
     view = request.app[VIEW]
     name = request.match_info["name"]
-    body = await json_body(request)
-    unknown = sorted(set(body) - {"params"})
-    if unknown:
-        raise Unprocessable(f"unknown field {unknown[0]!r}; a run takes 'params'")
-    params = body.get("params") or {}
-    if not isinstance(params, dict):
-        raise Unprocessable("'params' must be an object of parameter names to values")
+    asked = parse(shapes.RunRequest, await read_json(request))
     project_access.authorize_object(caller, "execute", f"Workflow/{name}", desired=view.desired())
-    execution_id = view.start_workflow(name=name, params=params, requested_by=caller.name)
+    execution_id = view.start_workflow(
+        name=name, params=dict(asked.params or {}), requested_by=caller.name
+    )
     record = view.store.get_execution(execution_id)
-    document = execution_json(record, trigger="api", steps=view.store.get_steps(record.id))
+    document = execution_of(record, trigger="api", steps=view.store.get_steps(record.id))
     location = f"/api/v1/executions/{record.id}"
-    return json_response(request, document, status=201, headers={"Location": location})
+    return answer(request, document, status=201, headers={"Location": location})
 
 
-@routes.post("/api/v1/workflows/{name}/deprovision")
+@routes.post(
+    "/api/v1/workflows/{name}/deprovision",
+    "Deprovision a Workflow that stays in Git: its deprovision graph, or the undo of what "
+    "its last provision made (trigger api)",
+    role="operator",
+    body=json_body(shapes.DeprovisionRequest, required=False),
+    answers={202: Answer("deprovision started", shapes.Execution)},
+    errors=_RUN_ERRORS,
+)
 async def deprovision_workflow(request: web.Request) -> web.Response:
     caller = require(request, "operator")
     view = request.app[VIEW]
     name = request.match_info["name"]
-    body = await json_body(request)
-    if body:
-        raise Unprocessable(f"unknown field {sorted(body)[0]!r}; a deprovision takes no body")
+    parse(shapes.DeprovisionRequest, await read_json(request))
     project_access.authorize_object(caller, "execute", f"Workflow/{name}", desired=view.desired())
     execution_id = view.deprovision_workflow(name=name, requested_by=caller.name)
     record = view.store.get_execution(execution_id)
-    document = execution_json(record, trigger="api", steps=view.store.get_steps(record.id))
+    document = execution_of(record, trigger="api", steps=view.store.get_steps(record.id))
     location = f"/api/v1/executions/{record.id}"
-    return json_response(request, document, status=202, headers={"Location": location})
+    return answer(request, document, status=202, headers={"Location": location})
 
 
-@routes.get("/api/v1/steps")
+@routes.get(
+    "/api/v1/steps",
+    "The step catalogue, and which types this build runs",
+    role="viewer",
+    answers={200: Answer("the catalogue", shapes.StepCatalogue)},
+    errors=_AUTH,
+)
 async def steps(request: web.Request) -> web.Response:
     require(request, "viewer")
     implemented = request.app[VIEW].implemented_step_types()
     items = [
-        {**entry, "implemented": entry["name"] in implemented}
+        shapes.CatalogueEntry(**entry, implemented=entry["name"] in implemented)
         for entry in catalogue_entries(workflow_only=False)
     ]
-    return json_response(request, {"items": items})
+    return answer(request, shapes.StepCatalogue(items=items))
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_routes(routes)
+    routes.add_to(app)

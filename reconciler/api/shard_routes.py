@@ -33,7 +33,9 @@ import aiohttp
 from aiohttp import web
 
 from reconciler.api.problems import problem_body
-from reconciler.api.state import json_response, require
+from reconciler.api.shapes import native as native_shapes
+from reconciler.api.shapes.registry import Answer, RouteTable
+from reconciler.api.state import answer, require
 
 log = logging.getLogger("reconciler.api")
 
@@ -100,23 +102,26 @@ def _key(request: web.Request, kind: str) -> str:
     return f"{kind}/{request.match_info['name']}"
 
 
+routes = RouteTable()
+
+
+@routes.get(
+    "/api/v1/shards",
+    "Which replica holds which shard (a sharded daemon)",
+    role="viewer",
+    answers={200: Answer("the shard map", native_shapes.ShardMap)},
+    errors=(401, 403),
+)
 async def shards(request: web.Request) -> web.Response:
     """``GET /api/v1/shards``: the shard map (one shard, held here, when not sharded)."""
     require(request, "viewer")
     info = request.app.get(SHARDS)
     if info is None:
-        return json_response(
-            request,
-            {
-                "enabled": False,
-                "identity": None,
-                "shards": 1,
-                "held_here": [0],
-                "members": [],
-                "items": [],
-            },
+        unsharded = native_shapes.ShardMap(
+            enabled=False, identity=None, shards=1, held_here=[0], members=[], items=[]
         )
-    return json_response(request, info.shard_map())
+        return answer(request, unsharded)
+    return answer(request, native_shapes.ShardMap.model_validate(info.shard_map()))
 
 
 @web.middleware
@@ -274,7 +279,7 @@ async def replica_header(request: web.Request, handler: Handler) -> web.StreamRe
 
 def install(app: web.Application, info: ShardInfo | None) -> None:
     """The shard route, and with ``info`` (a sharded daemon) the forwarding."""
-    app.router.add_get("/api/v1/shards", shards)
+    routes.add_to(app)
     if info is None:
         return
     app[SHARDS] = info
@@ -288,61 +293,3 @@ def install(app: web.Application, info: ShardInfo | None) -> None:
 
 
 MIDDLEWARES = (replica_header, forwarding)
-
-
-def paths(
-    *, json: Callable[..., Any], errors: Callable[..., dict[str, Any]], read: Any
-) -> dict[str, Any]:
-    return {
-        "/api/v1/shards": {
-            "get": {
-                "summary": "Which replica holds which shard (a sharded daemon)",
-                "security": read,
-                "responses": {"200": json("ShardMap", "the shard map"), **errors(401, 403)},
-            }
-        }
-    }
-
-
-SCHEMAS: dict[str, Any] = {
-    "ShardMap": {
-        "type": "object",
-        "required": ["enabled", "identity", "shards", "held_here", "members", "items"],
-        "properties": {
-            "enabled": {"type": "boolean"},
-            "identity": {"type": ["string", "null"]},
-            "shards": {"type": "integer"},
-            "held_here": {"type": "array", "items": {"type": "integer"}},
-            "members": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["identity", "url", "alive"],
-                    "properties": {
-                        "identity": {"type": "string"},
-                        "url": {"type": ["string", "null"]},
-                        "alive": {"type": "boolean"},
-                    },
-                },
-            },
-            "items": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["shard", "lease", "holder", "assigned_to", "state", "clusters"],
-                    "properties": {
-                        "shard": {"type": "integer"},
-                        "lease": {"type": "string"},
-                        "holder": {"type": ["string", "null"]},
-                        "assigned_to": {"type": ["string", "null"]},
-                        "state": {"type": ["string", "null"]},
-                        "transitions": {"type": ["integer", "null"]},
-                        "renewed_at": {"type": ["string", "null"]},
-                        "clusters": {"type": "array", "items": {"type": "string"}},
-                        "objects": {"type": "object", "additionalProperties": {"type": "integer"}},
-                    },
-                },
-            },
-        },
-    }
-}

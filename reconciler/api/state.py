@@ -16,6 +16,7 @@ from aiohttp import web
 from reconciler.api.auth import Caller, TokenBook
 from reconciler.api.problems import BadRequest, Unprocessable
 from reconciler.api.redaction import BodyRedactor
+from reconciler.api.shapes.common import Shape
 from reconciler.api.view import DaemonView
 from reconciler.api.writes import SpecWrites
 from reconciler.daemon.config import Role
@@ -41,6 +42,17 @@ def json_response(
     """``data`` as JSON, with every known secret value and URL credential redacted."""
     body = request.app[REDACTOR].text(dumps(data))
     return web.Response(text=body, status=status, headers=headers, content_type=content_type)
+
+
+def answer(
+    request: web.Request,
+    shape: Shape,
+    *,
+    status: int = 200,
+    headers: Mapping[str, str] | None = None,
+) -> web.Response:
+    """``shape`` as the JSON answer (through :func:`json_response`)."""
+    return json_response(request, shape.as_json(), status=status, headers=headers)
 
 
 def require(request: web.Request, role: Role) -> Caller:

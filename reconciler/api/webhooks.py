@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import time
 from collections.abc import Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -29,12 +30,25 @@ from reconciler.api.problems import (
     Unauthorized,
     Unavailable,
 )
-from reconciler.api.state import json_response
+from reconciler.api.shapes.native import WebhookAccepted
+from reconciler.api.shapes.registry import JSON, Answer, Body, RouteTable
+from reconciler.api.state import answer
 from reconciler.api.view import DaemonView
 
 MAX_WEBHOOK_BYTES = 256 * 1024
 DELIVERY_HEADERS = ("X-GitHub-Delivery", "X-Gitea-Delivery", "X-Gitlab-Event-UUID")
 REMEMBERED_DELIVERIES = 4096
+
+routes = RouteTable()
+RECEIVE = routes.declare(
+    "POST",
+    "/api/v1/webhooks/git",
+    "A Git push: fetch now (GitHub, GitLab, Gitea signatures)",
+    role=None,
+    body=Body({JSON: Any}, required=False),
+    answers={202: Answer("a fetch is due", WebhookAccepted)},
+    errors=(400, 401, 403, 409, 413, 429, 503),
+)
 
 
 @dataclasses.dataclass
@@ -172,7 +186,7 @@ def add_routes(
             raise
         view.trigger(reason=f"webhook:{provider}")
         metrics.webhooks.labels(provider=provider, outcome="accepted").inc()
-        body_out = {"accepted": True, "provider": provider, "delivery": delivery}
-        return json_response(request, body_out, status=202)
+        accepted = WebhookAccepted(accepted=True, provider=provider, delivery=delivery)
+        return answer(request, accepted, status=202)
 
-    app.router.add_post("/api/v1/webhooks/git", receive)
+    routes.add_to(app, {RECEIVE: receive})

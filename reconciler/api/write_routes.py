@@ -15,12 +15,15 @@ import yaml
 from aiohttp import web
 
 from reconciler.api.problems import BadRequest, NotFound, Unprocessable
-from reconciler.api.state import VIEW, WRITES, json_response, require
+from reconciler.api.shapes import native as shapes
+from reconciler.api.shapes.registry import JSON, Answer, Body, RouteTable
+from reconciler.api.state import VIEW, WRITES, answer, require
 from reconciler.api.writes import API_TASK_WRITE, follow_write
 from reconciler.engine.records import ApiTaskRecord
 from reconciler.specs.registry import KINDS
 
-routes = web.RouteTableDef()
+routes = RouteTable()
+_ACCEPTED = {202: Answer("committed (or pushed as a review branch)", shapes.WriteAccepted)}
 
 
 def _kind(request: web.Request) -> str:
@@ -52,24 +55,31 @@ async def _document(request: web.Request, kind: str, name: str) -> dict[str, Any
     return value
 
 
-def task_json(task: ApiTaskRecord) -> dict[str, Any]:
+def write_task(task: ApiTaskRecord) -> shapes.WriteTask:
     payload = task.payload
     written = task.result or {}
-    return {
-        "id": task.id,
-        "status": task.status,
-        "action": payload.get("action"),
-        "object": f"{payload.get('kind')}/{payload.get('name')}",
-        "path": written.get("path"),
-        "mode": payload.get("mode"),
-        "commit": written.get("commit"),
-        "branch": written.get("branch"),
-        "requested_by": payload.get("requested_by"),
-        "result": dict(task.result) if task.result is not None else None,
-    }
+    return shapes.WriteTask(
+        id=task.id,
+        status=task.status,
+        action=payload.get("action"),
+        object=f"{payload.get('kind')}/{payload.get('name')}",
+        path=written.get("path"),
+        mode=payload.get("mode"),
+        commit=written.get("commit"),
+        branch=written.get("branch"),
+        requested_by=payload.get("requested_by"),
+        result=dict(task.result) if task.result is not None else None,
+    )
 
 
-@routes.put("/api/v1/objects/{kind}/{name}")
+@routes.put(
+    "/api/v1/objects/{kind}/{name}",
+    "Commit the object's whole document (YAML or JSON) to Git",
+    role="editor",
+    body=Body({JSON: dict[str, Any], "application/yaml": str}),
+    answers=_ACCEPTED,
+    errors=(400, 401, 403, 404, 409, 413, 422, 503),
+)
 async def put_object(request: web.Request) -> web.Response:
     caller = require(request, "editor")
     kind, name = _kind(request), request.match_info["name"]
@@ -79,20 +89,32 @@ async def put_object(request: web.Request) -> web.Response:
         store=store, caller=caller, kind=kind, name=name, document=document
     )
     request.app[VIEW].trigger(reason="api write", expect=(f"{kind}/{name}",))
-    return json_response(request, outcome.json(), status=202)
+    return answer(request, shapes.WriteAccepted.model_validate(outcome.json()), status=202)
 
 
-@routes.delete("/api/v1/objects/{kind}/{name}")
+@routes.delete(
+    "/api/v1/objects/{kind}/{name}",
+    "Commit the removal of the object's document from Git",
+    role="editor",
+    answers=_ACCEPTED,
+    errors=(401, 403, 404, 409, 503),
+)
 async def delete_object(request: web.Request) -> web.Response:
     caller = require(request, "editor")
     kind, name = _kind(request), request.match_info["name"]
     store = request.app[VIEW].store
     outcome = await request.app[WRITES].delete(store=store, caller=caller, kind=kind, name=name)
     request.app[VIEW].trigger(reason="api write", expect=(f"{kind}/{name}",))
-    return json_response(request, outcome.json(), status=202)
+    return answer(request, shapes.WriteAccepted.model_validate(outcome.json()), status=202)
 
 
-@routes.get("/api/v1/tasks/{id}")
+@routes.get(
+    "/api/v1/tasks/{id}",
+    "A write's task: its commit and how far the daemon got with it",
+    role="viewer",
+    answers={200: Answer("the task", shapes.WriteTask)},
+    errors=(401, 403, 404, 503),
+)
 async def get_task(request: web.Request) -> web.Response:
     require(request, "viewer")
     view = request.app[VIEW]
@@ -100,8 +122,8 @@ async def get_task(request: web.Request) -> web.Response:
     if task is None or task.kind != API_TASK_WRITE:
         raise NotFound(f"no write task {request.match_info['id']!r}")
     task = await follow_write(task, view=view, writer=request.app[WRITES].writer)
-    return json_response(request, task_json(task))
+    return answer(request, write_task(task))
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_routes(routes)
+    routes.add_to(app)

@@ -108,6 +108,9 @@ def _constraints(schema: Any) -> str:
         found.append(f"{schema['minimum']} to {schema['maximum']}")
     if "pattern" in schema:
         found.append(f"pattern `{schema['pattern']}`")
+    items = schema.get("items")
+    if isinstance(items, Mapping) and "pattern" in items:
+        found.append(f"each: pattern `{items['pattern']}`")
     if "default" in schema:
         found.append(f"default `{schema['default']}`")
     return "; ".join(found)

@@ -25,6 +25,7 @@ from reconciler.api.daemon_view import serving
 from reconciler.daemon.config import load_config
 from reconciler.daemon.service import Daemon
 from reconciler.drivers.sd_notify import SystemdNotifier
+from tests.api.documented import AnswerCheck
 from tests.conftest import GitRemote, MakeGitRemote
 from tests.daemon.conftest import SEED
 
@@ -109,11 +110,13 @@ class Reply:
 
 @dataclasses.dataclass
 class ApiClient:
-    """Real HTTP to the served API; every reply is kept for the secrets check."""
+    """Real HTTP to the served API; every reply is kept for the secrets check, and checked
+    against the OpenAPI document (a status, media type or body it does not give fails)."""
 
     base: str
     session: aiohttp.ClientSession
     replies: list[Reply] = dataclasses.field(default_factory=list)
+    answers: AnswerCheck = dataclasses.field(default_factory=AnswerCheck)
 
     async def request(
         self,
@@ -135,6 +138,15 @@ class ApiClient:
         ) as response:
             reply = Reply(response.status, dict(response.headers), await response.text())
         self.replies.append(reply)
+        self.answers.check(
+            method,
+            path,
+            status=reply.status,
+            content_type=reply.headers.get("Content-Type", ""),
+            text=reply.text,
+            sent_json=json,
+            sent_json_given=json is not None,
+        )
         return reply
 
     async def get(self, path: str, **kwargs: Any) -> Reply:

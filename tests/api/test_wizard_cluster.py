@@ -65,6 +65,13 @@ async def _post_form(
     ) as response:
         reply = Reply(response.status, dict(response.headers), await response.text())
     client.replies.append(reply)
+    client.answers.check(
+        "POST",
+        "/clusters/clusters",
+        status=reply.status,
+        content_type=reply.headers.get("Content-Type", ""),
+        text=reply.text,
+    )
     return reply
 
 

@@ -48,9 +48,12 @@ from typing import Any
 from aiohttp import web
 
 from reconciler.api import project_access
+from reconciler.api.compat import deployed_workflow_shapes as shapes
 from reconciler.api.documents import status_of
 from reconciler.api.problems import NotFound, Unavailable, Unprocessable
-from reconciler.api.state import VIEW, WRITES, json_body, json_response, require
+from reconciler.api.shapes.registry import Answer, RouteTable, json_body
+from reconciler.api.state import VIEW, WRITES, answer, require
+from reconciler.api.state import json_body as read_json
 from reconciler.api.view import DaemonView
 from reconciler.core.chain_builders import literal_name
 from reconciler.core.diff import ObjectState
@@ -80,7 +83,7 @@ _TREE_MODE = b"40000"
 _FILE_MODES = (b"100644", b"100755")
 _FORBIDDEN_CHARS = frozenset("\\%\0") | {chr(c) for c in range(32)} | {"\x7f"}
 
-routes = web.RouteTableDef()
+routes = RouteTable()
 
 
 # --- the request -------------------------------------------------------------------------
@@ -379,7 +382,7 @@ def _read_assets(
     return data, unavailable
 
 
-async def _asset_data(request: web.Request, wanted: object) -> dict[str, Any]:
+async def _asset_data(request: web.Request, wanted: object) -> shapes.EndpointAssetData:
     if (
         not isinstance(wanted, list)
         or not all(isinstance(p, str) for p in wanted)
@@ -402,7 +405,7 @@ async def _asset_data(request: web.Request, wanted: object) -> dict[str, Any]:
         )
     except GitSourceError as exc:
         raise Unavailable(f"the state repo's assets cannot be read now: {exc}") from None
-    return {"asset_data": data, "unavailable_assets": unavailable}
+    return shapes.EndpointAssetData(asset_data=data, unavailable_assets=unavailable)
 
 
 # --- get-mcp-tool-definitions ------------------------------------------------------------
@@ -429,30 +432,44 @@ def mcp_tool_definitions() -> list[dict[str, Any]]:
 # --- the route ---------------------------------------------------------------------------
 
 
-@routes.post("/api/workflows/{workflowId}/endpoint")
+@routes.post(
+    "/api/workflows/{workflowId}/endpoint",
+    "Deployed-workflow endpoint: kickoff, get-configuration, get-asset-data, "
+    "get-mcp-tool-definitions",
+    description="kickoff needs the operator role, the other actions viewer.",
+    role="viewer",
+    role_note="viewer (kickoff: operator)",
+    body=json_body(shapes.EndpointRequest),
+    answers={200: Answer("the action's answer", shapes.EndpointAnswer)},
+    errors=(401, 403, 404, 409, 413, 422, 503),
+)
 async def endpoint(request: web.Request) -> web.Response:
     caller = require(request, "viewer")
     state = _workflow(request)
-    action, payload = _request_of(await json_body(request))
+    action, payload = _request_of(await read_json(request))
     view = request.app[VIEW]
-    answer: dict[str, Any]
+    done: shapes.EndpointAnswer
     if action == "kickoff":
         caller = require(request, "operator")
         project_access.authorize_object(caller, "execute", state.key, desired=view.desired())
         params = _kickoff_params(payload.get("kickoff_inputs"))
         execution_id = view.start_workflow(name=state.name, params=params, requested_by=caller.name)
-        answer = {"trace_id": execution_id}
+        done = shapes.EndpointKickoff(trace_id=execution_id)
     elif action == "get-configuration":
-        answer = {"configuration": configuration(state, view)}
+        done = shapes.EndpointConfiguration.model_validate(
+            {"configuration": configuration(state, view)}
+        )
     elif action == "get-asset-data":
-        answer = await _asset_data(request, payload.get("get_asset_data_inputs"))
+        done = await _asset_data(request, payload.get("get_asset_data_inputs"))
     else:
-        answer = {
-            "ready": view.readiness().ready,
-            "mcp_tool_definitions": {MCP_INSTANCE: mcp_tool_definitions()},
-        }
-    return json_response(request, answer)
+        done = shapes.EndpointMcpTools.model_validate(
+            {
+                "ready": view.readiness().ready,
+                "mcp_tool_definitions": {MCP_INSTANCE: mcp_tool_definitions()},
+            }
+        )
+    return answer(request, done)
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_routes(routes)
+    routes.add_to(app)

@@ -56,25 +56,38 @@ from reconciler.api.auth import Caller
 from reconciler.api.compat import flow_framework_records as ff_records
 from reconciler.api.compat import flow_framework_requests as ff_requests
 from reconciler.api.compat import flow_framework_search as ff_search
+from reconciler.api.compat import flow_framework_shapes as shapes
 from reconciler.api.compat import flow_framework_template as ff_template
+from reconciler.api.compat.flow_framework_shapes import BASE, ID_PATTERN
 from reconciler.api.documents import stamp
 from reconciler.api.problems import BadRequest, Conflict, NotFound, Unavailable, Unprocessable
-from reconciler.api.state import VIEW, WRITES, cached_json, json_body, json_response, require
+from reconciler.api.shapes.common import Scalar
+from reconciler.api.shapes.registry import JSON, Answer, Body, RouteTable, json_body
+from reconciler.api.state import VIEW, WRITES, answer, cached_json, json_response, require
+from reconciler.api.state import json_body as read_json
 from reconciler.api.view import DaemonView, ViewError
 from reconciler.api.writes import WriteOutcome
 from reconciler.core.diff import ObjectState
 from reconciler.core.step_types import CATALOGUE, WORKFLOW_STEP_TYPES
 
-BASE = "/_plugins/_flow_framework/workflow"
-ID_PATTERN = "[a-z0-9][-a-z0-9]{0,62}"
-"""A workflow_id is a Workflow's name (a DNS label), so ``_steps`` and ``_search`` never
-read as one."""
-_ONE = BASE + "/{workflow_id:" + ID_PATTERN + "}"
+_ONE = BASE + "/{workflow_id}"
+_ID = {"workflow_id": ID_PATTERN}
 APPLY_WAIT_S = 20.0
 """How long ``?provision=true`` (and ``_provision``) wait for the daemon to apply the
 Workflow's commit before starting its provision graph."""
 
-routes = web.RouteTableDef()
+routes = RouteTable()
+_TEMPLATE = Body({JSON: shapes.FlowTemplateRequest, "application/yaml": shapes.FlowTemplateRequest})
+_SEARCH: dict[str, Any] = {
+    "role": "viewer",
+    "body": json_body(shapes.FlowSearchRequest, required=False),
+    "answers": {200: Answer("the hits", shapes.FlowSearchAnswer)},
+    "errors": (400, 401, 403, 413),
+}
+_SEARCH_SUMMARY = (
+    "Flow framework: search templates (match_all, match, term, terms, prefix, ids, bool; "
+    "from, size)"
+)
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -83,13 +96,13 @@ def _validation_is_400(handler: _Handler) -> _Handler:
     rest of ours answers 422: the same problem, with that API's status."""
 
     @functools.wraps(handler)
-    async def answer(request: web.Request) -> web.StreamResponse:
+    async def handle(request: web.Request) -> web.StreamResponse:
         try:
             return await handler(request)
         except Unprocessable as exc:
             raise BadRequest(exc.detail, headers=exc.headers, extra=exc.extra) from exc
 
-    return answer
+    return handle
 
 
 # --- parts -------------------------------------------------------------------------------
@@ -202,7 +215,14 @@ async def _provision(
 # --- routes: catalogue and search (before {workflow_id}) -----------------------------------
 
 
-@routes.get(BASE + "/_steps")
+@routes.get(
+    BASE + "/_steps",
+    "Flow framework: the step types this daemon runs",
+    role="viewer",
+    query=shapes.StepsQuery,
+    answers={200: Answer("the steps", shapes.FlowSteps)},
+    errors=(400, 401, 403),
+)
 @_validation_is_400
 async def get_steps(request: web.Request) -> web.Response:
     require(request, "viewer")
@@ -247,22 +267,35 @@ def _hits(view: DaemonView) -> list[ff_search.Hit]:
     return hits
 
 
-@routes.get(BASE + "/_search")
-@routes.post(BASE + "/_search")
+@routes.get(BASE + "/_search", _SEARCH_SUMMARY, **_SEARCH)
+@routes.post(BASE + "/_search", _SEARCH_SUMMARY, **_SEARCH)
 @_validation_is_400
 async def search(request: web.Request) -> web.Response:
     require(request, "viewer")
     started = time.monotonic()
-    body = await json_body(request)
+    body = await read_json(request)
     hits = _hits(request.app[VIEW])
     took = int((time.monotonic() - started) * 1000)
-    return json_response(request, ff_search.search(body, hits, took_ms=took))
+    found = ff_search.search(body, hits, took_ms=took)
+    return answer(request, shapes.FlowSearchAnswer.model_validate(found))
 
 
 # --- routes: one workflow ----------------------------------------------------------------
 
 
-@routes.post(BASE)
+@routes.post(
+    BASE,
+    "Flow framework: create a workflow from a template (a Git commit, or a draft in the "
+    "state store with validation=none)",
+    description="Any other query parameter is a value for the template's ${{ name }} "
+    "expression of that name, allowed with provision=true only.",
+    role="editor",
+    query=shapes.CreateQuery,
+    open_query=True,
+    body=_TEMPLATE,
+    answers={201: Answer("created", shapes.FlowWritten)},
+    errors=(400, 401, 403, 404, 409, 413, 503),
+)
 @_validation_is_400
 async def create(request: web.Request) -> web.Response:
     caller = require(request, "editor")
@@ -298,19 +331,28 @@ async def create(request: web.Request) -> web.Response:
         )  # fmt: skip
         await _store_secrets(view, found)
         ff_records.note_written(view.store, workflow_id, by=caller.name, created=True)
-        answer = {"workflow_id": workflow_id, "draft": True, "problem": exc.detail}
-        return json_response(request, answer, status=201)
+        done = {"workflow_id": workflow_id, "draft": True, "problem": exc.detail}
+        return json_response(request, done, status=201)
     await _store_secrets(view, found, written=outcome)
     ff_records.note_written(view.store, workflow_id, by=caller.name, created=True)
     view.trigger(reason="api write")
-    answer = {"workflow_id": workflow_id, **_written(outcome)}
+    done = {"workflow_id": workflow_id, **_written(outcome)}
     if provision:
         await _applied(view, workflow_id, document)
-        answer["execution_id"] = await _provision(request, caller, workflow_id, params)
-    return json_response(request, answer, status=201)
+        done["execution_id"] = await _provision(request, caller, workflow_id, params)
+    return json_response(request, done, status=201)
 
 
-@routes.put(_ONE)
+@routes.put(
+    _ONE,
+    "Flow framework: update a workflow not provisioned (a Git commit)",
+    role="editor",
+    patterns=_ID,
+    query=shapes.UpdateQuery,
+    body=_TEMPLATE,
+    answers={200: Answer("updated", shapes.FlowWritten)},
+    errors=(400, 401, 403, 404, 409, 413, 503),
+)
 @_validation_is_400
 async def update(request: web.Request) -> web.Response:
     caller = require(request, "editor")
@@ -357,8 +399,8 @@ async def update(request: web.Request) -> web.Response:
         )
         await _store_secrets(view, found)
         ff_records.note_written(view.store, workflow_id, by=caller.name, created=False)
-        answer = {"workflow_id": workflow_id, "draft": True, "problem": exc.detail}
-        return json_response(request, answer)
+        done = {"workflow_id": workflow_id, "draft": True, "problem": exc.detail}
+        return json_response(request, done)
     await _store_secrets(view, found, written=outcome)
     ff_records.note_written(view.store, workflow_id, by=caller.name, created=False)
     if draft is not None:
@@ -367,7 +409,14 @@ async def update(request: web.Request) -> web.Response:
     return json_response(request, {"workflow_id": workflow_id, **_written(outcome)})
 
 
-@routes.get(_ONE)
+@routes.get(
+    _ONE,
+    "Flow framework: one workflow's template",
+    role="viewer",
+    patterns=_ID,
+    answers={200: Answer("the template", shapes.FlowWorkflow)},
+    errors=(401, 403, 404),
+)
 @_validation_is_400
 async def get_workflow(request: web.Request) -> web.Response:
     require(request, "viewer")
@@ -394,13 +443,20 @@ async def get_workflow(request: web.Request) -> web.Response:
     return await cached_json(request, build)
 
 
-@routes.delete(_ONE)
+@routes.delete(
+    _ONE,
+    "Flow framework: delete a workflow (a Git commit; a draft is dropped)",
+    role="editor",
+    patterns=_ID,
+    answers={200: Answer("deleted", shapes.FlowDeleted)},
+    errors=(401, 403, 404, 409, 503),
+)
 @_validation_is_400
 async def delete(request: web.Request) -> web.Response:
     caller = require(request, "editor")
     view = request.app[VIEW]
     workflow_id = request.match_info["workflow_id"]
-    answer: dict[str, Any] = {
+    done: dict[str, Any] = {
         "_index": ff_search.INDEX,
         "_id": workflow_id,
         "result": "deleted",
@@ -409,7 +465,7 @@ async def delete(request: web.Request) -> web.Response:
     if _committed(view, workflow_id) is None and ff_records.drop_draft(view.store, workflow_id):
         view.forget_secrets(prefix=f"{workflow_id}.")
         ff_records.forget_written(view.store, workflow_id)
-        return json_response(request, answer)
+        return json_response(request, done)
     writes = request.app[WRITES]
     outcome = await writes.delete(
         store=view.store, caller=caller, kind="Workflow", name=workflow_id
@@ -419,10 +475,22 @@ async def delete(request: web.Request) -> web.Response:
         view.forget_secrets(prefix=f"{workflow_id}.")
         ff_records.forget_written(view.store, workflow_id)
     view.trigger(reason="api write")
-    return json_response(request, {**answer, **_written(outcome)})
+    return json_response(request, {**done, **_written(outcome)})
 
 
-@routes.post(_ONE + "/_provision")
+@routes.post(
+    _ONE + "/_provision",
+    "Flow framework: run the provision graph",
+    description="Each query parameter is a value for the template's ${{ name }} expression "
+    "of that name (as that API takes them); the fields of a JSON body are too. A name given "
+    "both ways is a 400.",
+    role="operator",
+    patterns=_ID,
+    open_query=True,
+    body=json_body(dict[str, Scalar], required=False),
+    answers={200: Answer("started", shapes.FlowRun)},
+    errors=(400, 401, 403, 404, 409, 413, 503),
+)
 @_validation_is_400
 async def provision(request: web.Request) -> web.Response:
     caller = require(request, "operator")
@@ -435,13 +503,20 @@ async def provision(request: web.Request) -> web.Response:
             f"({draft.get('problem')}); update it with a template that validates first"
         )
     assert state is not None
-    params = ff_requests.provision_params(request, await json_body(request))
+    params = ff_requests.provision_params(request, await read_json(request))
     await _applied(view, workflow_id, {})
     execution_id = await _provision(request, caller, workflow_id, params)
-    return json_response(request, {"workflow_id": workflow_id, "execution_id": execution_id})
+    return answer(request, shapes.FlowRun(workflow_id=workflow_id, execution_id=execution_id))
 
 
-@routes.post(_ONE + "/_deprovision")
+@routes.post(
+    _ONE + "/_deprovision",
+    "Flow framework: undo what the last provision made",
+    role="operator",
+    patterns=_ID,
+    answers={200: Answer("started", shapes.FlowRun)},
+    errors=(401, 403, 404, 409, 503),
+)
 @_validation_is_400
 async def deprovision(request: web.Request) -> web.Response:
     caller = require(request, "operator")
@@ -454,10 +529,18 @@ async def deprovision(request: web.Request) -> web.Response:
         caller, "execute", f"Workflow/{workflow_id}", desired=view.desired()
     )
     execution_id = view.deprovision_workflow(name=workflow_id, requested_by=caller.name)
-    return json_response(request, {"workflow_id": workflow_id, "execution_id": execution_id})
+    return answer(request, shapes.FlowRun(workflow_id=workflow_id, execution_id=execution_id))
 
 
-@routes.get(_ONE + "/_status")
+@routes.get(
+    _ONE + "/_status",
+    "Flow framework: provisioning state and resources created",
+    role="viewer",
+    patterns=_ID,
+    query=shapes.StatusQuery,
+    answers={200: Answer("the status", shapes.FlowStatus)},
+    errors=(400, 401, 403, 404),
+)
 @_validation_is_400
 async def status(request: web.Request) -> web.Response:
     require(request, "viewer")
@@ -475,4 +558,4 @@ async def status(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_routes(routes)
+    routes.add_to(app)

@@ -28,8 +28,13 @@ from typing import Any
 
 from aiohttp import web
 
+from reconciler.api.compat import inference_tasks_shapes as shapes
+from reconciler.api.compat.inference_tasks_shapes import DEPLOYMENT_FIELDS
 from reconciler.api.problems import Conflict, NotFound, Unprocessable
-from reconciler.api.state import VIEW, WRITES, json_body, json_response, require
+from reconciler.api.shapes.common import parse
+from reconciler.api.shapes.registry import Answer, RouteTable, json_body
+from reconciler.api.state import VIEW, WRITES, answer, require
+from reconciler.api.state import json_body as read_json
 from reconciler.api.view import SourceInfo
 from reconciler.api.writes import WriteOutcome, follow_write
 from reconciler.drivers.git_writer import GitWriter
@@ -38,22 +43,14 @@ from reconciler.specs.common import DNS_LABEL_PATTERN
 
 TASK_DEPLOY = "inference_deploy"
 TASK_DELETE = "inference_delete"
-DEPLOYMENT_FIELDS = (
-    "project",
-    "cluster",
-    "template",
-    "credential",
-    "endpoint_name",
-    "strategy",
-    "deploy_config",
-    "workers",
-    "suspend",
-)
-"""The Deployment spec fields ``config`` may set (``model`` comes from ``model_id``)."""
 FINAL = ("done", "failed")
 _DNS_LABEL = re.compile(DNS_LABEL_PATTERN)
 
-routes = web.RouteTableDef()
+routes = RouteTable()
+_TASK = {200: Answer("the task", shapes.InferenceTask)}
+_ACCEPTED = {202: Answer("committed; the task follows the reconcile", shapes.InferenceTask)}
+_WRITE_ERRORS = (401, 403, 404, 409, 413, 422, 503)
+_READ_ERRORS = (401, 403, 404, 503)
 
 
 # --- requests ----------------------------------------------------------------------------
@@ -147,27 +144,28 @@ async def _follow(request: web.Request, task: ApiTaskRecord) -> ApiTaskRecord:
     return store.update_api_task(task.id, status=status, result=result)
 
 
-def task_json(task: ApiTaskRecord) -> dict[str, Any]:
+def task_shape(task: ApiTaskRecord) -> shapes.InferenceTask:
     """The reference's ModelDeploymentResponse / ModelDeletionResponse."""
     payload = task.payload
-    return {
-        "task_id": task.id,
-        "model_id": payload.get("model_id"),
-        "status": task.status,
-        "metadata": {
-            "deployment": payload.get("deployment"),
-            "requested_by": payload.get("requested_by"),
-            "write_task_id": payload.get("write_task"),
-            "commit": payload.get("commit"),
-            "branch": payload.get("branch"),
-            "path": payload.get("path"),
-            **dict(task.result or {}),
-        },
+    metadata = {
+        "deployment": payload.get("deployment"),
+        "requested_by": payload.get("requested_by"),
+        "write_task_id": payload.get("write_task"),
+        "commit": payload.get("commit"),
+        "branch": payload.get("branch"),
+        "path": payload.get("path"),
+        **dict(task.result or {}),
     }
+    return shapes.InferenceTask(
+        task_id=task.id,
+        model_id=payload.get("model_id"),
+        status=task.status,
+        metadata=shapes.InferenceTaskMetadata.model_validate(metadata),
+    )
 
 
 async def _answer(request: web.Request, task: ApiTaskRecord, *, status: int = 200) -> web.Response:
-    return json_response(request, task_json(await _follow(request, task)), status=status)
+    return answer(request, task_shape(await _follow(request, task)), status=status)
 
 
 def _task(request: web.Request, kind: str) -> ApiTaskRecord:
@@ -195,10 +193,17 @@ def _latest(request: web.Request, kind: str) -> ApiTaskRecord:
 # --- routes ------------------------------------------------------------------------------
 
 
-@routes.post("/deploy")
+@routes.post(
+    "/deploy",
+    "Inference tasks: deploy a Model (a Deployment committed to Git)",
+    role="editor",
+    body=json_body(shapes.InferenceDeployRequest),
+    answers=_ACCEPTED,
+    errors=_WRITE_ERRORS,
+)
 async def deploy(request: web.Request) -> web.Response:
     caller = require(request, "editor")
-    body = await json_body(request)
+    body = await read_json(request)
     model_id = _model_id(body, ("model_id", "config"))
     view = request.app[VIEW]
     desired = view.desired()
@@ -253,14 +258,18 @@ async def _accepted(
     return await _answer(request, task, status=202)
 
 
-@routes.post("/delete")
+@routes.post(
+    "/delete",
+    "Inference tasks: delete a Model's Deployment (a Git commit)",
+    role="editor",
+    body=json_body(shapes.InferenceDeleteRequest),
+    answers=_ACCEPTED,
+    errors=_WRITE_ERRORS,
+)
 async def delete(request: web.Request) -> web.Response:
     caller = require(request, "editor")
-    body = await json_body(request)
-    model_id = _model_id(body, ("model_id", "name"))
-    wanted = body.get("name")
-    if wanted is not None and not isinstance(wanted, str):
-        raise Unprocessable("name: expected a Deployment's name")
+    asked = parse(shapes.InferenceDeleteRequest, await read_json(request))
+    model_id, wanted = asked.model_id, asked.name
     view = request.app[VIEW]
     serving = sorted(
         state.name
@@ -290,29 +299,53 @@ async def delete(request: web.Request) -> web.Response:
     )
 
 
-@routes.get("/deploy/{task_id}")
+@routes.get(
+    "/deploy/{task_id}",
+    "Inference tasks: one deployment task",
+    role="viewer",
+    answers=_TASK,
+    errors=_READ_ERRORS,
+)
 async def get_deploy_task(request: web.Request) -> web.Response:
     require(request, "viewer")
     return await _answer(request, _task(request, TASK_DEPLOY))
 
 
-@routes.get("/deploy-status/{model_id}")
+@routes.get(
+    "/deploy-status/{model_id}",
+    "Inference tasks: a model's latest deployment task",
+    role="viewer",
+    answers=_TASK,
+    errors=_READ_ERRORS,
+)
 async def get_model_deploy_status(request: web.Request) -> web.Response:
     require(request, "viewer")
     return await _answer(request, _latest(request, TASK_DEPLOY))
 
 
-@routes.get("/delete/{task_id}")
+@routes.get(
+    "/delete/{task_id}",
+    "Inference tasks: one deletion task",
+    role="viewer",
+    answers=_TASK,
+    errors=_READ_ERRORS,
+)
 async def get_delete_task(request: web.Request) -> web.Response:
     require(request, "viewer")
     return await _answer(request, _task(request, TASK_DELETE))
 
 
-@routes.get("/delete-status/{model_id}")
+@routes.get(
+    "/delete-status/{model_id}",
+    "Inference tasks: a model's latest deletion task",
+    role="viewer",
+    answers=_TASK,
+    errors=_READ_ERRORS,
+)
 async def get_model_delete_status(request: web.Request) -> web.Response:
     require(request, "viewer")
     return await _answer(request, _latest(request, TASK_DELETE))
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_routes(routes)
+    routes.add_to(app)

@@ -28,6 +28,7 @@ from aiohttp import web
 from reconciler.api.auth import Caller
 from reconciler.api.compat import wizard_flows as flows
 from reconciler.api.compat import wizard_forms
+from reconciler.api.compat import wizard_shapes as shapes
 from reconciler.api.compat import wizard_specs as specs
 from reconciler.api.compat.wizard_drafts import (
     WIZARD_DRAFTS,
@@ -41,7 +42,10 @@ from reconciler.api.problems import (
     NotFound,
     Unprocessable,
 )
-from reconciler.api.state import VIEW, WRITES, json_body, json_response, require
+from reconciler.api.shapes.common import RequestShape
+from reconciler.api.shapes.registry import Answer, Body, Handler, RouteTable, json_body
+from reconciler.api.state import VIEW, WRITES, answer, require
+from reconciler.api.state import json_body as read_json
 from reconciler.api.writes import follow_write
 from reconciler.drivers.git_source import GitSourceError
 from reconciler.engine.records import ApiTaskRecord
@@ -59,7 +63,21 @@ SHOWN_STATUS: Mapping[str, str] = {
     "expired": "expired",
 }
 
-routes = web.RouteTableDef()
+routes = RouteTable()
+_STEP_ERRORS = (401, 403, 404, 409, 413, 422, 503)
+_WORKFLOW = {200: Answer("the workflow", shapes.WizardWorkflow)}
+
+
+def _step_route(path: str, summary: str, first: type[RequestShape]) -> Callable[[Handler], Handler]:
+    """Declare one wizard's step route: its first step's body, or a later step's."""
+    return routes.post(
+        path,
+        summary + "; the triggering step commits the spec",
+        role="editor",
+        body=json_body(first | shapes.WizardLaterStep),
+        answers=_WORKFLOW,
+        errors=_STEP_ERRORS,
+    )
 Prepare = Callable[[flows.Flow, dict[str, Any], Mapping[str, Any]], None]
 """Run on a step's fields once they are checked, before they are saved; given what the
 draft held before this step."""
@@ -148,19 +166,19 @@ def _answer(request: web.Request, task: ApiTaskRecord, message: str) -> web.Resp
         kind, _, name = str(result["target"]).partition("/")
         current = request.app[VIEW].object_status(f"{kind}/{name}") or {}
         steps["security_scan_result"] = current.get("scan")
-    body = {
-        "object": "workflow.get",
-        "code": 200,
-        "message": message,
-        "workflow_id": task.id,
-        "workflow_type": task.payload.get("flow"),
-        "status": SHOWN_STATUS.get(task.status, task.status),
-        "current_step": int(result.get("current_step") or 0),
-        "total_steps": int(task.payload.get("total_steps") or 0),
-        "reason": result.get("reason"),
-        "workflow_steps": steps,
-    }
-    return json_response(request, body)
+    body = shapes.WizardWorkflow(
+        object="workflow.get",
+        code=200,
+        message=message,
+        workflow_id=task.id,
+        workflow_type=task.payload.get("flow"),
+        status=SHOWN_STATUS.get(task.status, task.status),
+        current_step=int(result.get("current_step") or 0),
+        total_steps=int(task.payload.get("total_steps") or 0),
+        reason=result.get("reason"),
+        workflow_steps=shapes.WizardSteps.model_validate(steps),
+    )
+    return answer(request, body)
 
 
 # --- one step ----------------------------------------------------------------------------
@@ -284,32 +302,60 @@ async def _trigger(
 # --- routes ------------------------------------------------------------------------------
 
 
-@routes.post("/models/cloud-model-workflow")
+@_step_route(
+    "/models/cloud-model-workflow",
+    "Wizard: a step of add-cloud-model",
+    shapes.WizardCloudModelFirst,
+)
 async def cloud_model_workflow(request: web.Request) -> web.Response:
-    return await _step(request, await json_body(request), flow=flows.ADD_CLOUD_MODEL)
+    return await _step(request, await read_json(request), flow=flows.ADD_CLOUD_MODEL)
 
 
-@routes.post("/models/local-model-workflow")
+@_step_route(
+    "/models/local-model-workflow",
+    "Wizard: a step of add-local-model",
+    shapes.WizardLocalModelFirst,
+)
 async def local_model_workflow(request: web.Request) -> web.Response:
-    return await _step(request, await json_body(request), flow=flows.ADD_LOCAL_MODEL)
+    return await _step(request, await read_json(request), flow=flows.ADD_LOCAL_MODEL)
 
 
-@routes.post("/models/deploy-workflow")
+@_step_route(
+    "/models/deploy-workflow",
+    "Wizard: a step of deploy-cloud-model or deploy-local-model (by the Model's source)",
+    shapes.WizardDeployFirst,
+)
 async def deploy_workflow(request: web.Request) -> web.Response:
-    return await _step(request, await json_body(request), flow=None)
+    return await _step(request, await read_json(request), flow=None)
 
 
-@routes.post("/models/security-scan")
+@_step_route(
+    "/models/security-scan",
+    "Wizard: security-scan of a Model",
+    shapes.WizardScanFirst,
+)
 async def security_scan(request: web.Request) -> web.Response:
-    return await _step(request, await json_body(request), flow=flows.SECURITY_SCAN)
+    return await _step(request, await read_json(request), flow=flows.SECURITY_SCAN)
 
 
-@routes.post("/endpoints/add-worker")
+@_step_route(
+    "/endpoints/add-worker",
+    "Wizard: add-worker (more concurrency for a Deployment)",
+    shapes.WizardAddWorkerFirst,
+)
 async def add_worker(request: web.Request) -> web.Response:
-    return await _step(request, await json_body(request), flow=flows.ADD_WORKER)
+    return await _step(request, await read_json(request), flow=flows.ADD_WORKER)
 
 
-@routes.post("/clusters/clusters")
+@routes.post(
+    "/clusters/clusters",
+    "Wizard: add-cluster, a multipart form; the kubeconfig goes to the secret store, never "
+    "to Git",
+    role="editor",
+    body=Body({"multipart/form-data": shapes.WizardClusterForm}),
+    answers=_WORKFLOW,
+    errors=_STEP_ERRORS,
+)
 async def add_cluster(request: web.Request) -> web.Response:
     require(request, "editor")
     body, kubeconfig = await wizard_forms.cluster_form(request)
@@ -335,7 +381,13 @@ async def add_cluster(request: web.Request) -> web.Response:
     return await _step(request, body, flow=flows.ADD_CLUSTER, prepare=store_kubeconfig)
 
 
-@routes.get("/workflows/{workflow_id}")
+@routes.get(
+    "/workflows/{workflow_id}",
+    "Wizard: a workflow's steps and, once triggered, its reconcile",
+    role="viewer",
+    answers=_WORKFLOW,
+    errors=(401, 403, 404),
+)
 async def get_workflow(request: web.Request) -> web.Response:
     require(request, "viewer")
     view, drafts = request.app[VIEW], request.app[WIZARD_DRAFTS]
@@ -362,4 +414,4 @@ def add_routes(app: web.Application, *, drafts: Drafts | None = None) -> None:
     chosen = drafts or Drafts()
     chosen.on_expired = functools.partial(_forget_upload, app)
     app[WIZARD_DRAFTS] = chosen
-    app.router.add_routes(routes)
+    routes.add_to(app)

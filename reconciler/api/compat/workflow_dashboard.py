@@ -41,9 +41,13 @@ from aiohttp import web
 from reconciler.api import project_access
 from reconciler.api.compat import workflow_dashboard_fields as fields
 from reconciler.api.compat import workflow_dashboard_resources as resources
+from reconciler.api.compat import workflow_dashboard_shapes as shapes
 from reconciler.api.documents import API_TASK_WORKFLOW_RUN, stamp
 from reconciler.api.problems import BadRequest, Conflict, NotFound, Unprocessable
-from reconciler.api.state import VIEW, WRITES, cached_json, json_body, json_response, require
+from reconciler.api.shapes.common import parse
+from reconciler.api.shapes.registry import Answer, RouteTable, json_body
+from reconciler.api.state import VIEW, WRITES, answer, cached_json, require
+from reconciler.api.state import json_body as read_json
 from reconciler.api.view import DaemonView
 from reconciler.core import run_targets
 from reconciler.core.diff import ObjectState
@@ -88,7 +92,9 @@ AWAITING_GRAPH = {"nodes": [{"id": "awaiting_graph", "type": "noop"}], "edges": 
 _DNS_LABEL = re.compile(DNS_LABEL_PATTERN)
 _LOG_LINE = re.compile(r"^(\S+T(\d\d:\d\d:\d\d)\S*) (INFO|WARNING|ERROR) (.*)$")
 
-routes = web.RouteTableDef()
+routes = RouteTable()
+_WID = "/api/workflows/{workflowId}"
+_EID = _WID + "/executions/{executionId}"
 
 
 # --- shapes ------------------------------------------------------------------------------
@@ -126,61 +132,59 @@ def _execution(
     record: ExecutionRecord,
     runs: Mapping[str, Mapping[str, Any]],
     environments: Mapping[str, str] | None = None,
-) -> dict[str, Any]:
+) -> shapes.DashboardExecution:
     """One execution; ``environment`` and ``cluster`` say where it ran (the environment
     asked for, else the one of the cluster it targeted)."""
     start = record.started_at or record.created_at
-    data: dict[str, Any] = {
-        "id": record.id,
-        "workflowId": record.name,
-        "status": EXECUTION_STATUS[record.status],
-        "startTime": stamp(start),
-        "endTime": stamp(record.finished_at),
-        "duration": _duration(start, record.finished_at),
-        "executor": _executor(record, runs),
-    }
+    data = shapes.DashboardExecution(
+        id=record.id,
+        workflow_id=record.name,
+        status=EXECUTION_STATUS[record.status],
+        start_time=stamp(start),
+        end_time=stamp(record.finished_at),
+        duration=_duration(start, record.finished_at),
+        executor=_executor(record, runs),
+    )
     if record.error:
-        data["error"] = record.error
+        data.error = record.error
     run = runs.get(record.id)
     cluster = record.chain.cluster
     environment = (run or {}).get("environment") or (environments or {}).get(cluster or "")
     if environment:
-        data["environment"] = environment
+        data.environment = str(environment)
     if cluster:
-        data["cluster"] = cluster
+        data.cluster = cluster
     return data
 
 
-def _log_entries(text: str) -> list[dict[str, str]]:
-    entries: list[dict[str, str]] = []
+def _log_entries(text: str) -> list[shapes.DashboardLogLine]:
+    entries: list[shapes.DashboardLogLine] = []
     for line in text.splitlines():
         found = _LOG_LINE.match(line)
         if found is None:
             if line.strip():
-                entries.append({"timestamp": "", "level": "info", "message": line})
+                entries.append(shapes.DashboardLogLine(timestamp="", level="info", message=line))
             continue
         entries.append(
-            {
-                "timestamp": found.group(2),
-                "level": found.group(3).lower(),
-                "message": found.group(4),
-            }
+            shapes.DashboardLogLine(
+                timestamp=found.group(2), level=found.group(3).lower(), message=found.group(4)
+            )
         )
     return entries
 
 
-def _step_execution(step: StepRecord, kept: LogPolicy) -> dict[str, Any]:
+def _step_execution(step: StepRecord, kept: LogPolicy) -> shapes.DashboardStepExecution:
     """One step of an execution, with the log lines its Workflow keeps."""
-    data: dict[str, Any] = {
-        "name": step.node_id,
-        "status": STEP_STATUS[step.status],
-        "startTime": stamp(step.started_at),
-        "endTime": stamp(step.finished_at),
-        "duration": _duration(step.started_at, step.finished_at),
-        "logs": _log_entries(kept.apply(step.logs)),
-    }
+    data = shapes.DashboardStepExecution(
+        name=step.node_id,
+        status=STEP_STATUS[step.status],
+        start_time=stamp(step.started_at),
+        end_time=stamp(step.finished_at),
+        duration=_duration(step.started_at, step.finished_at),
+        logs=_log_entries(kept.apply(step.logs)),
+    )
     if step.error:
-        data["error"] = step.error
+        data.error = step.error
     return data
 
 
@@ -193,20 +197,20 @@ def _display_name(state: ObjectState) -> str:
     return str(state.annotations.get(NAME_ANNOTATION) or state.name)
 
 
-def _summary(state: ObjectState, store: Store) -> dict[str, Any]:
+def _summary(state: ObjectState, store: Store) -> shapes.DashboardWorkflowSummary:
     spec = state.spec
     last = _executions_of(store, state.name, limit=20)
-    return {
-        "id": state.name,
-        "name": _display_name(state),
-        "description": str(spec.get("description") or ""),
-        "status": "inactive" if state.suspended else "active",
-        "priority": str(spec.get("priority") or "medium"),
-        "lastRun": stamp(last[0].started_at or last[0].created_at) if last else None,
-    }
+    return shapes.DashboardWorkflowSummary(
+        id=state.name,
+        name=_display_name(state),
+        description=str(spec.get("description") or ""),
+        status="inactive" if state.suspended else "active",
+        priority=str(spec.get("priority") or "medium"),
+        last_run=stamp(last[0].started_at or last[0].created_at) if last else None,
+    )
 
 
-def _config(state: ObjectState, view: DaemonView) -> dict[str, Any]:
+def _config(state: ObjectState, view: DaemonView) -> shapes.DashboardConfig:
     """The reference's WorkflowConfig of a Workflow: its run settings, the compute its
     graph asks for, which notification channels its events go to and which events."""
     spec = state.spec
@@ -214,28 +218,30 @@ def _config(state: ObjectState, view: DaemonView) -> dict[str, Any]:
     profile, asked = resources.compute_of(spec, view.desired(), view.store)
     retrying = config.get("retry_enabled") is not False
     notifications = config.get("notifications") or {}
-    data: dict[str, Any] = {
-        "timeout": config.get("timeout"),
-        "retries": int(config.get("retries") or 0) if retrying else 0,
-        "retryDelay": config.get("retry_delay") or "30s",
-        "computeProfile": profile,
-        "resources": asked,
-        "notifications": fields.notified_channels(spec, view.notification_defaults()),
-        "notificationEvents": [str(e) for e in notifications.get("events") or []],
-    }
+    data = shapes.DashboardConfig(
+        timeout=config.get("timeout"),
+        retries=int(config.get("retries") or 0) if retrying else 0,
+        retry_delay=config.get("retry_delay") or "30s",
+        compute_profile=profile,
+        resources=shapes.DashboardResources(**asked),
+        notifications=shapes.DashboardChannels(
+            **fields.notified_channels(spec, view.notification_defaults())
+        ),
+        notification_events=[str(e) for e in notifications.get("events") or []],
+    )
     schedule = config.get("schedule")
     if isinstance(schedule, Mapping):
-        data["schedule"] = {
-            "type": "cron",
-            "cron": schedule.get("cron"),
-            "description": f"cron {schedule.get('cron')} ({schedule.get('timezone') or 'UTC'})",
-            "skipOnFailure": bool(schedule.get("skip_on_failure")),
-            "catchUp": bool(schedule.get("catch_up")),
-        }
+        data.schedule = shapes.DashboardSchedule(
+            type="cron",
+            cron=schedule.get("cron"),
+            description=f"cron {schedule.get('cron')} ({schedule.get('timezone') or 'UTC'})",
+            skip_on_failure=bool(schedule.get("skip_on_failure")),
+            catch_up=bool(schedule.get("catch_up")),
+        )
     return data
 
 
-async def _detail(state: ObjectState, view: DaemonView) -> dict[str, Any]:
+async def _detail(state: ObjectState, view: DaemonView) -> shapes.DashboardWorkflow:
     """``creator`` and ``createdAt``: the author and time of the commit that first added
     the workflow's file (else of the commit its first execution ran at)."""
     store = view.store
@@ -247,11 +253,11 @@ async def _detail(state: ObjectState, view: DaemonView) -> dict[str, Any]:
     for node in [] if _awaits_graph(state) else graph.get("nodes") or []:
         step = latest_steps.get(str(node.get("id")))
         steps.append(
-            {
-                "name": str(node.get("id")),
-                "status": STEP_STATUS[step.status] if step else "pending",
-                "duration": _duration(step.started_at, step.finished_at) if step else None,
-            }
+            shapes.DashboardStep(
+                name=str(node.get("id")),
+                status=STEP_STATUS[step.status] if step else "pending",
+                duration=_duration(step.started_at, step.finished_at) if step else None,
+            )
         )
     origin = await view.origin_of("Workflow", state.name)
     creator: str | None
@@ -261,18 +267,18 @@ async def _detail(state: ObjectState, view: DaemonView) -> dict[str, Any]:
         first = store.list_executions(kind="Workflow", name=state.name, limit=1, oldest_first=True)
         creator = (await view.author_of(first[0].revision)) if first else None
         created = stamp(first[0].created_at) if first else None
-    return {
-        **_summary(state, store),
-        "creator": creator,
-        "createdAt": created,
-        "environments": [str(e) for e in spec.get("environments") or []],
-        "environmentStrategy": spec.get("environment_strategy") or "ordered",
-        "traceLevel": fields.trace_level_of(spec),
-        "options": fields.options_of(spec),
-        "tags": [str(t) for t in spec.get("tags") or []],
-        "steps": steps,
-        "config": _config(state, view),
-    }
+    return shapes.DashboardWorkflow(
+        **dict(_summary(state, store)),
+        creator=creator,
+        created_at=created,
+        environments=[str(e) for e in spec.get("environments") or []],
+        environment_strategy=spec.get("environment_strategy") or "ordered",
+        trace_level=fields.trace_level_of(spec),
+        options=shapes.DashboardOptionsState.model_validate(fields.options_of(spec)),
+        tags=[str(t) for t in spec.get("tags") or []],
+        steps=steps,
+        config=_config(state, view),
+    )
 
 
 # --- routes ------------------------------------------------------------------------------
@@ -299,7 +305,18 @@ def _number(request: web.Request, name: str, default: int, low: int, high: int) 
     return int(text)
 
 
-@routes.get("/api/workflows")
+_AUTH = (401, 403)
+_WRITE_ERRORS = (401, 403, 404, 409, 413, 422, 503)
+
+
+@routes.get(
+    "/api/workflows",
+    "Workflow dashboard: workflows with status, priority, search, paging",
+    role="viewer",
+    query=shapes.WorkflowsQuery,
+    answers={200: Answer("a page", shapes.DashboardWorkflowPage)},
+    errors=_AUTH,
+)
 async def list_workflows(request: web.Request) -> web.Response:
     require(request, "viewer")
     status = request.query.get("status")
@@ -322,45 +339,53 @@ async def list_workflows(request: web.Request) -> web.Response:
         items = [
             i
             for i in items
-            if (status is None or i["status"] == status)
-            and (priority is None or i["priority"] == priority)
-            and (not search or search in i["name"].lower() or search in i["description"].lower())
+            if (status is None or i.status == status)
+            and (priority is None or i.priority == priority)
+            and (not search or search in i.name.lower() or search in i.description.lower())
         ]
         start = (page - 1) * size
-        return {"workflows": items[start : start + size], "total": len(items),
-                "page": page, "pageSize": size}  # fmt: skip
+        return shapes.DashboardWorkflowPage(
+            workflows=items[start : start + size], total=len(items), page=page, page_size=size
+        ).as_json()
 
     return await cached_json(request, build)
 
 
-@routes.get("/api/workflows/{workflowId}")
+@routes.get(
+    _WID,
+    "Workflow dashboard: one workflow",
+    role="viewer",
+    answers={200: Answer("the workflow", shapes.DashboardWorkflow)},
+    errors=(*_AUTH, 404),
+)
 async def get_workflow(request: web.Request) -> web.Response:
     require(request, "viewer")
 
     async def build() -> dict[str, Any]:
-        return await _detail(_workflow(request), request.app[VIEW])
+        return (await _detail(_workflow(request), request.app[VIEW])).as_json()
 
     return await cached_json(request, build)
 
 
-@routes.post("/api/workflows/{workflowId}/execute")
+@routes.post(
+    _WID + "/execute",
+    "Workflow dashboard: run a workflow (trigger api)",
+    role="operator",
+    body=json_body(shapes.DashboardExecuteRequest, required=False),
+    answers={201: Answer("started", shapes.DashboardExecuteAnswer)},
+    errors=_WRITE_ERRORS,
+)
 async def execute(request: web.Request) -> web.Response:
     caller = require(request, "operator")
     view = request.app[VIEW]
     state = _workflow(request)
-    body = await json_body(request)
-    unknown = sorted(set(body) - {"environment", "parameters"})
-    if unknown:
-        raise Unprocessable(f"unknown field {unknown[0]!r}; execute takes environment, parameters")
-    environment = body.get("environment")
-    parameters = body.get("parameters") or {}
-    if environment is not None and not isinstance(environment, str):
-        raise Unprocessable("environment must be a string")
-    if not isinstance(parameters, dict):
-        raise Unprocessable("parameters must be an object")
+    asked = parse(shapes.DashboardExecuteRequest, await read_json(request))
     project_access.authorize_object(caller, "execute", state.key, desired=view.desired())
     execution_id = view.start_workflow(
-        name=state.name, params=parameters, requested_by=caller.name, environment=environment
+        name=state.name,
+        params=dict(asked.parameters or {}),
+        requested_by=caller.name,
+        environment=asked.environment,
     )
     record = view.store.get_execution(execution_id)
     durations = [
@@ -372,17 +397,24 @@ async def execute(request: web.Request) -> web.Response:
     if durations:
         mean = int(sum(durations) / len(durations))
         estimate = f"{mean // 3600:02d}:{mean % 3600 // 60:02d}:{mean % 60:02d}"
-    answer = {
-        "executionId": record.id,
-        "workflowId": state.name,
-        "status": EXECUTION_STATUS[record.status],
-        "startTime": stamp(record.started_at or record.created_at),
-        "estimatedDuration": estimate,
-    }
-    return json_response(request, answer, status=201)
+    started = shapes.DashboardExecuteAnswer(
+        execution_id=record.id,
+        workflow_id=state.name,
+        status=EXECUTION_STATUS[record.status],
+        start_time=stamp(record.started_at or record.created_at),
+        estimated_duration=estimate,
+    )
+    return answer(request, started, status=201)
 
 
-@routes.get("/api/workflows/{workflowId}/executions")
+@routes.get(
+    _WID + "/executions",
+    "Workflow dashboard: a workflow's executions, newest first",
+    role="viewer",
+    query=shapes.ExecutionsQuery,
+    answers={200: Answer("a page", shapes.DashboardExecutionPage)},
+    errors=(*_AUTH, 404),
+)
 async def list_executions(request: web.Request) -> web.Response:
     require(request, "viewer")
     status = request.query.get("status")
@@ -399,7 +431,9 @@ async def list_executions(request: web.Request) -> web.Response:
         runs = _runs(store)
         places = _environment_of(request.app[VIEW], state)
         page = [_execution(r, runs, places) for r in every[offset : offset + limit]]
-        return {"executions": page, "total": len(every), "limit": limit, "offset": offset}
+        return shapes.DashboardExecutionPage(
+            executions=page, total=len(every), limit=limit, offset=offset
+        ).as_json()
 
     return await cached_json(request, build)
 
@@ -413,7 +447,13 @@ def _own_execution(request: web.Request) -> ExecutionRecord:
     return record
 
 
-@routes.get("/api/workflows/{workflowId}/executions/{executionId}")
+@routes.get(
+    _EID,
+    "Workflow dashboard: one execution with step logs",
+    role="viewer",
+    answers={200: Answer("the execution", shapes.DashboardExecution)},
+    errors=(*_AUTH, 404),
+)
 async def get_execution(request: web.Request) -> web.Response:
     require(request, "viewer")
 
@@ -422,16 +462,21 @@ async def get_execution(request: web.Request) -> web.Response:
         view = request.app[VIEW]
         state = _workflow(request)
         kept = policy_of(state.spec)
-        return {
-            **_execution(record, _runs(view.store), _environment_of(view, state)),
-            "stepExecutions": [_step_execution(s, kept) for s in view.store.get_steps(record.id)],
-            "parameters": dict(record.params),
-        }
+        found = _execution(record, _runs(view.store), _environment_of(view, state))
+        found.step_executions = [_step_execution(s, kept) for s in view.store.get_steps(record.id)]
+        found.parameters = dict(record.params)
+        return found.as_json()
 
     return await cached_json(request, build)
 
 
-@routes.post("/api/workflows/{workflowId}/executions/{executionId}/cancel")
+@routes.post(
+    _EID + "/cancel",
+    "Workflow dashboard: cancel at the next step boundary",
+    role="operator",
+    answers={200: Answer("cancelling", shapes.DashboardCancel)},
+    errors=(*_AUTH, 404, 409),
+)
 async def cancel(request: web.Request) -> web.Response:
     caller = require(request, "operator")
     record = _own_execution(request)
@@ -441,14 +486,14 @@ async def cancel(request: web.Request) -> web.Response:
     report = request.app[VIEW].cancel(record.id)
     if not report.accepted:
         raise Conflict(f"execution {record.id} already finished ({record.status})")
-    answer = {
-        "success": True,
-        "message": "Execution cancellation requested",
-        "detail": report.message(),
-        "executionId": record.id,
-        "status": "cancelling" if report.state == "cancelling" else "cancelled",
-    }
-    return json_response(request, answer)
+    cancelling = shapes.DashboardCancel(
+        success=True,
+        message="Execution cancellation requested",
+        detail=report.message(),
+        execution_id=record.id,
+        status="cancelling" if report.state == "cancelling" else "cancelled",
+    )
+    return answer(request, cancelling)
 
 
 def _annotation_change(workflow_id: str, body: Mapping[str, Any]) -> dict[str, str | None]:
@@ -519,11 +564,18 @@ def _created_document(body: Mapping[str, Any]) -> dict[str, Any]:
             "spec": ordered}  # fmt: skip
 
 
-@routes.post("/api/workflows")
+@routes.post(
+    "/api/workflows",
+    "Workflow dashboard: create a workflow (a Git commit)",
+    role="editor",
+    body=json_body(shapes.DashboardCreateRequest),
+    answers={201: Answer("committed", shapes.DashboardCreateAnswer)},
+    errors=(401, 403, 409, 413, 422, 503),
+)
 async def create_workflow(request: web.Request) -> web.Response:
     caller = require(request, "editor")
     view = request.app[VIEW]
-    body = await json_body(request)
+    body = await read_json(request)
     document = _created_document(body)
     name = document["metadata"]["name"]
     _notifications_reach_somewhere(view, name, body, document["spec"])
@@ -534,27 +586,34 @@ async def create_workflow(request: web.Request) -> web.Response:
     )
     view.trigger(reason="api write")
     spec = document["spec"]
-    answer = {
-        "id": name,
-        "name": body["name"],
-        "description": str(spec.get("description") or ""),
-        "status": "inactive" if spec.get("suspend") else "active",
-        "priority": str(spec.get("priority") or "medium"),
-        "creator": caller.name,
-        "createdAt": stamp(outcome.task.created_at),
-        "commit": outcome.commit,
-        "branch": outcome.branch,
-        "taskId": outcome.task.id,
-    }
-    return json_response(request, answer, status=201)
+    created = shapes.DashboardCreateAnswer(
+        id=name,
+        name=body["name"],
+        description=str(spec.get("description") or ""),
+        status="inactive" if spec.get("suspend") else "active",
+        priority=str(spec.get("priority") or "medium"),
+        creator=caller.name,
+        created_at=stamp(outcome.task.created_at),
+        commit=outcome.commit,
+        branch=outcome.branch,
+        task_id=outcome.task.id,
+    )
+    return answer(request, created, status=201)
 
 
-@routes.put("/api/workflows/{workflowId}")
+@routes.put(
+    _WID,
+    "Workflow dashboard: update a workflow (a Git commit)",
+    role="editor",
+    body=json_body(shapes.DashboardUpdateRequest, required=False),
+    answers={200: Answer("committed", shapes.DashboardUpdateAnswer)},
+    errors=_WRITE_ERRORS,
+)
 async def update_workflow(request: web.Request) -> web.Response:
     caller = require(request, "editor")
     view = request.app[VIEW]
     state = _workflow(request)
-    body = await json_body(request)
+    body = await read_json(request)
     change = fields.spec_change(body, verb="update")
     notes = _annotation_change(state.name, body)
     spec = change.apply(state.spec)
@@ -584,21 +643,27 @@ async def update_workflow(request: web.Request) -> web.Response:
         store=view.store, caller=caller, kind="Workflow", name=state.name, change=edit
     )
     view.trigger(reason="api write")
-    answer = {
-        "id": state.name,
-        "name": body.get("name", _display_name(state)),
-        "description": str(spec.get("description") or ""),
-        "status": "inactive" if spec.get("suspend") else "active",
-        "priority": str(spec.get("priority") or "medium"),
-        "updatedAt": stamp(outcome.task.updated_at),
-        "commit": outcome.commit,
-        "branch": outcome.branch,
-        "taskId": outcome.task.id,
-    }
-    return json_response(request, answer)
+    updated = shapes.DashboardUpdateAnswer(
+        id=state.name,
+        name=body.get("name", _display_name(state)),
+        description=str(spec.get("description") or ""),
+        status="inactive" if spec.get("suspend") else "active",
+        priority=str(spec.get("priority") or "medium"),
+        updated_at=stamp(outcome.task.updated_at),
+        commit=outcome.commit,
+        branch=outcome.branch,
+        task_id=outcome.task.id,
+    )
+    return answer(request, updated)
 
 
-@routes.delete("/api/workflows/{workflowId}")
+@routes.delete(
+    _WID,
+    "Workflow dashboard: delete a workflow (a Git commit)",
+    role="editor",
+    answers={200: Answer("committed", shapes.DashboardDeleteAnswer)},
+    errors=(401, 403, 404, 409, 503),
+)
 async def delete_workflow(request: web.Request) -> web.Response:
     caller = require(request, "editor")
     view = request.app[VIEW]
@@ -607,15 +672,15 @@ async def delete_workflow(request: web.Request) -> web.Response:
         store=view.store, caller=caller, kind="Workflow", name=state.name
     )
     view.trigger(reason="api write")
-    answer = {
-        "success": True,
-        "message": "Workflow deleted successfully",
-        "commit": outcome.commit,
-        "branch": outcome.branch,
-        "taskId": outcome.task.id,
-    }
-    return json_response(request, answer)
+    deleted = shapes.DashboardDeleteAnswer(
+        success=True,
+        message="Workflow deleted successfully",
+        commit=outcome.commit,
+        branch=outcome.branch,
+        task_id=outcome.task.id,
+    )
+    return answer(request, deleted)
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_routes(routes)
+    routes.add_to(app)
