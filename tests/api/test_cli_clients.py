@@ -35,21 +35,26 @@ def _cli(*args: str, url: str, token: str | None = None) -> subprocess.Completed
     )
 
 
-def test_status_and_trigger_against_a_configured_daemon(
-    tmp_path: Path, make_git_remote: MakeGitRemote
-) -> None:
-    remote = make_git_remote(files=API_SEED)
+def start_api_daemon(tmp_path: Path, remote: Path) -> tuple[DaemonProcess, str]:
+    """A ``reconciler run`` process serving the API on ``remote``, and the API's URL."""
     secrets = tmp_path / "secrets"
     secrets.mkdir()
     (secrets / "webhook-hmac").write_text("whsec-3f9a1c77e2\n")
     (secrets / "openai-api-key").write_text("sk-test-value-never-printed\n")
     state = tmp_path / "state"
     config = write_api_config(
-        tmp_path / "reconciler.yaml", remote=remote.path, state_dir=state, secrets_dir=secrets
+        tmp_path / "reconciler.yaml", remote=remote, state_dir=state, secrets_dir=secrets
     )
     daemon = DaemonProcess(config, state, tmp_path / "daemon.log", daemon_env()).start()
+    return daemon, f"http://127.0.0.1:{wait_for('the API to listen', lambda: _port(daemon))}"
+
+
+def test_status_and_trigger_against_a_configured_daemon(
+    tmp_path: Path, make_git_remote: MakeGitRemote
+) -> None:
+    remote = make_git_remote(files=API_SEED)
+    daemon, url = start_api_daemon(tmp_path, remote.path)
     try:
-        url = f"http://127.0.0.1:{wait_for('the API to listen', lambda: _port(daemon))}"
 
         def train_ready() -> bool:
             done = _cli("status", "Workflow/train", url=url, token=TOKENS["viewer"])

@@ -12,17 +12,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.api.conftest import API_SEED, TOKENS, write_api_config
-from tests.api.test_cli_clients import _cli, _port
+from tests.api.conftest import API_SEED, TOKENS
+from tests.api.test_cli_clients import _cli, start_api_daemon
 from tests.conftest import MakeGitRemote
-from tests.daemon.backlog import DEPLOYMENT, MODEL
-from tests.daemon.harness import DaemonProcess, daemon_env, wait_for
+from tests.daemon.backlog import deployment, model
+from tests.daemon.harness import wait_for
 
 FILES = {
     **API_SEED,
-    "waits.yaml": MODEL.format(name="lost")
-    + "---\n"
-    + DEPLOYMENT.format(name="serve-lost", model="lost"),
+    "waits.yaml": model("lost") + "---\n" + deployment("serve-lost", model="lost"),
 }
 
 
@@ -30,16 +28,8 @@ def test_explain_says_what_an_object_waits_for_and_what_to_do(
     tmp_path: Path, make_git_remote: MakeGitRemote
 ) -> None:
     remote = make_git_remote(files=FILES)
-    secrets = tmp_path / "secrets"
-    secrets.mkdir()
-    (secrets / "webhook-hmac").write_text("whsec-3f9a1c77e2\n")
-    state = tmp_path / "state"
-    config = write_api_config(
-        tmp_path / "reconciler.yaml", remote=remote.path, state_dir=state, secrets_dir=secrets
-    )
-    daemon = DaemonProcess(config, state, tmp_path / "daemon.log", daemon_env()).start()
+    daemon, url = start_api_daemon(tmp_path, remote.path)
     try:
-        url = f"http://127.0.0.1:{wait_for('the API to listen', lambda: _port(daemon))}"
         viewer = TOKENS["viewer"]
 
         def explained() -> dict[str, object] | None:

@@ -14,7 +14,7 @@ kind: Model
 metadata: {{name: {name}}}
 spec:
   modality: embedding
-  source: {{provider_type: disk, uri: /nonexistent/backlog/{name}}}
+  source: {{provider_type: disk, uri: {uri}}}
   security_scan: skip
 """
 
@@ -25,7 +25,7 @@ metadata: {{name: {name}}}
 spec:
   model: {model}
   cluster: local
-  template: text-embeddings
+  template: {template}
   endpoint_name: {name}
   deploy_config: {{concurrent_requests: 1, avg_sequence_length: 1, avg_context_length: 16}}
   workers: 1
@@ -34,15 +34,25 @@ spec:
 PER_FILE = 100
 
 
+def model(name: str, *, uri: str | None = None) -> str:
+    """A disk Model; by default at a path that does not exist (its chain stalls)."""
+    return MODEL.format(name=name, uri=uri or f"/nonexistent/backlog/{name}")
+
+
+def deployment(name: str, *, model: str, template: str = "text-embeddings") -> str:
+    """A Deployment of ``model`` on the local Cluster, one worker."""
+    return DEPLOYMENT.format(name=name, model=model, template=template)
+
+
 def backlog_files(*, models: int, deployments: int, prefix: str = "backlog") -> dict[str, str]:
     """``models`` stalling Models and ``deployments`` Deployments spread over them, in files
     of up to 100 documents (the Cluster ``local`` must be in the repo too)."""
     documents: list[tuple[str, str]] = []
     for index in range(models):
-        documents.append(("models", MODEL.format(name=f"{prefix}-m{index}")))
+        documents.append(("models", model(f"{prefix}-m{index}")))
     for index in range(deployments):
-        model = f"{prefix}-m{index % max(models, 1)}"
-        documents.append(("deployments", DEPLOYMENT.format(name=f"{prefix}-d{index}", model=model)))
+        uses = f"{prefix}-m{index % max(models, 1)}"
+        documents.append(("deployments", deployment(f"{prefix}-d{index}", model=uses)))
     files: dict[str, str] = {}
     for start in range(0, len(documents), PER_FILE):
         chunk = documents[start : start + PER_FILE]

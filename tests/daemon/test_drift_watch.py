@@ -25,9 +25,9 @@ import pytest
 from tests.clusters.local.conftest import SERVER, get_json
 from tests.conftest import GitRemote, MakeGitRemote
 from tests.daemon.conftest import SEED, StartDaemon
-from tests.daemon.harness import read_status, wait_for, write_config
+from tests.daemon.harness import read_status, wait_for
 from tests.daemon.inprocess import ManualClock, start_daemon, wait_until
-from tests.daemon.test_kubernetes_e2e import DEPLOYMENT_STATUS, NAMESPACE, Cluster, specs
+from tests.daemon.test_kubernetes_e2e import DEPLOYMENT_STATUS, NAMESPACE, Cluster, serve_chat
 
 REPAIR_WITHIN_S = 2.0
 
@@ -51,19 +51,7 @@ def _drift_runs(rows: list[object]) -> list[object]:
 def test_kubernetes_drift_is_repaired_from_the_watch_event(
     start_daemon: StartDaemon, remote: GitRemote, cluster: Cluster, tmp_path: Path
 ) -> None:
-    (tmp_path / "secrets" / "gpu-kubeconfig").write_text(cluster.kubeconfig)
-    model = tmp_path / "smol"
-    model.mkdir()
-    (model / "config.json").write_text('{"num_hidden_layers": 2}\n')
-    config = write_config(
-        tmp_path / "reconciler.yaml",
-        remote=remote.path,
-        state_dir=tmp_path / "state",
-        secrets_dir=tmp_path / "secrets",
-        resync="1h",
-    )
-    daemon = start_daemon(config_path=config)
-    remote.writer.commit_and_push(specs(model), "Serve chat on the GPU cluster")
+    daemon, _ = serve_chat(start_daemon, remote, cluster, tmp_path, resync="1h")
     wait_for(
         "the Deployment Ready",
         lambda: (s := read_status(remote.path, DEPLOYMENT_STATUS)) and s.get("phase") == "Ready",

@@ -19,7 +19,7 @@ from kubernetes.config import kube_config
 
 from tests.conftest import GitRemote
 from tests.daemon.conftest import StartDaemon
-from tests.daemon.harness import condition, read_status, wait_for, write_config
+from tests.daemon.harness import DaemonProcess, condition, read_status, wait_for, write_config
 from tests.k8s.apiserver_double import ApiServerDouble
 from tests.k8s.kubelet import FakeKubelet
 
@@ -104,9 +104,15 @@ def status_with(remote: GitRemote, wanted: Any) -> dict[str, Any] | None:
     return status if status and wanted(status) else None
 
 
-def test_kubernetes_deployment_ready_drift_reapplied_then_pruned(
-    start_daemon: StartDaemon, remote: GitRemote, cluster: Cluster, tmp_path: Path
-) -> None:
+def serve_chat(
+    start_daemon: StartDaemon,
+    remote: GitRemote,
+    cluster: Cluster,
+    tmp_path: Path,
+    *,
+    resync: str,
+) -> tuple[DaemonProcess, Path]:
+    """A daemon whose ``gpu`` Cluster is the API double, and the push of ``chat`` on it."""
     (tmp_path / "secrets" / "gpu-kubeconfig").write_text(cluster.kubeconfig)
     model = tmp_path / "smol"
     model.mkdir()
@@ -116,10 +122,17 @@ def test_kubernetes_deployment_ready_drift_reapplied_then_pruned(
         remote=remote.path,
         state_dir=tmp_path / "state",
         secrets_dir=tmp_path / "secrets",
-        resync="3s",
+        resync=resync,
     )
     daemon = start_daemon(config_path=config)
     remote.writer.commit_and_push(specs(model), "Serve chat on the GPU cluster")
+    return daemon, model
+
+
+def test_kubernetes_deployment_ready_drift_reapplied_then_pruned(
+    start_daemon: StartDaemon, remote: GitRemote, cluster: Cluster, tmp_path: Path
+) -> None:
+    daemon, model = serve_chat(start_daemon, remote, cluster, tmp_path, resync="3s")
 
     ready = wait_for(
         "the Deployment Ready",

@@ -18,6 +18,7 @@ import pytest
 
 from tests.clusters.local.conftest import SERVER, get_json
 from tests.conftest import MakeGitRemote
+from tests.daemon.backlog import deployment, model
 from tests.daemon.conftest import SEED
 from tests.daemon.inprocess import ManualClock, RunningDaemon, start_daemon, wait_until
 
@@ -34,44 +35,19 @@ spec:
     health_path: /health
 """
 
-MODEL = """\
-apiVersion: reconciler/v1
-kind: Model
-metadata: {{name: {name}}}
-spec:
-  modality: embedding
-  source: {{provider_type: disk, uri: {uri}}}
-  security_scan: skip
-"""
-
-DEPLOYMENT = """\
-apiVersion: reconciler/v1
-kind: Deployment
-metadata: {{name: {name}}}
-spec:
-  model: {model}
-  cluster: local
-  template: tiny-server
-  endpoint_name: {name}
-  deploy_config: {{concurrent_requests: 1, avg_sequence_length: 1, avg_context_length: 16}}
-  workers: 1
-"""
-
 
 def _files(tmp_path: Path, *, later_uri: str) -> dict[str, str]:
     script = tmp_path / "tiny_server.py"
     script.write_text(SERVER)
     waiting = "---\n".join(
-        DEPLOYMENT.format(name=f"wait-{i}", model="broken") for i in range(WAITING)
+        deployment(f"wait-{i}", model="broken", template="tiny-server") for i in range(WAITING)
     )
     return {
         **SEED,
         "template.yaml": TEMPLATE.format(python=sys.executable, script=script),
-        "models.yaml": MODEL.format(name="broken", uri="/nonexistent/broken")
-        + "---\n"
-        + MODEL.format(name="later", uri=later_uri),
+        "models.yaml": model("broken") + "---\n" + model("later", uri=later_uri),
         "waiting.yaml": waiting,
-        "one.yaml": DEPLOYMENT.format(name="one", model="later"),
+        "one.yaml": deployment("one", model="later", template="tiny-server"),
     }
 
 
