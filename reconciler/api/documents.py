@@ -87,9 +87,16 @@ def status_of(record: ObjectRecord | None) -> dict[str, Any] | None:
 
 
 def object_summary(
-    kind: str, name: str, *, state: ObjectState | None, record: ObjectRecord | None
+    kind: str,
+    name: str,
+    *,
+    state: ObjectState | None,
+    record: ObjectRecord | None,
+    status: Mapping[str, Any] | None = None,
 ) -> ObjectSummary:
-    status = status_of(record) or {}
+    """An object's line in a list: from ``status`` (its live status document) where
+    given, else from the status the daemon last wrote."""
+    status = status if status is not None else (status_of(record) or {})
     ready = next(
         (
             c

@@ -112,7 +112,9 @@ class Reconciler:
             revision=lambda: self._sync.planned or "",
             on_status=self._status_moved,
         )
-        self.view = StatusView(book=self.book, store=store, hooks=lambda: self.workflow_hooks)
+        self.view = StatusView(
+            book=self.book, store=store, hooks=lambda: self.workflow_hooks, now=now
+        )
         saved = store.get_value(SOURCE_STATUS)
         self.status = StatusCoalescer(
             book=self.book,
@@ -361,6 +363,10 @@ class Reconciler:
     def status_of(self, key: str) -> Mapping[str, Any] | None:
         """What ``kind/name``'s status says now, computed from the store; None if unknown."""
         return self.view.status_of(key)
+
+    def status_document(self, key: str) -> dict[str, Any] | None:
+        """``kind/name``'s status document as the next status commit writes it."""
+        return self.view.document(key)
 
     def explain(self, key: str) -> dict[str, Any] | None:
         """Why ``kind/name`` is where it is (see reconciler.daemon.explain)."""

@@ -288,21 +288,12 @@ class StatusCoalescer:
                 self._pending_names[path] = f"{key}: removed"
                 continue
             memo = self._book.memo(key)
-            verdict, fields = self._view.verdict(key)
-            document = core_status.build_status(
-                kind=memo.kind,
-                name=memo.name,
-                verdict=verdict,
-                observed_revision=memo.observed_revision,
-                previous=memo.status,
-                now=now,
-                fields=fields,
-            )
-            if document != memo.status:
+            document = self._view.document(key, now=now)
+            if document is not None and document != memo.status:
                 memo.status = document
                 self._book.save(memo)
                 self._pending[path] = core_status.dump_status(document)
-                self._pending_names[path] = f"{key}: {verdict.phase}"
+                self._pending_names[path] = f"{key}: {document['phase']}"
         source = self._source_document(now)
         if source != self._published_source and self.publishes_source():
             self._pending[SOURCE_FILE] = core_status.dump_status(source)

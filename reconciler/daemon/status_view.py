@@ -36,8 +36,10 @@ class StatusView:
         book: ObjectBook,
         store: Store,
         hooks: Callable[[], WorkflowStatusHooks | None],
+        now: Callable[[], str],
     ) -> None:
         self._book = book
+        self._now = now
         self._store = store
         self._hooks = hooks
         self.drift: dict[str, list[dict[str, Any]]] = {}
@@ -119,18 +121,31 @@ class StatusView:
             records, steps={r.id: self._store.get_steps(r.id) for r in records}
         )
 
-    def status_of(self, key: str) -> Mapping[str, Any] | None:
-        """What ``kind/name``'s status says now (phase, reason, message and its fields);
-        None if the object is unknown."""
+    def document(self, key: str, *, now: str | None = None) -> dict[str, Any] | None:
+        """The status document of ``kind/name`` as the next status commit will write it
+        (conditions carried over from the last one written); None if unknown."""
         if not self.known(key):
             return None
+        memo = self._book.memo(key)
         verdict, fields = self.verdict(key)
-        return {
-            **fields,
-            "phase": verdict.phase,
-            "reason": verdict.reason,
-            "message": verdict.message,
-        }
+        return core_status.build_status(
+            kind=memo.kind,
+            name=memo.name,
+            verdict=verdict,
+            observed_revision=memo.observed_revision,
+            previous=memo.status,
+            now=now if now is not None else self._now(),
+            fields=fields,
+        )
+
+    def status_of(self, key: str) -> Mapping[str, Any] | None:
+        """What ``kind/name``'s status says now: its status document, with the Ready
+        condition's reason and message on top; None if the object is unknown."""
+        document = self.document(key)
+        if document is None:
+            return None
+        ready = next(c for c in document["conditions"] if c["type"] == core_status.READY)
+        return {**document, "reason": ready.get("reason"), "message": ready.get("message")}
 
 
 def _with_drift(
