@@ -194,10 +194,6 @@ class DaemonAdapter:
     def object_status(self, key: str) -> Mapping[str, Any] | None:
         return self._reconciler().status_of(key)
 
-    def status_document(self, key: str) -> Mapping[str, Any] | None:
-        reconciler = self._daemon.reconciler
-        return reconciler.status_document(key) if reconciler is not None else None
-
     def resync_object(self, key: str) -> None:
         self._reconciler().request(key, resync=True)
 

@@ -87,16 +87,9 @@ def status_of(record: ObjectRecord | None) -> dict[str, Any] | None:
 
 
 def object_summary(
-    kind: str,
-    name: str,
-    *,
-    state: ObjectState | None,
-    record: ObjectRecord | None,
-    status: Mapping[str, Any] | None = None,
+    kind: str, name: str, *, state: ObjectState | None, record: ObjectRecord | None
 ) -> ObjectSummary:
-    """An object's line in a list: from ``status`` (its live status document) where
-    given, else from the status the daemon last wrote."""
-    status = status if status is not None else (status_of(record) or {})
+    status = status_of(record) or {}
     ready = next(
         (
             c

@@ -258,8 +258,7 @@ def _object_detail(request: web.Request, kind: str, name: str) -> shapes.ObjectD
     record = view.store.get_object(kind, name)
     if state is None and record is None:
         raise NotFound(f"no object {key}: it is neither in Git nor recorded by the daemon")
-    live = view.status_document(key)
-    status_document = dict(live) if live is not None else status_of(record)
+    status_document = status_of(record)
     applied = record.status.get("applied") if record else None
     document = state.document if state is not None else applied
     spec = document.get("spec") if isinstance(document, Mapping) else None
@@ -267,7 +266,7 @@ def _object_detail(request: web.Request, kind: str, name: str) -> shapes.ObjectD
     executions = view.store.list_executions(kind=kind, name=name, limit=LAST_EXECUTIONS)
     metadata = document.get("metadata") if isinstance(document, Mapping) else None
     return shapes.ObjectDetail(
-        **dict(object_summary(kind, name, state=state, record=record, status=status_document)),
+        **dict(object_summary(kind, name, state=state, record=record)),
         spec=dict(spec) if isinstance(spec, Mapping) else None,
         metadata=dict(metadata) if isinstance(metadata, Mapping) else None,
         spec_hash=state.spec_hash if state is not None else None,

@@ -156,12 +156,6 @@ class DaemonView(Protocol):
         fields), ahead of the next status commit; None when the object is unknown."""
         ...
 
-    def status_document(self, key: str) -> Mapping[str, Any] | None:
-        """``kind/name``'s status document as the next status commit will write it (what
-        an object read shows, so it agrees with the tasks that wait on the object); None
-        when the daemon does not know the object."""
-        ...
-
     def resync_object(self, key: str) -> None:
         """Reconcile ``kind/name`` now, before other work, as a resync would (its failed
         chain runs again)."""

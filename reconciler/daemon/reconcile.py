@@ -364,10 +364,6 @@ class Reconciler:
         """What ``kind/name``'s status says now, computed from the store; None if unknown."""
         return self.view.status_of(key)
 
-    def status_document(self, key: str) -> dict[str, Any] | None:
-        """``kind/name``'s status document as the next status commit writes it."""
-        return self.view.document(key)
-
     def explain(self, key: str) -> dict[str, Any] | None:
         """Why ``kind/name`` is where it is (see reconciler.daemon.explain)."""
         return explain.explain(

@@ -277,9 +277,6 @@ class _LateReconciler:
     def status_of(self, key: str) -> Mapping[str, Any] | None:
         return self.target.status_of(key) if self.target else None
 
-    def status_document(self, key: str) -> dict[str, Any] | None:
-        return self.target.status_document(key) if self.target else None
-
 
 class DaemonStartError(Exception):
     """The daemon cannot start (its state directory is held by another daemon, ...)."""

@@ -87,6 +87,8 @@ class StatusCoalescer:
         self._moved: dict[str, None] = {}
         self._backlog: dict[str, None] = {}
         self._progressed: dict[str, None] = {}
+        self._unwritten: set[str] = set()
+        """Objects whose status the store has (refreshed when marked) and Git not yet."""
         self._pending: dict[str, bytes | None] = {}
         self._pending_names: dict[str, str] = {}
         self._published_source = saved_source
@@ -118,8 +120,25 @@ class StatusCoalescer:
         else:
             self._moved[key] = None
             self._backlog.pop(key, None)
+            self._refresh(key)
         self._progressed.pop(key, None)
         self._due.set()
+
+    def _refresh(self, key: str) -> None:
+        """Bring the status the store keeps for ``key`` up to date now, so every API read
+        (an object, a list, a task, /metrics) agrees with what the daemon knows; Git gets
+        it with the next commit. Backlog and step progress are left to the commit."""
+        if not self.publishes(key):
+            return
+        document = self._view.document(key, now=self._now())
+        if document is None:
+            return
+        memo = self._book.memo(key)
+        if document == memo.status:
+            return
+        memo.status = document
+        self._book.save(memo)
+        self._unwritten.add(key)
 
     def mark_progress(self, key: str) -> None:
         """A step of ``key``'s running chain moved: publish with the next commit, or
@@ -282,6 +301,8 @@ class StatusCoalescer:
             if not self.publishes(key):
                 continue
             path = status_file(key)
+            unwritten = key in self._unwritten
+            self._unwritten.discard(key)
             if not self._view.known(key):
                 self._published_at.pop(key, None)
                 self._pending[path] = None
@@ -289,9 +310,10 @@ class StatusCoalescer:
                 continue
             memo = self._book.memo(key)
             document = self._view.document(key, now=now)
-            if document is not None and document != memo.status:
-                memo.status = document
-                self._book.save(memo)
+            if document is not None and (document != memo.status or unwritten):
+                if document != memo.status:
+                    memo.status = document
+                    self._book.save(memo)
                 self._pending[path] = core_status.dump_status(document)
                 self._pending_names[path] = f"{key}: {document['phase']}"
         source = self._source_document(now)
@@ -337,6 +359,11 @@ class StatusCoalescer:
     @property
     def published_source(self) -> dict[str, Any] | None:
         return self._published_source
+
+    async def between_commits(self) -> None:
+        """Return once no status commit is being collected or pushed."""
+        async with self._lock:
+            pass
 
     async def wait_quiet(self, timeout_s: float) -> None:
         """Wait (at most ``timeout_s``) until nothing is left to publish."""

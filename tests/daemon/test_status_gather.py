@@ -73,9 +73,12 @@ def _succeeded_at(remote: GitRemote, since: str, revision: str) -> bool:
     return ("Ready", revision) in history(remote, since)
 
 
-async def _started(tmp_path: Path, remote: GitRemote, gather_s: float) -> RunningDaemon:
+async def _started(
+    tmp_path: Path, remote: GitRemote, gather_s: float, **config: object
+) -> RunningDaemon:
     """A daemon whose cycle status waits ``gather_s``, once round 0 has succeeded."""
-    running = await start_daemon(tmp_path, remote.path, ManualClock.at("2025-01-01T00:00:00Z"))
+    clock = ManualClock.at("2025-01-01T00:00:00Z")
+    running = await start_daemon(tmp_path, remote.path, clock, **config)
     reconciler = running.daemon.reconciler
     assert reconciler is not None
     reconciler.status.gather_s = gather_s
@@ -149,3 +152,35 @@ async def test_a_chain_still_running_after_the_wait_is_published_as_running(
         assert history(remote, before)[0][0] == "Reconciling"
     finally:
         await running.stop()
+
+
+async def test_reads_see_a_status_at_once_and_git_with_the_next_commit(
+    make_git_remote: MakeGitRemote, tmp_path: Path
+) -> None:
+    """What the API reads (the store) is current as soon as the object's status moves;
+    only the Git commit waits for its window, and it still carries the move."""
+    remote = make_git_remote(files={"wf.yaml": workflow(0, "{id: only, type: noop}")})
+    # No resync in the test's time: its commit goes whatever the window.
+    running = await _started(tmp_path, remote, gather_s=0.2, resync_interval="1h")
+    store, reconciler = running.daemon.store, running.daemon.reconciler
+    assert store is not None and reconciler is not None
+    reconciler.status.window_s = 3600.0  # no status commit until the daemon stops...
+    await reconciler.status.between_commits()  # ...once one in flight is pushed
+    try:
+        before = _status_tip(remote)
+        pushed = remote.writer.commit_and_push(
+            {"wf.yaml": workflow(1, "{id: only, type: noop}")}, "round 1"
+        )
+
+        def read() -> dict[str, object] | None:
+            record = store.get_object("Workflow", "gathered")
+            status = record.status.get("status") if record is not None else None
+            ready = isinstance(status, dict) and status.get("phase") == "Ready"
+            return status if ready and status.get("observed_revision") == pushed else None
+
+        status = await wait_until("the store to say Ready at the push", read)
+        assert status["last_executions"][0]["status"] == "succeeded"  # type: ignore[index]
+        assert history(remote, before) == []  # Git has not had it yet
+    finally:
+        await running.stop()
+    assert history(remote, before)[-1] == ("Ready", pushed)
