@@ -7,7 +7,9 @@ from the llama-cpp runtime virtualenv, two ways, one after the other on the same
   same config the deploy step writes (base model under the endpoint name);
 - through the daemon's path: the ``deploy_model`` step on the local cluster driver
   (the same code ``reconciler run`` runs: runtime lookup, config file, supervised process
-  with its health probes every 2 s).
+  with its health probes every 2 s), requests through the endpoint's proxy;
+- and that same worker at its own port, past the proxy: the proxy's share of the
+  overhead, on one server process.
 
 Each way: cold start (process start to the first 200 on ``/v1/models``), then ``--trials``
 rounds of ``--requests`` sequential chat completions (``max_tokens`` fixed, temperature 0,
@@ -197,11 +199,16 @@ async def main() -> None:
                 daemon_cold = time.perf_counter() - started
                 assert isinstance(done, outcomes.Done), done
                 daemon_url = str(done.outputs["endpoint_url"])
-                for url in (hand_url, daemon_url):  # warm both (first-request allocations)
+                # the daemon's own worker, reached past the endpoint's proxy: the same
+                # process both ways, so the difference is the proxy alone
+                worker = driver._registry.endpoints["chat"].workers[0]
+                direct_url = f"http://127.0.0.1:{worker.port}/v1"
+                urls = (("by hand", hand_url), ("daemon", daemon_url), ("worker", direct_url))
+                for _, url in urls:  # warm each (first-request allocations)
                     await _round(session, url, requests=1, tokens=8)
-                rates: dict[str, list[float]] = {"by hand": [], "daemon": []}
+                rates: dict[str, list[float]] = {label: [] for label, _ in urls}
                 for _ in range(args.trials):
-                    for label, url in (("by hand", hand_url), ("daemon", daemon_url)):
+                    for label, url in urls:
                         rates[label].append(
                             await _round(
                                 session, url, requests=args.requests, tokens=args.max_tokens
@@ -222,6 +229,8 @@ async def main() -> None:
         shown = ", ".join(f"{value:.1f}" for value in values)
         print(f"{label}: median {statistics.median(values):.1f} tokens/s ({shown})")
     print(f"daemon overhead: {100 * (1 - daemon_rate / hand_rate):+.1f}% (goal <= 5%)")
+    direct_rate = statistics.median(rates["worker"])
+    print(f"the proxy's share, same worker: {100 * (1 - daemon_rate / direct_rate):+.1f}%")
 
 
 if __name__ == "__main__":

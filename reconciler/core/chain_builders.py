@@ -151,11 +151,16 @@ def needs_scan(state: ObjectState) -> bool:
 
 def build_model(request: ChainRequest) -> BuiltChain:
     inputs = _inputs(request.state, "model")
+    cached = isinstance(request.state.spec.get("cache"), Mapping)
     if request.action == "delete":
-        return _chain(request, _sequence(("remove_model", inputs)))
+        removal = [("uncache_model", inputs)] if cached else []
+        return _chain(request, _sequence(*removal, ("remove_model", inputs)))
     steps = [("add_model", inputs)]
     if needs_scan(request.state):
         steps.append(("scan_model", inputs))
+    dropped = any(path.split(".")[:2] == ["spec", "cache"] for path in request.changed)
+    if cached or dropped:
+        steps.append(("cache_model", inputs))  # also once the cache is dropped: it empties
     return _chain(request, _sequence(*steps))
 
 

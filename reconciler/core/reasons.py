@@ -365,10 +365,13 @@ CATALOGUE: tuple[Reason, ...] = (
         "Stalled",
         "Deployments",
         "The new workers did not become ready and the rollout gave up (the message says "
-        "why: a crash loop, an image that cannot be pulled, a server that exits). With "
+        "why: a crash loop, an image that cannot be pulled, a server that exits), or, "
+        "with a `rollout_gate`, the new revision was measured on its share of the traffic "
+        "and missed an SLO (the status's `rollout` has the measurements). With "
         "`strategy: green` the old workers keep serving.",
         "Local cluster: read the server's log in `state_dir/local/logs/`; kubernetes: "
-        "`kubectl describe` the resources in the Deployment's status. Fix and push.",
+        "`kubectl describe` the resources in the Deployment's status; a gate: compare "
+        "`rollout` with the SLOs. Fix and push (the same spec is not tried again).",
     ),
 )
 

@@ -358,6 +358,18 @@ _FLOW_FRAMEWORK_STEPS = (
 
 _INTERNAL_STEPS = (
     _step(
+        "cache_model",
+        "pre-pull a model's files to the clusters its cache names (inputs: a Model spec)",
+        open_inputs=True,
+        workflow_use=False,
+    ),
+    _step(
+        "uncache_model",
+        "remove a model's pre-pulled files from the clusters that hold them",
+        open_inputs=True,
+        workflow_use=False,
+    ),
+    _step(
         "remove_model",
         "remove a model from the registry",
         open_inputs=True,

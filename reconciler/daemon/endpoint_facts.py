@@ -54,8 +54,10 @@ class DaemonEndpointFacts:
         hidden = _int(config.get("hidden_size"))
         head_dim = _int(config.get("head_dim")) or (hidden // heads if hidden and heads else None)
         source = (self._spec("Model", name) or {}).get("source")
+        cache = status.get("cache")
         return ModelFacts(
             source=source if isinstance(source, Mapping) else None,
+            cache=cache if isinstance(cache, Mapping) else None,
             path=str(root) if isinstance(root, str) else None,
             parameters=status.get("parameters"),
             dtype=status.get("dtype"),

@@ -297,6 +297,7 @@ class Reconciler:
         self.status.chain_ended(record.id)
         self.objects.record_finished(record)
         self.view.drift.pop(key, None)
+        self.view.live.pop(key, None)
         if self._workflow_hooks is not None:
             self._workflow_hooks.on_finished(record)
         self._status_moved(key)
@@ -316,6 +317,14 @@ class Reconciler:
         self._drift_keys.add(key)
         self.status.mark(key)
         self._enqueue(key, Priority.CHANGE)
+
+    def on_live_status(self, key: str, fields: Mapping[str, Any]) -> None:
+        """A driver moved ``key``'s live state by itself (a local autoscaler scaled it):
+        its status shows ``fields`` until the object's next chain reports its own."""
+        if key not in self.book.desired:
+            return
+        self.view.live[key] = dict(fields)
+        self._status_moved(key)
 
     def on_status_changed(self, key: str) -> None:
         """Something outside the reconcile moved ``key``'s status (a schedule)."""

@@ -36,7 +36,7 @@ from reconciler.daemon.workflow_lifecycle import WorkflowLifecycle
 from reconciler.drivers import runtimes
 from reconciler.drivers.clusters import local_admin
 from reconciler.drivers.clusters.local import LocalClusterDriver
-from reconciler.drivers.clusters.protocol import Drift
+from reconciler.drivers.clusters.protocol import Drift, EndpointObservation
 from reconciler.drivers.dir_watch import watch_dir
 from reconciler.drivers.git_source import GitSource, GitSourceError
 from reconciler.drivers.git_status import StatusPublisher
@@ -50,7 +50,7 @@ from reconciler.engine.executor import Executor, Fence
 from reconciler.engine.records import ExecutionRecord
 from reconciler.engine.store import Store
 from reconciler.load.limits import LoadLimits
-from reconciler.steps import bookkeeping, endpoints, flow_framework, jobs, models
+from reconciler.steps import bookkeeping, endpoints, flow_framework, jobs, models, scaling
 from reconciler.steps.registry import StepRegistry, default_registry
 
 log = logging.getLogger("reconciler.daemon")
@@ -162,6 +162,7 @@ def assemble(
         on_drift=_on_loop(late.on_drift),
     )
     local.add_exit_listener(late.on_exit)
+    local.add_scale_listener(late.on_scale)
     registry = build_registry(
         drivers=drivers,
         facts=facts,
@@ -270,6 +271,12 @@ class _LateReconciler:
         if self.target is not None:
             item = {"field": "server process", "message": f"{why}; restarting it"}
             self.target.on_drift(f"Deployment/{deployment}", [item])
+
+    def on_scale(self, deployment: str, seen: EndpointObservation) -> None:
+        """A local endpoint's autoscaler changed its worker count."""
+        if self.target is not None:
+            fields = {"workers": seen.workers_desired, **scaling.status_fields(seen)}
+            self.target.on_live_status(f"Deployment/{deployment}", fields)
 
     def desired(self) -> Mapping[str, ObjectState]:
         return self.target.desired_states() if self.target else {}

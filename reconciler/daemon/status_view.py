@@ -44,6 +44,9 @@ class StatusView:
         self._hooks = hooks
         self.drift: dict[str, list[dict[str, Any]]] = {}
         """Drift a watch reported, by key, until a chain of the object ends."""
+        self.live: dict[str, dict[str, Any]] = {}
+        """Fields a driver reported between chains (a local autoscaler's scale events), by
+        key, over the step's until a chain of the object ends."""
 
     def known(self, key: str) -> bool:
         return key in self._book.desired or key in self._book.memos
@@ -65,6 +68,7 @@ class StatusView:
         latest = self._book.latest(key)
         if latest is not None:
             fields.update(self._step_status_fields(kind, name))
+            fields.update(self.live.get(key, {}))
             return self._execution_verdict(latest), _with_drift(fields, drift)
         memo = self._book.memos.get(key)
         if memo is not None and memo.applied is not None:

@@ -23,6 +23,7 @@ from reconciler.specs.common import (
     TemplateRef,
 )
 from reconciler.specs.envelope import Document
+from reconciler.specs.rollout import RolloutGate
 
 Strategy = Literal["green", "recreate"]
 
@@ -89,6 +90,23 @@ class DeploymentSpec(SpecModel):
         description="workers moved between bounds by the server's LLM metrics; leave "
         "workers unset",
     )
+
+    rollout_gate: RolloutGate | None = Field(
+        default=None,
+        description="a new revision first takes a share of the traffic and is promoted only "
+        "if what was measured meets deploy_config's ttft and e2e_latency and the gate's "
+        "max_error_rate; otherwise it is rolled back (strategy green only)",
+    )
+
+    @model_validator(mode="after")
+    def _gate_needs_green(self) -> DeploymentSpec:
+        if self.rollout_gate is not None and self.strategy != "green":
+            raise PydanticCustomError(
+                "gate_strategy",
+                "rollout_gate measures the new revision beside the serving one: it needs "
+                "strategy green, not recreate",
+            )
+        return self
 
     @model_validator(mode="after")
     def _autoscaling_or_workers(self) -> DeploymentSpec:

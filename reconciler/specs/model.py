@@ -24,6 +24,7 @@ from pydantic_core import PydanticCustomError
 
 from reconciler.specs.common import (
     AbsolutePath,
+    ClusterRef,
     CredentialRef,
     HttpUrl,
     Modality,
@@ -144,6 +145,26 @@ ModelSource = Annotated[
 PROVIDER_TYPES = ("hugging_face", "cloud_model", "url", "disk")
 
 
+class ModelCache(SpecModel):
+    """Clusters the model's files are pre-pulled to before any Deployment of it rolls out."""
+
+    clusters: list[ClusterRef] = Field(
+        min_length=1,
+        description="local: the daemon's shared model cache; kubernetes: every node, by a "
+        "DaemonSet into a host folder that the Deployments' pods then read",
+    )
+
+    @field_validator("clusters")
+    @classmethod
+    def _unique(cls, clusters: list[str]) -> list[str]:
+        twice = sorted({name for name in clusters if clusters.count(name) > 1})
+        if twice:
+            raise PydanticCustomError(
+                "cache_clusters", f"cache.clusters names {', '.join(twice)} more than once"
+            )
+        return clusters
+
+
 class ModelSpec(SpecModel):
     display_name: str | None = None
     modality: Modality
@@ -160,6 +181,11 @@ class ModelSpec(SpecModel):
     )
     dtype: Dtype | None = Field(default=None, description="weight type for sizing estimates")
     suspend: bool = Field(default=False, description="true: the daemon leaves it as it is")
+    cache: ModelCache | None = Field(
+        default=None,
+        description="pre-pull the files to these Clusters before rollout (hugging_face "
+        "sources); Deployments there start from the cache",
+    )
 
     @field_validator("source", mode="wrap")
     @classmethod

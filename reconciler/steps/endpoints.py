@@ -32,6 +32,8 @@ from typing import Any, Protocol
 import pydantic
 
 from reconciler.core.builtin_templates import BUILTIN_TEMPLATES
+from reconciler.core.render import autoscaling as render_autoscaling
+from reconciler.core.render import cache as render_cache
 from reconciler.core.render import kubernetes as render_k8s
 from reconciler.core.render import llm_server
 from reconciler.core.render.local_command import (
@@ -50,7 +52,7 @@ from reconciler.specs.deployment import DeploymentSpec
 from reconciler.specs.template import DeploymentTemplateSpec
 from reconciler.steps import adapters as lora
 from reconciler.steps import cloud_endpoints as cloud
-from reconciler.steps import cloud_gateway, models
+from reconciler.steps import cloud_gateway, model_cache, models, scaling
 
 OWNER_LABEL = "reconciler/deployment"
 DEFAULT_READY_TIMEOUT_S = 900.0
@@ -74,6 +76,8 @@ class ModelFacts:
     """Why no Deployment may use this Model (a failed security scan), if so."""
     source: Mapping[str, Any] | None = None
     """The Model's ``spec.source`` (``provider_type``, ``uri``, ...), when known."""
+    cache: Mapping[str, Any] | None = None
+    """The Model's status ``cache``: per Cluster, where its pre-pulled files are."""
 
     @property
     def provider_type(self) -> str | None:
@@ -128,6 +132,7 @@ def register_endpoint_steps(
     registry.register("scale_deployment", steps.scale_deployment)
     registry.register("check_cluster", steps.check_cluster)
     registry.register("release_cluster", steps.release_cluster)
+    model_cache.register_cache_steps(registry, drivers=drivers, facts=facts)
 
 
 class _Stop(Exception):
@@ -393,10 +398,13 @@ class _EndpointSteps:
         if not isinstance(found_adapters, tuple):
             return found_adapters
         gpu_name, gpu_product = (None, None) if local else await self._gpu_type(driver, cluster)
+        sized = spec
+        if spec.autoscaling is not None:  # sized at the autoscaler's floor, where it starts
+            sized = spec.model_copy(update={"workers": spec.autoscaling.min_workers})
         have = None if local else _declared_gpus(cluster)
         try:
             sizing = self._sizing(
-                spec=spec, model=model, template=template, gpu_name=gpu_name, max_gpus=have
+                spec=sized, model=model, template=template, gpu_name=gpu_name, max_gpus=have
             )
         except roofline.SizingError as exc:
             return outcomes.Stalled(f"{who}: sizing: {exc}")
@@ -429,6 +437,9 @@ class _EndpointSteps:
             ),
             workers=sizing.workers,
             strategy=spec.strategy,
+            worker_concurrency=spec.deploy_config.concurrent_requests,
+            autoscaling=scaling.policy_of(spec),
+            gate=scaling.gate_of(spec, defaults=template.defaults),
         )
         if local:
             command, env, config_file = await self._command(
@@ -442,6 +453,7 @@ class _EndpointSteps:
             )
             endpoint = dataclasses.replace(endpoint, command=command, env=env)
         else:
+            from_cache = hub_model and model_cache.cached_on(model.cache, spec.cluster)
             endpoint = self._with_manifests(
                 endpoint,
                 spec=spec,
@@ -451,13 +463,17 @@ class _EndpointSteps:
                 sizing=sizing,
                 gpu_product=gpu_product,
                 adapters=found_adapters,
+                from_cache=bool(from_cache),
             )
+            if from_cache:
+                ctx.log.info(f"{who}: pods read Model/{spec.model} from the node cache")
         try:
             healed, seen = await self._roll_out(ctx, driver, endpoint, who=who, on=spec.cluster)
         except protocol.RolloutTimeoutError as exc:
             return outcomes.Retry(f"{who}: {exc}")
         except protocol.RolloutFailedError as exc:
-            return outcomes.Stalled(f"RolloutFailed: {who}: {exc}")
+            outputs = await self._failed_rollout(driver, endpoint.name, exc, spec, sizing)
+            return outcomes.Stalled(f"RolloutFailed: {who}: {exc}", outputs=outputs)
         except protocol.ClusterError as exc:
             return _driver_outcome(exc, what=who)
         if not seen.ready:
@@ -468,6 +484,9 @@ class _EndpointSteps:
         if local and self.configs is not None:
             self.configs.prune(name, keep=None if config_file is None else Path(config_file))
         status = _status(seen, cluster=spec.cluster, sizing=sizing, healed=healed)
+        status.update(scaling.status_fields(seen))
+        if hub_model and model_cache.cached_on(model.cache, spec.cluster):
+            status["model_cache"] = dict(model_cache.cached_on(model.cache, spec.cluster) or {})
         if found_adapters:
             status["adapters"] = [adapter.name for adapter in found_adapters]
         url = _public_url(seen.endpoint_url, cluster, name)
@@ -517,6 +536,28 @@ class _EndpointSteps:
             {"endpoint_url": seen.endpoint_url, "workers": seen.workers_desired, "status": status}
         )
 
+    async def _failed_rollout(
+        self,
+        driver: protocol.ClusterDriver,
+        name: str,
+        error: protocol.RolloutFailedError,
+        spec: DeploymentSpec,
+        sizing: roofline.SizingResult,
+    ) -> dict[str, Any]:
+        """A rolled-back rollout's outputs: the endpoint as the old revision serves it, and
+        the gate's measurements."""
+        outputs = scaling.failed_rollout_outputs(error)
+        try:
+            seen = await driver.observe_endpoint(name)
+        except protocol.ClusterError:
+            return outputs
+        if not seen.exists:
+            return outputs
+        status = _status(seen, cluster=spec.cluster or "", sizing=sizing)
+        status.update(scaling.status_fields(seen))
+        status.update(outputs.get("status") or {})
+        return {"status": status}
+
     def _with_manifests(
         self,
         endpoint: protocol.EndpointSpec,
@@ -528,6 +569,7 @@ class _EndpointSteps:
         sizing: roofline.SizingResult,
         gpu_product: str | None,
         adapters: tuple[llm_server.AdapterFiles, ...] = (),
+        from_cache: bool = False,
     ) -> protocol.EndpointSpec:
         assert spec.template is not None
         namespace = str(cluster.get("namespace") or DEFAULT_NAMESPACE)
@@ -546,19 +588,35 @@ class _EndpointSteps:
             )
         except RenderError as exc:
             raise _Stop(outcomes.Stalled(str(exc))) from exc
-        container = manifests.deployment["spec"]["template"]["spec"]["containers"][0]
-        objects = {"Deployment": manifests.deployment, "Service": manifests.service}
+        deployment = manifests.deployment
+        if from_cache:  # the Model's files are on every node (core.render.cache)
+            deployment = render_cache.mount_cache(deployment)
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        rendered = {"Deployment": deployment, "Service": manifests.service}
         ingress_url = cluster.get("ingress_url")
         if isinstance(ingress_url, str):
-            objects["Ingress"] = render_k8s.render_ingress(
+            rendered["Ingress"] = render_k8s.render_ingress(
                 deployment_name=endpoint.name, namespace=namespace, ingress_url=ingress_url
             )
+        if spec.autoscaling is not None:
+            try:
+                scaler = render_autoscaling.render_autoscaler(
+                    autoscaling=spec.autoscaling,
+                    metrics=template.runtime.metrics,
+                    target_name=endpoint.name,  # the driver aims it at the serving revision
+                    namespace=namespace,
+                    labels=render_k8s.owner_labels(endpoint.name),
+                    where=f"Deployment/{endpoint.name}",
+                )
+            except RenderError as exc:
+                raise _Stop(outcomes.Stalled(str(exc))) from exc
+            rendered[str(scaler["kind"])] = scaler
         return dataclasses.replace(
             endpoint,
             owner_labels=render_k8s.owner_labels(endpoint.name),
             args=tuple(container.get("args") or ()),
             env={item["name"]: item["value"] for item in container.get("env") or ()},
-            manifests=objects,
+            manifests=rendered,
         )
 
     async def _roll_out(
@@ -619,6 +677,7 @@ class _EndpointSteps:
         status = _status(seen, cluster=spec.cluster or "", sizing=None)
         cluster = self.facts.cluster(spec.cluster or "") or {}
         status["endpoint_url"] = _public_url(seen.endpoint_url, cluster, name)
+        status.update(scaling.status_fields(seen))
         return outcomes.Done({"workers": seen.workers_desired, "status": status})
 
     async def check_cluster(self, ctx: StepContext) -> outcomes.Outcome:

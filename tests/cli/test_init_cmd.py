@@ -185,11 +185,13 @@ def test_ci_validates_plans_and_keeps_one_comment_per_pull_request(tmp_path: Pat
             "**Plan: 0 to create, 1 to update, 0 to delete, 5 unchanged.**" in plan_comment["body"]
         )
 
-        deployment.write_text(deployment.read_text().replace("workers: 1", "workers: 2"))
-        git(clone, "commit", "--quiet", "-am", "two workers")
+        scaled = "autoscaling: {min_workers: 1, max_workers: 2, targets: {kv_cache_usage: 0.5}}"
+        deployment.write_text(deployment.read_text().replace("workers: 1", scaled))
+        git(clone, "commit", "--quiet", "-am", "scale on the KV cache")
         second = _ci(clone, env)
         assert second.returncode == 1  # the specs do not validate: the job fails ...
-        assert "deployments/embeddings.yaml:21:12: error: workers: 2" in second.stdout
+        assert "deployments/embeddings.yaml:21:" in second.stdout
+        assert "does not include the KV cache; remove kv_cache_usage" in second.stdout
         comments = [c for c in forge.thread("acme/specs#7") if "reconciler plan" in c["body"]]
         assert [c["id"] for c in comments] == [plan_comment["id"]]  # ... the same comment
         assert (

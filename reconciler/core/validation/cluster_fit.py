@@ -5,12 +5,21 @@ A Deployment on a kubernetes Cluster with a declared ``gpu.count`` may not need 
 ``k8s_job`` node may not ask for more ``gpus`` than its Cluster has (a local Cluster
 without a ``gpu`` block has none), must give an ``image`` on kubernetes, and on a local
 Cluster must give a ``command`` and no ``image`` (the host runs programs, not images).
-A Deployment on a ``driver: local`` Cluster may not pin ``workers`` above one: the local
-driver runs one worker per endpoint (no load balancer in front of local servers).
 Each problem names both numbers, at the field that asks. Only what the repo decides is
 checked: a value given as a ``${{ }}`` placeholder is the daemon's to check at run time,
 and a Deployment whose worker count is left to sizing is checked at its smallest (one
 worker), the plan's sizing doing the rest.
+
+What a driver would refuse (or ignore) at deploy time is refused up front too:
+
+- on a ``driver: local`` Cluster, autoscaling is the driver's own loop on the signals of
+  the proxy in front of the workers (queue depth, time to first token): the proxy does
+  not see the KV cache (``targets.kv_cache_usage``), and ``engine: keda`` with its
+  ``prometheus_url`` is for Kubernetes;
+- on a ``driver: kubernetes`` Cluster, a ``rollout_gate`` is not supported yet: nothing
+  there measures a revision's requests for the gate (the local proxy does);
+- a Deployment without a Cluster (a cloud model) is served and scaled by its provider:
+  ``autoscaling`` and ``rollout_gate`` mean nothing there.
 """
 
 from __future__ import annotations
@@ -151,23 +160,58 @@ def job_fit(obj: SpecObject, index: Index) -> list[Diagnostic]:
     return found
 
 
-LOCAL_WORKERS = 1
 
-
-def local_workers_fit(obj: SpecObject, index: Index) -> list[Diagnostic]:
-    """A Deployment pinning more workers than the local driver runs (one per endpoint)."""
-    workers = _count(obj.spec.get("workers"))
-    cluster_name = obj.spec.get("cluster")
-    if workers is None or workers == LOCAL_WORKERS:
+def check_cluster_fit(
+    deployment: SpecObject, clusters: Mapping[str, SpecObject]
+) -> list[Diagnostic]:
+    spec = deployment.spec
+    cluster_name = spec.get("cluster")
+    autoscaling = spec.get("autoscaling")
+    gate = spec.get("rollout_gate")
+    if cluster_name is None:
+        return [
+            deployment.problem(
+                ("spec", field),
+                f"{field} on a Deployment without a cluster: a cloud model is served and "
+                "scaled by its provider; remove it",
+            )
+            for field in ("autoscaling", "rollout_gate")
+            if spec.get(field) is not None
+        ]
+    cluster = clusters.get(cluster_name) if isinstance(cluster_name, str) else None
+    if cluster is None:
         return []
-    cluster = _cluster(index, cluster_name)
-    if cluster is None or cluster.spec.get("driver", "local") != "local":
-        return []
-    return [
-        obj.problem(
-            ("spec", "workers"),
-            f"workers: {workers} on Cluster '{cluster_name}', whose driver is local: the "
-            "local driver runs one worker per endpoint (no load balancer in front of local "
-            "servers); set workers: 1, or deploy to a kubernetes Cluster",
+    driver = cluster.spec.get("driver")
+    found: list[Diagnostic] = []
+    if driver == "local" and isinstance(autoscaling, Mapping):
+        targets = autoscaling.get("targets")
+        if isinstance(targets, Mapping) and targets.get("kv_cache_usage") is not None:
+            found.append(
+                deployment.problem(
+                    ("spec", "autoscaling", "targets", "kv_cache_usage"),
+                    f"Cluster '{cluster_name}' is local: its driver scales on what the proxy "
+                    "in front of the workers measures (queue_depth, ttft_ms), which does not "
+                    "include the KV cache; remove kv_cache_usage",
+                )
+            )
+        for field, why in (("engine", "keda"), ("prometheus_url", None)):
+            value = autoscaling.get(field)
+            if value is not None and (why is None or value == why):
+                found.append(
+                    deployment.problem(
+                        ("spec", "autoscaling", field),
+                        f"Cluster '{cluster_name}' is local: its driver scales with its own "
+                        f"loop on its proxy's signals; {field} is for kubernetes Clusters "
+                        "(remove it)",
+                    )
+                )
+    if driver == "kubernetes" and gate is not None:
+        found.append(
+            deployment.problem(
+                ("spec", "rollout_gate"),
+                f"rollout_gate on Cluster '{cluster_name}', a kubernetes Cluster: not "
+                "supported yet (nothing measures the new revision's requests there; the "
+                "local driver's proxy does); remove it, or deploy to a local Cluster",
+            )
         )
-    ]
+    return found

@@ -1,10 +1,9 @@
 """What a Deployment's LLM features ask that the repo or its cluster cannot give.
 
-``autoscaling`` needs a template whose server's metrics are known (``runtime.metrics``)
-and that measures each target; beyond that it is not supported yet on any driver: the
-HPA and KEDA objects render (reconciler.core.render.autoscaling) but the kubernetes
-driver does not apply them yet, and the local driver runs one worker per endpoint. So
-``validate`` refuses it, saying so, rather than accept a field the daemon would ignore.
+``autoscaling`` on a kubernetes Cluster is the cluster's own HPA or KEDA on the server's
+Prometheus metrics, so it needs a template whose server's metrics are known
+(``runtime.metrics``) and that measures each target. On a local Cluster the driver's
+proxy measures the signals itself (what it cannot measure is cluster_fit's to refuse).
 
 A Deployment's ``adapters`` (LoRA) are checked up front, so ``validate`` and ``plan``
 refuse what the deploy step would stall on: each adapter's Model must exist; the template
@@ -84,44 +83,35 @@ def check_autoscaling(deployment: SpecObject, index: Index) -> list[Diagnostic]:
     autoscaling = spec.get("autoscaling")
     if not isinstance(autoscaling, Mapping):
         return []
+    cluster_name = spec.get("cluster")
+    cluster = index.get("Cluster", {}).get(cluster_name) if isinstance(cluster_name, str) else None
+    if cluster is None or cluster.spec.get("driver") != "kubernetes":
+        return []  # local: the proxy's signals (cluster_fit); none: cluster_fit refuses it
     found: list[Diagnostic] = []
     template = spec.get("template")
     runtime = _template_runtime(template, index.get("DeploymentTemplate", {}))
-    if runtime is not None:
-        metrics = runtime.get("metrics")
-        known = PROMETHEUS_METRICS.get(metrics) if isinstance(metrics, str) else None
-        targets = autoscaling.get("targets")
-        if known is None:
-            found.append(
-                deployment.problem(
-                    ("spec", "autoscaling"),
-                    f"DeploymentTemplate '{template}' names no server metrics (runtime.metrics "
-                    "is unset): autoscaling reads the server's Prometheus metrics (vllm, "
-                    "llama.cpp)",
-                )
+    if runtime is None:
+        return found
+    metrics = runtime.get("metrics")
+    known = PROMETHEUS_METRICS.get(metrics) if isinstance(metrics, str) else None
+    targets = autoscaling.get("targets")
+    if known is None:
+        found.append(
+            deployment.problem(
+                ("spec", "autoscaling"),
+                f"DeploymentTemplate '{template}' names no server metrics (runtime.metrics "
+                f"is unset): on Cluster '{cluster_name}' autoscaling reads the server's "
+                "Prometheus metrics (vllm, llama.cpp)",
             )
-        elif isinstance(targets, Mapping):
-            for target, value in targets.items():
-                if value is not None and target not in known:
-                    found.append(
-                        deployment.problem(
-                            ("spec", "autoscaling", "targets", target),
-                            f"the {metrics} server of DeploymentTemplate '{template}' does not "
-                            f"measure {target}; use {', '.join(sorted(known))}",
-                        )
-                    )
-    cluster_name = spec.get("cluster")
-    cluster = index.get("Cluster", {}).get(cluster_name) if isinstance(cluster_name, str) else None
-    driver = cluster.spec.get("driver") if cluster is not None else None
-    why = (
-        "the local driver runs one worker per endpoint"
-        if driver == "local"
-        else "the HPA/ScaledObject is rendered but the kubernetes driver does not apply it yet"
-    )
-    found.append(
-        deployment.problem(
-            ("spec", "autoscaling"),
-            f"autoscaling is not supported yet ({why}); pin spec.workers instead",
         )
-    )
+    elif isinstance(targets, Mapping):
+        for target, value in targets.items():
+            if value is not None and target not in known:
+                found.append(
+                    deployment.problem(
+                        ("spec", "autoscaling", "targets", target),
+                        f"the {metrics} server of DeploymentTemplate '{template}' does not "
+                        f"measure {target}; use {', '.join(sorted(known))}",
+                    )
+                )
     return found

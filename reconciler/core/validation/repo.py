@@ -28,6 +28,7 @@ from reconciler.core.validation import (
     cluster_fit,
     inline_secrets,
     llm_features,
+    model_cache,
     references,
     slo,
     workflow_graph,
@@ -292,13 +293,14 @@ def _across(
         templates = index.get("DeploymentTemplate", {})
         found.extend(slo.check_slo(obj, slo.template_for(obj, templates)))
         found.extend(cluster_fit.deployment_fit(obj, index))
-        found.extend(cluster_fit.local_workers_fit(obj, index))
+        found.extend(cluster_fit.check_cluster_fit(obj, index.get("Cluster", {})))
         found.extend(llm_features.check_adapters(obj, index, names))
         found.extend(llm_features.check_autoscaling(obj, index))
     if obj.kind == "Workflow":
         found.extend(cluster_fit.job_fit(obj, index))
     if obj.kind == "Model":
         found.extend(_cloud_uri(obj))
+        found.extend(model_cache.check_model_cache(obj, index, names))
     return found
 
 

@@ -12,6 +12,8 @@ never holds the token.
 template): the Service keeps selecting the serving revision until the new one is ready,
 then switches to it and the old revisions are removed; a failed rollout removes the new
 revision and leaves the old one serving. ``recreate`` keeps one Deployment, ``NAME``.
+With autoscaling, the rendered HPA or ScaledObject is aimed at the serving revision's
+Deployment after each rollout, and ``replicas`` is left to it (kubernetes_autoscaling).
 """
 
 from __future__ import annotations
@@ -32,9 +34,15 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config import kube_config
 from kubernetes.config.config_exception import ConfigException
 
+from reconciler.drivers.clusters import kubernetes_autoscaling as autoscalers
+from reconciler.drivers.clusters import (
+    kubernetes_cache,
+    kubernetes_jobs,
+    kubernetes_watch,
+    protocol,
+)
 from reconciler.drivers.clusters import kubernetes_drift as drift
 from reconciler.drivers.clusters import kubernetes_errors as errors
-from reconciler.drivers.clusters import kubernetes_jobs, kubernetes_watch, protocol
 
 FIELD_MANAGER = "reconciler"
 OWNER_LABEL = "reconciler/deployment"
@@ -133,6 +141,28 @@ def _name(obj: Mapping[str, Any]) -> str:
     return str(obj["metadata"]["name"])
 
 
+def _autoscaler_status(scaler: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """What a Deployment's status says of its autoscaler object (None: it has none)."""
+    if scaler is None:
+        return None
+    spec = scaler.get("spec") or {}
+    status = scaler.get("status") or {}
+    found: dict[str, Any] = {
+        "kind": scaler.get("kind"),
+        "name": (scaler.get("metadata") or {}).get("name"),
+        "target": (spec.get("scaleTargetRef") or {}).get("name"),
+        "min_workers": spec.get("minReplicas", spec.get("minReplicaCount")),
+        "max_workers": spec.get("maxReplicas", spec.get("maxReplicaCount")),
+    }
+    for key, field in (
+        ("current_workers", "currentReplicas"),
+        ("desired_workers", "desiredReplicas"),
+    ):
+        if status.get(field) is not None:
+            found[key] = status[field]
+    return found
+
+
 class KubernetesDriver:
     """One Kubernetes cluster; endpoints live in ``namespace`` (created when missing)."""
 
@@ -169,6 +199,19 @@ class KubernetesDriver:
             max_workers=max_threads, thread_name_prefix=f"k8s-{namespace}"
         )
         self._relists = 0
+        self._autoscalers = autoscalers.Autoscalers(
+            self._api,
+            namespace=namespace,
+            field_manager=field_manager,
+            timeout_s=request_timeout_s,
+            labels_selector=f"app.kubernetes.io/managed-by=reconciler,{OWNER_LABEL}",
+        )
+        self._caches = kubernetes_cache.NodeCaches(
+            self._api,
+            namespace=namespace,
+            field_manager=field_manager,
+            timeout_s=request_timeout_s,
+        )
         self._rollouts = kubernetes_watch.DeploymentWatch(
             lister=self._apps.list_namespaced_deployment,
             namespace=namespace,
@@ -363,23 +406,47 @@ class KubernetesDriver:
     async def apply_endpoint(self, spec: protocol.EndpointSpec) -> protocol.EndpointObservation:
         """Apply the new revision (and, on first deploy, its Service); do not wait."""
         await self._ensure_namespace()
-        service = await self._call("read Service", lambda: self._read_service(spec.name))
+        deployments, service = await self._call(
+            f"observe endpoint {spec.name}",
+            lambda: (self._list_deployments(spec.name), self._read_service(spec.name)),
+        )
         await self._call(
-            f"apply endpoint {spec.name}", lambda: self._apply_revision(spec, service=service)
+            f"apply endpoint {spec.name}",
+            lambda: self._apply_revision(spec, service=service, deployments=deployments),
         )
         return await self.observe_endpoint(spec.name)
 
     def _apply_revision(
-        self, spec: protocol.EndpointSpec, *, service: dict[str, Any] | None
+        self,
+        spec: protocol.EndpointSpec,
+        *,
+        service: dict[str, Any] | None,
+        deployments: list[dict[str, Any]],
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         """Apply the revision's Deployment, then the Service, which keeps selecting the
         revision the live ``service`` serves (the new one when there is none yet); both
-        objects as the server answered the applies. Runs in a worker thread."""
+        objects as the server answered the applies. Runs in a worker thread. With
+        autoscaling, ``replicas`` is set only under the hand-over manager: kept for a
+        Deployment that exists (``deployments``: the endpoint's, as listed), the serving
+        revision's count for a new one."""
         deployment, revision = self._revision_manifest(spec)
-        applied = self._stage(self._apply_action(deployment), lambda: self._apply_sync(deployment))
+        name = _name(deployment)
         serving = None
         if service is not None:
             serving = (service.get("spec", {}).get("selector") or {}).get(REVISION_LABEL)
+        live = next((d for d in deployments if _name(d) == name), None)
+        hand_over = self._autoscalers.hand_over_replicas
+        if spec.autoscaling is not None and live is not None:
+            replicas = int((live.get("spec") or {}).get("replicas") or spec.workers)
+            self._stage(f"keep the replicas of {name}", lambda: hand_over(name, replicas))
+        applied = self._stage(self._apply_action(deployment), lambda: self._apply_sync(deployment))
+        if spec.autoscaling is not None and live is None:
+            old = next(
+                (d for d in deployments if d["metadata"]["labels"].get(REVISION_LABEL) == serving),
+                None,
+            )
+            first = autoscalers.initial_replicas(spec, old)
+            applied = self._stage(f"set the replicas of {name}", lambda: hand_over(name, first))
         selector = self._service_manifest(spec, select=serving or revision, target=revision)
         routed = "Ingress" in spec.manifests  # the Cluster's ingress_url leads to the Service
         if routed:
@@ -404,6 +471,11 @@ class KubernetesDriver:
     def _revision_manifest(self, spec: protocol.EndpointSpec) -> tuple[dict[str, Any], str]:
         manifest = _manifest(spec, "Deployment")
         manifest["spec"]["replicas"] = spec.workers
+        scaler = autoscalers.wanted(spec)
+        if scaler is not None:
+            del manifest["spec"]["replicas"]  # the autoscaler's (kubernetes_autoscaling)
+            annotations = manifest["metadata"].setdefault("annotations", {})
+            annotations[autoscalers.KIND_ANNOTATION] = scaler["kind"]
         labels = {
             **manifest["metadata"].get("labels", {}),
             **spec.owner_labels,
@@ -709,7 +781,9 @@ class KubernetesDriver:
                 lambda: (self._list_deployments(spec.name), self._read_service(spec.name)),
             )
             healed = self._drift(deployments, service)
-            applied, selecting = self._apply_revision(spec, service=service)
+            applied, selecting = self._apply_revision(
+                spec, service=service, deployments=deployments
+            )
             self._rollouts.applied(waiting, applied)
             return healed, deployments, selecting
 
@@ -725,18 +799,35 @@ class KubernetesDriver:
         current = [d for d in deployments if _name(d) != name]
         current = sorted([*current, *([seen] if seen is not None else [])], key=_name)
         observation = self._observation(spec.name, current, selecting)
-        if observation.ready:
-            return dataclasses.replace(observation, healed=healed)
-        try:
-            promoted = await self.promote_endpoint(spec.name)
-        except errors.RolloutFailedError as error:
-            if " failed: " in observation.message:
-                raise
-            raise errors.RolloutTimeoutError(f"{error}, after waiting {timeout_s:g}s") from None
-        return dataclasses.replace(promoted, healed=healed)
+        if not observation.ready:
+            try:
+                observation = await self.promote_endpoint(spec.name)
+            except errors.RolloutFailedError as error:
+                if " failed: " in observation.message:
+                    raise
+                raise errors.RolloutTimeoutError(f"{error}, after waiting {timeout_s:g}s") from None
+        previous = {
+            str(kind)
+            for d in deployments
+            if (kind := (d["metadata"].get("annotations") or {}).get(autoscalers.KIND_ANNOTATION))
+        }
+        scaler = None
+        if spec.autoscaling is not None or previous:
+            scaler = await self._call(
+                f"aim the autoscaler of {spec.name} at {name}",
+                lambda: self._autoscalers.sync(spec, target=name, previous=previous),
+            )
+        return dataclasses.replace(
+            observation, healed=healed, autoscaler=_autoscaler_status(scaler)
+        )
 
     async def delete_endpoint(self, name: str) -> bool:
-        return await self.prune(keep=set(), only=name) > 0
+        removed = await self.prune(keep=set(), only=name)
+        scalers = await self._call(
+            f"delete the autoscaler of {name}",
+            lambda: self._autoscalers.prune(keep=set(), owner_label=OWNER_LABEL, only=name),
+        )
+        return removed + scalers > 0
 
     async def prune(self, *, keep: set[str], only: str | None = None) -> int:
         """Delete our Deployments, Services (the count) and Ingresses whose owner is not
@@ -808,6 +899,27 @@ class KubernetesDriver:
         applied["spec"]["replicas"] = workers
         await self._apply(applied)
         return await self.observe_endpoint(name)
+
+    # ------------------------------------------------------------- model caches
+    async def fill_cache(
+        self, manifest: Mapping[str, Any], *, timeout_s: float
+    ) -> protocol.CacheObservation:
+        """Apply a model cache's DaemonSet (kubernetes_cache) and wait until every node
+        it runs on holds the files, or ``timeout_s``."""
+        await self._ensure_namespace()
+        name = str(manifest["metadata"]["name"])
+        deadline = time.monotonic() + timeout_s
+
+        def fill() -> protocol.CacheObservation:
+            self._caches.apply(manifest)
+            return self._caches.wait(name, deadline=deadline)
+
+        return await self._call(f"fill model cache {self.namespace}/{name}", fill)
+
+    async def drop_cache(self, name: str) -> bool:
+        return await self._call(
+            f"delete model cache {self.namespace}/{name}", lambda: self._caches.delete(name)
+        )
 
     # ---------------------------------------------------------------------- jobs
     async def run_job(self, spec: protocol.JobSpec) -> protocol.JobHandle:

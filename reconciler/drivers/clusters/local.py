@@ -1,32 +1,30 @@
-"""The local cluster driver: each endpoint a supervised model server on this host.
+"""The local cluster driver: each endpoint a proxy and supervised model servers on this host.
 
-The embedded default. A server is a detached process (own session, output in
-``<state>/logs/<name>.log``) bound to 127.0.0.1 on a port allocated once and kept in the
-registry, so ``http://127.0.0.1:PORT/v1`` stays the same across a server crash and a
-daemon restart; the registry also remembers each name's port after the endpoint is
-removed, and a new endpoint of that name gets it back while it is free. A supervisor
-task per endpoint probes its health path, restarts it with exponential backoff when it
-dies (or stays unhealthy), and on start the driver adopts
-the servers a previous daemon left running, never starting a second one. A server's exit
-is seen at once (a pidfd in the event loop, not the next probe): the supervisor wakes to
-restart it and the exit listeners (the daemon: the Deployment is Drifted) are told. Removal stops
-the whole process group (SIGTERM, then SIGKILL after a grace) and waits for the port.
+The embedded default. An endpoint is served on a port allocated once and kept in the
+registry, so ``http://127.0.0.1:PORT/v1`` stays the same across crashes, scaling,
+rollouts and daemon restarts; the registry also remembers each name's port after the
+endpoint is removed, and a new endpoint of that name gets it back while it is free. On
+that port runs the endpoint's proxy (reconciler.drivers.clusters.local_proxy), which
+spreads requests over its workers, each a detached model server on a port of its own
+(own session, output in ``<state>/logs/<name>.log``). Both are supervised (restarted with
+backoff, their exit seen at once through a pidfd and told to the exit listeners: the
+daemon marks the Deployment Drifted); a restarted daemon adopts the processes it left
+running, never starting a second one (local_endpoint).
 
-One worker per endpoint: there is no load balancer in front of local servers, so other
-worker counts and GPU requests are refused rather than ignored. A new revision replaces
-the server in place (the port cannot be held by two servers at once), whatever the
-strategy says; the observation's message says so.
+``workers`` servers run at once, or as many as the autoscaler (local_autoscaler) says
+between the policy's bounds, from the proxy's queue and time to first token; each scale
+event is kept and told to the scale listeners. A new revision is rolled out beside the
+serving one (``green``), measured on a share of the traffic first when the spec has a
+gate, or replaces it (``recreate``): local_rollout. GPU requests are refused: the local
+driver runs CPU servers only.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import dataclasses
 import hashlib
 import json
 import logging
-import os
 import platform
 import re
 import shutil
@@ -37,8 +35,16 @@ from pathlib import Path
 
 import aiohttp
 
-from reconciler.drivers.clusters import local_admin, local_jobs, local_registry
+from reconciler.drivers.clusters import (
+    local_admin,
+    local_jobs,
+    local_pool,
+    local_registry,
+    local_rollout,
+)
 from reconciler.drivers.clusters import local_processes as procs
+from reconciler.drivers.clusters.local_endpoint import EndpointRunner, Host, log_path
+from reconciler.drivers.clusters.local_units import LocalSettings
 from reconciler.drivers.clusters.protocol import (
     ClusterCheck,
     ClusterError,
@@ -52,45 +58,15 @@ from reconciler.drivers.clusters.protocol import (
     JobNotFoundError,
     JobSpec,
     JobStatus,
-    WorkerResources,
+    RolloutFailedError,
+    ScaleListener,
 )
+
+__all__ = ["PORT_PLACEHOLDER", "LocalClusterDriver", "LocalSettings"]
 
 _log = logging.getLogger("reconciler.drivers.local")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,252}")
 PORT_PLACEHOLDER = "{port}"
-REPLACED_IN_PLACE = "the local driver replaces a server in place (one port per endpoint)"
-
-
-@dataclasses.dataclass(frozen=True)
-class LocalSettings:
-    """Timings of supervision; the defaults suit real model servers."""
-
-    probe_interval_s: float = 2.0
-    health_timeout_s: float = 2.0
-    backoff_initial_s: float = 1.0
-    backoff_max_s: float = 60.0
-    healthy_resets_backoff_s: float = 60.0
-    startup_timeout_s: float = 900.0
-    unhealthy_restart_s: float = 60.0
-    stop_grace_s: float = 15.0
-    port_free_timeout_s: float = 30.0
-
-
-@dataclasses.dataclass
-class _Live:
-    """What the supervisor knows of one endpoint beyond the registry."""
-
-    child: subprocess.Popen[bytes] | None = None
-    started_at: float = 0.0
-    healthy: bool = False
-    last_healthy_at: float | None = None
-    failures: int = 0
-    last_exit: str | None = None
-    next_restart_at: float | None = None
-    task: asyncio.Task[None] | None = None
-    wake: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
-    exit_fd: int | None = None
-    """A pidfd of the server, readable once it exits (None: not watched)."""
 
 
 class LocalClusterDriver:
@@ -108,16 +84,51 @@ class LocalClusterDriver:
         """Resolves an endpoint's ``secret_env`` names at each start (the daemon's store)."""
         self._settings = settings or LocalSettings()
         self._registry = local_registry.Registry(self._state_dir / "endpoints.json")
-        self._live: dict[str, _Live] = {}
+        self._runners: dict[str, EndpointRunner] = {}
         self._jobs: dict[str, subprocess.Popen[bytes]] = {}
         self._lock = asyncio.Lock()
         self._started = False
         self._session: aiohttp.ClientSession | None = None
         self._exit_listeners: list[Callable[[str, str], None]] = []
+        self._scale_listeners: list[ScaleListener] = []
+        self._host = Host(
+            state_dir=self._state_dir,
+            settings=self._settings,
+            save=self._registry.save,
+            session=self._client,
+            allocate_port=self._worker_port,
+            on_exit=self._tell_exit,
+            on_scale=self._tell_scale,
+            secrets=self._resolved,
+        )
 
     def add_exit_listener(self, listener: Callable[[str, str], None]) -> None:
-        """Tell ``listener(endpoint, why)`` when an endpoint's server exits by itself."""
+        """Tell ``listener(endpoint, why)`` when an endpoint's proxy or worker exits by itself."""
         self._exit_listeners.append(listener)
+
+    def add_scale_listener(self, listener: ScaleListener) -> None:
+        """Tell ``listener(endpoint, observation)`` when the autoscaler changes an
+        endpoint's worker count (the observation's last scale event says how and why)."""
+        self._scale_listeners.append(listener)
+
+    def _tell_exit(self, name: str, why: str) -> None:
+        for listener in self._exit_listeners:
+            try:
+                listener(name, why)
+            except Exception:
+                _log.exception("endpoint %s: an exit listener failed", name)
+
+    def _tell_scale(self, name: str, seen: EndpointObservation) -> None:
+        for listener in self._scale_listeners:
+            try:
+                listener(name, seen)
+            except Exception:
+                _log.exception("endpoint %s: a scale listener failed", name)
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        return self._session
 
     # --- life cycle ------------------------------------------------------------------
 
@@ -135,19 +146,15 @@ class LocalClusterDriver:
             raise ClusterError(str(exc)) from exc
         self._started = True
         for record in list(self._registry.endpoints.values()):
-            await self._adopt(record)
+            runner = EndpointRunner(record, self._host)
+            self._runners[record.name] = runner
+            await runner.start()
 
     async def close(self) -> None:
-        """Stop supervising; the servers keep running for the next daemon to adopt."""
-        for live in self._live.values():
-            self._unwatch_exit(live)
-            if live.task is not None:
-                live.task.cancel()
-        for live in self._live.values():
-            if live.task is not None:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await live.task
-        self._live.clear()
+        """Stop supervising; the processes keep running for the next daemon to adopt."""
+        for runner in self._runners.values():
+            await runner.detach()
+        self._runners.clear()
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -182,83 +189,152 @@ class LocalClusterDriver:
     # --- endpoints -------------------------------------------------------------------
 
     async def apply_endpoint(self, spec: EndpointSpec) -> EndpointObservation:
-        argv = self._check_spec(spec)
-        digest = _digest(argv, spec.env, spec.health_path, self._secret_digest(spec.secret_env))
+        """Take ``spec``: a new endpoint starts; a new revision starts rolling out (or
+        replaces the serving one, ``recreate``); the worker count and policy are updated.
+        Returns at once; ``rollout`` waits."""
+        revision = self._check_spec(spec)
         async with self._lock:
             await self._start_locked()
-            record = self._registry.endpoints.get(spec.name)
-            if record is not None and record.digest == digest:
-                live = self._live.get(spec.name)
-                if live is None or live.task is None or live.task.done():
-                    await self._adopt(record)
-                return await self._observe(spec.name)
-            if record is not None:
-                await self._stop(record)
-                record.argv, record.env = argv, dict(spec.env)
-                record.secret_env = dict(spec.secret_env)
-                record.health_path, record.digest = spec.health_path, digest
-                record.labels, record.restarts = dict(spec.owner_labels), 0
-            else:
+            runner = self._runners.get(spec.name)
+            if runner is None:
                 record = local_registry.EndpointRecord(
                     name=spec.name,
                     port=self._port_for(spec.name),
-                    argv=argv,
-                    env=dict(spec.env),
-                    health_path=spec.health_path,
-                    digest=digest,
+                    revision=revision,
                     labels=dict(spec.owner_labels),
-                    secret_env=dict(spec.secret_env),
+                    worker_concurrency=spec.worker_concurrency,
                 )
                 self._registry.endpoints[spec.name] = record
-            self._registry.save()
-            live = _Live()
-            self._live[spec.name] = live
-            self._launch(record, live)
-            live.task = asyncio.create_task(self._supervise(spec.name), name=f"local:{spec.name}")
-            observation = await self._observe(spec.name)
-        if spec.strategy == "green":
-            message = f"{observation.message}; {REPLACED_IN_PLACE}".lstrip("; ")
-            observation = dataclasses.replace(observation, message=message)
-        return observation
+                runner = EndpointRunner(record, self._host)
+                runner.set_policy(spec.autoscaling, workers=spec.workers)
+                self._registry.save()
+                self._runners[spec.name] = runner
+                await runner.start()
+                return runner.observation()
+        async with runner.lock:
+            await self._update(runner, spec, revision)
+        runner.wake.set()
+        if not runner.running():
+            await runner.start()
+        return runner.observation()
+
+    async def _update(
+        self, runner: EndpointRunner, spec: EndpointSpec, revision: local_registry.Revision
+    ) -> None:
+        record = runner.record
+        record.labels = dict(spec.owner_labels)
+        record.worker_concurrency = spec.worker_concurrency
+        runner.set_policy(spec.autoscaling, workers=spec.workers)
+        if revision.digest == record.revision.digest:
+            local_rollout.cancel(runner)
+        elif record.candidate is not None and record.candidate.revision.digest == revision.digest:
+            pass  # already rolling out
+        elif spec.strategy == "recreate":
+            local_rollout.cancel(runner)
+            for worker in list(record.workers):
+                await runner.stop_worker(worker)
+            record.revision = revision
+        elif record.rejected != local_rollout.rollout_key(revision.digest, spec.gate):
+            local_rollout.begin(runner, revision, gate=spec.gate)
+        self._registry.save()
+
+    async def rollout(self, spec: EndpointSpec, *, timeout_s: float) -> EndpointObservation:
+        """Apply ``spec`` and wait until its revision serves at the desired worker count;
+        RolloutFailedError (with the gate's report) when it was rolled back. At the
+        deadline, the observation as it is (not ready)."""
+        digest = self._check_spec(spec).digest
+        key = local_rollout.rollout_key(digest, spec.gate)
+        await self.apply_endpoint(spec)
+        runner = self._runners[spec.name]
+        deadline = time.monotonic() + timeout_s
+        while True:
+            record = runner.record
+            settled = runner.confirmed >= runner.generation  # the proxy took the rollback
+            late = time.monotonic() >= deadline
+            if record.rejected == key and record.revision.digest != digest and (settled or late):
+                report = local_rollout.report_from(record.last_rollout or {})
+                raise RolloutFailedError(
+                    f"endpoint {spec.name}: revision {digest[:12]} was rolled back: "
+                    f"{'; '.join(report.reasons)}; revision {record.revision.digest[:12]} "
+                    "keeps serving",
+                    report=report,
+                )
+            seen = runner.observation()
+            candidate = record.candidate
+            rolling = candidate is not None and candidate.revision.digest == digest
+            if not rolling and record.revision.digest != digest:
+                if record.last_rollout and record.last_rollout.get("revision") == digest:
+                    report = local_rollout.report_from(record.last_rollout)
+                    raise RolloutFailedError(
+                        f"endpoint {spec.name}: revision {digest[:12]} was rolled back: "
+                        f"{'; '.join(report.reasons)}",
+                        report=report,
+                    )
+                return seen  # superseded by another apply
+            if seen.ready and record.revision.digest == digest:
+                return seen
+            if time.monotonic() >= deadline:
+                return seen
+            await asyncio.sleep(min(self._settings.probe_interval_s, 0.5))
 
     async def observe_endpoint(self, name: str) -> EndpointObservation:
         async with self._lock:
             await self._start_locked()
-            return await self._observe(name)
+            runner = self._runners.get(name)
+        if runner is None:
+            return EndpointObservation(
+                name=name,
+                exists=False,
+                workers_desired=0,
+                workers_ready=0,
+                ready=False,
+                endpoint_url=None,
+            )
+        return runner.observation()
 
     async def delete_endpoint(self, name: str) -> bool:
         async with self._lock:
             await self._start_locked()
-            record = self._registry.endpoints.get(name)
-            strays = procs.marked_leaders(self._marker(name))
-            if record is None and not strays:
+            runner = self._runners.pop(name, None)
+            marker = self._marker(name)
+            strays = procs.marked_with_prefix(marker)
+            if runner is None and not strays:
                 return False
-            if record is not None:
-                await self._stop(record)
-            for stray in strays:
+            if runner is not None:
+                async with runner.lock:
+                    await runner.remove()
+            for stray, _ in procs.marked_with_prefix(marker):
                 await procs.stop_group(stray, grace_s=self._settings.stop_grace_s)
+            record = self._registry.endpoints.get(name)
             if record is not None:
                 free = await procs.wait_port_free(
                     record.port, timeout_s=self._settings.port_free_timeout_s
                 )
                 if not free:
                     raise ClusterError(
-                        f"endpoint {name}: its server is stopped but port {record.port} is "
-                        "still taken by another process"
+                        f"endpoint {name}: its processes are stopped but port {record.port} "
+                        "is still taken by another process"
                     )
                 del self._registry.endpoints[name]
                 self._registry.save()
+            local_pool.config_path(self._state_dir, name).unlink(missing_ok=True)
             self._log_path(name).unlink(missing_ok=True)
             return True
 
     async def scale_endpoint(self, name: str, workers: int) -> EndpointObservation:
+        if workers < 1:
+            raise InvalidEndpointError(f"endpoint {name}: workers must be 1 or more, not {workers}")
         async with self._lock:
             await self._start_locked()
-            if name not in self._registry.endpoints:
-                raise EndpointNotFoundError(f"no local endpoint named {name!r}")
-            if workers != 1:
-                raise InvalidEndpointError(_one_worker(name, workers))
-            return await self._observe(name)
+            runner = self._runners.get(name)
+        if runner is None:
+            raise EndpointNotFoundError(f"no local endpoint named {name!r}")
+        async with runner.lock:
+            policy = runner.autoscaler.policy if runner.autoscaler is not None else None
+            runner.set_policy(policy, workers=workers)
+            self._registry.save()
+        runner.wake.set()
+        return runner.observation()
 
     # --- jobs ------------------------------------------------------------------------
 
@@ -342,7 +418,7 @@ class LocalClusterDriver:
 
     # --- internals -------------------------------------------------------------------
 
-    def _check_spec(self, spec: EndpointSpec) -> list[str]:
+    def _check_spec(self, spec: EndpointSpec) -> local_registry.Revision:
         if not _NAME.fullmatch(spec.name):
             raise InvalidEndpointError(
                 f"endpoint name {spec.name!r}: use letters, digits, '.', '_' and '-'"
@@ -353,99 +429,29 @@ class LocalClusterDriver:
                 f"endpoint {spec.name}: the local driver runs a command on this host, and the "
                 "template gives only an image"
             )
-        if spec.workers != 1:
-            raise InvalidEndpointError(_one_worker(spec.name, spec.workers))
+        if spec.workers < 1:
+            raise InvalidEndpointError(
+                f"endpoint {spec.name}: workers must be 1 or more, not {spec.workers}"
+            )
         if spec.resources.gpus:
             raise InvalidEndpointError(
                 f"endpoint {spec.name}: asks for {spec.resources.gpus} GPU(s) per worker; the "
                 "local driver runs CPU servers only (use a kubernetes cluster for GPUs)"
             )
-        return argv
-
-    def _port_for(self, name: str) -> int:
-        """The port endpoint ``name`` had before, when no other endpoint holds it and it
-        is free (a Deployment removed and created again keeps its URL); else a new one,
-        avoiding the ports other names remember. Remembered in the registry either way."""
-        taken = {r.port for r in self._registry.endpoints.values()}
-        remembered = self._registry.ports.get(name)
-        if remembered is not None and remembered not in taken and procs.port_is_free(remembered):
-            port = remembered
-        else:
-            others = {p for other, p in self._registry.ports.items() if other != name}
-            port = procs.allocate_port(avoid=taken | others)
-        self._registry.remember_port(name, port)
-        return port
-
-    def _marker(self, name: str) -> str:
-        return local_admin.endpoint_marker(self._state_dir, name)
-
-    def _log_path(self, name: str) -> Path:
-        return self._state_dir / "logs" / f"{name}.log"
-
-    def _identity(self, record: local_registry.EndpointRecord) -> procs.ProcessIdentity | None:
-        if record.pid is None or record.start_ticks is None:
-            return None
-        return procs.ProcessIdentity(record.pid, record.start_ticks)
-
-    def _running(self, record: local_registry.EndpointRecord) -> bool:
-        live = self._live.get(record.name)
-        if live is not None and live.child is not None:
-            live.child.poll()
-        identity = self._identity(record)
-        return identity is not None and procs.is_running(identity)
-
-    async def _adopt(self, record: local_registry.EndpointRecord) -> None:
-        """Supervise ``record``'s server: the running one if any, else start it."""
-        identity = self._identity(record)
-        marked = procs.marked_leaders(self._marker(record.name))
-        if (identity is None or not procs.is_running(identity)) and marked:
-            # The registry lost the pid (a crash between start and save): take that one.
-            identity = marked[0]
-            record.pid, record.start_ticks = identity.pid, identity.start_ticks
-            self._registry.save()
-        strays = [found for found in marked if found != identity]
-        for stray in strays:
-            _log.warning("endpoint %s: stopping a second server (pid %d)", record.name, stray.pid)
-            await procs.stop_group(stray, grace_s=self._settings.stop_grace_s)
-        live = _Live(started_at=time.monotonic())
-        self._live[record.name] = live
-        if identity is not None and procs.is_running(identity):
-            _log.info(
-                "endpoint %s: adopted pid %d on port %d", record.name, identity.pid, record.port
+        if spec.autoscaling is not None and spec.autoscaling.kv_cache_usage is not None:
+            raise InvalidEndpointError(
+                f"endpoint {spec.name}: the local driver's proxy does not see KV cache use; "
+                "autoscale on queue_depth or ttft_ms"
             )
-            self._watch_exit(record.name, live, identity.pid)
-        else:
-            self._launch(record, live)
-        live.task = asyncio.create_task(self._supervise(record.name), name=f"local:{record.name}")
-
-    def _launch(self, record: local_registry.EndpointRecord, live: _Live) -> None:
-        argv = [part.replace(PORT_PLACEHOLDER, str(record.port)) for part in record.argv]
-        env = {
-            key: value.replace(PORT_PLACEHOLDER, str(record.port))
-            for key, value in record.env.items()
-        }
-        log_path = self._log_path(record.name)
-        try:
-            env.update(self._resolved(record.secret_env))
-            child, identity = procs.spawn(
-                argv,
-                env=procs.child_env(env, marker=self._marker(record.name)),
-                log_path=log_path,
-                cwd=self._state_dir,
-            )
-        except (procs.SpawnError, ClusterError) as exc:
-            live.child = None
-            live.last_exit = str(exc)
-            record.pid = record.start_ticks = None
-            self._registry.save()
-            return
-        live.child = child
-        live.started_at = time.monotonic()
-        live.healthy = False
-        record.pid, record.start_ticks = identity.pid, identity.start_ticks
-        self._registry.save()
-        self._watch_exit(record.name, live, identity.pid)
-        _log.info("endpoint %s: started pid %d on port %d", record.name, identity.pid, record.port)
+        env = dict(spec.env)
+        secrets = self._secret_digest(spec.secret_env)
+        return local_registry.Revision(
+            digest=_digest(argv, env, spec.health_path, secrets),
+            argv=argv,
+            env=env,
+            health_path=spec.health_path,
+            secret_env=dict(spec.secret_env),
+        )
 
     def _resolved(self, names: Mapping[str, str]) -> dict[str, str]:
         """The values of an endpoint's secret variables, from the secret store now."""
@@ -462,191 +468,42 @@ class LocalClusterDriver:
         return found
 
     def _secret_digest(self, names: Mapping[str, str]) -> str:
-        """A digest of the secrets' current values, so a changed secret restarts its
-        server at the next apply (the values themselves are never stored)."""
+        """A digest of the secrets' current values, so a changed secret rolls out a new
+        revision at the next apply (the values themselves are never stored)."""
         if not names:
             return ""
         values = self._resolved(names)
         return hashlib.sha256(json.dumps(sorted(values.items())).encode()).hexdigest()
 
-    def _watch_exit(self, name: str, live: _Live, pid: int) -> None:
-        """Be told at once when ``pid`` exits (Linux pidfd; elsewhere the probe sees it)."""
-        self._unwatch_exit(live)
-        try:
-            fd = os.pidfd_open(pid)
-        except (OSError, AttributeError):
-            return
-        live.exit_fd = fd
-        asyncio.get_running_loop().add_reader(fd, self._exited, name, live)
-
-    def _unwatch_exit(self, live: _Live) -> None:
-        fd, live.exit_fd = live.exit_fd, None
-        if fd is not None:
-            with contextlib.suppress(Exception):
-                asyncio.get_running_loop().remove_reader(fd)
-            os.close(fd)
-
-    def _exited(self, name: str, live: _Live) -> None:
-        """A watched server exited: wake its supervisor and tell the listeners, unless it
-        was stopped on purpose (then it is no longer the live one)."""
-        self._unwatch_exit(live)
-        if self._live.get(name) is not live:
-            return
-        code = live.child.poll() if live.child is not None else None
-        why = f"its server exited with {code}" if code is not None else "its server exited"
-        live.wake.set()
-        for listener in self._exit_listeners:
-            try:
-                listener(name, why)
-            except Exception:
-                _log.exception("endpoint %s: an exit listener failed", name)
-
-    async def _stop(self, record: local_registry.EndpointRecord) -> None:
-        live = self._live.pop(record.name, None)
-        if live is not None:
-            self._unwatch_exit(live)
-        if live is not None and live.task is not None:
-            live.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await live.task
-        identity = self._identity(record)
-        if identity is not None:
-            await procs.stop_group(
-                identity,
-                grace_s=self._settings.stop_grace_s,
-                child=live.child if live is not None else None,
-            )
-        record.pid = record.start_ticks = None
-
-    async def _probe(self, record: local_registry.EndpointRecord) -> bool:
-        if self._session is None:
-            self._session = aiohttp.ClientSession()
-        url = f"http://{procs.LOOPBACK}:{record.port}{record.health_path}"
-        timeout = aiohttp.ClientTimeout(total=self._settings.health_timeout_s)
-        try:
-            async with self._session.get(url, timeout=timeout, allow_redirects=False) as response:
-                return 200 <= response.status < 400
-        except (TimeoutError, aiohttp.ClientError, OSError):
-            return False
-
-    async def _observe(self, name: str) -> EndpointObservation:
-        record = self._registry.endpoints.get(name)
-        if record is None:
-            return EndpointObservation(
-                name=name,
-                exists=False,
-                workers_desired=0,
-                workers_ready=0,
-                ready=False,
-                endpoint_url=None,
-            )
-        live = self._live.get(name) or _Live()
-        running = self._running(record)
-        healthy = running and await self._probe(record)
-        if healthy:
-            message = f"serving (pid {record.pid})"
-        elif running:
-            message = f"starting (pid {record.pid}): {record.health_path} does not answer yet"
+    def _port_for(self, name: str) -> int:
+        """The port endpoint ``name`` had before, when no other endpoint holds it and it
+        is free (a Deployment removed and created again keeps its URL); else a new one,
+        avoiding the ports other names remember. Remembered in the registry either way."""
+        taken = self._registry.ports_in_use()
+        remembered = self._registry.ports.get(name)
+        if remembered is not None and remembered not in taken and procs.port_is_free(remembered):
+            port = remembered
         else:
-            message = "not running"
-            if live.last_exit:
-                message += f" ({live.last_exit})"
-            if live.next_restart_at is not None:
-                wait = max(live.next_restart_at - time.monotonic(), 0.0)
-                message += f"; restart {live.failures} in {wait:.0f}s"
-        if record.restarts:
-            message += f"; restarted {record.restarts} time(s)"
-            if running and live.last_exit:
-                message += f", last: {live.last_exit}"
-        message += f"; log {self._log_path(name)}"
-        return EndpointObservation(
-            name=name,
-            exists=True,
-            workers_desired=1,
-            workers_ready=1 if healthy else 0,
-            ready=healthy,
-            endpoint_url=f"http://{procs.LOOPBACK}:{record.port}/v1",
-            resources=WorkerResources(gpus=0),
-            message=message,
-        )
+            others = {p for other, p in self._registry.ports.items() if other != name}
+            port = procs.allocate_port(avoid=taken | others)
+        self._registry.remember_port(name, port)
+        return port
 
-    async def _supervise(self, name: str) -> None:
-        settings = self._settings
-        while True:
-            live = self._live.get(name)
-            if live is None:
-                return
-            delay = settings.probe_interval_s
-            if live.next_restart_at is not None:
-                delay = min(delay, max(live.next_restart_at - time.monotonic(), 0.0))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(live.wake.wait(), delay)  # an exit wakes it at once
-            live.wake.clear()
-            async with self._lock:
-                record = self._registry.endpoints.get(name)
-                live = self._live.get(name)
-                if record is None or live is None:
-                    return
-                await self._tend(record, live)
+    def _worker_port(self) -> int:
+        """A free port for a worker, held by no endpoint and remembered by no name."""
+        avoid = self._registry.ports_in_use() | set(self._registry.ports.values())
+        return procs.allocate_port(avoid=avoid)
 
-    async def _tend(self, record: local_registry.EndpointRecord, live: _Live) -> None:
-        """One supervision round: probe, or restart after backoff, or kill a hung server."""
-        settings = self._settings
-        now = time.monotonic()
-        if self._running(record):
-            if await self._probe(record):
-                live.healthy, live.last_healthy_at = True, now
-                if now - live.started_at >= settings.healthy_resets_backoff_s:
-                    live.failures = 0
-                return
-            since = live.started_at
-            if live.healthy and live.last_healthy_at is not None:
-                since = live.last_healthy_at
-            limit = settings.unhealthy_restart_s if live.healthy else settings.startup_timeout_s
-            if now - since < limit:
-                return
-            reason = "stopped answering" if live.healthy else "never answered"
-            _log.warning(
-                "endpoint %s: %s on %s, restarting", record.name, reason, record.health_path
-            )
-            live.last_exit = f"{reason} on {record.health_path}"
-            identity = self._identity(record)
-            if identity is not None:
-                await procs.stop_group(identity, grace_s=settings.stop_grace_s, child=live.child)
-        if live.next_restart_at is None:
-            if live.child is not None and live.child.returncode is not None:
-                live.last_exit = f"exited with {live.child.returncode}"
-            elif live.last_exit is None:
-                live.last_exit = "the server is gone"
-            delay = min(settings.backoff_initial_s * 2**live.failures, settings.backoff_max_s)
-            live.failures += 1
-            live.next_restart_at = now + delay
-            live.healthy = False
-            _log.warning(
-                "endpoint %s: %s; restart %d in %.1fs",
-                record.name,
-                live.last_exit,
-                live.failures,
-                delay,
-            )
-            return
-        if now < live.next_restart_at:
-            return
-        live.next_restart_at = None
-        record.restarts += 1
-        self._launch(record, live)
+    def _marker(self, name: str) -> str:
+        return local_admin.endpoint_marker(self._state_dir, name)
+
+    def _log_path(self, name: str) -> Path:
+        return log_path(self._state_dir, name)
 
 
 def _digest(argv: list[str], env: Mapping[str, str], health_path: str, secrets: str = "") -> str:
     payload = json.dumps([argv, sorted(env.items()), health_path, secrets]).encode()
     return hashlib.sha256(payload).hexdigest()
-
-
-def _one_worker(name: str, workers: int) -> str:
-    return (
-        f"endpoint {name}: asks for {workers} workers; the local driver runs exactly one per "
-        "endpoint (no load balancer in front of local servers)"
-    )
 
 
 async def _run_text(argv: list[str]) -> str:

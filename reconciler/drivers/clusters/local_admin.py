@@ -1,12 +1,14 @@
 """The local driver's servers seen from outside the daemon: list them, stop them.
 
-Local endpoints are detached processes that outlive the daemon on purpose (a restart
-adopts them without a cold start), so stopping the daemon for good leaves them running.
-This module reads the driver's registry (``<state_dir>/local/endpoints.json``) without
-a daemon and stops a server's whole process group, finding it by its recorded pid and
-start time or by the marker in its environment. A stopped endpoint keeps its record
-(and so its port): a daemon started later runs it again, because its Deployment is
-still in Git; removing the Deployment is what removes an endpoint for good.
+Local endpoints are detached processes (a proxy on the endpoint's port and its workers)
+that outlive the daemon on purpose (a restart adopts them without a cold start), so
+stopping the daemon for good leaves them running. This module reads the driver's
+registry (``<state_dir>/local/endpoints.json``) without a daemon and stops each process
+group of an endpoint, finding them by their recorded pid and start time or by the
+marker in their environment (the proxy's is the endpoint's marker, a worker's starts
+with it). A stopped endpoint keeps its record (and so its port): a daemon started later
+runs it again, because its Deployment is still in Git; removing the Deployment is what
+removes an endpoint for good.
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ class LocalServer:
     name: str
     port: int
     pids: tuple[int, ...]
-    """Session leaders of its server now running: the recorded one, or ones found by marker."""
+    """Session leaders of its proxy and workers now running: the recorded ones, and the
+    ones found by marker."""
     deployment: str | None
     log: Path
 
@@ -61,16 +64,25 @@ def _registry(local_state_dir: Path) -> local_registry.Registry:
     return registry
 
 
+def _recorded(record: local_registry.EndpointRecord) -> list[local_registry.Process]:
+    processes = [record.proxy, *(worker.process for worker in record.workers)]
+    if record.legacy is not None:
+        processes.append(record.legacy)
+    return processes
+
+
 def _leaders(
     local_state_dir: Path, record: local_registry.EndpointRecord
 ) -> list[procs.ProcessIdentity]:
     found: list[procs.ProcessIdentity] = []
-    if record.pid is not None and record.start_ticks is not None:
-        recorded = procs.ProcessIdentity(record.pid, record.start_ticks)
-        if procs.is_running(recorded):
-            found.append(recorded)
-    for marked in procs.marked_leaders(endpoint_marker(local_state_dir, record.name)):
-        if marked not in found:
+    for process in _recorded(record):
+        if process.pid is not None and process.start_ticks is not None:
+            recorded = procs.ProcessIdentity(process.pid, process.start_ticks)
+            if procs.is_running(recorded):
+                found.append(recorded)
+    marker = endpoint_marker(local_state_dir, record.name)
+    for marked, value in procs.marked_with_prefix(marker):
+        if (value == marker or value.startswith(f"{marker}::")) and marked not in found:
             found.append(marked)
     return found
 
@@ -135,6 +147,7 @@ async def stop_server(
             f"endpoint {name}: process group(s) {', '.join(map(str, left))} still running "
             "after SIGKILL"
         )
-    record.pid = record.start_ticks = None
+    for process in _recorded(record):
+        process.pid = process.start_ticks = None
     registry.save()
     return _server(local_state_dir, record)

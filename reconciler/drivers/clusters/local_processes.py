@@ -73,7 +73,12 @@ def group_members(pgid: int) -> list[int]:
 
 def marked_leaders(marker: str) -> list[ProcessIdentity]:
     """Session leaders whose environment holds ``MARKER_ENV=marker``."""
-    wanted = f"{MARKER_ENV}={marker}".encode()
+    return [identity for identity, found in marked_with_prefix(marker) if found == marker]
+
+
+def marked_with_prefix(prefix: str) -> list[tuple[ProcessIdentity, str]]:
+    """Session leaders whose ``MARKER_ENV`` value starts with ``prefix``, with that value."""
+    wanted = f"{MARKER_ENV}={prefix}".encode()
     found = []
     for pid in _pids():
         fields = _stat_fields(pid)
@@ -83,8 +88,11 @@ def marked_leaders(marker: str) -> list[ProcessIdentity]:
             environ = Path(f"/proc/{pid}/environ").read_bytes()
         except (FileNotFoundError, ProcessLookupError, PermissionError):
             continue
-        if wanted in environ.split(b"\0"):
-            found.append(ProcessIdentity(pid, int(fields[19])))
+        for entry in environ.split(b"\0"):
+            if entry.startswith(wanted):
+                value = entry.decode(errors="replace").split("=", 1)[1]
+                found.append((ProcessIdentity(pid, int(fields[19])), value))
+                break
     return found
 
 

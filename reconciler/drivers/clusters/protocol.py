@@ -49,7 +49,12 @@ class JobNotFoundError(ClusterError):
 
 
 class RolloutFailedError(ClusterError):
-    """A new revision never became ready; the old one still serves. The message says why."""
+    """A new revision never became ready, or failed its gate; the old one still serves.
+    The message says why; ``report`` holds the gate's measurements when a gate decided."""
+
+    def __init__(self, message: str, *, report: GateReport | None = None) -> None:
+        super().__init__(message)
+        self.report = report
 
 
 class RolloutTimeoutError(RolloutFailedError):
@@ -91,6 +96,70 @@ class WorkerResources:
 
 
 @dataclasses.dataclass(frozen=True)
+class ScalingPolicy:
+    """Workers between ``min_workers`` and ``max_workers``, moved by the targets (per
+    worker: requests waiting; p90 time to first token, ms). A driver that scales with its
+    own loop (the local one) reads this; one that hands scaling to the cluster's own
+    autoscaler (Kubernetes) applies the rendered object in ``EndpointSpec.manifests`` and
+    leaves the worker count to it."""
+
+    min_workers: int
+    max_workers: int
+    queue_depth: float | None = None
+    ttft_ms: float | None = None
+    kv_cache_usage: float | None = None
+    scale_down_delay_s: float = 300.0
+
+
+@dataclasses.dataclass(frozen=True)
+class RolloutGate:
+    """How a new revision earns its promotion: it takes ``traffic_percent`` of the requests
+    beside the serving one for ``window_s`` seconds, and is promoted only if what was
+    measured there meets every bound set (p90 time to first token, ms; error rate, 0..1;
+    p90 end-to-end latency, s); otherwise it is removed and the old revision keeps
+    serving. While fewer than ``min_requests`` were answered the window grows (a driver
+    says how far); still fewer at its end: promoted on health alone, which the report
+    says."""
+
+    traffic_percent: int
+    window_s: float
+    max_error_rate: float
+    max_ttft_ms: float | None = None
+    max_e2e_s: float | None = None
+    min_requests: int = 10
+
+
+@dataclasses.dataclass(frozen=True)
+class GateReport:
+    """What a gate measured of a new revision and what it decided."""
+
+    revision: str
+    verdict: Literal["promoted", "rolled_back"]
+    reasons: tuple[str, ...]
+    requests: int
+    errors: int
+    error_rate: float | None
+    ttft_p90_ms: float | None
+    e2e_p90_s: float | None
+    window_s: float
+    traffic_percent: int
+    slo: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    decided_at: str = ""
+    """When the verdict was reached (UTC, ISO 8601)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ScaleEvent:
+    """One change of an endpoint's worker count by its autoscaler."""
+
+    at: str
+    """When (UTC, ISO 8601)."""
+    from_workers: int
+    to_workers: int
+    why: str
+
+
+@dataclasses.dataclass(frozen=True)
 class EndpointSpec:
     """One endpoint as a driver runs it, fully rendered.
 
@@ -117,6 +186,14 @@ class EndpointSpec:
     secret_env: Mapping[str, str] = dataclasses.field(default_factory=dict)
     """Environment variables whose values are secrets, by the secret's *name*: the driver
     resolves each when it starts the server and never stores the value."""
+    worker_concurrency: int = 1
+    """Requests one worker serves at once (its server's parallel slots); a driver with a
+    proxy in front of its workers (the local one) queues the rest there."""
+    autoscaling: ScalingPolicy | None = None
+    """Set: the worker count is the autoscaler's, between its bounds (``workers`` is
+    where it starts)."""
+    gate: RolloutGate | None = None
+    """Set: a new revision is measured on a share of the traffic before it is promoted."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -164,6 +241,18 @@ class EndpointObservation:
     healed: tuple[Drift, ...] = ()
     """Drift a rollout found on the live objects before it applied, and so re-applied
     (``drift`` is what still differs after it); empty for a plain observation."""
+    scale_events: tuple[ScaleEvent, ...] = ()
+    """The autoscaler's recent changes of the worker count, oldest first."""
+    autoscaler: Mapping[str, Any] | None = None
+    """What the autoscaler says now (bounds, current and desired workers, signals)."""
+    rollout: GateReport | None = None
+    """The last gated rollout's measurements and verdict, when there was one."""
+
+
+ScaleListener = Callable[[str, EndpointObservation], None]
+"""Told, by a driver that scales with its own loop, that the endpoint of this name changed
+its worker count: the endpoint as it is then, its newest scale event last (called on the
+event loop)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -324,3 +413,33 @@ class JobRunnerSource(Protocol):
     """A cluster driver that can run jobs to their end."""
 
     def job_runner(self) -> JobRunner: ...
+
+
+# --- model caches (a Model pre-pulled to a cluster) ---------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class CacheObservation:
+    """A model cache on a cluster: on how many nodes its files are, of how many."""
+
+    name: str
+    ready: bool
+    nodes: int
+    nodes_ready: int
+    message: str = ""
+
+
+@runtime_checkable
+class CacheDriver(Protocol):
+    """A driver that pre-pulls a model's files onto its nodes from a rendered manifest."""
+
+    async def fill_cache(
+        self, manifest: Mapping[str, Any], *, timeout_s: float
+    ) -> CacheObservation:
+        """Apply the cache's manifest and wait until every node holds the files (or the
+        time is up: the observation says what is missing)."""
+        ...
+
+    async def drop_cache(self, name: str) -> bool:
+        """Remove the cache of that name; false when there was none."""
+        ...

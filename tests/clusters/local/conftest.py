@@ -3,6 +3,8 @@
 The server (a script written per test) answers ``/health`` and ``/v1/whoami`` with its
 pid, its helper child's pid and an env value, and logs each request to stderr, so tests
 can tell servers apart, see the process tree go, and find the output in the log file.
+``/v1/whoami`` waits ``SLEEP_S`` seconds (env) first, ``/v1/sleep?seconds=S`` S seconds:
+a slow model server.
 """
 
 from __future__ import annotations
@@ -22,14 +24,20 @@ from reconciler.drivers.clusters.local import LocalClusterDriver, LocalSettings
 from reconciler.drivers.clusters.protocol import EndpointSpec, WorkerResources
 
 SERVER = r"""
-import http.server, json, os, subprocess, sys
+import http.server, json, os, subprocess, sys, time, urllib.parse
 port = int(sys.argv[1])
 helper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"])
+sleep_s = float(os.environ.get("SLEEP_S", "0"))
 class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
     def do_GET(self):
-        if self.path not in ("/health", "/v1/whoami"):
+        url = urllib.parse.urlsplit(self.path)
+        if url.path not in ("/health", "/v1/whoami", "/v1/sleep"):
             self.send_error(404)
             return
+        if url.path != "/health":
+            query = urllib.parse.parse_qs(url.query)
+            time.sleep(float(query.get("seconds", [sleep_s])[0]))
         body = json.dumps(
             {"pid": os.getpid(), "helper": helper.pid, "greeting": os.environ.get("GREETING")}
         ).encode()
@@ -54,6 +62,10 @@ FAST = LocalSettings(
     unhealthy_restart_s=5.0,
     stop_grace_s=5.0,
     port_free_timeout_s=10.0,
+    autoscale_interval_s=0.2,
+    signal_window_s=2.0,
+    queue_timeout_s=60.0,
+    drain_timeout_s=30.0,
 )
 
 

@@ -118,8 +118,10 @@ async def test_the_gateway_runs_with_the_key_and_nothing_else_holds_it(
         assert reply.status == 200 and KEY not in await reply.text()
     assert provider.seen[0].authorization == f"Bearer {KEY}"
     record = driver._registry.endpoints["chat"]
-    assert KEY not in " ".join(record.argv)  # argv is in the log file and `ps`; the key is not
-    assert record.secret_env == {"RECONCILER_GATEWAY_API_KEY": "openai-key"}
+    assert KEY not in " ".join(
+        record.revision.argv
+    )  # argv is in the log file and `ps`; the key is not
+    assert record.revision.secret_env == {"RECONCILER_GATEWAY_API_KEY": "openai-key"}
     assert KEY not in (driver._registry.path.read_text())  # its name is stored, never its value
 
     removed = await steps["undeploy_model"](_context("undeploy_model", _spec(), secrets))

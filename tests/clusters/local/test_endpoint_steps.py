@@ -99,7 +99,12 @@ async def test_deploy_then_undeploy_records_the_endpoint_status(
     assert isinstance(checked, outcomes.Done) and checked.outputs["reachable"] is True
 
     scaled = await steps["scale_deployment"](context("scale_deployment", {**SPEC, "workers": 3}))
-    assert isinstance(scaled, outcomes.Stalled) and "exactly one" in scaled.reason
+    assert isinstance(scaled, outcomes.Done), scaled
+    scaled_status = scaled.outputs["status"]
+    assert (scaled_status["workers"], scaled_status["ready_workers"]) == (3, 3)
+    pids = {(await get_json(f"{url}/whoami"))["pid"] for _ in range(12)}
+    assert len(pids) == 3, "the proxy spreads requests over the three workers"
+    assert scaled.outputs["status"]["endpoint_url"] == url
 
     removed = await steps["undeploy_model"](context("undeploy_model", dict(SPEC)))
     assert removed == outcomes.Done({"removed": True})

@@ -36,11 +36,11 @@ def _alive(pid: int) -> bool:
     return procs.start_ticks(pid) is not None
 
 
-async def _serve(state_dir: Path, script: Path, *names: str) -> dict[str, tuple[int, int]]:
+async def _serve(state_dir: Path, script: Path, *names: str) -> dict[str, tuple[int, int, int]]:
     """Start ``names`` as a daemon would, then close the driver: the servers keep running.
-    Returns each endpoint's (port, server pid)."""
+    Returns each endpoint's (port, server pid, proxy pid)."""
     driver = LocalClusterDriver(state_dir=state_dir / "local", settings=FAST)
-    served: dict[str, tuple[int, int]] = {}
+    served: dict[str, tuple[int, int, int]] = {}
     try:
         for name in names:
             await driver.apply_endpoint(endpoint(script, name=name))
@@ -53,7 +53,8 @@ async def _serve(state_dir: Path, script: Path, *names: str) -> dict[str, tuple[
             assert seen.endpoint_url is not None
             port = int(seen.endpoint_url.rsplit(":", 1)[1].split("/")[0])
             whoami = await get_json(f"http://127.0.0.1:{port}/v1/whoami")
-            served[name] = (port, int(whoami["pid"]))
+            (proxy,) = procs.marked_leaders(driver._marker(name))
+            served[name] = (port, int(whoami["pid"]), proxy.pid)
     finally:
         await driver.close()
     return served
@@ -77,18 +78,18 @@ async def test_list_then_stop_one_then_all_and_a_daemon_brings_them_back(
         listed = capsys.readouterr().out.splitlines()
         assert listed[0].split() == ["NAME", "PORT", "STATE", "PID", "URL"]
         for line, name in zip(listed[1:], ("alpha", "beta"), strict=True):
-            port, pid = served[name]
+            port, pid, proxy = served[name]
             assert line.split() == [
                 name,
                 str(port),
                 "running",
-                str(pid),
+                f"{proxy},{pid}",
                 f"http://127.0.0.1:{port}/v1",
             ]
 
         assert await _cli(["endpoints", "stop", "alpha", "--state-dir", str(state)]) == 0
         assert "stopped alpha" in capsys.readouterr().out
-        assert not _alive(served["alpha"][1])
+        assert not _alive(served["alpha"][1]) and not _alive(served["alpha"][2])
         assert procs.port_is_free(served["alpha"][0])
         assert _alive(served["beta"][1])
 
@@ -106,7 +107,7 @@ async def test_list_then_stop_one_then_all_and_a_daemon_brings_them_back(
         driver = LocalClusterDriver(state_dir=state / "local", settings=FAST)
         await driver.start()
         try:
-            for name, (port, _pid) in served.items():
+            for name, (port, _pid, _proxy) in served.items():
 
                 async def back(name: str = name) -> bool:
                     return (await driver.observe_endpoint(name)).ready

@@ -1,4 +1,8 @@
-"""The local driver runs real server processes: serve, restart, adopt, replace, remove."""
+"""The local driver runs real server processes: serve, restart, adopt, replace, remove.
+
+An endpoint is a proxy on its stable port (found by the endpoint's marker) in front of
+its workers (found by markers that start with it); these tests see both as processes.
+"""
 
 from __future__ import annotations
 
@@ -34,6 +38,12 @@ async def ready(driver: LocalClusterDriver, name: str = "tiny") -> EndpointObser
 
     found: EndpointObservation = await eventually(check, what=f"{name} ready")
     return found
+
+
+def workers(driver: LocalClusterDriver, name: str = "tiny") -> list[procs.ProcessIdentity]:
+    """The worker processes of endpoint ``name``, found by their marker."""
+    prefix = f"{driver._marker(name)}::worker::"
+    return [identity for identity, _ in procs.marked_with_prefix(prefix)]
 
 
 def listening_address(port: int) -> str:
@@ -88,7 +98,8 @@ async def test_killed_server_comes_back_on_the_same_port(
     assert after.endpoint_url == before.endpoint_url
     assert "restarted 1 time(s)" in after.message
     assert new["pid"] != old["pid"]
-    assert len(procs.marked_leaders(driver._marker("tiny"))) == 1
+    assert len(procs.marked_leaders(driver._marker("tiny"))) == 1, "one proxy"
+    assert [w.pid for w in workers(driver)] == [new["pid"]]
 
 
 async def test_restarted_daemon_adopts_the_running_server(
@@ -98,6 +109,7 @@ async def test_restarted_daemon_adopts_the_running_server(
     await first.apply_endpoint(endpoint(server_script))
     seen = await ready(first)
     who = await get_json(f"{seen.endpoint_url}/whoami")
+    proxies = procs.marked_leaders(first._marker("tiny"))
     await first.close()  # the daemon goes away; its servers stay
 
     second = make_driver()
@@ -107,9 +119,10 @@ async def test_restarted_daemon_adopts_the_running_server(
     assert (await get_json(f"{again.endpoint_url}/whoami"))["pid"] == who["pid"]
     assert await second.apply_endpoint(endpoint(server_script)) is not None
     assert (await get_json(f"{again.endpoint_url}/whoami"))["pid"] == who["pid"]
-    assert procs.marked_leaders(second._marker("tiny")) == [
+    assert workers(second) == [
         procs.ProcessIdentity(who["pid"], procs.start_ticks(who["pid"]) or -1)
     ]
+    assert procs.marked_leaders(second._marker("tiny")) == proxies, "the same proxy"
 
 
 async def test_adoption_finds_a_server_the_registry_lost(
@@ -122,14 +135,52 @@ async def test_adoption_finds_a_server_the_registry_lost(
     await first.close()
     registry = tmp_path / "state" / "endpoints.json"
     document = json.loads(registry.read_text())
-    document["endpoints"]["tiny"]["pid"] = None  # a crash between start and save
+    tiny = document["endpoints"]["tiny"]
+    proxy_pid = tiny["proxy"]["pid"]
+    tiny["proxy"]["pid"] = None  # a crash between start and save, of the proxy
+    tiny["workers"][0]["process"]["pid"] = None  # and of the worker
     registry.write_text(json.dumps(document))
 
     second = make_driver()
     await second.start()
     await ready(second)
     assert (await get_json(f"{seen.endpoint_url}/whoami"))["pid"] == who["pid"]
-    assert len(procs.marked_leaders(second._marker("tiny"))) == 1
+    assert [p.pid for p in procs.marked_leaders(second._marker("tiny"))] == [proxy_pid]
+    assert [w.pid for w in workers(second)] == [who["pid"]]
+
+
+async def test_a_version_1_server_is_replaced_by_a_proxy_and_a_worker(
+    make_driver: MakeDriver, server_script: Path, tmp_path: Path
+) -> None:
+    """A registry of the one-process layout (the server itself on the endpoint's port):
+    its server is stopped, and a proxy and a worker serve on the same port."""
+    port = procs.allocate_port(avoid=set())
+    spec = endpoint(server_script)
+    argv = [*spec.command]
+    marker = f"{(tmp_path / 'state').resolve()}::tiny"
+    old, identity = procs.spawn(
+        [part.replace("{port}", str(port)) for part in argv],
+        env=procs.child_env(dict(spec.env), marker=marker),
+        log_path=tmp_path / "old.log",
+        cwd=tmp_path,
+    )
+    record = {
+        "name": "tiny", "port": port, "argv": argv, "env": dict(spec.env),
+        "health_path": "/health", "digest": "old", "labels": {},
+        "pid": identity.pid, "start_ticks": identity.start_ticks, "restarts": 0,
+    }  # fmt: skip
+    registry = tmp_path / "state" / "endpoints.json"
+    registry.parent.mkdir(parents=True)
+    registry.write_text(json.dumps({"version": 1, "endpoints": {"tiny": record}}))
+
+    driver = make_driver()
+    await driver.start()
+    seen = await ready(driver)
+    assert seen.endpoint_url == f"http://127.0.0.1:{port}/v1"
+    assert procs.start_ticks(identity.pid) is None, "the one-process server is stopped"
+    old.wait(timeout=10)
+    who = await get_json(f"{seen.endpoint_url}/whoami")
+    assert [w.pid for w in workers(driver)] == [who["pid"]]
 
 
 async def test_removal_stops_the_process_tree_and_frees_the_port(
@@ -190,8 +241,8 @@ async def test_what_the_local_driver_cannot_do_is_refused(
     make_driver: MakeDriver, server_script: Path
 ) -> None:
     driver = make_driver()
-    with pytest.raises(InvalidEndpointError, match="exactly one"):
-        await driver.apply_endpoint(endpoint(server_script, workers=2))
+    with pytest.raises(InvalidEndpointError, match="1 or more"):
+        await driver.apply_endpoint(endpoint(server_script, workers=0))
     with pytest.raises(InvalidEndpointError, match="GPU"):
         await driver.apply_endpoint(endpoint(server_script, resources=WorkerResources(gpus=1)))
     with pytest.raises(InvalidEndpointError, match="only an image"):
