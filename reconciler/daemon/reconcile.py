@@ -238,6 +238,12 @@ class Reconciler:
 
     def reconcile_one(self, key: str) -> Decision | None:
         """Reconcile ``key`` (taken from the queue) and hand it back to the queue."""
+        if not self._sync.loaded_once:
+            # No revision has validated since the start: nothing is desired *yet*, which
+            # is not "delete it". The first load queues every object it knows.
+            self.queue.done(key)
+            self.queue.forget(key)
+            return None
         if not self.owns(key):  # another replica's: settled as far as this one goes
             self.queue.done(key)
             self.queue.forget(key)

@@ -411,6 +411,10 @@ class Daemon:
         serving = contextlib.AsyncExitStack()
         try:
             await self._check_source(reconciler)
+            # The first revision goes in before interrupted chains resume: a resumed step
+            # needs the Clusters and templates it names, and what a chain ends with is
+            # judged against the desired state, never against an empty one.
+            await self._first_load(reconciler)
             resumed = await executor.start()
             if sharding is not None:
                 sharding.start()  # its shards' chains resume as it takes them
@@ -542,6 +546,12 @@ class Daemon:
             await self._sleep(self._config.resync_interval_seconds)
             self._resync_due = True
             self._wake.set()
+
+    async def _first_load(self, reconciler: Reconciler) -> None:
+        try:
+            await reconciler.sync_source()
+        except Exception:  # the loop's first cycle tries again and says why
+            log.exception("first load of the state repo failed; retrying")
 
     async def _check_source(self, reconciler: Reconciler) -> None:
         """A state repo that cannot be read at the first start is an error, not a warning

@@ -1,0 +1,117 @@
+"""A daemon killed while a local Deployment's chain runs resumes that chain on restart.
+
+The deploy chain waits on a server that does not answer yet (it listens only once a
+gate file exists); the daemon is killed with -9 mid-step and started again. The
+restarted daemon reads the repo before the chain resumes, so the chain finds its
+Cluster and ends Ready: no Stalled "no driver", no undeploy of an endpoint that is
+still desired, no second deploy, and the worker started before the kill is the one
+that serves (adopted, not restarted).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from reconciler.drivers.clusters import local_processes as procs
+from tests.clusters.local.conftest import SERVER
+from tests.conftest import GitRemote
+from tests.daemon.conftest import StartDaemon
+from tests.daemon.harness import read_status, wait_for
+
+GATED_SERVER = (
+    "import os, sys, time\nwhile not os.path.exists(sys.argv[2]):\n    time.sleep(0.05)\n"
+)
+STATUS = "status/deployments/tiny.yaml"
+
+
+def _specs(script: Path, gate: Path, model_dir: Path) -> dict[str, str]:
+    return {
+        "tiny.yaml": f"""\
+apiVersion: reconciler/v1
+kind: DeploymentTemplate
+metadata: {{name: gated-server}}
+spec:
+  modality: embedding
+  runtime:
+    command: ["{sys.executable}", "{script}", "{{port}}", "{gate}"]
+    health_path: /health
+---
+apiVersion: reconciler/v1
+kind: Model
+metadata: {{name: tiny}}
+spec:
+  modality: embedding
+  source: {{provider_type: disk, uri: {model_dir}}}
+  security_scan: skip
+---
+apiVersion: reconciler/v1
+kind: Deployment
+metadata: {{name: tiny}}
+spec:
+  model: tiny
+  cluster: local
+  template: gated-server
+  endpoint_name: tiny
+  deploy_config: {{concurrent_requests: 1, avg_sequence_length: 1, avg_context_length: 16}}
+  workers: 1
+""",
+    }
+
+
+@pytest.fixture
+def state_dir(tmp_path: Path) -> Iterator[Path]:
+    state = tmp_path / "state"
+    yield state
+    # the daemon leaves local endpoints serving when it stops: stop what the test made
+    for identity, _ in procs.marked_with_prefix(f"{state / 'local'}::"):
+        asyncio.run(procs.stop_group(identity, grace_s=5))
+
+
+def _workers(state_dir: Path) -> list[procs.ProcessIdentity]:
+    marker = f"{state_dir / 'local'}::tiny::worker::"
+    return sorted(identity for identity, _ in procs.marked_with_prefix(marker))
+
+
+def test_a_chain_interrupted_by_kill_9_resumes_against_the_repo_not_an_empty_state(
+    start_daemon: StartDaemon, remote: GitRemote, tmp_path: Path, state_dir: Path
+) -> None:
+    script, gate, model_dir = tmp_path / "gated.py", tmp_path / "gate", tmp_path / "model"
+    script.write_text(GATED_SERVER + SERVER)
+    model_dir.mkdir()
+    (model_dir / "config.json").write_text("{}")
+    daemon = start_daemon(resync="1h")
+    remote.writer.commit_and_push(_specs(script, gate, model_dir), "a gated endpoint")
+
+    def deploying() -> str | None:
+        runs = daemon.executions("Deployment", "tiny")
+        if not runs or not _workers(state_dir):
+            return None
+        steps = daemon.steps(runs[0]["id"])
+        return runs[0]["id"] if any(s["status"] == "running" for s in steps) else None
+
+    execution = wait_for("the deploy chain waiting on the server", deploying, timeout=90)
+    [worker] = _workers(state_dir)
+    daemon.kill9()
+
+    restarted = start_daemon(resync="1h")
+    wait_for(
+        "the restarted daemon up",
+        lambda: "resumed interrupted chains" in restarted.log_text(),
+        timeout=60,
+    )
+    gate.write_text("open")
+    status = wait_for(
+        "Deployment/tiny Ready",
+        lambda: (s := read_status(remote.path, STATUS)) and s.get("phase") == "Ready" and s,
+        timeout=90,
+    )
+    runs = restarted.executions("Deployment", "tiny")
+    assert [(r["id"], r["status"]) for r in runs] == [(execution, "succeeded")], runs
+    assert _workers(state_dir) == [worker]  # adopted, never stopped and started again
+    assert "no driver" not in restarted.log_text()
+    assert status["ready_workers"] == 1
