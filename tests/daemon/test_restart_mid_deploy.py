@@ -78,8 +78,9 @@ def _workers(state_dir: Path) -> list[procs.ProcessIdentity]:
 
 
 def test_a_chain_interrupted_by_kill_9_resumes_against_the_repo_not_an_empty_state(
-    start_daemon: StartDaemon, remote: GitRemote, tmp_path: Path, state_dir: Path
+    state_dir: Path, start_daemon: StartDaemon, remote: GitRemote, tmp_path: Path
 ) -> None:
+    # state_dir comes first: its clean-up runs after the daemons are stopped
     script, gate, model_dir = tmp_path / "gated.py", tmp_path / "gate", tmp_path / "model"
     script.write_text(GATED_SERVER + SERVER)
     model_dir.mkdir()

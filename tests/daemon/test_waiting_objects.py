@@ -88,9 +88,15 @@ async def test_waiting_objects_are_parked_and_woken_not_polled(
     running = await start_daemon(tmp_path, remote.path, ManualClock.at("2025-01-01T00:00:00Z"))
     try:
         keys = [f"Deployment/wait-{i}" for i in range(WAITING)]
+        # Parked at first on a Model "not Ready yet", then told again once it is Stalled
+        # (a waiter is woken by its target's status change and parked with the news).
         await wait_until(
-            "every Deployment parked on Model/broken",
-            lambda: all(_waits(running, key, "broken") for key in keys),
+            "every Deployment parked on Model/broken, Stalled",
+            lambda: all(
+                _waits(running, key, "broken")
+                and "Model/broken: it is Stalled" in str(running.status(key).get("message"))
+                for key in keys
+            ),
         )
         await wait_until(
             "Deployment/one parked", lambda: _waits(running, "Deployment/one", "later")
