@@ -140,8 +140,10 @@ def test_resync_reruns_a_stalled_chain(remote: GitRemote, tmp_path: Path) -> Non
             ),
         )
         runs = daemon.executions("Credential", "openai-prod")
-        assert [r["status"] for r in runs] == ["stalled", "succeeded"]
-        assert runs[0]["spec_hash"] == runs[1]["spec_hash"]  # same spec: a rerun, not a change
+        # a resync may come between the stall and the secret: stalled once or more, then not
+        statuses = [r["status"] for r in runs]
+        assert statuses[-1] == "succeeded" and set(statuses[:-1]) == {"stalled"}, statuses
+        assert {r["spec_hash"] for r in runs} == {runs[0]["spec_hash"]}  # reruns, not a change
     finally:
         assert daemon.stop() == 0
     assert "sk-appeared-later" not in daemon.log_text()
