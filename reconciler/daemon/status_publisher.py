@@ -94,6 +94,8 @@ class StatusCoalescer:
         self._published_source = saved_source
         self._fresh: dict[str, float] = {}
         self._due = asyncio.Event()
+        self._ended = asyncio.Event()
+        """Set when a chain being gathered for ends: the commit waiting for it may go."""
         self._lock = asyncio.Lock()
         self._last_commit = 0.0
         self._published_at: dict[str, float] = {}
@@ -156,7 +158,8 @@ class StatusCoalescer:
         self._fresh[execution_id] = time.monotonic() + self.gather_s
 
     def chain_ended(self, execution_id: str) -> None:
-        self._fresh.pop(execution_id, None)
+        if self._fresh.pop(execution_id, None) is not None:
+            self._ended.set()
 
     def dirty(self) -> bool:
         return bool(self._moved or self._backlog or self._progressed or self._pending)
@@ -171,11 +174,12 @@ class StatusCoalescer:
                 return
             delay = self._delay()
             if delay > 0:
-                await self._wait(stop, stop, timeout=delay)
+                self._ended.clear()
+                await self._wait(self._ended, stop, timeout=delay)
                 if stop.is_set():
                     return
                 if self._delay() > 0:
-                    continue  # only progress was due, and its time is not there yet
+                    continue  # not due yet: only progress, or a gathered chain still runs
             self._due.clear()
             try:
                 await self.flush()

@@ -158,10 +158,13 @@ def test_a_local_embeddings_endpoint_serves_survives_kills_and_goes_away(
         ),
         timeout=60,
     )
+    # the start's resync re-checks the endpoint (what can drift is): Ready again, the
+    # same processes and URL: adopted, never stopped
+    again = wait_for("the Deployment Ready again", lambda: ready_status(remote), timeout=60)
+    assert again["endpoint_url"] == url
     assert "endpoint minilm-embeddings: adopted pid" in daemon.log_text()
     assert servers(state_dir) == [serving]
     assert workers(state_dir) == serving_workers
-    assert (ready_status(remote) or {}).get("endpoint_url") == url
 
     # the spec goes: the process tree is stopped, the port freed, the status file removed
     remote.writer.commit_and_push({"deployments.yaml": None}, "Remove the endpoint")

@@ -42,7 +42,14 @@ def history(remote: GitRemote, since: str) -> list[tuple[str, str]]:
     """(phase, observed revision) of the workflow in each status commit after ``since``
     that changed its file, oldest first."""
     commits = subprocess.run(
-        ["git", "--git-dir", str(remote.path), "rev-list", "--reverse", f"{since}..{STATUS_BRANCH}"],  # noqa: E501
+        [
+            "git",
+            "--git-dir",
+            str(remote.path),
+            "rev-list",
+            "--reverse",
+            f"{since}..{STATUS_BRANCH}",
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -86,8 +93,10 @@ async def _started(
 
     def round_0_succeeded() -> bool:
         status = read_status(remote.path, STATUS_FILE)
-        return status is not None and status["phase"] == "Ready" and (
-            status.get("observed_revision") == first
+        return (
+            status is not None
+            and status["phase"] == "Ready"
+            and (status.get("observed_revision") == first)
         )
 
     await wait_until("round 0 succeeded", round_0_succeeded)
@@ -98,8 +107,9 @@ async def test_a_chain_that_ends_within_the_wait_makes_one_status_commit(
     make_git_remote: MakeGitRemote, tmp_path: Path
 ) -> None:
     remote = make_git_remote(files={"wf.yaml": workflow(0, "{id: only, type: noop}")})
-    # A generous wait: even a loaded machine ends a noop chain within it.
-    running = await _started(tmp_path, remote, gather_s=60.0)
+    # A wait far longer than the test's: even a loaded machine ends a noop chain within
+    # it, and the commit goes when the chain ends, not when the wait is over.
+    running = await _started(tmp_path, remote, gather_s=600.0)
     try:
         before = _status_tip(remote)
         pushed = remote.writer.commit_and_push(
@@ -150,6 +160,39 @@ async def test_a_chain_still_running_after_the_wait_is_published_as_running(
         opened.set()
         await wait_until("the run succeeded", lambda: _succeeded_at(remote, before, pushed))
         assert history(remote, before)[0][0] == "Reconciling"
+    finally:
+        await running.stop()
+
+
+async def test_a_commit_gathering_for_a_chain_goes_when_the_chain_ends(
+    make_git_remote: MakeGitRemote, tmp_path: Path, gate: tuple[str, asyncio.Event]
+) -> None:
+    """The commit waits for the chain it gathers for, not for the whole wait: held by the
+    gate well inside a 600 s gather, the chain ends when the gate opens and its one
+    commit follows at once."""
+    url, opened = gate
+    node = f"{{id: call, type: http_request, user_inputs: {{method: GET, url: '{url}'}}}}"
+    remote = make_git_remote(files={"wf.yaml": workflow(0, "{id: only, type: noop}")})
+    running = await _started(tmp_path, remote, gather_s=600.0, resync_interval="1h")
+    store = running.daemon.store
+    assert store is not None
+    try:
+        before = _status_tip(remote)
+        pushed = remote.writer.commit_and_push({"wf.yaml": workflow(1, node)}, "held call")
+        await wait_until(
+            "the held run started",
+            lambda: any(
+                r.status == "running"
+                for r in store.list_executions(kind="Workflow", name="gathered")
+            ),
+        )
+        assert history(remote, before) == []  # gathering: nothing committed for it yet
+        opened.set()
+        # well inside the gather: a commit that waited it out would come after 600 s
+        await wait_until(
+            "the run succeeded", lambda: _succeeded_at(remote, before, pushed), timeout=30
+        )
+        assert history(remote, before) == [("Ready", pushed)]
     finally:
         await running.stop()
 
