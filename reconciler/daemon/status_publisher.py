@@ -5,7 +5,9 @@ Objects whose status may have moved are marked; a background task publishes them
 - State moves (a chain submitted or ended, a note set or cleared, an object gone) are
   published at most one commit per ``window_s`` (250 ms), all the objects that moved in
   that window together. A commit waits up to ``gather_s`` (50 ms) for chains submitted
-  just before to end, so a quick chain makes one commit with its outcome.
+  just before to end, so a quick chain makes one commit with its outcome; it goes as
+  soon as they end, and never later than ``gather_s`` after the first of its objects
+  moved, however many chains keep being submitted (a start's thousands).
 - Progress inside a running chain (a step started or ended) is published no sooner than
   ``progress_s`` (5 s) after the object's last commit, never riding along with other
   objects' commits, so a run of a few seconds makes two commits: started and finished.
@@ -93,6 +95,9 @@ class StatusCoalescer:
         self._pending_names: dict[str, str] = {}
         self._published_source = saved_source
         self._fresh: dict[str, float] = {}
+        self._gather_from: float | None = None
+        """When the first of what moved since the last commit was marked: a commit gathers
+        for fresh chains at most ``gather_s`` from then, however many keep coming."""
         self._due = asyncio.Event()
         self._ended = asyncio.Event()
         """Set when a chain being gathered for ends: the commit waiting for it may go."""
@@ -120,6 +125,8 @@ class StatusCoalescer:
         if backlog and key not in self._moved:
             self._backlog[key] = None
         else:
+            if not self._moved:
+                self._gather_from = time.monotonic()
             self._moved[key] = None
             self._backlog.pop(key, None)
             self._refresh(key)
@@ -206,9 +213,12 @@ class StatusCoalescer:
                 wait = max(wait, self._last_commit + self.backlog_interval_s - now)
             else:
                 wait = max(wait, self._progress_due_at() - now)
-        fresh = [deadline for deadline in self._fresh.values() if deadline > now]
-        if fresh and self._moved:
-            wait = max(wait, min(max(fresh) - now, self.gather_s))
+        if self._fresh:  # a chain past its gather is waited for no more
+            self._fresh = {run: until for run, until in self._fresh.items() if until > now}
+        if self._moved and self._fresh:
+            began = now if self._gather_from is None else self._gather_from
+            last = max(self._fresh.values())
+            wait = max(wait, min(last, began + self.gather_s) - now)
         return max(wait, 0.0)
 
     @staticmethod

@@ -197,6 +197,41 @@ async def test_a_commit_gathering_for_a_chain_goes_when_the_chain_ends(
         await running.stop()
 
 
+async def test_a_stream_of_submitted_chains_does_not_hold_a_commit_past_the_gather(
+    make_git_remote: MakeGitRemote, tmp_path: Path
+) -> None:
+    """Chains submitted one after another (a start's backlog, thousands of them) each
+    open a gather; a commit waits at most ``gather_s`` from its first object's move,
+    not until the stream stops."""
+    remote = make_git_remote(files={"wf.yaml": workflow(0, "{id: only, type: noop}")})
+    running = await _started(tmp_path, remote, gather_s=2.0, resync_interval="1h")
+    reconciler = running.daemon.reconciler
+    assert reconciler is not None
+    stop = asyncio.Event()
+
+    async def submissions() -> None:  # as the executor submits a backlog's chains
+        count = 0
+        while not stop.is_set():
+            count += 1
+            reconciler.status.chain_submitted(f"backlog-run-{count}")
+            await asyncio.sleep(0.01)
+
+    stream = asyncio.create_task(submissions())
+    try:
+        before = _status_tip(remote)
+        pushed = remote.writer.commit_and_push(
+            {"wf.yaml": workflow(1, "{id: only, type: noop}")}, "round 1"
+        )
+        # the stream goes on all along: a gather renewed by each submission never ends
+        await wait_until(
+            "round 1 succeeded", lambda: _succeeded_at(remote, before, pushed), timeout=30
+        )
+    finally:
+        stop.set()
+        await stream
+        await running.stop()
+
+
 async def test_reads_see_a_status_at_once_and_git_with_the_next_commit(
     make_git_remote: MakeGitRemote, tmp_path: Path
 ) -> None:
