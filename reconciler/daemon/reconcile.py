@@ -188,7 +188,14 @@ class Reconciler:
 
     async def sync_source(self, *, resync: bool = False) -> CycleReport:
         """Fetch and take a new revision in; enqueue what it changed (all on resync)."""
-        report, loaded = await self._sync.sync(resync=resync)
+        self.status.hold_backlog()  # a push's own status must not queue behind the backlog
+        try:
+            report, loaded = await self._sync.sync(resync=resync)
+        except BaseException:
+            self.status.release_backlog()
+            raise
+        if loaded is None or not loaded.touched or loaded.first:
+            self.status.release_backlog()
         if loaded is not None and not loaded.first:
             for key in sorted(loaded.touched):
                 expected = key in self._expected

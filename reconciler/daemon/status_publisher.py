@@ -44,6 +44,7 @@ PROGRESS_S = 5.0
 MAX_BATCH = 2000
 BACKLOG_BATCH = 100
 BACKLOG_INTERVAL_S = 0.4
+BACKLOG_HOLD_S = 1.0
 MAX_LISTED = 50
 COLLECT_SLICE = 50
 SOURCE_FILE = "source.yaml"
@@ -95,12 +96,17 @@ class StatusCoalescer:
         self._pending_names: dict[str, str] = {}
         self._published_source = saved_source
         self._fresh: dict[str, float] = {}
+        self._held_until = 0.0
+        """Backlog-only commits wait until then: a push is being worked, and its own
+        commit must not queue behind one (see :meth:`hold_backlog`)."""
         self._gather_from: float | None = None
         """When the first of what moved since the last commit was marked: a commit gathers
         for fresh chains at most ``gather_s`` from then, however many keep coming."""
         self._due = asyncio.Event()
-        self._ended = asyncio.Event()
-        """Set when a chain being gathered for ends: the commit waiting for it may go."""
+        self._sooner = asyncio.Event()
+        """Wakes a publisher waiting out a delay that may now be shorter: a chain being
+        gathered for ended, the backlog's hold was released, or something a push moved
+        was marked while a backlog-only commit was being paced."""
         self._lock = asyncio.Lock()
         self._last_commit = 0.0
         self._published_at: dict[str, float] = {}
@@ -127,6 +133,7 @@ class StatusCoalescer:
         else:
             if not self._moved:
                 self._gather_from = time.monotonic()
+                self._sooner.set()
             self._moved[key] = None
             self._backlog.pop(key, None)
             self._refresh(key)
@@ -161,12 +168,23 @@ class StatusCoalescer:
     def mark_source(self) -> None:
         self._due.set()
 
+    def hold_backlog(self, seconds: float = BACKLOG_HOLD_S) -> None:
+        """A change of the source is being taken in: start no backlog-only commit for up
+        to ``seconds``, or until the change's own status is committed."""
+        self._held_until = time.monotonic() + seconds
+
+    def release_backlog(self) -> None:
+        """The change needs no commit of its own (nothing moved): the backlog goes on."""
+        if self._held_until:
+            self._held_until = 0.0
+            self._sooner.set()
+
     def chain_submitted(self, execution_id: str) -> None:
         self._fresh[execution_id] = time.monotonic() + self.gather_s
 
     def chain_ended(self, execution_id: str) -> None:
         if self._fresh.pop(execution_id, None) is not None:
-            self._ended.set()
+            self._sooner.set()
 
     def dirty(self) -> bool:
         return bool(self._moved or self._backlog or self._progressed or self._pending)
@@ -181,8 +199,8 @@ class StatusCoalescer:
                 return
             delay = self._delay()
             if delay > 0:
-                self._ended.clear()
-                await self._wait(self._ended, stop, timeout=delay)
+                self._sooner.clear()
+                await self._wait(self._sooner, stop, timeout=delay)
                 if stop.is_set():
                     return
                 if self._delay() > 0:
@@ -211,6 +229,7 @@ class StatusCoalescer:
         if not self._moved and not self._pending:
             if self._backlog:  # leave most windows free for what a push moves
                 wait = max(wait, self._last_commit + self.backlog_interval_s - now)
+                wait = max(wait, self._held_until - now)
             else:
                 wait = max(wait, self._progress_due_at() - now)
         if self._fresh:  # a chain past its gather is waited for no more
@@ -294,6 +313,8 @@ class StatusCoalescer:
         now = self._now()
         room = max(self._max_batch - len(self._pending), 0)
         keys = list(self._moved)[:room]
+        if keys:
+            self._held_until = 0.0  # what a push moved goes now: the backlog may follow
         moment = time.monotonic()
         due = [
             key

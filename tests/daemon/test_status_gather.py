@@ -232,6 +232,38 @@ async def test_a_stream_of_submitted_chains_does_not_hold_a_commit_past_the_gath
         await running.stop()
 
 
+async def test_a_push_is_not_held_by_the_pace_of_backlog_commits(
+    make_git_remote: MakeGitRemote, tmp_path: Path
+) -> None:
+    """Backlog-only commits are paced (one per ``backlog_interval_s``); what a push moves
+    wakes the publisher out of that pace and goes in its own commit at once (here a
+    Workflow suspended by the push: a status move with no chain to end)."""
+    files = {
+        "wf.yaml": workflow(0, "{id: only, type: noop}"),
+        "other.yaml": workflow(0, "{id: only, type: noop}").replace("gathered", "other"),
+    }
+    remote = make_git_remote(files=files)
+    running = await _started(tmp_path, remote, gather_s=0.05, resync_interval="1h")
+    reconciler = running.daemon.reconciler
+    assert reconciler is not None
+    reconciler.status.backlog_interval_s = 3600.0
+    try:
+        await reconciler.status.between_commits()
+        reconciler.status.mark("Workflow/other", backlog=True)  # paced for an hour
+        before = _status_tip(remote)
+        suspended = workflow(0, "{id: only, type: noop}").replace(
+            "trigger: on_change", "trigger: on_change\n  suspend: true"
+        )
+        pushed = remote.writer.commit_and_push({"wf.yaml": suspended}, "suspend it")
+        await wait_until(
+            "the suspension committed",
+            lambda: ("Pending", pushed) in history(remote, before),
+            timeout=30,
+        )
+    finally:
+        await running.stop()
+
+
 async def test_reads_see_a_status_at_once_and_git_with_the_next_commit(
     make_git_remote: MakeGitRemote, tmp_path: Path
 ) -> None:
