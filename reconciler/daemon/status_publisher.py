@@ -213,12 +213,16 @@ class StatusCoalescer:
             if self.dirty():
                 self._due.set()
 
-    def _progress_due_at(self) -> float:
+    def _progress_due_at(self, now: float) -> float:
         """When the first object whose only news is progress may be published."""
         return min(
             (self._published_at.get(key, 0.0) + self.progress_s for key in self._progressed),
-            default=time.monotonic(),
+            default=now,
         )
+
+    def idle(self) -> bool:
+        """Nothing to publish, and the publisher not woken: it waits for the next mark."""
+        return not self._due.is_set() and not self.dirty()
 
     def _delay(self) -> float:
         """Seconds until the next commit may go: the window since the last commit began,
@@ -230,8 +234,8 @@ class StatusCoalescer:
             if self._backlog:  # leave most windows free for what a push moves
                 wait = max(wait, self._last_commit + self.backlog_interval_s - now)
                 wait = max(wait, self._held_until - now)
-            else:
-                wait = max(wait, self._progress_due_at() - now)
+            elif self._progressed:
+                wait = max(wait, self._progress_due_at(now) - now)
         if self._fresh:  # a chain past its gather is waited for no more
             self._fresh = {run: until for run, until in self._fresh.items() if until > now}
         if self._moved and self._fresh:

@@ -264,6 +264,25 @@ async def test_a_push_is_not_held_by_the_pace_of_backlog_commits(
         await running.stop()
 
 
+async def test_a_publisher_with_nothing_to_publish_waits_instead_of_spinning(
+    make_git_remote: MakeGitRemote, tmp_path: Path
+) -> None:
+    """Woken with nothing moved (every sync of the source wakes it), the publisher finds
+    nothing to commit and waits for the next mark; it used to wait a delay of a few
+    microseconds again and again, a core at 100% for as long as the daemon was idle."""
+    remote = make_git_remote(files={"wf.yaml": workflow(0, "{id: only, type: noop}")})
+    running = await _started(tmp_path, remote, gather_s=0.05, resync_interval="1h")
+    reconciler = running.daemon.reconciler
+    assert reconciler is not None
+    try:
+        await wait_until("the publisher idle", reconciler.status.idle, timeout=30)
+        reconciler.status.mark_source()
+        assert not reconciler.status.idle()
+        await wait_until("the publisher idle again", reconciler.status.idle, timeout=30)
+    finally:
+        await running.stop()
+
+
 async def test_reads_see_a_status_at_once_and_git_with_the_next_commit(
     make_git_remote: MakeGitRemote, tmp_path: Path
 ) -> None:
