@@ -22,6 +22,7 @@ import pytest
 from reconciler.drivers.clusters import local_processes as procs
 from tests.clusters.local.conftest import SERVER
 from tests.conftest import GitRemote
+from tests.daemon.backlog import deployment, model
 from tests.daemon.conftest import StartDaemon
 from tests.daemon.harness import DaemonProcess, read_status, wait_for
 
@@ -32,8 +33,7 @@ STATUS = "status/deployments/tiny.yaml"
 
 
 def _specs(script: Path, gate: Path, model_dir: Path) -> dict[str, str]:
-    return {
-        "tiny.yaml": f"""\
+    template = f"""\
 apiVersion: reconciler/v1
 kind: DeploymentTemplate
 metadata: {{name: gated-server}}
@@ -42,27 +42,13 @@ spec:
   runtime:
     command: ["{sys.executable}", "{script}", "{{port}}", "{gate}"]
     health_path: /health
----
-apiVersion: reconciler/v1
-kind: Model
-metadata: {{name: tiny}}
-spec:
-  modality: embedding
-  source: {{provider_type: disk, uri: {model_dir}}}
-  security_scan: skip
----
-apiVersion: reconciler/v1
-kind: Deployment
-metadata: {{name: tiny}}
-spec:
-  model: tiny
-  cluster: local
-  template: gated-server
-  endpoint_name: tiny
-  deploy_config: {{concurrent_requests: 1, avg_sequence_length: 1, avg_context_length: 16}}
-  workers: 1
-""",
-    }
+"""
+    documents = [
+        template,
+        model("tiny", uri=str(model_dir)),
+        deployment("tiny", model="tiny", template="gated-server"),
+    ]
+    return {"tiny.yaml": "---\n".join(documents)}
 
 
 @pytest.fixture
