@@ -130,8 +130,11 @@ def test_kill9_mid_chain_shards_taken_over_and_each_chain_resumes_once(
     # killed while every chain of r-1 holds its middle step, with that saved in the
     # handover of its shards (first done, hold running)
     wait_for(
-        "r-1's chains in their middle step, saved",
-        lambda: saved_mid_chain(fleet, {1, 3}, victims),
+        "r-1's chains in their middle step, saved, each one's call received",
+        lambda: (
+            saved_mid_chain(fleet, {1, 3}, victims)
+            and all(recorder.count(f"/hold/{name}") == 1 for name in victims)
+        ),
         timeout=45,
         every=0.05,
     )
