@@ -40,6 +40,9 @@ class ObjectMemo:
     redeploys this one, and the action (see reconciler.daemon.object_reconciler)."""
     observed_revision: str | None = None
     status: dict[str, Any] | None = None
+    status_unpublished: bool = False
+    """``status`` is newer than the status branch's file (reads see it at once; the next
+    status commit writes it, after a restart too)."""
     seen_hash: str | None = None
     born_seq: int = 0
     """The store's execution sequence when this object (this life of it) was first seen."""
@@ -78,6 +81,7 @@ class ObjectMemo:
             attempted_sig=saved.get("attempted_sig"),
             observed_revision=saved.get("observed_revision"),
             status=saved.get("status"),
+            status_unpublished=bool(saved.get("status_unpublished")),
             seen_hash=saved.get("seen_hash"),
             born_seq=int(saved.get("born_seq") or 0),
         )
@@ -101,6 +105,7 @@ def save_memo(store: Store, memo: ObjectMemo) -> None:
             "attempted_sig": memo.attempted_sig,
             "observed_revision": memo.observed_revision,
             "status": memo.status,
+            "status_unpublished": memo.status_unpublished,
             "seen_hash": memo.seen_hash,
             "born_seq": memo.born_seq,
         },

@@ -206,6 +206,9 @@ class Reconciler:
             for key in sorted(set(self.book.desired) | set(self.book.memos)):
                 self._resync_keys.add(key)
                 self._enqueue(key, Priority.RESYNC)
+                memo = self.book.memos.get(key)
+                if memo is not None and memo.status_unpublished:
+                    self.status.mark(key, backlog=True)  # read, never committed: Git gets it
         self.status.mark_source()
         self.last_report = report
         if report.loaded:

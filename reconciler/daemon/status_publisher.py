@@ -90,8 +90,9 @@ class StatusCoalescer:
         self._moved: dict[str, None] = {}
         self._backlog: dict[str, None] = {}
         self._progressed: dict[str, None] = {}
-        self._unwritten: set[str] = set()
-        """Objects whose status the store has (refreshed when marked) and Git not yet."""
+        self._published_keys: dict[str, str] = {}
+        """The object of each pending status file (its memo says unpublished until the
+        commit that carries it is pushed)."""
         self._pending: dict[str, bytes | None] = {}
         self._pending_names: dict[str, str] = {}
         self._published_source = saved_source
@@ -153,8 +154,8 @@ class StatusCoalescer:
         if document == memo.status:
             return
         memo.status = document
+        memo.status_unpublished = True
         self._book.save(memo)
-        self._unwritten.add(key)
 
     def mark_progress(self, key: str) -> None:
         """A step of ``key``'s running chain moved: publish with the next commit, or
@@ -298,6 +299,7 @@ class StatusCoalescer:
                 if self._pending.get(path, b"\0missing") == data:
                     del self._pending[path]
                     self._pending_names.pop(path, None)
+                    self._written(self._published_keys.pop(path, None), data)
             if commit is not None:
                 self.commits += 1
             log.debug(
@@ -340,26 +342,38 @@ class StatusCoalescer:
             if not self.publishes(key):
                 continue
             path = status_file(key)
-            unwritten = key in self._unwritten
-            self._unwritten.discard(key)
             if not self._view.known(key):
+                self._published_keys.pop(path, None)
                 self._published_at.pop(key, None)
                 self._pending[path] = None
                 self._pending_names[path] = f"{key}: removed"
                 continue
             memo = self._book.memo(key)
             document = self._view.document(key, now=now)
-            if document is not None and (document != memo.status or unwritten):
+            if document is not None and (document != memo.status or memo.status_unpublished):
                 if document != memo.status:
                     memo.status = document
+                    memo.status_unpublished = True
                     self._book.save(memo)
                 self._pending[path] = core_status.dump_status(document)
                 self._pending_names[path] = f"{key}: {document['phase']}"
+                self._published_keys[path] = key
         source = self._source_document(now)
         if source != self._published_source and self.publishes_source():
             self._pending[SOURCE_FILE] = core_status.dump_status(source)
             self._pending_names[SOURCE_FILE] = f"source: {source.get('phase')}"
             self._published_source = source
+
+    def _written(self, key: str | None, data: bytes | None) -> None:
+        """The status file of ``key`` is on the branch: its memo is published, unless the
+        status moved again meanwhile (then the next commit carries that)."""
+        if key is None or key not in self._book.memos:
+            return
+        memo = self._book.memo(key)
+        written = memo.status is not None and core_status.dump_status(memo.status) == data
+        if memo.status_unpublished and written:
+            memo.status_unpublished = False
+            self._book.save(memo)
 
     def _message(self, names: Mapping[str, str]) -> tuple[str, str]:
         """The commit's summary and body: each object and its phase, once."""

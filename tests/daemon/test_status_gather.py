@@ -283,6 +283,44 @@ async def test_a_publisher_with_nothing_to_publish_waits_instead_of_spinning(
         await running.stop()
 
 
+async def test_a_status_the_store_has_and_git_not_is_committed_after_a_restart(
+    make_git_remote: MakeGitRemote, tmp_path: Path
+) -> None:
+    """Reads see a status as soon as it moves; a daemon that dies before the next status
+    commit (here: its commits never reach the remote) commits it after the restart."""
+    remote = make_git_remote(files={"wf.yaml": workflow(0, "{id: only, type: noop}")})
+    running = await _started(tmp_path, remote, gather_s=0.05, resync_interval="1h")
+    reconciler = running.daemon.reconciler
+    assert reconciler is not None
+    reconciler.status._publisher = None  # as if killed before each push: nothing reaches Git
+    before = _status_tip(remote)
+    pushed = remote.writer.commit_and_push(
+        {"wf.yaml": workflow(1, "{id: only, type: noop}")}, "round 1"
+    )
+    try:
+        await wait_until(
+            "round 1 Ready in the store",
+            lambda: (
+                running.status("Workflow/gathered").get("observed_revision") == pushed
+                and running.status("Workflow/gathered").get("phase") == "Ready"
+            ),
+        )
+    finally:
+        await running.stop()
+    assert not _succeeded_at(remote, before, pushed)
+
+    clock = ManualClock.at("2025-01-01T00:00:00Z")
+    restarted = await start_daemon(tmp_path, remote.path, clock, resync_interval="1h")
+    try:
+        await wait_until(
+            "round 1 in Git after the restart",
+            lambda: _succeeded_at(remote, before, pushed),
+            timeout=30,
+        )
+    finally:
+        await restarted.stop()
+
+
 async def test_reads_see_a_status_at_once_and_git_with_the_next_commit(
     make_git_remote: MakeGitRemote, tmp_path: Path
 ) -> None:
