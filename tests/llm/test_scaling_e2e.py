@@ -12,13 +12,17 @@ revision serves on, and the status says RolloutFailed with the measurements.
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from reconciler.drivers.clusters import local_processes as procs
 from tests.clusters.local.conftest import SERVER
@@ -120,7 +124,17 @@ def status(repo: GitRemote) -> dict[str, Any]:
     return read_status(repo.path, STATUS) or {}
 
 
+@pytest.fixture
+def endpoints_stopped(tmp_path: Path) -> Iterator[None]:
+    """The daemon leaves local endpoints serving when it stops: stop what the test made
+    (requested before the daemon, so this runs after it has stopped)."""
+    yield
+    for identity, _ in procs.marked_with_prefix(f"{tmp_path / 'state' / 'local'}::"):
+        asyncio.run(procs.stop_group(identity, grace_s=5))
+
+
 def test_load_scales_workers_and_a_slow_revision_is_rolled_back(
+    endpoints_stopped: None,
     start_daemon: StartDaemon,  # noqa: F811
     remote: GitRemote,  # noqa: F811
     tmp_path: Path,
