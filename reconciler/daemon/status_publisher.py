@@ -90,9 +90,9 @@ class StatusCoalescer:
         self._moved: dict[str, None] = {}
         self._backlog: dict[str, None] = {}
         self._progressed: dict[str, None] = {}
-        self._published_keys: dict[str, str] = {}
-        """The object of each pending status file (its memo says unpublished until the
-        commit that carries it is pushed)."""
+        self._published_keys: dict[str, tuple[str, dict[str, Any]]] = {}
+        """The object and document of each pending status file (its memo says unpublished
+        until the commit that carries it is pushed)."""
         self._pending: dict[str, bytes | None] = {}
         self._pending_names: dict[str, str] = {}
         self._published_source = saved_source
@@ -299,7 +299,7 @@ class StatusCoalescer:
                 if self._pending.get(path, b"\0missing") == data:
                     del self._pending[path]
                     self._pending_names.pop(path, None)
-                    self._written(self._published_keys.pop(path, None), data)
+                    self._written(self._published_keys.pop(path, None))
             if commit is not None:
                 self.commits += 1
             log.debug(
@@ -357,21 +357,20 @@ class StatusCoalescer:
                     self._book.save(memo)
                 self._pending[path] = core_status.dump_status(document)
                 self._pending_names[path] = f"{key}: {document['phase']}"
-                self._published_keys[path] = key
+                self._published_keys[path] = (key, document)
         source = self._source_document(now)
         if source != self._published_source and self.publishes_source():
             self._pending[SOURCE_FILE] = core_status.dump_status(source)
             self._pending_names[SOURCE_FILE] = f"source: {source.get('phase')}"
             self._published_source = source
 
-    def _written(self, key: str | None, data: bytes | None) -> None:
-        """The status file of ``key`` is on the branch: its memo is published, unless the
+    def _written(self, pending: tuple[str, dict[str, Any]] | None) -> None:
+        """A status file is on the branch: its object's memo is published, unless the
         status moved again meanwhile (then the next commit carries that)."""
-        if key is None or key not in self._book.memos:
+        if pending is None or pending[0] not in self._book.memos:
             return
-        memo = self._book.memo(key)
-        written = memo.status is not None and core_status.dump_status(memo.status) == data
-        if memo.status_unpublished and written:
+        memo = self._book.memo(pending[0])
+        if memo.status_unpublished and memo.status == pending[1]:
             memo.status_unpublished = False
             self._book.save(memo)
 
