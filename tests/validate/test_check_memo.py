@@ -105,3 +105,69 @@ def test_a_check_that_reads_every_name_is_not_remembered(whole_set: bool) -> Non
     assert first == 0
     complete = sum(len(parsed.objects) for parsed in files.values())
     assert (memo.reused < complete) is whole_set
+
+
+def _many(models: int, per_model: int) -> dict[str, ParsedFile]:
+    """``models`` disk Models, each named by ``per_model`` Deployments on the local
+    cluster: one file per Model, one per Deployment."""
+    files = {
+        "cluster.yaml": _parse(
+            "cluster.yaml",
+            "apiVersion: reconciler/v1\nkind: Cluster\nmetadata: {name: local}\n"
+            "spec: {driver: local}\n",
+            1,
+        )
+    }
+    blob = 10
+    for m in range(models):
+        blob += 1
+        files[f"m{m}.yaml"] = _parse(f"m{m}.yaml", _MODEL.format(m=m), blob)
+        for d in range(per_model):
+            blob += 1
+            name = f"d{m}-{d}.yaml"
+            files[name] = _parse(name, _DEPLOYMENT.format(m=m, d=d), blob)
+    return files
+
+
+_MODEL = """apiVersion: reconciler/v1
+kind: Model
+metadata: {{name: m{m}}}
+spec:
+  modality: embedding
+  source: {{provider_type: disk, uri: /models/m{m}}}
+"""
+_DEPLOYMENT = """apiVersion: reconciler/v1
+kind: Deployment
+metadata: {{name: d{m}-{d}}}
+spec:
+  model: m{m}
+  cluster: local
+  template: text-embeddings
+  endpoint_name: e{m}-{d}
+  deploy_config: {{concurrent_requests: 1, avg_sequence_length: 1, avg_context_length: 64}}
+"""
+
+
+def test_a_run_checks_again_only_the_readers_of_what_moved() -> None:
+    """200 Models with 10 Deployments each: renaming one Model checks again that Model
+    and the 10 Deployments naming it, and takes the other 2,190 objects from the memo."""
+    files = _many(200, 10)
+    total = sum(len(parsed.objects) for parsed in files.values())
+    memo = CheckMemo()
+    assert _formatted(files, memo) == _formatted(files, None) == []
+    _formatted(files, memo)
+    assert memo.reused == total
+
+    files["m7.yaml"] = _parse("m7.yaml", _MODEL.format(m=7).replace("name: m7", "name: m7b"), 5)
+    problems = _formatted(files, memo)
+    assert problems == _formatted(files, None)
+    assert len([line for line in problems if "Model 'm7' does not exist" in line]) == 10
+    # The new m7b and the 10 dangling Deployments (their did-you-mean reads every
+    # Model name, so they are not remembered) are checked; nothing else is.
+    assert memo.reused == total - 1 - 10
+
+    files["m7.yaml"] = _parse("m7.yaml", _MODEL.format(m=7), 6)
+    assert _formatted(files, memo) == []
+    assert memo.reused == total - 1 - 10
+    assert _formatted(files, memo) == []
+    assert memo.reused == total

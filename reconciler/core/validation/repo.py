@@ -252,14 +252,14 @@ def check_objects(
     for kind, name in unparsed:
         names.setdefault(kind, set()).add(name)
     if memo is not None:
-        memo.begin()
+        memo.begin(index, names)
     for obj in ordered:
         if index.get(obj.kind, {}).get(obj.name) is not obj:
             continue
         if memo is None:
             problems.extend(_across(obj, index, names, options=options))
         else:
-            recalled = memo.recall(obj, index, names)
+            recalled = memo.recall(obj)
             if recalled is None:
                 views = memo.views(index, names)
                 found = _across(obj, views.index, views.names, options=options)
