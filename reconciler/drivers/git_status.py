@@ -1,9 +1,9 @@
 """Committing the daemon's status files back to Git, one commit per batch, without a work tree.
 
-Each :meth:`StatusPublisher.publish` writes the batch's blobs, loads the remote's current
-tip of the status branch into a throw-away index (``GIT_INDEX_FILE``), applies the batch
-(our files replace the same paths; ``None`` deletes), writes the tree and commits it on top
-of that tip (or as the root of a new orphan branch). A push the remote rejects because
+Each :meth:`StatusPublisher.publish` writes the batch's blobs, applies the batch to the
+tree of the remote's current tip of the status branch (our files replace the same paths;
+``None`` deletes), writes the trees and the commit on top of that tip (or as the root of a
+new orphan branch), all in-process (``git_tree``), and pushes. A push the remote rejects because
 another writer moved the branch is rebuilt on the new tip and retried, a bounded number of
 times with a short backoff, so every other writer's files survive. A batch that changes
 nothing makes no commit.
@@ -21,6 +21,7 @@ committing a partial picture, and the caller publishes every file again with
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 import time
@@ -46,6 +47,7 @@ from reconciler.drivers.git_source import (
     run_git,
     what_to_check,
 )
+from reconciler.drivers.git_tree import StatusTree, commit_bytes, describe
 
 __all__ = ["DEFAULT_IDENTITY", "GitIdentity", "StatusBranchLost", "StatusPublisher"]
 
@@ -104,6 +106,7 @@ class StatusPublisher:
         self._timeout_s = timeout_s
         self._before_push = before_push
         self._repo: git.Repo | None = None
+        self._tree: StatusTree | None = None
         self._lock = threading.Lock()
         self._pushed: tuple[str, str] | None = None
         """(commit, tree) of our last push, while nothing says the branch moved since."""
@@ -160,8 +163,8 @@ class StatusPublisher:
                     self._before_push(attempt)
                 pushed, last_reason = self._push(repo, commit, expect=tip if fast else None)
                 if pushed:
-                    refs = f"update {self._tip_ref} {commit}\nupdate {self._ours_ref} {commit}\n"
-                    check_git(repo, "update_ref", "--stdin", stdin=refs.encode())
+                    _write_ref(repo, self._tip_ref, commit)
+                    _write_ref(repo, self._ours_ref, commit)
                     self._pushed = (commit, new_tree)
                     return commit
                 self._pushed = None
@@ -188,10 +191,6 @@ class StatusPublisher:
     @property
     def _ours_ref(self) -> str:
         return _OURS_REF_PREFIX + self._branch
-
-    def _index_path(self, repo: git.Repo) -> Path:
-        safe = self._branch.replace("/", "_")
-        return Path(repo.git_dir) / f"reconciler-status-{safe}.index"
 
     def _check_ours(self, repo: git.Repo, tip: str | None) -> None:
         """Raise StatusBranchLost when our last pushed commit is not in ``tip``'s history."""
@@ -282,50 +281,35 @@ class StatusPublisher:
     ) -> tuple[str, str] | None:
         """Commit the batch on ``tip`` (or as a root commit); None when the tree is unchanged.
 
-        The index the tree is built in is kept between batches, with the tree it holds
-        beside it: while the branch's tip is the tree we built last (the usual case), the
-        next batch only updates its own paths and git rewrites only the subtrees they are
-        in, instead of reading the whole status tree (10,000 files) every time.
-        ``parent_tree`` is ``tip``'s tree when the caller knows it. Returns the commit and
-        its tree.
+        The tree built last is kept in memory: while the branch's tip is that tree (the
+        usual case), the next batch only rewrites the trees on its own paths instead of
+        reading the whole status tree (10,000 files) again. ``parent_tree`` is ``tip``'s
+        tree when the caller knows it. Returns the commit and its tree.
         """
-        if parent_tree is None:
-            parent_tree = (
-                check_git(repo, "rev_parse", f"{tip}^{{tree}}").decode().strip()
-                if tip is not None
-                else _store_object(repo, "tree", b"")
-            )
-        index = self._index_path(repo)
-        index_env = {"GIT_INDEX_FILE": str(index)}
-        held = index.with_suffix(".tree")
-        if not index.exists() or _read_text(held) != parent_tree:
-            held.unlink(missing_ok=True)
-            check_git(repo, "read_tree", parent_tree, env=index_env)
-        lines = "".join(
-            f"100644 {sha}\t{path}\n" if sha is not None else f"0 {'0' * 40}\t{path}\n"
-            for path, sha in blob_shas.items()
-        )
-        check_git(repo, "update_index", "--index-info", stdin=lines.encode(), env=index_env)
-        tree = check_git(repo, "write_tree", env=index_env).decode().strip()
-        held.write_text(tree)
-        if tree == parent_tree:
+        if self._tree is None:
+            self._tree = StatusTree(lambda kind, data: _store_object(repo, kind, data))
+        status_tree = self._tree
+        if tip is None:
+            status_tree.forget()
+            parent_tree = None
+        else:
+            if parent_tree is None:
+                parent_tree = check_git(repo, "rev_parse", f"{tip}^{{tree}}").decode().strip()
+            if status_tree.held != parent_tree:
+                listing = check_git(repo, "ls_tree", "-r", "-t", "-z", "--full-tree", parent_tree)
+                status_tree.read(parent_tree, listing)
+        built = status_tree.build(blob_shas)
+        if built.tree == parent_tree or (tip is None and not built.changes):
             return None
         if body is not None:
             message = f"{summary}\n\n{body.rstrip()}\n" if body.strip() else f"{summary}\n"
         else:
-            message = _commit_message(summary, _tree_changes(repo, parent_tree, tree))
-        parents = ["-p", tip] if tip is not None else []
+            message = _commit_message(summary, list(built.changes))
         who = self._author
-        identity_env = {
-            "GIT_AUTHOR_NAME": who.name,
-            "GIT_AUTHOR_EMAIL": who.email,
-            "GIT_COMMITTER_NAME": who.name,
-            "GIT_COMMITTER_EMAIL": who.email,
-        }
-        out = check_git(
-            repo, "commit_tree", tree, *parents, "-F", "-", stdin=message.encode(), env=identity_env
+        content = commit_bytes(
+            built.tree, [tip] if tip else [], message, name=who.name, email=who.email
         )
-        return out.decode().strip(), tree
+        return _store_object(repo, "commit", content), built.tree
 
     def _push(self, repo: git.Repo, commit: str, *, expect: str | None) -> tuple[bool, str]:
         """Push; (True, "") on success, (False, reason) when another writer won the race
@@ -376,18 +360,8 @@ def _store_blob(repo: git.Repo, data: bytes | None) -> str | None:
     return None if data is None else _store_object(repo, "blob", data)
 
 
-def _tree_changes(repo: git.Repo, old_tree: str, new_tree: str) -> list[tuple[str, str]]:
-    """(status letter, path) for each path that differs between two trees."""
-    out = check_git(
-        repo, "diff_tree", "-r", "--no-renames", "--name-status", "-z", old_tree, new_tree
-    )
-    fields = [f.decode("utf-8", errors="replace") for f in out.split(b"\0") if f]
-    return list(zip(fields[0::2], fields[1::2], strict=True))
-
-
 def _commit_message(summary: str, changes: list[tuple[str, str]]) -> str:
-    words = {"A": "added", "M": "updated", "D": "deleted", "T": "updated"}
-    lines = [f"{words.get(status, status)} {path}" for status, path in changes]
+    lines = describe(changes)
     if len(lines) > _LISTED_CHANGES:
         extra = len(lines) - _LISTED_CHANGES
         lines = [*lines[:_LISTED_CHANGES], f"... and {extra} more"]
@@ -396,8 +370,14 @@ def _commit_message(summary: str, changes: list[tuple[str, str]]) -> str:
     return f"{summary} ({count} file{'s' if count != 1 else ''})\n\n{body}\n"
 
 
-def _read_text(path: Path) -> str | None:
+def _write_ref(repo: git.Repo, ref: str, sha: str) -> None:
+    """Point one of our own refs (``refs/reconciler/...``, which only this publisher
+    writes, under its lock) at ``sha``: a loose ref file, replaced atomically."""
+    path = Path(repo.git_dir) / ref
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        return path.read_text().strip()
-    except OSError:
-        return None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary.write_bytes(f"{sha}\n".encode())
+        os.replace(temporary, path)
+    except OSError as e:
+        raise GitSourceError(f"cannot write ref {ref} in {repo.git_dir}: {e}") from e
