@@ -112,32 +112,47 @@ class ObjectBook:
         return types.MappingProxyType(self._states)
 
     def replace_desired(self, objects: Iterable[SpecObject]) -> set[str]:
-        """Take the objects of a new valid revision; the keys added, removed or changed."""
-        cache: dict[SpecObject, DesiredObject] = {}
-        desired: dict[str, DesiredObject] = {}
-        for obj in objects:
-            found = self._state_cache.get(obj)
-            if found is None:
-                state = state_from(obj)
-                found = DesiredObject(state, obj.model, tuple(references_of(state)), obj.path)
+        """Take the objects of a new valid revision; the keys added, removed or changed.
+
+        The loader hands back the very objects of files it did not parse again, so only
+        objects new to this revision (and those gone from it) are looked at: a one-file
+        push into a 10,000-object repo costs that file's objects, not the repo's.
+        """
+        listed = objects if isinstance(objects, list | tuple) else list(objects)
+        old_cache = self._state_cache
+        gone = old_cache.keys() - set(listed)
+        fresh = [obj for obj in listed if obj not in old_cache]
+        if not gone and not fresh:
+            return set()
+        cache = dict(old_cache)
+        desired = dict(self._desired)
+        states = dict(self._states)
+        moved: set[str] = set()
+        for obj in gone:
+            was = cache.pop(obj)
+            moved.add(was.key)
+            if desired.get(was.key) is was:
+                del desired[was.key]
+                del states[was.key]
+        for obj in fresh:
+            state = state_from(obj)
+            found = DesiredObject(state, obj.model, tuple(references_of(state)), obj.path)
             cache[obj] = found
-            desired.setdefault(found.key, found)
-        self._state_cache = cache
+            moved.add(found.key)
+            if found.key not in desired:  # the first of a name wins, as in validation
+                desired[found.key] = found
+                states[found.key] = state
         before = self._desired
-        changed = {
-            key
-            for key, now in desired.items()
-            if (was := before.get(key)) is None or was.state.spec_hash != now.state.spec_hash
-        }
-        changed.update(k for k in before if k not in desired)
+        changed = {key for key in moved if _hash(before.get(key)) != _hash(desired.get(key))}
         for key in changed:
             new = desired.get(key)
             if new is None:
                 self._wanted_refs.drop(key)
             else:
                 self._wanted_refs.set(key, new.refs)
+        self._state_cache = cache
         self._desired = desired
-        self._states = {key: value.state for key, value in desired.items()}
+        self._states = states
         return changed
 
     def referrers(self, key: str) -> frozenset[str]:
@@ -237,3 +252,7 @@ class ObjectBook:
             kind=kind, name=name, limit=1, after_seq=memo.born_seq if memo else 0
         )
         return found[0] if found else None
+
+
+def _hash(desired: DesiredObject | None) -> str | None:
+    return None if desired is None else desired.state.spec_hash

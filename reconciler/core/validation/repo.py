@@ -236,9 +236,13 @@ def check_objects(
     unparsed: Iterable[tuple[str, str]] = (),
     partial: Iterable[SpecObject] = (),
     memo: CheckMemo | None = None,
+    ordered: bool = False,
 ) -> list[Diagnostic]:
     """Problems that need every object: duplicates, references, SLO consistency, what
     a Deployment asks of its Cluster's driver.
+
+    ``ordered`` says ``objects`` are already by path, then place in the file (the first
+    of a duplicated name is the one kept).
 
     ``unparsed`` names the documents that failed their own checks: a reference to one of
     them is not reported again as dangling. ``partial`` are those of them whose references
@@ -246,14 +250,15 @@ def check_objects(
     the same repo again and again, with the same options) reuses each object's result
     while nothing it read changed.
     """
-    ordered = sorted(objects, key=lambda o: (o.path, o.doc.index))
-    index, problems = _index(ordered)
+    if not ordered:
+        objects = sorted(objects, key=lambda o: (o.path, o.doc.index))
+    index, problems = _index(objects)
     names: dict[str, set[str]] = {kind: set(by_name) for kind, by_name in index.items()}
     for kind, name in unparsed:
         names.setdefault(kind, set()).add(name)
     if memo is not None:
         memo.begin(index, names)
-    for obj in ordered:
+    for obj in objects:
         if index.get(obj.kind, {}).get(obj.name) is not obj:
             continue
         if memo is None:
@@ -396,7 +401,7 @@ def validate_parsed(
     secrets: set[str] = set()
     unparsed: list[tuple[str, str]] = []
     partial: list[SpecObject] = []
-    for parsed in files:
+    for parsed in sorted(files, key=lambda f: f.path):
         objects.extend(parsed.objects)
         problems.extend(parsed.diagnostics)
         secrets.update(parsed.secret_values)
@@ -404,7 +409,13 @@ def validate_parsed(
         partial.extend(parsed.partial)
     problems.extend(
         check_objects(
-            objects, options=options, host=host, unparsed=unparsed, partial=partial, memo=memo
+            objects,
+            options=options,
+            host=host,
+            unparsed=unparsed,
+            partial=partial,
+            memo=memo,
+            ordered=True,
         )
     )
     if secrets:
