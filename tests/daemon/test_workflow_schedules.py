@@ -187,7 +187,7 @@ async def test_skip_on_failure_skips_ticks_until_the_spec_changes(
         assert "00:10:00Z skipped" in status["schedule_note"]
         assert len(_scheduled_runs(running)) == 1
 
-        remote.writer.commit_and_push(
+        fixed = remote.writer.commit_and_push(
             {"workflows.yaml": scheduled(skip_on_failure=True)}, "fix the step"
         )
         await wait_until(
@@ -198,12 +198,18 @@ async def test_skip_on_failure_skips_ticks_until_the_spec_changes(
                 not in str(running.daemon.reconciler.desired_states()["Workflow/tick"].spec)
             ),
         )
+
         # The new spec is recorded by a chain of its own; a tick while it runs is skipped
         # (one execution per object at a time), so the clock moves once it has ended.
-        await wait_until(
-            "the fixed spec recorded",
-            lambda: all(r.status not in ("queued", "running") for r in running.executions("tick")),
-        )
+        # Its chain may not exist yet when the spec is loaded: wait for one of this
+        # revision, ended, and nothing else of the workflow queued or running.
+        def recorded() -> bool:
+            runs = running.executions("tick")
+            return any(r.revision == fixed for r in runs) and all(
+                r.status not in ("queued", "running") for r in runs
+            )
+
+        await wait_until("the fixed spec recorded", recorded)
         await _advance(running, clock, "2025-01-01T00:15:10Z")
         try:
             runs = await wait_until(
@@ -254,9 +260,11 @@ async def test_an_unknown_time_zone_is_refused_with_the_revision(
     try:
         source = await wait_until(
             "a stalled source",
-            lambda: (s := read_status(remote.path, "status/source.yaml"))
-            and s["phase"] == "Stalled"
-            and s,
+            lambda: (
+                (s := read_status(remote.path, "status/source.yaml"))
+                and s["phase"] == "Stalled"
+                and s
+            ),
         )
         assert any(
             "workflows.yaml:" in line and "'Mars/Olympus_Mons' is not an IANA time zone" in line
