@@ -4,7 +4,7 @@ The deployment steps ask for a driver by the Cluster's name. A ``local`` Cluster
 one process supervisor of this daemon (its endpoints live under the state dir and outlive
 a daemon restart); a ``kubernetes`` Cluster gets a client built from the kubeconfig its
 spec names in the host's secret store, rebuilt when the spec or the secret changes, and
-its watch reports drift to ``on_drift``.
+its watch reports drift to ``on_drift`` and the cluster autoscaler's moves to ``on_scale``.
 """
 
 from __future__ import annotations
@@ -30,11 +30,13 @@ class ClusterDrivers(Mapping[str, protocol.ClusterDriver]):
         cluster_specs: Callable[[], Mapping[str, Mapping[str, Any]]],
         resolver: SecretResolver,
         on_drift: protocol.DriftListener | None = None,
+        on_scale: protocol.ScaleListener | None = None,
     ) -> None:
         self._local = local
         self._specs = cluster_specs
         self._resolver = resolver
         self._on_drift = on_drift
+        self._on_scale = on_scale
         self._kube: dict[str, tuple[str, KubernetesDriver]] = {}
 
     def __getitem__(self, name: str) -> protocol.ClusterDriver:
@@ -72,6 +74,8 @@ class ClusterDrivers(Mapping[str, protocol.ClusterDriver]):
         )
         if self._on_drift is not None:
             made.watch_drift(self._on_drift)  # drift is seen as it happens, not at resync
+        if self._on_scale is not None:
+            made.add_scale_listener(self._on_scale)  # the cluster autoscaler's moves
         self._kube[name] = (fingerprint, made)
         return made
 

@@ -19,7 +19,7 @@ import signal
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from reconciler.core.diff import ObjectState
 from reconciler.core.validation.repo import ValidateOptions
@@ -160,6 +160,7 @@ def assemble(
         cluster_specs=facts.clusters,
         resolver=resolver,
         on_drift=_on_loop(late.on_drift),
+        on_scale=_on_loop(late.on_scale),
     )
     local.add_exit_listener(late.on_exit)
     local.add_scale_listener(late.on_scale)
@@ -228,13 +229,14 @@ def assemble(
     return reconciler, executor
 
 
-def _on_loop(
-    listener: Callable[[str, Sequence[Drift]], None],
-) -> Callable[[str, Sequence[Drift]], None]:
+_Told = TypeVar("_Told")
+
+
+def _on_loop(listener: Callable[[str, _Told], None]) -> Callable[[str, _Told], None]:
     """``listener``, called on this event loop from whatever thread reports (a watch's)."""
     loop = asyncio.get_running_loop()
 
-    def report(name: str, found: Sequence[Drift]) -> None:
+    def report(name: str, found: _Told) -> None:
         loop.call_soon_threadsafe(listener, name, found)
 
     return report
@@ -273,7 +275,8 @@ class _LateReconciler:
             self.target.on_drift(f"Deployment/{deployment}", [item])
 
     def on_scale(self, deployment: str, seen: EndpointObservation) -> None:
-        """A local endpoint's autoscaler changed its worker count."""
+        """An endpoint's autoscaler changed its worker count (the local driver's own, or
+        the Kubernetes cluster's, as its Deployment watch saw it)."""
         if self.target is not None:
             fields = {"workers": seen.workers_desired, **scaling.status_fields(seen)}
             self.target.on_live_status(f"Deployment/{deployment}", fields)

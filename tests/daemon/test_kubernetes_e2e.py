@@ -61,7 +61,7 @@ def cluster() -> Iterator[Cluster]:
     made.stop()
 
 
-def specs(model_folder: Path) -> dict[str, str]:
+def specs(model_folder: Path, *, workers: str = "workers: 2") -> dict[str, str]:
     return {
         "gpu-cluster.yaml": """\
 apiVersion: reconciler/v1
@@ -93,9 +93,9 @@ spec:
   cluster: gpu
   template: vllm
   endpoint_name: chat endpoint
-  workers: 2
+  WORKERS
   deploy_config: {concurrent_requests: 8, avg_sequence_length: 100, avg_context_length: 100}
-""",
+""".replace("WORKERS", workers),
     }
 
 
@@ -111,6 +111,7 @@ def serve_chat(
     tmp_path: Path,
     *,
     resync: str,
+    workers: str = "workers: 2",
 ) -> tuple[DaemonProcess, Path]:
     """A daemon whose ``gpu`` Cluster is the API double, and the push of ``chat`` on it."""
     (tmp_path / "secrets" / "gpu-kubeconfig").write_text(cluster.kubeconfig)
@@ -125,7 +126,7 @@ def serve_chat(
         resync=resync,
     )
     daemon = start_daemon(config_path=config)
-    remote.writer.commit_and_push(specs(model), "Serve chat on the GPU cluster")
+    remote.writer.commit_and_push(specs(model, workers=workers), "Serve chat on the GPU cluster")
     return daemon, model
 
 
@@ -188,3 +189,36 @@ def test_kubernetes_deployment_ready_drift_reapplied_then_pruned(
     assert cluster.deployments() == [] and cluster.services() == []
     assert daemon.alive()
     assert cluster.double.token not in daemon.log_text()
+
+
+def test_the_cluster_autoscalers_moves_are_scale_events_in_status(
+    start_daemon: StartDaemon, remote: GitRemote, cluster: Cluster, tmp_path: Path
+) -> None:
+    """With ``autoscaling`` the HPA owns replicas: its change (through the scale
+    subresource) is no drift, and shows in the Deployment's status as a scale event."""
+    autoscaling = "autoscaling: {min_workers: 2, max_workers: 5, targets: {queue_depth: 4}}"
+    serve_chat(start_daemon, remote, cluster, tmp_path, resync="1h", workers=autoscaling)
+    wait_for(
+        "the Deployment Ready",
+        lambda: status_with(remote, lambda s: s.get("phase") == "Ready"),
+        timeout=90,
+    )
+    [deployment] = cluster.deployments()
+    assert deployment.spec.replicas == 2
+    cluster.apps.patch_namespaced_deployment_scale(
+        deployment.metadata.name,
+        NAMESPACE,
+        {"spec": {"replicas": 4}},
+        field_manager="horizontal-pod-autoscaler",
+        _content_type="application/merge-patch+json",
+    )
+    scaled = wait_for(
+        "the scale event in status",
+        lambda: status_with(remote, lambda s: s.get("scale_events")),
+        timeout=60,
+    )
+    [event] = scaled["scale_events"]
+    assert (event["from_workers"], event["to_workers"]) == (2, 4)
+    assert event["why"].startswith("horizontal-pod-autoscaler set replicas")
+    assert scaled["workers"] == 4
+    assert not scaled.get("drift")

@@ -24,6 +24,7 @@ import copy
 import dataclasses
 import hashlib
 import json
+import logging
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -38,6 +39,7 @@ from reconciler.drivers.clusters import kubernetes_autoscaling as autoscalers
 from reconciler.drivers.clusters import (
     kubernetes_cache,
     kubernetes_jobs,
+    kubernetes_scale,
     kubernetes_watch,
     protocol,
 )
@@ -45,6 +47,7 @@ from reconciler.drivers.clusters import kubernetes_drift as drift
 from reconciler.drivers.clusters import kubernetes_errors as errors
 
 FIELD_MANAGER = "reconciler"
+_log = logging.getLogger("reconciler.drivers.kubernetes")
 OWNER_LABEL = "reconciler/deployment"
 REVISION_LABEL = "reconciler/revision"
 TARGET_ANNOTATION = "reconciler/target-revision"
@@ -220,6 +223,41 @@ class KubernetesDriver:
             chunk_s=watch_chunk_s,
             request_timeout_s=request_timeout_s,
         )
+        self._scales = kubernetes_scale.ScaleTracker(
+            owner_label=OWNER_LABEL,
+            ours=frozenset({field_manager, autoscalers.REPLICAS_MANAGER}),
+        )
+        self._scale_listeners: list[protocol.ScaleListener] = []
+        self._rollouts.on_any = self._seen_replicas
+
+    def add_scale_listener(self, listener: protocol.ScaleListener) -> None:
+        """Tell ``listener(endpoint, observation)`` (on the watch's thread) when the
+        cluster's autoscaler changes a serving Deployment's replicas; the observation is
+        the Deployment as the watch saw it, its newest scale event last."""
+        self._scale_listeners.append(listener)
+        self._rollouts.start()
+
+    def _seen_replicas(self, name: str, obj: dict[str, Any] | None, quiet: bool) -> None:
+        found = self._scales.seen(name, obj, ours_changing=quiet)
+        if found is None or obj is None:
+            return
+        endpoint, _ = found
+        complete, _, _ = rollout_state(obj)
+        seen = protocol.EndpointObservation(
+            name=endpoint,
+            exists=True,
+            workers_desired=int((obj.get("spec") or {}).get("replicas", 1)),
+            workers_ready=int((obj.get("status") or {}).get("readyReplicas") or 0),
+            ready=complete,
+            endpoint_url=None,
+            message="scaled by the cluster's autoscaler",
+            scale_events=self._scales.events(endpoint),
+        )
+        for listener in list(self._scale_listeners):
+            try:
+                listener(endpoint, seen)
+            except Exception:
+                _log.exception("endpoint %s: a scale listener failed", endpoint)
 
     def watch_drift(self, listener: protocol.DriftListener) -> None:
         """Report drift of managed Deployments as the watch sees it (on the watch's thread):
@@ -597,6 +635,7 @@ class KubernetesDriver:
             drift=tuple(drifts),
             message=message,
             applied=applied,
+            scale_events=self._scales.events(name),
         )
 
     def _drift(
@@ -822,6 +861,7 @@ class KubernetesDriver:
         )
 
     async def delete_endpoint(self, name: str) -> bool:
+        self._scales.forget(name)
         removed = await self.prune(keep=set(), only=name)
         scalers = await self._call(
             f"delete the autoscaler of {name}",

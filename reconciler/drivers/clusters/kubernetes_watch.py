@@ -79,6 +79,9 @@ class DeploymentWatch:
         self.on_event: Callable[[str, dict[str, Any] | None], None] | None = None
         """Called (on the watch thread) with each object no rollout waits on, None when it
         was deleted."""
+        self.on_any: Callable[[str, dict[str, Any] | None, bool], None] | None = None
+        """Called (on the watch thread) with every object seen, listed or watched, and
+        whether that was quiet: a listing, or an object a rollout of ours waits on."""
 
     # ---------------------------------------------------------------- rollouts' side
     def start(self) -> None:
@@ -139,6 +142,13 @@ class DeploymentWatch:
                 if obj is not None:
                     self._settle(waiter, obj)
             report = self.on_event if not waiting and not listed else None
+            every = self.on_any
+            quiet = bool(waiting) or listed
+        if every is not None:
+            try:
+                every(name, obj, quiet)
+            except Exception:  # a listener's bug must not end the watch
+                _log.exception("watch listener failed for %s", name)
         if report is not None:
             try:
                 report(name, obj)

@@ -21,7 +21,7 @@ from kubernetes import client
 from reconciler.drivers.clusters import kubernetes as k8s
 from reconciler.drivers.clusters import kubernetes_autoscaling as autoscalers
 from reconciler.drivers.clusters.kubernetes_drift import APPLIED_ANNOTATION
-from reconciler.drivers.clusters.protocol import Drift
+from reconciler.drivers.clusters.protocol import Drift, EndpointObservation
 from reconciler.engine import outcomes
 from tests.clusters.kubernetes.conftest import Backend
 from tests.clusters.kubernetes.endpoint_kit import NAMESPACE, until
@@ -97,6 +97,8 @@ async def test_the_hpa_follows_the_serving_revision_and_owns_replicas(
 ) -> None:
     reported: list[Drift] = []
     driver.watch_drift(lambda _name, found: reported.extend(found))
+    scaled: list[tuple[str, EndpointObservation]] = []
+    driver.add_scale_listener(lambda name, seen: scaled.append((name, seen)))
 
     status = await deploy(driver, dict(SCALED))
     [first] = deployments(backend)
@@ -125,6 +127,14 @@ async def test_the_hpa_follows_the_serving_revision_and_owns_replicas(
         _content_type="application/merge-patch+json",
     )
     await until(lambda: _ready(backend, name) == 4, what="four workers ready")
+    # ... which the watch reports as a scale event, to the listener and in observations
+    await until(lambda: bool(scaled), what="the scale event")
+    [(endpoint, seen)] = scaled
+    assert (endpoint, seen.workers_desired) == ("chat", 4)
+    [event] = seen.scale_events
+    assert (event.from_workers, event.to_workers) == (2, 4)
+    assert event.why == f"horizontal-pod-autoscaler set replicas of Deployment {name} from 2 to 4"
+    assert (await driver.observe_endpoint("chat")).scale_events == (event,)
     # then someone edits the image: the watch reports that, and never the replicas
     backend.apps.patch_namespaced_deployment(
         name,
@@ -153,6 +163,7 @@ async def test_the_hpa_follows_the_serving_revision_and_owns_replicas(
     ]
     [same] = deployments(backend)
     assert same["spec"]["replicas"] == 4
+    assert len(scaled) == 1, "our own redeploy and edits are no scale events"
 
     # a new revision starts with the serving revision's four, and the HPA follows it
     changed = dict(SCALED, deploy_config=dict(SCALED["deploy_config"], concurrent_requests=16))
