@@ -198,3 +198,30 @@ def load_status(data: bytes) -> dict[str, Any]:
 
 def status_path(kind_plural: str, name: str, *, prefix: str = "status/") -> str:
     return f"{prefix}{kind_plural}/{name}.yaml"
+
+
+MAX_LISTED = 50
+
+
+def commit_message(names: Mapping[str, str], *, revision: str, source_file: str) -> tuple[str, str]:
+    """A status commit's summary and body from ``names`` ({file: "Kind/name: Phase"}):
+    each object and its phase once, the source's line last, ``revision`` named."""
+    lines = [names[path] for path in sorted(names, key=lambda p: (p == source_file, p))]
+    objects = [line for line in lines if not line.startswith("source: ")]
+    if len(objects) == 1:
+        summary = f"status: {objects[0]}"
+    elif objects:
+        phases: dict[str, int] = {}
+        for line in objects:
+            phase = line.rsplit(": ", 1)[-1]
+            phases[phase] = phases.get(phase, 0) + 1
+        counts = ", ".join(f"{n} {phase}" for phase, n in sorted(phases.items()))
+        summary = f"status: {len(objects)} objects ({counts})"
+    else:
+        summary = f"status: {lines[0]}" if lines else "status"
+    if revision:
+        summary += f" at {revision}"
+    shown = lines if len(objects) > 1 else [line for line in lines if line not in objects]
+    if len(shown) > MAX_LISTED:
+        shown = [*shown[:MAX_LISTED], f"... and {len(shown) - MAX_LISTED} more"]
+    return summary, "\n".join(shown)

@@ -1,20 +1,16 @@
 """Status to Git in coalesced commits: at most one per window for everything that moved.
 
-Objects whose status may have moved are marked; a background task publishes them:
+Objects whose status may have moved are marked; a background task publishes them, when
+the pacing (reconciler.daemon.status_pacing) lets the next commit go:
 
-- State moves (a chain submitted or ended, a note set or cleared, an object gone) are
-  published at most one commit per ``window_s`` (250 ms), all the objects that moved in
-  that window together. A commit waits up to ``gather_s`` (50 ms) for chains submitted
-  just before to end, so a quick chain makes one commit with its outcome; it goes as
-  soon as they end, and never later than ``gather_s`` after the first of its objects
-  moved, however many chains keep being submitted (a start's thousands).
-- Progress inside a running chain (a step started or ended) is published no sooner than
-  ``progress_s`` (5 s) after the object's last commit, never riding along with other
-  objects' commits, so a run of a few seconds makes two commits: started and finished.
-- Objects moved by the backlog (the start's, a resync's) are published in slices of
-  ``backlog_batch`` after everything else that moved, a backlog-only commit at most
-  every ``backlog_interval_s``: a push's own status goes in the next window, never
-  behind thousands of backlog files.
+- state moves (a chain submitted or ended, a note set or cleared, an object gone) go
+  in the next commit, all the objects that moved in its window together;
+- progress inside a running chain (a step started or ended) goes no sooner than
+  ``progress_s`` after the object's last commit, never riding along with other objects'
+  commits, so a run of a few seconds makes two commits: started and finished;
+- objects moved by the backlog (the start's, a resync's) go in slices of
+  ``backlog_batch`` after everything else that moved, in backlog-only commits of their
+  own: a push's own status goes in the next window, never behind thousands of files.
 
 The commit message names each object and its phase once. A remote that is away keeps
 the batch for the next commit; a status branch that lost our commits is rebuilt whole.
@@ -26,11 +22,12 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from reconciler.core import status as core_status
 from reconciler.daemon.object_book import ObjectBook
+from reconciler.daemon.status_pacing import BACKLOG_HOLD_S, CommitPacing
 from reconciler.daemon.status_view import StatusView
 from reconciler.drivers.git_source import GitSourceError
 from reconciler.drivers.git_status import StatusBranchLost, StatusPublisher
@@ -38,14 +35,8 @@ from reconciler.specs.registry import kind_plural
 
 log = logging.getLogger("reconciler.daemon")
 
-WINDOW_S = 0.25
-GATHER_S = 0.05
-PROGRESS_S = 5.0
 MAX_BATCH = 2000
 BACKLOG_BATCH = 100
-BACKLOG_INTERVAL_S = 0.4
-BACKLOG_HOLD_S = 1.0
-MAX_LISTED = 50
 COLLECT_SLICE = 50
 SOURCE_FILE = "source.yaml"
 
@@ -68,12 +59,9 @@ class StatusCoalescer:
         saved_source: dict[str, Any] | None,
         revision: Callable[[], str | None],
         now: Callable[[], str],
-        window_s: float = WINDOW_S,
-        gather_s: float = GATHER_S,
-        progress_s: float = PROGRESS_S,
+        pacing: CommitPacing | None = None,
         max_batch: int = MAX_BATCH,
         backlog_batch: int = BACKLOG_BATCH,
-        backlog_interval_s: float = BACKLOG_INTERVAL_S,
     ) -> None:
         self._book = book
         self._view = view
@@ -81,10 +69,7 @@ class StatusCoalescer:
         self._source_document = source_document
         self._revision = revision
         self._now = now
-        self.window_s = window_s
-        self.gather_s = gather_s
-        self.progress_s = progress_s
-        self.backlog_interval_s = backlog_interval_s
+        self.pacing = pacing or CommitPacing()
         self._max_batch = max_batch
         self._backlog_batch = backlog_batch
         self._moved: dict[str, None] = {}
@@ -96,20 +81,8 @@ class StatusCoalescer:
         self._pending: dict[str, bytes | None] = {}
         self._pending_names: dict[str, str] = {}
         self._published_source = saved_source
-        self._fresh: dict[str, float] = {}
-        self._held_until = 0.0
-        """Backlog-only commits wait until then: a push is being worked, and its own
-        commit must not queue behind one (see :meth:`hold_backlog`)."""
-        self._gather_from: float | None = None
-        """When the first of what moved since the last commit was marked: a commit gathers
-        for fresh chains at most ``gather_s`` from then, however many keep coming."""
         self._due = asyncio.Event()
-        self._sooner = asyncio.Event()
-        """Wakes a publisher waiting out a delay that may now be shorter: a chain being
-        gathered for ended, the backlog's hold was released, or something a push moved
-        was marked while a backlog-only commit was being paced."""
         self._lock = asyncio.Lock()
-        self._last_commit = 0.0
         self._published_at: dict[str, float] = {}
         """When each object's status was last collected into a commit (its progress is
         due ``progress_s`` after that)."""
@@ -133,8 +106,7 @@ class StatusCoalescer:
             self._backlog[key] = None
         else:
             if not self._moved:
-                self._gather_from = time.monotonic()
-                self._sooner.set()
+                self.pacing.first_moved()
             self._moved[key] = None
             self._backlog.pop(key, None)
             self._refresh(key)
@@ -172,20 +144,17 @@ class StatusCoalescer:
     def hold_backlog(self, seconds: float = BACKLOG_HOLD_S) -> None:
         """A change of the source is being taken in: start no backlog-only commit for up
         to ``seconds``, or until the change's own status is committed."""
-        self._held_until = time.monotonic() + seconds
+        self.pacing.hold_backlog(seconds)
 
     def release_backlog(self) -> None:
         """The change needs no commit of its own (nothing moved): the backlog goes on."""
-        if self._held_until:
-            self._held_until = 0.0
-            self._sooner.set()
+        self.pacing.release_backlog()
 
     def chain_submitted(self, execution_id: str) -> None:
-        self._fresh[execution_id] = time.monotonic() + self.gather_s
+        self.pacing.chain_submitted(execution_id)
 
     def chain_ended(self, execution_id: str) -> None:
-        if self._fresh.pop(execution_id, None) is not None:
-            self._sooner.set()
+        self.pacing.chain_ended(execution_id)
 
     def dirty(self) -> bool:
         return bool(self._moved or self._backlog or self._progressed or self._pending)
@@ -200,8 +169,8 @@ class StatusCoalescer:
                 return
             delay = self._delay()
             if delay > 0:
-                self._sooner.clear()
-                await self._wait(self._sooner, stop, timeout=delay)
+                self.pacing.sooner.clear()
+                await self._wait(self.pacing.sooner, stop, timeout=delay)
                 if stop.is_set():
                     return
                 if self._delay() > 0:
@@ -214,11 +183,11 @@ class StatusCoalescer:
             if self.dirty():
                 self._due.set()
 
-    def _progress_due_at(self, now: float) -> float:
+    def _progress_due_at(self) -> float | None:
         """When the first object whose only news is progress may be published."""
         return min(
-            (self._published_at.get(key, 0.0) + self.progress_s for key in self._progressed),
-            default=now,
+            (self._published_at.get(key, 0.0) + self.pacing.progress_s for key in self._progressed),
+            default=None,
         )
 
     def idle(self) -> bool:
@@ -226,24 +195,13 @@ class StatusCoalescer:
         return not self._due.is_set() and not self.dirty()
 
     def _delay(self) -> float:
-        """Seconds until the next commit may go: the window since the last commit began,
-        the gather for fresh chains, the pace of backlog-only commits, the progress
-        interval when only progress is due."""
-        now = time.monotonic()
-        wait = self._last_commit + self.window_s - now
-        if not self._moved and not self._pending:
-            if self._backlog:  # leave most windows free for what a push moves
-                wait = max(wait, self._last_commit + self.backlog_interval_s - now)
-                wait = max(wait, self._held_until - now)
-            elif self._progressed:
-                wait = max(wait, self._progress_due_at(now) - now)
-        if self._fresh:  # a chain past its gather is waited for no more
-            self._fresh = {run: until for run, until in self._fresh.items() if until > now}
-        if self._moved and self._fresh:
-            began = now if self._gather_from is None else self._gather_from
-            last = max(self._fresh.values())
-            wait = max(wait, min(last, began + self.gather_s) - now)
-        return max(wait, 0.0)
+        """Seconds until the next commit may go (see reconciler.daemon.status_pacing)."""
+        return self.pacing.delay(
+            moved=bool(self._moved),
+            pending=bool(self._pending),
+            backlog=bool(self._backlog),
+            progress_due_at=self._progress_due_at(),
+        )
 
     @staticmethod
     async def _wait(
@@ -275,8 +233,10 @@ class StatusCoalescer:
                 return None
             batch = dict(self._pending)
             names = dict(self._pending_names)
-            summary, body = self._message(names)
-            self._last_commit = time.monotonic()  # windows count from a commit's start
+            summary, body = core_status.commit_message(
+                names, revision=str(self._revision() or "")[:12], source_file=SOURCE_FILE
+            )
+            self.pacing.commit_started()
             try:
                 try:
                     commit = await asyncio.to_thread(
@@ -320,12 +280,12 @@ class StatusCoalescer:
         room = max(self._max_batch - len(self._pending), 0)
         keys = list(self._moved)[:room]
         if keys:
-            self._held_until = 0.0  # what a push moved goes now: the backlog may follow
+            self.pacing.moved_collected()  # what a push moved goes now: the backlog follows
         moment = time.monotonic()
         due = [
             key
             for key in self._progressed
-            if everything or moment >= self._published_at.get(key, 0.0) + self.progress_s
+            if everything or moment >= self._published_at.get(key, 0.0) + self.pacing.progress_s
         ]
         keys += due[: max(room - len(keys), 0)]
         if everything:
@@ -374,29 +334,6 @@ class StatusCoalescer:
             memo.status_unpublished = False
             self._book.save(memo)
 
-    def _message(self, names: Mapping[str, str]) -> tuple[str, str]:
-        """The commit's summary and body: each object and its phase, once."""
-        revision = str(self._revision() or "")[:12]
-        lines = [names[path] for path in sorted(names, key=lambda p: (p == SOURCE_FILE, p))]
-        objects = [line for line in lines if not line.startswith("source: ")]
-        if len(objects) == 1:
-            summary = f"status: {objects[0]}"
-        elif objects:
-            phases: dict[str, int] = {}
-            for line in objects:
-                phase = line.rsplit(": ", 1)[-1]
-                phases[phase] = phases.get(phase, 0) + 1
-            counts = ", ".join(f"{n} {phase}" for phase, n in sorted(phases.items()))
-            summary = f"status: {len(objects)} objects ({counts})"
-        else:
-            summary = f"status: {lines[0]}" if lines else "status"
-        if revision:
-            summary += f" at {revision}"
-        shown = lines if len(objects) > 1 else [line for line in lines if line not in objects]
-        if len(shown) > MAX_LISTED:
-            shown = [*shown[:MAX_LISTED], f"... and {len(shown) - MAX_LISTED} more"]
-        return summary, "\n".join(shown)
-
     def _all_files(self) -> dict[str, bytes | None]:
         """Every object's last status document and the source's, as files to publish."""
         files: dict[str, bytes | None] = {
@@ -424,4 +361,4 @@ class StatusCoalescer:
             with contextlib.suppress(Exception):
                 await self.flush(everything=True)
             if self.dirty():
-                await asyncio.sleep(min(self.window_s, max(deadline - time.monotonic(), 0)))
+                await asyncio.sleep(min(self.pacing.window_s, max(deadline - time.monotonic(), 0)))

@@ -88,7 +88,7 @@ async def _started(
     running = await start_daemon(tmp_path, remote.path, clock, **config)
     reconciler = running.daemon.reconciler
     assert reconciler is not None
-    reconciler.status.gather_s = gather_s
+    reconciler.status.pacing.gather_s = gather_s
     first = remote.tip()
 
     def round_0_succeeded() -> bool:
@@ -246,7 +246,7 @@ async def test_a_push_is_not_held_by_the_pace_of_backlog_commits(
     running = await _started(tmp_path, remote, gather_s=0.05, resync_interval="1h")
     reconciler = running.daemon.reconciler
     assert reconciler is not None
-    reconciler.status.backlog_interval_s = 3600.0
+    reconciler.status.pacing.backlog_interval_s = 3600.0
     try:
         await reconciler.status.between_commits()
         reconciler.status.mark("Workflow/other", backlog=True)  # paced for an hour
@@ -331,7 +331,7 @@ async def test_reads_see_a_status_at_once_and_git_with_the_next_commit(
     running = await _started(tmp_path, remote, gather_s=0.2, resync_interval="1h")
     store, reconciler = running.daemon.store, running.daemon.reconciler
     assert store is not None and reconciler is not None
-    reconciler.status.window_s = 3600.0  # no status commit until the daemon stops...
+    reconciler.status.pacing.window_s = 3600.0  # no status commit until the daemon stops...
     await reconciler.status.between_commits()  # ...once one in flight is pushed
     try:
         before = _status_tip(remote)
