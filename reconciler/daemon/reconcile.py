@@ -24,12 +24,11 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from reconciler.core.diff import ObjectState
-from reconciler.daemon import explain, object_progress
 from reconciler.daemon.dependency_index import DependencyIndex
 from reconciler.daemon.object_book import ObjectBook
 from reconciler.daemon.object_progress import ObjectProgress
 from reconciler.daemon.object_reconciler import Decision, ObjectReconciler, rank_of
+from reconciler.daemon.reconciler_reads import ReconcilerReads
 from reconciler.daemon.snapshot import SnapshotLoader
 from reconciler.daemon.source_sync import (
     LAST_APPLIED,
@@ -70,7 +69,7 @@ def iso_now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class Reconciler:
+class Reconciler(ReconcilerReads):
     """The closed loop of docs/architecture.md for one state repo; the service drives it.
 
     ``await sync_source()`` on every trigger of the source; ``work(stop)`` and
@@ -156,33 +155,6 @@ class Reconciler:
     def workflow_hooks(self, hooks: WorkflowLifecycle | None) -> None:
         self._workflow_hooks = hooks
         self.objects.chains.hooks = hooks
-
-    @property
-    def source(self) -> GitSource:
-        return self._sync.source
-
-    @property
-    def step_types(self) -> frozenset[str]:
-        """The step types this daemon can run."""
-        return frozenset(self._registry)
-
-    @property
-    def source_failures(self) -> int:
-        """Fetches in a row that failed (the service polls less often meanwhile)."""
-        return self._sync.source_failures
-
-    @property
-    def last_seen(self) -> str | None:
-        return self._sync.last_seen
-
-    def source_path(self, key: str) -> str | None:
-        """The repo path of the file that holds object ``key`` in the last valid revision."""
-        desired = self.book.desired.get(key)
-        return desired.path if desired is not None else None
-
-    def desired_states(self) -> Mapping[str, ObjectState]:
-        """The objects of the last revision that validated, by ``kind/name`` (read-only)."""
-        return self.book.states()
 
     # -- the source -----------------------------------------------------------------------
 
@@ -361,12 +333,6 @@ class Reconciler:
 
     # -- readiness (wait_ready steps) -----------------------------------------------------
 
-    def endpoint_url(self, deployment: str) -> str | None:
-        """A Deployment's endpoint URL once its status says Ready (wait_ready's source)."""
-        status = self.view.status_of(f"Deployment/{deployment}") or {}
-        url = status.get("endpoint_url")
-        return url if status.get("phase") == "Ready" and isinstance(url, str) else None
-
     async def changed(self, deployment: str) -> None:
         """Return when Deployment ``deployment``'s status may have moved."""
         await self._ready_waits.changed(f"Deployment/{deployment}")
@@ -384,32 +350,6 @@ class Reconciler:
         document = self._sync.document(now, self.status.published_source)
         self._store.set_value(SOURCE_STATUS, document)
         return document
-
-    def status_of(self, key: str) -> Mapping[str, Any] | None:
-        """What ``kind/name``'s status says now, computed from the store; None if unknown."""
-        return self.view.status_of(key)
-
-    def explain(self, key: str) -> dict[str, Any] | None:
-        """Why ``kind/name`` is where it is (see reconciler.daemon.explain)."""
-        return explain.explain(
-            key, view=self.view, book=self.book, deps=self.deps, store=self._store
-        )
-
-    def progress_of(self, key: str) -> ObjectProgress:
-        """Where ``kind/name`` stands now (what an API task waits on)."""
-        return object_progress.progress_of(
-            key, book=self.book, deps=self.deps, queue=self.queue, view=self.view
-        )
-
-    def unfinished(self) -> int:
-        return len(self._executor.running_ids())
-
-    def counts(self) -> dict[str, int]:
-        phases: dict[str, int] = {}
-        for memo in self.book.memos.values():
-            phase = str((memo.status or {}).get("phase", "Pending"))
-            phases[phase] = phases.get(phase, 0) + 1
-        return phases
 
     def close(self) -> None:
         self.queue.shut_down()
