@@ -70,7 +70,7 @@ def test_sigterm_mid_chain_lets_the_step_finish_and_a_restart_resumes_the_chain(
     remote: GitRemote, start_daemon: StartDaemon
 ) -> None:
     head = remote.writer.commit_and_push(
-        {"workflows.yaml": workflow(delay="400ms", nodes=4, round_=9)}, "slow chain"
+        {"workflows.yaml": workflow(delay="400ms", nodes=6, round_=9)}, "slow chain"
     )
     daemon = start_daemon()
     execution = wait_for("execution", lambda: daemon.executions("Workflow", "smoke"))[0]["id"]
@@ -85,9 +85,13 @@ def test_sigterm_mid_chain_lets_the_step_finish_and_a_restart_resumes_the_chain(
     daemon.signal(signal.SIGTERM)
     assert daemon.wait_exit(timeout=25) == 0
     stopped = {s["node_id"]: s for s in daemon.steps(execution)}
-    # The running step reached its boundary; nothing after it started.
-    assert [stopped[n]["status"] for n in ("n0", "n1")] == ["done", "done"]
-    assert {stopped[n]["status"] for n in ("n2", "n3")} <= {"pending", "queued", None}
+    # The step running when the stop was taken reached its boundary; nothing after it
+    # started. (On a loaded machine the signal can land a step or two later than n1.)
+    statuses = [stopped[f"n{i}"]["status"] if f"n{i}" in stopped else None for i in range(6)]
+    finished = statuses.count("done")
+    assert 2 <= finished < 6, statuses
+    assert statuses[:finished] == ["done"] * finished, statuses
+    assert set(statuses[finished:]) <= {"pending", "queued", None}, statuses
     assert daemon.executions("Workflow", "smoke")[0]["status"] == "running"
 
     restarted = start_daemon()
@@ -104,7 +108,7 @@ def test_sigterm_mid_chain_lets_the_step_finish_and_a_restart_resumes_the_chain(
     assert [e["id"] for e in executions] == [execution]  # resumed, not started again
     steps = {s["node_id"]: s for s in restarted.steps(execution)}
     assert all(s["status"] == "done" and s["attempts"] == 1 for s in steps.values())
-    for node in ("n0", "n1"):  # done before the stop: kept, not run again
+    for node in (f"n{i}" for i in range(finished)):  # done before the stop: kept, not rerun
         assert steps[node]["finished_at"] == stopped[node]["finished_at"]
     assert restarted.records("resumed interrupted chains")
 
