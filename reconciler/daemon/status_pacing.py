@@ -13,14 +13,20 @@ decides when, from what is waiting and a few clocks:
   behind a commit of backlog files;
 - the progress interval when only steps of running chains moved.
 
-``sooner`` is set whenever a wait may have become shorter (a gathered chain ended, the
-hold was released, the first thing moved), so a publisher waiting out a delay wakes.
+:meth:`CommitPacing.drive` is the publisher's loop: it waits for ``due`` (something was
+marked), then out the delay, and flushes. ``sooner`` is set whenever a wait may have
+become shorter (a gathered chain ended, the hold was released, the first thing moved),
+so a publisher waiting out a delay wakes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
+from collections.abc import Awaitable, Callable
+
+log = logging.getLogger("reconciler.daemon")
 
 WINDOW_S = 0.25
 GATHER_S = 0.05
@@ -44,6 +50,8 @@ class CommitPacing:
         self.gather_s = gather_s
         self.progress_s = progress_s
         self.backlog_interval_s = backlog_interval_s
+        self.due = asyncio.Event()
+        """Set when something was marked: the loop wakes and waits out the delay."""
         self.sooner = asyncio.Event()
         self._last_commit = 0.0
         self._held_until = 0.0
@@ -102,3 +110,44 @@ class CommitPacing:
             last = max(self._fresh.values())
             wait = max(wait, min(last, began + self.gather_s) - now)
         return max(wait, 0.0)
+
+    async def drive(
+        self,
+        stop: asyncio.Event,
+        *,
+        delay: Callable[[], float],
+        flush: Callable[[], Awaitable[object]],
+        dirty: Callable[[], bool],
+    ) -> None:
+        """Until ``stop``: on each ``due``, wait ``delay()`` out (woken by ``sooner``) and
+        ``flush``; go again at once while something is left (``dirty``)."""
+        while not stop.is_set():
+            await _either(self.due, stop)
+            if stop.is_set():
+                return
+            wait = delay()
+            if wait > 0:
+                self.sooner.clear()
+                await _either(self.sooner, stop, timeout=wait)
+                if stop.is_set():
+                    return
+                if delay() > 0:
+                    continue  # not due yet: only progress, or a gathered chain still runs
+            self.due.clear()
+            try:
+                await flush()
+            except Exception:
+                log.exception("status publish failed; retrying with the next one")
+            if dirty():
+                self.due.set()
+
+
+async def _either(
+    event: asyncio.Event, stop: asyncio.Event, *, timeout: float | None = None
+) -> None:
+    waits = {asyncio.ensure_future(event.wait()), asyncio.ensure_future(stop.wait())}
+    try:
+        await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiting in waits:
+            waiting.cancel()

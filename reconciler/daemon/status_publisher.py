@@ -81,7 +81,6 @@ class StatusCoalescer:
         self._pending: dict[str, bytes | None] = {}
         self._pending_names: dict[str, str] = {}
         self._published_source = saved_source
-        self._due = asyncio.Event()
         self._lock = asyncio.Lock()
         self._published_at: dict[str, float] = {}
         """When each object's status was last collected into a commit (its progress is
@@ -111,7 +110,7 @@ class StatusCoalescer:
             self._backlog.pop(key, None)
             self._refresh(key)
         self._progressed.pop(key, None)
-        self._due.set()
+        self.pacing.due.set()
 
     def _refresh(self, key: str) -> None:
         """Bring the status the store keeps for ``key`` up to date now, so every API read
@@ -136,10 +135,10 @@ class StatusCoalescer:
             listener(key)
         if key not in self._moved and key not in self._backlog:
             self._progressed[key] = None
-            self._due.set()
+            self.pacing.due.set()
 
     def mark_source(self) -> None:
-        self._due.set()
+        self.pacing.due.set()
 
     def hold_backlog(self, seconds: float = BACKLOG_HOLD_S) -> None:
         """A change of the source is being taken in: start no backlog-only commit for up
@@ -162,26 +161,8 @@ class StatusCoalescer:
     # -- the task -------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Publish as objects move, until ``stop``."""
-        while not stop.is_set():
-            await self._wait(self._due, stop)
-            if stop.is_set():
-                return
-            delay = self._delay()
-            if delay > 0:
-                self.pacing.sooner.clear()
-                await self._wait(self.pacing.sooner, stop, timeout=delay)
-                if stop.is_set():
-                    return
-                if self._delay() > 0:
-                    continue  # not due yet: only progress, or a gathered chain still runs
-            self._due.clear()
-            try:
-                await self.flush()
-            except Exception:
-                log.exception("status publish failed; retrying with the next one")
-            if self.dirty():
-                self._due.set()
+        """Publish as objects move, until ``stop`` (paced by ``self.pacing``)."""
+        await self.pacing.drive(stop, delay=self._delay, flush=self.flush, dirty=self.dirty)
 
     def _progress_due_at(self) -> float | None:
         """When the first object whose only news is progress may be published."""
@@ -192,7 +173,7 @@ class StatusCoalescer:
 
     def idle(self) -> bool:
         """Nothing to publish, and the publisher not woken: it waits for the next mark."""
-        return not self._due.is_set() and not self.dirty()
+        return not self.pacing.due.is_set() and not self.dirty()
 
     def _delay(self) -> float:
         """Seconds until the next commit may go (see reconciler.daemon.status_pacing)."""
@@ -202,17 +183,6 @@ class StatusCoalescer:
             backlog=bool(self._backlog),
             progress_due_at=self._progress_due_at(),
         )
-
-    @staticmethod
-    async def _wait(
-        event: asyncio.Event, stop: asyncio.Event, *, timeout: float | None = None
-    ) -> None:
-        waits = {asyncio.ensure_future(event.wait()), asyncio.ensure_future(stop.wait())}
-        try:
-            await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiting in waits:
-                waiting.cancel()
 
     # -- publishing -----------------------------------------------------------------------
 
