@@ -79,11 +79,15 @@ class StatusTree:
         empty tree when none is) and write the trees that changed; the result is held."""
         root = self._root if self._root is not None else _Dir()
         changes: list[tuple[str, str]] = []
-        for path, sha in blobs.items():
-            letter = _set(root, path.split("/"), sha)
-            if letter is not None:
-                changes.append((letter, path))
-        tree = self._write(root)
+        try:
+            for path, sha in blobs.items():
+                letter = _set(root, path.split("/"), sha)
+                if letter is not None:
+                    changes.append((letter, path))
+            tree = self._write(root)
+        except BaseException:
+            self.forget()  # half applied: the next batch reads the tree from Git again
+            raise
         self._root, self._held = root, tree
         changes.sort(key=lambda change: change[1])
         return Built(tree, tuple(changes))

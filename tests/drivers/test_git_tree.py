@@ -12,6 +12,8 @@ import random
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from reconciler.drivers.git_source import open_or_init_bare
 from reconciler.drivers.git_status import _store_object
 from reconciler.drivers.git_tree import StatusTree, commit_bytes
@@ -90,3 +92,29 @@ def test_unchanged_paths_and_missing_deletes_are_no_change(tmp_path: Path) -> No
     emptied = tree.build({"x/a.yaml": None})
     assert emptied.changes == (("D", "x/a.yaml"),)
     assert emptied.tree == _by_git(Path(repo.git_dir), tmp_path / "i", {})
+
+
+def test_a_batch_that_fails_midway_is_not_held(tmp_path: Path) -> None:
+    """An object that cannot be written leaves no half-applied tree behind: the next
+    batch starts from a tree read from Git again."""
+    repo = open_or_init_bare(tmp_path / "store", create=True)
+    assert repo is not None
+    failing = {"now": False}
+
+    def store(kind: str, data: bytes) -> str:
+        if failing["now"] and kind == "tree":
+            raise OSError("disk full")
+        return _store_object(repo, kind, data)
+
+    tree = StatusTree(store)
+    first = tree.build({"a/x.yaml": _store_object(repo, "blob", b"x\n")})
+    failing["now"] = True
+    with pytest.raises(OSError, match="disk full"):
+        tree.build({"a/y.yaml": _store_object(repo, "blob", b"y\n")})
+    assert tree.held is None
+    failing["now"] = False
+    where = Path(repo.git_dir)
+    tree.read(first.tree, _git(where, "ls-tree", "-r", "-t", "-z", "--full-tree", first.tree))
+    after = tree.build({"b/z.yaml": _store_object(repo, "blob", b"z\n")})
+    names = _git(where, "ls-tree", "-r", "--name-only", "-z", after.tree).split(b"\0")
+    assert sorted(n.decode() for n in names if n) == ["a/x.yaml", "b/z.yaml"]
