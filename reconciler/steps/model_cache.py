@@ -9,7 +9,9 @@ finding stalls the Model, so no cache holds an unscanned commit), then per Clust
   the Model finds it there and starts without downloading;
 - kubernetes: the node cache DaemonSet (reconciler.core.render.cache) pulls that commit
   onto every node, and the step waits until every node holds it; a Deployment of the
-  Model on that Cluster then mounts the node folder and its server loads offline.
+  Model on that Cluster then mounts the node folder and its server loads offline. A
+  gated or private repo's token (the Model's credential, from the daemon's secret store)
+  goes to the nodes in a Secret of the cache's own, which the DaemonSet's puller reads.
 
 Kubernetes Clusters the cache no longer names lose their DaemonSet; ``uncache_model``
 (the Model's delete chain) removes them all. The shared local cache is left as it is,
@@ -161,22 +163,35 @@ class _CacheSteps:
             return outcomes.Stalled(
                 f"Model/{model}: Cluster/{cluster} ({kind}) cannot hold a model cache"
             )
+        namespace = str(spec.get("namespace") or DEFAULT_NAMESPACE)
+        services = ctx.services.extra.get(models.MODEL_SERVICE)
+        assert isinstance(services, models.ModelServices)  # cache_model checked it
+        try:
+            token = models.credential_token(services, source)
+        except outcomes.StalledStepError as exc:  # SecretNotFound / SecretUnreadable
+            return outcomes.Stalled(f"Model/{model}: caching on Cluster/{cluster}: {exc}")
         try:
             manifest = render_cache.render_cache_daemonset(
                 model=model,
                 repo_id=str(source.get("uri")),
                 commit=commit,
                 ref=str(source.get("revision") or "main"),
-                namespace=str(spec.get("namespace") or DEFAULT_NAMESPACE),
+                namespace=namespace,
                 hf_endpoint=hf_endpoint,
+                token_secret=token is not None,
             )
         except RenderError as exc:
             return outcomes.Stalled(str(exc))
+        secret = (
+            render_cache.render_token_secret(model=model, namespace=namespace, token=token)
+            if token is not None
+            else None
+        )
         timeout = ctx.inputs.get("ready_timeout_s")
         timeout_s = float(timeout) if isinstance(timeout, int | float) else DEFAULT_FILL_TIMEOUT_S
         started = time.monotonic()
         try:
-            seen = await driver.fill_cache(manifest, timeout_s=timeout_s)
+            seen = await driver.fill_cache(manifest, timeout_s=timeout_s, secret=secret)
         except protocol.ClusterError as exc:
             return outcomes.Retry(f"Model/{model}: filling the cache on Cluster/{cluster}: {exc}")
         if not seen.ready:

@@ -128,7 +128,9 @@ def _model_name(ctx: StepContext) -> str:
     return name
 
 
-def _token(services: ModelServices, source: Mapping[str, Any]) -> str | None:
+def credential_token(services: ModelServices, source: Mapping[str, Any]) -> str | None:
+    """The value of the source's credential (None: it names none); a credential that
+    cannot be resolved stalls the step with SecretNotFound or SecretUnreadable."""
     credential = source.get("credential")
     if not credential:
         return None
@@ -268,7 +270,7 @@ async def _download_hub(
 async def _add_hugging_face(
     ctx: StepContext, services: ModelServices, source: Mapping[str, Any]
 ) -> tuple[dict[str, Any], Path | None]:
-    token = _token(services, source)
+    token = credential_token(services, source)
     described = await _describe_hub(ctx, services, source=source, token=token)
     status: dict[str, Any] = {
         "resolved_revision": described.commit_sha,
@@ -297,7 +299,7 @@ async def _add_cloud(services: ModelServices, source: Mapping[str, Any]) -> dict
         parts = cloud_providers.validate_uri(provider=provider, uri=uri)
     except cloud_providers.CloudUriError as exc:
         raise outcomes.StalledStepError(f"InvalidModelUri: {exc}") from exc
-    _token(services, source)  # the credential must resolve; its value is not kept
+    credential_token(services, source)  # the credential must resolve; its value is not kept
     return {"cloud": {"provider": provider, **parts}}
 
 
@@ -316,7 +318,7 @@ async def _add_model(ctx: StepContext) -> outcomes.Outcome:
                 sha256=str(source.get("sha256")),
                 dest_dir=services.cache_dir / "url",
                 settings=services.download,
-                token=_token(services, source),
+                token=credential_token(services, source),
             )
             status = await _local_status(ctx, services, root)
         elif provider_type == "disk":
@@ -468,7 +470,7 @@ async def hub_files_for_endpoint(
         revision = kept.get("revision") if kept is not None else None
         root = _kept_download(kept, source=plain, revision=revision)
         if root is None:
-            token = _token(services, source)
+            token = credential_token(services, source)
             described = await _describe_hub(
                 ctx,
                 services,

@@ -1,8 +1,7 @@
 """A Model's ``cache``: what validate refuses, and the chain it adds.
 
-Its Clusters must exist; only hugging_face sources are cached; a kubernetes Cluster's
-nodes pull without the Model's credential, so a gated repo is refused there (and taken
-for a local Cluster). The Model's chain ends with cache_model while the cache names
+Its Clusters must exist; only hugging_face sources are cached, gated ones included (on a
+kubernetes Cluster the nodes get the token in a Secret). The Model's chain ends with cache_model while the cache names
 Clusters, and once more when it is dropped (to empty it); its delete chain removes the
 cache first.
 """
@@ -77,9 +76,8 @@ def test_only_hub_sources_are_cached() -> None:
     assert "cache pre-pulls hugging_face sources; this Model's source is disk" in problem
 
 
-def test_a_gated_repo_is_not_cached_on_kubernetes_yet() -> None:
-    [problem] = _check(_model(GATED, "[local, gpus]"))
-    assert "Cluster 'gpus' is a kubernetes Cluster" in problem and "not supported yet" in problem
+def test_a_gated_repo_is_cached_on_both_kinds_of_cluster() -> None:
+    assert _check(_model(GATED, "[local, gpus]")) == []
 
 
 def test_a_cluster_named_twice_is_a_schema_error() -> None:

@@ -9,7 +9,9 @@ image's huggingface_hub predates ``hf``), and writes the ref the
 spec names (``refs/main`` -> COMMIT) so an offline server resolves the repo id to that
 commit; then a pause container keeps the pod Ready, which is how the driver knows the
 node has the files. The puller image is the built-in vllm template's, which carries
-``huggingface-cli`` and which the nodes pull for their vllm servers anyway.
+``huggingface-cli`` and which the nodes pull for their vllm servers anyway. A gated or
+private repo's token reaches the puller from a Secret of the same name (``HF_TOKEN``,
+through ``secretKeyRef``): the DaemonSet itself never holds it.
 
 A Deployment's pods mount that folder read-only at the same path and get
 ``HF_HUB_CACHE`` pointing there and ``HF_HUB_OFFLINE=1``: a server that reads the Hugging
@@ -19,6 +21,7 @@ arguments and served model name.
 
 from __future__ import annotations
 
+import base64
 import copy
 from collections.abc import Mapping
 from typing import Any
@@ -34,6 +37,7 @@ MODEL_LABEL = "reconciler/model"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY_VALUE = "reconciler"
 CACHE_ANNOTATION = "reconciler/model-cache"
+TOKEN_KEY = "HF_TOKEN"
 
 
 def puller_image() -> str:
@@ -63,9 +67,11 @@ def render_cache_daemonset(
     ref: str,
     namespace: str,
     hf_endpoint: str | None = None,
+    token_secret: bool = False,
 ) -> dict[str, Any]:
     """The DaemonSet that pulls ``repo_id`` at ``commit`` onto every node (``ref``: the
-    branch or tag the spec names, made to point at ``commit``)."""
+    branch or tag the spec names, made to point at ``commit``); with ``token_secret`` the
+    puller reads ``HF_TOKEN`` from the Secret :func:`render_token_secret` makes."""
     if len(commit) != 40:
         raise RenderError(f"Model/{model}: the cache needs the resolved commit, not {commit!r}")
     name = cache_name(model)
@@ -76,7 +82,7 @@ def render_cache_daemonset(
         '"$cli" download "$REPO" --revision "$COMMIT" --cache-dir "$CACHE" '
         '&& mkdir -p "$REFS" && printf %s "$COMMIT" > "$REFS/$REF"'
     )
-    env = [
+    env: list[dict[str, Any]] = [
         {"name": "REPO", "value": repo_id},
         {"name": "COMMIT", "value": commit},
         {"name": "REF", "value": ref if ref != commit else "main"},
@@ -85,6 +91,9 @@ def render_cache_daemonset(
     ]
     if hf_endpoint:
         env.append({"name": "HF_ENDPOINT", "value": hf_endpoint})
+    if token_secret:
+        key_ref = {"name": name, "key": TOKEN_KEY}
+        env.append({"name": TOKEN_KEY, "valueFrom": {"secretKeyRef": key_ref}})
     return {
         "apiVersion": "apps/v1",
         "kind": "DaemonSet",
@@ -127,6 +136,22 @@ def render_cache_daemonset(
                 },
             },
         },
+    }
+
+
+def render_token_secret(*, model: str, namespace: str, token: str) -> dict[str, Any]:
+    """The Secret holding a gated repo's token for the cache's puller (same name as its
+    DaemonSet, removed with it)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": {
+            "name": cache_name(model),
+            "namespace": namespace,
+            "labels": {MANAGED_BY_LABEL: MANAGED_BY_VALUE, MODEL_LABEL: model},
+        },
+        "data": {TOKEN_KEY: base64.b64encode(token.encode()).decode("ascii")},
     }
 
 

@@ -2,9 +2,8 @@
 
 Each Cluster it names must exist. Only hugging_face sources are cached: a disk source is
 already on the daemon's host, a url source is downloaded into the daemon's model folder
-by the Model's own steps, and a cloud model has no files. On a kubernetes Cluster the
-nodes pull from the hub themselves, without the daemon's secrets: a source with a
-credential (a gated or private repo) is not supported there yet.
+by the Model's own steps, and a cloud model has no files. (A gated or private repo is
+cached on a kubernetes Cluster too: its token goes to the nodes' puller in a Secret.)
 """
 
 from __future__ import annotations
@@ -42,16 +41,4 @@ def check_model_cache(model: SpecObject, index: Index, names: Names) -> list[Dia
         if name not in known:
             hint = did_you_mean(name, sorted(known))
             found.append(model.problem(where, f"Cluster '{name}' does not exist{hint}"))
-            continue
-        cluster = index.get("Cluster", {}).get(name)
-        driver = cluster.spec.get("driver") if cluster is not None else None
-        if driver == "kubernetes" and source.get("credential"):
-            found.append(
-                model.problem(
-                    where,
-                    f"Cluster '{name}' is a kubernetes Cluster, whose nodes would pull this "
-                    "repo without the Model's credential: caching a gated or private repo "
-                    "there is not supported yet",
-                )
-            )
     return found

@@ -942,24 +942,35 @@ class KubernetesDriver:
 
     # ------------------------------------------------------------- model caches
     async def fill_cache(
-        self, manifest: Mapping[str, Any], *, timeout_s: float
+        self,
+        manifest: Mapping[str, Any],
+        *,
+        timeout_s: float,
+        secret: Mapping[str, Any] | None = None,
     ) -> protocol.CacheObservation:
-        """Apply a model cache's DaemonSet (kubernetes_cache) and wait until every node
-        it runs on holds the files, or ``timeout_s``."""
+        """Apply a model cache's DaemonSet (kubernetes_cache), after the Secret with its
+        puller's token when there is one, and wait until every node it runs on holds
+        the files, or ``timeout_s``."""
         await self._ensure_namespace()
         name = str(manifest["metadata"]["name"])
         deadline = time.monotonic() + timeout_s
 
         def fill() -> protocol.CacheObservation:
+            if secret is not None:
+                self._caches.apply_secret(secret)
+            else:
+                self._caches.delete_secret(name)  # the repo no longer needs a token
             self._caches.apply(manifest)
             return self._caches.wait(name, deadline=deadline)
 
         return await self._call(f"fill model cache {self.namespace}/{name}", fill)
 
     async def drop_cache(self, name: str) -> bool:
-        return await self._call(
-            f"delete model cache {self.namespace}/{name}", lambda: self._caches.delete(name)
-        )
+        def drop() -> bool:
+            removed = self._caches.delete(name)
+            return self._caches.delete_secret(name) or removed
+
+        return await self._call(f"delete model cache {self.namespace}/{name}", drop)
 
     # ---------------------------------------------------------------------- jobs
     async def run_job(self, spec: protocol.JobSpec) -> protocol.JobHandle:

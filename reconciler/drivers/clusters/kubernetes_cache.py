@@ -1,9 +1,10 @@
 """A model's node cache on a Kubernetes cluster: its DaemonSet applied, awaited, removed.
 
 Core renders the DaemonSet (reconciler.core.render.cache); here it is applied with
-server-side apply under the driver's field manager and watched until every node it is
-scheduled on has a Ready pod at the current generation, which is when the node holds the
-files. Blocking calls, run by the driver on its worker threads.
+server-side apply under the driver's field manager (after the Secret with a gated repo's
+token, when there is one) and watched until every node it is scheduled on has a Ready pod
+at the current generation, which is when the node holds the files. Blocking calls, run
+by the driver on its worker threads.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class NodeCaches:
         self, api: client.ApiClient, *, namespace: str, field_manager: str, timeout_s: float
     ) -> None:
         self._apps: Any = client.AppsV1Api(api)
+        self._core: Any = client.CoreV1Api(api)
         self.namespace = namespace
         self.field_manager = field_manager
         self._timeout = timeout_s
@@ -96,6 +98,33 @@ class NodeCaches:
     def delete(self, name: str) -> bool:
         try:
             self._apps.delete_namespaced_daemon_set(
+                name, self.namespace, _request_timeout=self._timeout, _preload_content=False
+            )
+        except ApiException as error:
+            if error.status == 404:
+                return False
+            raise
+        return True
+
+    def apply_secret(self, manifest: Mapping[str, Any]) -> None:
+        """Apply the Secret with a cache puller's token (its value is never logged: a
+        failure names the Secret only)."""
+        body = copy.deepcopy(dict(manifest))
+        body["metadata"]["namespace"] = self.namespace
+        self._core.patch_namespaced_secret(
+            body["metadata"]["name"],
+            self.namespace,
+            body,
+            field_manager=self.field_manager,
+            force=True,
+            _content_type=APPLY,
+            _request_timeout=self._timeout,
+            _preload_content=False,
+        )
+
+    def delete_secret(self, name: str) -> bool:
+        try:
+            self._core.delete_namespaced_secret(
                 name, self.namespace, _request_timeout=self._timeout, _preload_content=False
             )
         except ApiException as error:

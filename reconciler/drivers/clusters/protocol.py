@@ -434,12 +434,18 @@ class CacheDriver(Protocol):
     """A driver that pre-pulls a model's files onto its nodes from a rendered manifest."""
 
     async def fill_cache(
-        self, manifest: Mapping[str, Any], *, timeout_s: float
+        self,
+        manifest: Mapping[str, Any],
+        *,
+        timeout_s: float,
+        secret: Mapping[str, Any] | None = None,
     ) -> CacheObservation:
-        """Apply the cache's manifest and wait until every node holds the files (or the
-        time is up: the observation says what is missing)."""
+        """Apply the cache's manifest (after ``secret``, the puller's token, when given)
+        and wait until every node holds the files (or the time is up: the observation
+        says what is missing)."""
         ...
 
     async def drop_cache(self, name: str) -> bool:
-        """Remove the cache of that name; false when there was none."""
+        """Remove the cache of that name (and its token's Secret); false when there was
+        none."""
         ...

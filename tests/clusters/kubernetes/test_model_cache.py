@@ -11,6 +11,8 @@ A cache no longer naming the Cluster, and the Model's removal, delete the Daemon
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import threading
 from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
@@ -204,3 +206,72 @@ async def test_nodes_that_never_get_the_files_leave_the_model_waiting(
     waiting = await steps["cache_model"](_ctx("cache_model", inputs, services))
     assert isinstance(waiting, outcomes.Retry), waiting
     assert "not filled yet" in waiting.reason
+
+
+class _Credentials:
+    """The daemon's credential lookup, over one Credential with its value."""
+
+    def __init__(self, values: dict[str, str]) -> None:
+        self.values = values
+
+    def value_of(self, credential: str) -> str:
+        try:
+            return self.values[credential]
+        except KeyError:
+            raise LookupError(f"Credential {credential!r} is not defined in the repo") from None
+
+
+def token_secret(backend: Backend) -> dict[str, Any] | None:
+    try:
+        found = backend.core.read_namespaced_secret("model-cache-phi", NAMESPACE)
+    except client.ApiException as error:
+        assert error.status == 404
+        return None
+    return backend.raw(found)
+
+
+async def test_a_gated_repo_is_pulled_with_its_token_from_a_secret_of_its_own(
+    backend: Backend, driver: k8s.KubernetesDriver, tmp_path: Path
+) -> None:
+    """The daemon downloads the gated repo with the Model's credential, and the nodes'
+    puller gets the same token through a Secret; the DaemonSet never holds it, and the
+    Secret goes with the cache."""
+    token = "hf_gated_token_value_never_in_a_manifest"
+    repo = HubRepo(files={"w.safetensors": WEIGHTS}, commit=COMMIT, gated=True)
+    gated = {**SOURCE, "credential": "hf"}
+    with serve(Hub({"acme/tiny": repo}, token=token)) as base:
+        services = models.ModelServices(
+            cache_dir=tmp_path / "models",
+            hf_endpoint=base,
+            credentials=_Credentials({"hf": token}),
+        )
+        steps = steps_for(driver, CacheFacts())
+        controller = DaemonSetController(backend, nodes=2)
+        controller.thread.start()
+        try:
+            inputs = {**MODEL, "source": gated, "model": "phi", "ready_timeout_s": 30}
+            done = await steps["cache_model"](_ctx("cache_model", inputs, services))
+        finally:
+            controller.stop.set()
+            controller.thread.join()
+    assert isinstance(done, outcomes.Done), done
+    assert done.outputs["status"]["cache"]["gpu"]["nodes"] == 2
+    found = daemonset(backend)
+    assert found is not None
+    assert token not in str(found), "the DaemonSet names the Secret, never the value"
+    pull = found["spec"]["template"]["spec"]["initContainers"][0]
+    ref = {"secretKeyRef": {"name": "model-cache-phi", "key": "HF_TOKEN"}}
+    assert {"name": "HF_TOKEN", "valueFrom": ref} in pull["env"]
+    secret = token_secret(backend)
+    assert secret is not None
+    assert secret["data"]["HF_TOKEN"] == base64.b64encode(token.encode()).decode()
+
+    # The credential is not in the secret store: the Model stalls, naming it.
+    services = dataclasses.replace(services, credentials=_Credentials({}))
+    stalled = await steps["cache_model"](_ctx("cache_model", inputs, services))
+    assert isinstance(stalled, outcomes.Stalled), stalled
+    assert "SecretNotFound" in stalled.reason and token not in stalled.reason
+
+    removed = await steps["uncache_model"](_ctx("uncache_model", inputs, services))
+    assert isinstance(removed, outcomes.Done)
+    assert (daemonset(backend), token_secret(backend)) == (None, None)
