@@ -14,8 +14,8 @@ finding stalls the Model, so no cache holds an unscanned commit), then per Clust
   goes to the nodes in a Secret of the cache's own, which the DaemonSet's puller reads.
 
 Kubernetes Clusters the cache no longer names lose their DaemonSet; ``uncache_model``
-(the Model's delete chain) removes them all. The shared local cache is left as it is,
-like any download a removed Model leaves (steps.models.remove_model). The Model's status
+(the Model's delete chain) removes them all; the daemon's own copy goes with the Model
+(steps.models.remove_model), unless another Model holds the same commit. The Model's status
 says, per Cluster, where the files are and of which commit (``cache``); Deployments wait
 for the Model to be Ready, so for its cache.
 """

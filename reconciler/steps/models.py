@@ -509,9 +509,12 @@ async def hub_files_for_endpoint(
 
 
 async def _remove_model(ctx: StepContext) -> outcomes.Outcome:
-    """remove_model: forget the model; a url download no other Model records is deleted with it.
+    """remove_model: forget the model; its download goes with it unless another Model
+    records the same files.
 
-    Disk sources are never touched; the Hugging Face cache is shared and left as it is.
+    A url download is deleted; a Hugging Face commit is removed from the shared hub cache
+    with the blobs no other cached commit uses (huggingface_hub's cache manager). Disk
+    sources are never touched.
     """
     services, name = _services(ctx), _model_name(ctx)
     record = await asyncio.to_thread(records.read_record, cache_dir=services.cache_dir, model=name)
@@ -519,10 +522,17 @@ async def _remove_model(ctx: StepContext) -> outcomes.Outcome:
     root = record.get("root") if record else None
     if isinstance(root, str):
         others = await asyncio.to_thread(records.recorded_roots, cache_dir=services.cache_dir)
-        if root not in others:
-            deleted = await asyncio.to_thread(
-                url.delete_download, dest_dir=services.cache_dir / "url", root=Path(root)
-            )
+        if root not in others:  # no other Model's files: the download goes with it
+            if Path(root).is_relative_to(services.cache_dir / "hf"):
+                deleted = await asyncio.to_thread(
+                    huggingface.delete_revision,
+                    cache_dir=services.cache_dir / "hf",
+                    snapshot=Path(root),
+                )
+            else:
+                deleted = await asyncio.to_thread(
+                    url.delete_download, dest_dir=services.cache_dir / "url", root=Path(root)
+                )
             if deleted:
                 ctx.log.info(f"deleted the download at {root}")
     return outcomes.Done(outputs={"model_id": name})

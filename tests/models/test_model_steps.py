@@ -170,6 +170,38 @@ async def test_hugging_face_metadata_then_download_and_scan(
     assert scanned["scan"] == {"result": "clean", "findings": []}
 
 
+async def test_remove_model_deletes_its_hub_commit_once_no_model_records_it(
+    hub_base: str, services: models.ModelServices
+) -> None:
+    """Two Models of the same commit share the daemon's download: removing the first
+    keeps it, removing the second deletes the snapshot and its blobs (huggingface_hub's
+    cache manager), and another repo's download is left alone."""
+    object.__setattr__(services, "hf_endpoint", hub_base)
+    tiny = {"provider_type": "hugging_face", "uri": "acme/tiny", "download": True}
+    gated = {"provider_type": "hugging_face", "uri": "acme/gated", "credential": "hf-token"}
+    for name, source in (("m1", tiny), ("m2", tiny), ("m3", gated)):
+        spec = {"model": name, "source": source, "download": True}
+        _status(await models.add_model(_ctx("add_model", spec, services)))
+    hub = services.cache_dir / "hf"
+    repo = hub / "models--acme--tiny"
+    snapshot = repo / "snapshots" / COMMIT
+    assert sorted(p.name for p in snapshot.iterdir()) == ["config.json", "model.safetensors"]
+    assert len(list((repo / "blobs").iterdir())) == 2
+
+    one = {"model": "m1", "source": tiny}
+    assert isinstance(await models.remove_model(_ctx("remove_model", one, services)), outcomes.Done)
+    assert snapshot.is_dir(), "m2 records the same commit"
+
+    two = {"model": "m2", "source": tiny}
+    removed = _ctx("remove_model", two, services)
+    assert isinstance(await models.remove_model(removed), outcomes.Done)
+    assert not snapshot.exists()
+    assert not (repo / "blobs").exists() or not any((repo / "blobs").iterdir())
+    assert f"deleted the download at {snapshot}" in removed.log.text()
+    other = hub / "models--acme--gated" / "snapshots" / COMMIT
+    assert sorted(p.name for p in other.iterdir()) == ["config.json", "model.safetensors"]
+
+
 @pytest.mark.parametrize(
     ("credential", "reason"),
     [(None, "GatedRepo"), ("dangling", "SecretNotFound"), ("undefined", "SecretNotFound")],

@@ -216,3 +216,20 @@ def snapshot_folder(*, repo_id: str, commit_sha: str, cache_dir: Path) -> Path:
     """Where the hub cache keeps the files of ``repo_id`` at ``commit_sha``."""
     folder = "models--" + repo_id.replace("/", "--")
     return cache_dir / folder / "snapshots" / commit_sha
+
+
+def delete_revision(*, cache_dir: Path, snapshot: Path) -> bool:
+    """Remove one downloaded commit from the hub cache (``snapshot``: its folder under
+    ``cache_dir``), with the blobs no other cached commit of the repo still uses;
+    huggingface_hub's own cache manager decides what is shared. Only that repo is looked
+    at (a commit hash names one revision per repo, not one in the whole cache). False
+    when it is not in the cache."""
+    if not snapshot.is_relative_to(cache_dir) or snapshot.parent.name != "snapshots":
+        return False
+    cached = huggingface_hub.scan_cache_dir(cache_dir)
+    for repo in cached.repos:
+        if any(revision.snapshot_path == snapshot for revision in repo.revisions):
+            this_repo = dataclasses.replace(cached, repos=frozenset({repo}))
+            this_repo.delete_revisions(snapshot.name).execute()
+            return True
+    return False
