@@ -215,6 +215,10 @@ class Reconciler(ReconcilerReads):
                 key = await self.queue.get()
             except WorkQueueShutDown:
                 return
+            # A revision being loaded (a push) goes first: its load is CPU in a thread,
+            # and backlog work on this loop would halve it. Loads are bounded; fetches,
+            # which can wait on a slow remote, do not pause anything.
+            await self._sync.not_loading.wait()
             self.reconcile_one(key)
             await asyncio.sleep(0)  # let triggers, the API and chains in between
 

@@ -122,6 +122,10 @@ class SourceSync:
         self._stalled_revision: str | None = None
         self.diagnostics: list[str] = []
         self.loaded_once = False
+        self.not_loading = asyncio.Event()
+        """Clear while a revision is being loaded: the reconcile workers wait for it, so
+        the load (CPU in a thread) is not slowed down by backlog work holding the GIL."""
+        self.not_loading.set()
 
     @property
     def source(self) -> GitSource:
@@ -159,7 +163,11 @@ class SourceSync:
             head = previous  # our own status commit: nothing to react to
         if self.loaded_once and head == previous and head == self.planned and not resync:
             return report, None
-        snapshot = await asyncio.to_thread(self._loader.load, head)
+        self.not_loading.clear()
+        try:
+            snapshot = await asyncio.to_thread(self._loader.load, head)
+        finally:
+            self.not_loading.set()
         loaded_at = time.perf_counter()
         self._store.set_value(LAST_SEEN, head)
         if not snapshot.ok:
