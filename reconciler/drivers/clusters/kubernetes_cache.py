@@ -96,39 +96,43 @@ class NodeCaches:
             time.sleep(min(every_s, max(deadline - time.monotonic(), 0.0)))
 
     def delete(self, name: str) -> bool:
-        try:
-            self._apps.delete_namespaced_daemon_set(
-                name, self.namespace, _request_timeout=self._timeout, _preload_content=False
-            )
-        except ApiException as error:
-            if error.status == 404:
-                return False
-            raise
-        return True
-
-    def apply_secret(self, manifest: Mapping[str, Any]) -> None:
-        """Apply the Secret with a cache puller's token (its value is never logged: a
-        failure names the Secret only)."""
-        body = copy.deepcopy(dict(manifest))
-        body["metadata"]["namespace"] = self.namespace
-        self._core.patch_namespaced_secret(
-            body["metadata"]["name"],
-            self.namespace,
-            body,
-            field_manager=self.field_manager,
-            force=True,
-            _content_type=APPLY,
-            _request_timeout=self._timeout,
-            _preload_content=False,
+        return _deleted(
+            self._apps.delete_namespaced_daemon_set, name, self.namespace, self._timeout
         )
 
-    def delete_secret(self, name: str) -> bool:
+    def apply_secret(self, manifest: Mapping[str, Any]) -> None:
+        """Apply the Secret with a cache puller's token. A refusal is reported by its
+        status and reason only: the API's answer could quote the body, which holds it."""
+        body = copy.deepcopy(dict(manifest))
+        body["metadata"]["namespace"] = self.namespace
+        name = body["metadata"]["name"]
         try:
-            self._core.delete_namespaced_secret(
-                name, self.namespace, _request_timeout=self._timeout, _preload_content=False
+            self._core.patch_namespaced_secret(
+                name,
+                self.namespace,
+                body,
+                field_manager=self.field_manager,
+                force=True,
+                _content_type=APPLY,
+                _request_timeout=self._timeout,
+                _preload_content=False,
             )
         except ApiException as error:
-            if error.status == 404:
-                return False
-            raise
-        return True
+            raise protocol.ClusterError(
+                f"the API refused Secret {self.namespace}/{name} (HTTP {error.status} "
+                f"{error.reason}); the service account must be allowed to apply Secrets there"
+            ) from None
+
+    def delete_secret(self, name: str) -> bool:
+        return _deleted(self._core.delete_namespaced_secret, name, self.namespace, self._timeout)
+
+
+def _deleted(delete: Any, name: str, namespace: str, timeout: float) -> bool:
+    """Delete one object; False when it was not there."""
+    try:
+        delete(name, namespace, _request_timeout=timeout, _preload_content=False)
+    except ApiException as error:
+        if error.status == 404:
+            return False
+        raise
+    return True
