@@ -1,9 +1,9 @@
 """A Model's ``cache``: what validate refuses, and the chain it adds.
 
 Its Clusters must exist; only hugging_face sources are cached, gated ones included (on a
-kubernetes Cluster the nodes get the token in a Secret). The Model's chain ends with cache_model while the cache names
-Clusters, and once more when it is dropped (to empty it); its delete chain removes the
-cache first.
+kubernetes Cluster the nodes get the token in a Secret). The Model's chain ends with
+cache_model while the cache names Clusters, and once more when it is dropped (to empty
+it); its delete chain removes the cache first.
 """
 
 from __future__ import annotations
