@@ -53,9 +53,16 @@ class NodeCaches:
         self._timeout = timeout_s
 
     def apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
+        found: dict[str, Any] = json.loads(
+            self._server_side_apply(self._apps.patch_namespaced_daemon_set, manifest).data
+        )
+        return found
+
+    def _server_side_apply(self, patch: Any, manifest: Mapping[str, Any]) -> Any:
+        """``manifest`` in our namespace, applied under our field manager (forced)."""
         body = copy.deepcopy(dict(manifest))
         body["metadata"]["namespace"] = self.namespace
-        result = self._apps.patch_namespaced_daemon_set(
+        return patch(
             body["metadata"]["name"],
             self.namespace,
             body,
@@ -65,8 +72,6 @@ class NodeCaches:
             _request_timeout=self._timeout,
             _preload_content=False,
         )
-        found: dict[str, Any] = json.loads(result.data)
-        return found
 
     def read(self, name: str) -> dict[str, Any] | None:
         try:
@@ -103,20 +108,9 @@ class NodeCaches:
     def apply_secret(self, manifest: Mapping[str, Any]) -> None:
         """Apply the Secret with a cache puller's token. A refusal is reported by its
         status and reason only: the API's answer could quote the body, which holds it."""
-        body = copy.deepcopy(dict(manifest))
-        body["metadata"]["namespace"] = self.namespace
-        name = body["metadata"]["name"]
+        name = manifest["metadata"]["name"]
         try:
-            self._core.patch_namespaced_secret(
-                name,
-                self.namespace,
-                body,
-                field_manager=self.field_manager,
-                force=True,
-                _content_type=APPLY,
-                _request_timeout=self._timeout,
-                _preload_content=False,
-            )
+            self._server_side_apply(self._core.patch_namespaced_secret, manifest)
         except ApiException as error:
             raise protocol.ClusterError(
                 f"the API refused Secret {self.namespace}/{name} (HTTP {error.status} "
