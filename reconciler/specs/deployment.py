@@ -95,7 +95,8 @@ class DeploymentSpec(SpecModel):
         default=None,
         description="a new revision first takes a share of the traffic and is promoted only "
         "if what was measured meets deploy_config's ttft and e2e_latency and the gate's "
-        "max_error_rate; otherwise it is rolled back (strategy green only)",
+        "max_error_rate; otherwise it is rolled back (strategy green only; on a kubernetes "
+        "Cluster the share is set at its ingress_url and vllm metrics measure it)",
     )
 
     @model_validator(mode="after")

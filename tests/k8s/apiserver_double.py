@@ -32,6 +32,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import aiohttp
 import yaml
 from aiohttp import web
 
@@ -146,6 +147,7 @@ class ApiServerDouble:
         self._next_ip = int(ipaddress.IPv4Address("10.96.0.10"))
         self._watchers: list[_Watcher] = []
         self._pod_logs: dict[tuple[str, str], str] = {}
+        self._pod_upstreams: list[tuple[str, dict[str, str], str]] = []
         self._log_followers: dict[tuple[str, str], list[asyncio.Event]] = {}
         self._gone_next = 0
         self._loop = asyncio.new_event_loop()
@@ -245,6 +247,16 @@ class ApiServerDouble:
             self._log_changed(key)
 
         self.call(_append)
+
+    def serve_pods(self, *, namespace: str, labels: dict[str, str], url: str) -> None:
+        """``pods/{name}:{port}/proxy/...`` of a running pod carrying ``labels`` is answered
+        by the HTTP server at ``url`` (what the pod's container would serve; the double
+        runs no containers). The latest registration that matches wins."""
+
+        def _set() -> None:
+            self._pod_upstreams.insert(0, (namespace, dict(labels), url.rstrip("/")))
+
+        self._loop.call_soon_threadsafe(_set)
 
     def _log_changed(self, key: tuple[str, str]) -> None:
         for event in self._log_followers.get(key, ()):
@@ -374,6 +386,8 @@ class ApiServerDouble:
             raise StatusError(405, "MethodNotAllowed", f"{method} is not allowed")
         if target.subresource == "log":
             return await self._log(request, target)
+        if target.subresource == "proxy":
+            return await self._proxy(request, target)
         if method == "GET":
             return web.json_response(self._view(self._require(target), target.subresource))
         if method == "DELETE":
@@ -975,6 +989,44 @@ class ApiServerDouble:
         with contextlib.suppress(ConnectionResetError):
             await response.write_eof()
         return response
+
+    async def _proxy(self, request: web.Request, target: _Target) -> web.StreamResponse:
+        """``pods/{name}[:{port}]/proxy/{path}``: the request passed to the pod, as the API
+        server's proxy does; here to the server ``serve_pods`` named for its labels. A pod
+        that is not running answers 503, as a pod without an IP does."""
+        self._require_namespace(target)
+        name, _, port = (target.name or "").partition(":")
+        pod = self._require(dataclasses.replace(target, name=name))
+        if (pod.get("status") or {}).get("phase") != "Running":
+            raise StatusError(503, "ServiceUnavailable", f'pod "{name}" is not running')
+        labels = (pod.get("metadata") or {}).get("labels") or {}
+        upstream = next(
+            (
+                url
+                for namespace, wanted, url in self._pod_upstreams
+                if namespace == target.namespace
+                and all(labels.get(k) == v for k, v in wanted.items())
+            ),
+            None,
+        )
+        if upstream is None:
+            raise StatusError(
+                503,
+                "ServiceUnavailable",
+                f"error trying to reach service: dial tcp {name}:{port or 80}: connect: "
+                "connection refused",
+            )
+        tail = request.path.split("/proxy", 1)[1]
+        async with (
+            aiohttp.ClientSession() as session,
+            session.request(request.method, upstream + tail, params=request.query) as answer,
+        ):
+            body = await answer.read()
+            return web.Response(
+                body=body,
+                status=answer.status,
+                content_type=answer.content_type,
+            )
 
     @staticmethod
     def _container_state(pod: dict[str, Any], container: str) -> dict[str, Any]:

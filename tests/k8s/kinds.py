@@ -60,7 +60,7 @@ INSTALL_KINDS: tuple[Kind, ...] = (
 KINDS: tuple[Kind, ...] = (
     Kind("", "v1", "namespaces", "Namespace", False, ("ns",), ("status",)),
     Kind("", "v1", "nodes", "Node", False, ("no",), ("status",)),
-    Kind("", "v1", "pods", "Pod", True, ("po",), ("status", "log")),
+    Kind("", "v1", "pods", "Pod", True, ("po",), ("status", "log", "proxy")),
     Kind("", "v1", "services", "Service", True, ("svc",), ("status",)),
     Kind("apps", "v1", "deployments", "Deployment", True, ("deploy",), ("status", "scale"), True),
     Kind("batch", "v1", "jobs", "Job", True, (), ("status",), True),

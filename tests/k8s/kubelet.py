@@ -54,11 +54,13 @@ class FakeKubelet:
         *,
         double: ApiServerDouble | None = None,
         watch_timeout_s: int = 1,
+        deployment_pods: bool = False,
     ) -> None:
         """``watch_timeout_s``: each watch ends (and everything is re-listed) after this
         long; short for tests, so ``stop()`` is quick; long for benchmarks with many
         objects, where a re-list each second would cost more than the objects."""
         self._watch_timeout_s = watch_timeout_s
+        self.deployment_pods = deployment_pods
         self._apps = client.AppsV1Api(api)
         self._batch = client.BatchV1Api(api)
         self._core = client.CoreV1Api(api)
@@ -120,6 +122,8 @@ class FakeKubelet:
                         handler(event["raw_object"])
                     elif event["type"] == "DELETED" and kind == "pods":
                         self._on_pod_deleted(event["raw_object"])
+                    elif event["type"] == "DELETED" and kind == "deployments":
+                        self._sync_pods(event["raw_object"], 0)
             except ApiException as error:
                 if error.status != 410:
                     self.errors.append(f"{kind}: {error.status} {error.reason}")
@@ -193,6 +197,7 @@ class FakeKubelet:
         if failing or desired == 0:
             status["readyReplicas"] = None
             status["availableReplicas"] = None
+        self._sync_pods(obj, 0 if failing else desired)
         self._apps.patch_namespaced_deployment_status(
             meta["name"],
             meta["namespace"],
@@ -203,6 +208,45 @@ class FakeKubelet:
             # client model objects are built for it
             _preload_content=False,
         ).read()
+
+    def _sync_pods(self, obj: dict[str, Any], count: int) -> None:
+        """With ``deployment_pods``: the Deployment's running pods, ``count`` of them, made
+        from its template (named ``<deployment>-pod<i>``); no process runs in them."""
+        if not self.deployment_pods:
+            return
+        meta, spec = obj["metadata"], obj.get("spec") or {}
+        namespace = meta["namespace"]
+        matching = ",".join(
+            f"{k}={v}" for k, v in ((spec.get("selector") or {}).get("matchLabels") or {}).items()
+        )
+        have = {
+            pod.metadata.name
+            for pod in self._core.list_namespaced_pod(namespace, label_selector=matching).items
+        }
+        wanted = {f"{meta['name']}-pod{i}" for i in range(count)}
+        for name in sorted(have - wanted):
+            with contextlib.suppress(ApiException):
+                self._core.delete_namespaced_pod(name, namespace)
+        template = spec.get("template") or {}
+        for name in sorted(wanted - have):
+            pod = {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {
+                    "name": name,
+                    "namespace": namespace,
+                    "labels": dict((template.get("metadata") or {}).get("labels") or {}),
+                },
+                "spec": template["spec"],
+            }
+            self._core.create_namespaced_pod(namespace, pod, field_manager=MANAGER)
+            self._pod_status(
+                name,
+                namespace,
+                template["spec"]["containers"][0],
+                phase="Running",
+                state={"running": {"startedAt": _now()}},
+            )
 
     # ---------------------------------------------------------------------- jobs
     def _on_job(self, obj: dict[str, Any]) -> None:

@@ -19,7 +19,10 @@ from reconciler.specs.template import DeploymentTemplateSpec
 
 LOCAL_SCALING = "tests/clusters/local/test_local_autoscaling.py"
 K8S_SCALING = "tests/clusters/kubernetes/test_autoscaling_applied.py"
-GATE = "tests/clusters/local/test_local_gated_rollout.py, tests/llm/test_scaling_e2e.py"
+GATE = (
+    "tests/clusters/local/test_local_gated_rollout.py, tests/llm/test_scaling_e2e.py, "
+    "tests/clusters/kubernetes/test_gated_rollout.py"
+)
 HONOURED = {
     "deployment.adapters": "tests/llm/test_lora_adapters.py",
     "deployment.adapters[].name": "tests/llm/test_lora_adapters.py",
@@ -46,7 +49,7 @@ REFUSED_ON = {
     "deployment.autoscaling.targets.kv_cache_usage": ("local", "does not include the KV cache"),
     "deployment.autoscaling.engine": ("local", "engine is for kubernetes Clusters"),
     "deployment.autoscaling.prometheus_url": ("local", "prometheus_url is for kubernetes"),
-    "deployment.rollout_gate": ("gpus", "not supported yet"),
+    "deployment.rollout_gate": ("gpus", "needs the Cluster's ingress_url"),
 }
 """Honoured on some clusters, refused by validate on the others: where, and the words."""
 

@@ -1,8 +1,9 @@
 """What a Deployment asks of its Cluster's driver is checked up front, at the field, by
 ``validate`` and ``plan`` alike: ``workers: 2`` on a ``driver: local`` Cluster is taken (its
 proxy spreads requests over the workers) and planned as two workers; what a driver cannot
-give (the KV cache signal or KEDA on a local Cluster, a rollout gate on Kubernetes,
-autoscaling of a cloud model) is refused saying why."""
+give (the KV cache signal or KEDA on a local Cluster, a rollout gate on Kubernetes
+without an ingress or a server that measures itself, autoscaling of a cloud model) is
+refused saying why."""
 
 from __future__ import annotations
 
@@ -108,10 +109,42 @@ def test_what_the_local_driver_cannot_measure_is_an_error_at_the_field() -> None
     assert "prometheus_url is for kubernetes Clusters" in problems[2]
 
 
-def test_a_rollout_gate_on_kubernetes_is_not_supported_yet() -> None:
-    [problem] = _check(_deployment("null", cluster="gpus", extra="  rollout_gate: {}\n"))
-    assert problem.startswith("deployments.yaml:12:17: error: rollout_gate on Cluster 'gpus'")
-    assert "not supported yet" in problem
+GATE = "  rollout_gate: {}\n"
+INGRESS = "  ingress_url: https://ml.example.com\n"
+
+
+def _check_gate(deployment: str, *, ingress: bool) -> list[str]:
+    clusters = CLUSTERS + INGRESS if ingress else CLUSTERS
+    sources = [
+        SourceFile("clusters.yaml", clusters.encode()),
+        SourceFile("models.yaml", MODEL.encode()),
+        SourceFile("deployments.yaml", deployment.encode()),
+    ]
+    return [d.format() for d in validate_sources(sources).diagnostics]
+
+
+def test_a_rollout_gate_on_kubernetes_needs_the_clusters_ingress() -> None:
+    vllm = _deployment("null", cluster="gpus", extra=GATE).replace("text-embeddings", "vllm")
+    [problem] = _check_gate(vllm, ingress=False)
+    assert problem.startswith("deployments.yaml:12:17: error: a rollout_gate on Cluster 'gpus'")
+    assert "needs the Cluster's ingress_url" in problem
+    assert _check_gate(vllm, ingress=True) == []
+
+
+@pytest.mark.parametrize(
+    ("template", "words"),
+    [
+        ("text-embeddings", "names no server metrics"),
+        ("llama-cpp", "has llama.cpp metrics"),
+    ],
+)
+def test_a_rollout_gate_on_kubernetes_needs_a_server_that_measures_itself(
+    template: str, words: str
+) -> None:
+    deployment = _deployment("null", cluster="gpus", extra=GATE)
+    [problem] = _check_gate(deployment.replace("text-embeddings", template), ingress=True)
+    assert problem.startswith("deployments.yaml:12:17: error: DeploymentTemplate")
+    assert words in problem and "only vllm servers expose" in problem
 
 
 def test_a_cloud_model_is_scaled_by_its_provider() -> None:

@@ -16,8 +16,6 @@ What a driver would refuse (or ignore) at deploy time is refused up front too:
   the proxy in front of the workers (queue depth, time to first token): the proxy does
   not see the KV cache (``targets.kv_cache_usage``), and ``engine: keda`` with its
   ``prometheus_url`` is for Kubernetes;
-- on a ``driver: kubernetes`` Cluster, a ``rollout_gate`` is not supported yet: nothing
-  there measures a revision's requests for the gate (the local proxy does);
 - a Deployment without a Cluster (a cloud model) is served and scaled by its provider:
   ``autoscaling`` and ``rollout_gate`` mean nothing there.
 """
@@ -160,14 +158,12 @@ def job_fit(obj: SpecObject, index: Index) -> list[Diagnostic]:
     return found
 
 
-
 def check_cluster_fit(
     deployment: SpecObject, clusters: Mapping[str, SpecObject]
 ) -> list[Diagnostic]:
     spec = deployment.spec
     cluster_name = spec.get("cluster")
     autoscaling = spec.get("autoscaling")
-    gate = spec.get("rollout_gate")
     if cluster_name is None:
         return [
             deployment.problem(
@@ -205,13 +201,4 @@ def check_cluster_fit(
                         "(remove it)",
                     )
                 )
-    if driver == "kubernetes" and gate is not None:
-        found.append(
-            deployment.problem(
-                ("spec", "rollout_gate"),
-                f"rollout_gate on Cluster '{cluster_name}', a kubernetes Cluster: not "
-                "supported yet (nothing measures the new revision's requests there; the "
-                "local driver's proxy does); remove it, or deploy to a local Cluster",
-            )
-        )
     return found

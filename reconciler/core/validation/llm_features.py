@@ -5,6 +5,12 @@ Prometheus metrics, so it needs a template whose server's metrics are known
 (``runtime.metrics``) and that measures each target. On a local Cluster the driver's
 proxy measures the signals itself (what it cannot measure is cluster_fit's to refuse).
 
+A ``rollout_gate`` on a kubernetes Cluster gives the new revision its share at the
+Cluster's ingress (an ingress-nginx canary Ingress), so the Cluster needs an
+``ingress_url``; and it measures the revision from its server's own Prometheus metrics,
+so the template's ``runtime.metrics`` must be one whose time to first token, latency and
+errors are known (vllm; llama.cpp's server counts none of them).
+
 A Deployment's ``adapters`` (LoRA) are checked up front, so ``validate`` and ``plan``
 refuse what the deploy step would stall on: each adapter's Model must exist; the template
 (repo or built-in) must say how its server takes adapters (``runtime.lora``); and on a
@@ -114,4 +120,42 @@ def check_autoscaling(deployment: SpecObject, index: Index) -> list[Diagnostic]:
                         f"measure {target}; use {', '.join(sorted(known))}",
                     )
                 )
+    return found
+
+
+GATE_METRICS = frozenset({"vllm"})
+"""The server metrics a gate on a kubernetes Cluster measures a revision from."""
+
+
+def check_rollout_gate(deployment: SpecObject, index: Index) -> list[Diagnostic]:
+    spec = deployment.spec
+    if not isinstance(spec.get("rollout_gate"), Mapping):
+        return []
+    cluster_name = spec.get("cluster")
+    cluster = index.get("Cluster", {}).get(cluster_name) if isinstance(cluster_name, str) else None
+    if cluster is None or cluster.spec.get("driver") != "kubernetes":
+        return []  # local: the proxy measures; none: cluster_fit refuses it
+    found: list[Diagnostic] = []
+    if not cluster.spec.get("ingress_url"):
+        found.append(
+            deployment.problem(
+                ("spec", "rollout_gate"),
+                f"a rollout_gate on Cluster '{cluster_name}' needs the Cluster's ingress_url: "
+                "the new revision's share of the traffic is set at the ingress (an "
+                "ingress-nginx canary); set spec.ingress_url on the Cluster",
+            )
+        )
+    template = spec.get("template")
+    runtime = _template_runtime(template, index.get("DeploymentTemplate", {}))
+    metrics = (runtime or {}).get("metrics")
+    if runtime is not None and metrics not in GATE_METRICS:
+        shown = "names no server metrics" if metrics is None else f"has {metrics} metrics"
+        found.append(
+            deployment.problem(
+                ("spec", "rollout_gate"),
+                f"DeploymentTemplate '{template}' {shown}: on Cluster '{cluster_name}' the gate "
+                "measures the new revision from its server's time to first token, latency and "
+                f"5xx counts, which only {', '.join(sorted(GATE_METRICS))} servers expose",
+            )
+        )
     return found

@@ -301,6 +301,7 @@ def _across(
         found.extend(cluster_fit.check_cluster_fit(obj, index.get("Cluster", {})))
         found.extend(llm_features.check_adapters(obj, index, names))
         found.extend(llm_features.check_autoscaling(obj, index))
+        found.extend(llm_features.check_rollout_gate(obj, index))
     if obj.kind == "Workflow":
         found.extend(cluster_fit.job_fit(obj, index))
     if obj.kind == "Model":

@@ -38,10 +38,12 @@ from kubernetes.config.config_exception import ConfigException
 from reconciler.drivers.clusters import kubernetes_autoscaling as autoscalers
 from reconciler.drivers.clusters import (
     kubernetes_cache,
+    kubernetes_gate,
     kubernetes_jobs,
     kubernetes_scale,
     kubernetes_watch,
     protocol,
+    rollout_gate,
 )
 from reconciler.drivers.clusters import kubernetes_drift as drift
 from reconciler.drivers.clusters import kubernetes_errors as errors
@@ -486,6 +488,10 @@ class KubernetesDriver:
             first = autoscalers.initial_replicas(spec, old)
             applied = self._stage(f"set the replicas of {name}", lambda: hand_over(name, first))
         selector = self._service_manifest(spec, select=serving or revision, target=revision)
+        live_notes = kubernetes_gate.annotations_of(service)
+        for kept in kubernetes_gate.KEPT_ANNOTATIONS:  # the last gate's verdict stays
+            if kept in live_notes:
+                selector["metadata"]["annotations"][kept] = live_notes[kept]
         routed = "Ingress" in spec.manifests  # the Cluster's ingress_url leads to the Service
         if routed:
             selector["metadata"]["annotations"][INGRESS_ANNOTATION] = spec.name
@@ -636,6 +642,7 @@ class KubernetesDriver:
             message=message,
             applied=applied,
             scale_events=self._scales.events(name),
+            rollout=kubernetes_gate.report_in(service),
         )
 
     def _drift(
@@ -771,12 +778,20 @@ class KubernetesDriver:
                 await self._delete_deployment(deployment["metadata"]["name"])
         return await self.observe_endpoint(name)
 
-    async def _retarget(self, service: dict[str, Any], *, select: str, target: str) -> None:
+    async def _retarget(
+        self,
+        service: dict[str, Any],
+        *,
+        select: str,
+        target: str,
+        annotations: Mapping[str, str] | None = None,
+    ) -> None:
         applied = drift.applied_manifest(service)
         if applied is None:
             raise protocol.EndpointConflictError(
                 f"Service {self.namespace}/{service['metadata']['name']} was not applied by us"
             )
+        applied["metadata"]["annotations"].update(annotations or {})
         applied["metadata"]["annotations"][TARGET_ANNOTATION] = target
         applied["spec"]["selector"][REVISION_LABEL] = select
         await self._apply(applied)
@@ -810,7 +825,8 @@ class KubernetesDriver:
         """
         deadline = time.monotonic() + timeout_s
         await self._ensure_namespace()
-        name = _name(self._revision_manifest(spec)[0])
+        manifest, revision = self._revision_manifest(spec)
+        name = _name(manifest)
 
         def roll() -> tuple[tuple[protocol.Drift, ...], list[dict[str, Any]], dict[str, Any]]:
             # One worker thread for the read and the applies: a hop to a thread per call
@@ -819,6 +835,10 @@ class KubernetesDriver:
                 f"observe endpoint {spec.name}",
                 lambda: (self._list_deployments(spec.name), self._read_service(spec.name)),
             )
+            if spec.gate is not None and kubernetes_gate.rejected(
+                service, revision=revision, gate=spec.gate
+            ):
+                raise self._rejected(spec.name, revision, service)
             healed = self._drift(deployments, service)
             applied, selecting = self._apply_revision(
                 spec, service=service, deployments=deployments
@@ -838,7 +858,13 @@ class KubernetesDriver:
         current = [d for d in deployments if _name(d) != name]
         current = sorted([*current, *([seen] if seen is not None else [])], key=_name)
         observation = self._observation(spec.name, current, selecting)
-        if not observation.ready:
+        serving = (selecting.get("spec", {}).get("selector") or {}).get(REVISION_LABEL, "")
+        gated = spec.gate is not None and serving not in {"", revision}
+        if gated and seen is not None and rollout_state(seen)[0]:
+            observation = await self._gated(
+                spec, revision=revision, serving=serving, service=selecting
+            )
+        elif not observation.ready:
             try:
                 observation = await self.promote_endpoint(spec.name)
             except errors.RolloutFailedError as error:
@@ -859,6 +885,95 @@ class KubernetesDriver:
         return dataclasses.replace(
             observation, healed=healed, autoscaler=_autoscaler_status(scaler)
         )
+
+    def _rejected(
+        self, name: str, revision: str, service: dict[str, Any] | None
+    ) -> errors.RolloutFailedError:
+        report = kubernetes_gate.report_in(service)
+        why = "; ".join(report.reasons) if report is not None else "its gate failed"
+        return errors.RolloutFailedError(
+            f"endpoint {name}: revision {revision} was rolled back: {why} (the same spec is "
+            "not tried again; change it to roll out anew)",
+            report=report,
+        )
+
+    async def _gated(
+        self, spec: protocol.EndpointSpec, *, revision: str, serving: str, service: dict[str, Any]
+    ) -> protocol.EndpointObservation:
+        """Measure the ready ``revision`` on its share of the traffic beside ``serving``,
+        then promote it or roll it back (kubernetes_gate)."""
+        gate = spec.gate
+        assert gate is not None
+        if "Ingress" not in spec.manifests:
+            raise protocol.InvalidEndpointError(
+                f"endpoint {spec.name}: a rollout_gate on Kubernetes weights the traffic at "
+                "the Cluster's ingress, and the Cluster has no ingress_url"
+            )
+        selecting = self._service_manifest(spec, select=revision, target=revision)
+        canary = kubernetes_gate.canary_service(selecting)
+        weighted = kubernetes_gate.canary_ingress(
+            _manifest(spec, "Ingress"), weight=gate.traffic_percent
+        )
+        selector = f"{OWNER_LABEL}={spec.name},{REVISION_LABEL}={revision}"
+
+        async def scrape() -> Mapping[str, str]:
+            return await self._call(
+                f"read the metrics of endpoint {spec.name} revision {revision}",
+                lambda: kubernetes_gate.read_metrics(
+                    self._core,
+                    namespace=self.namespace,
+                    selector=selector,
+                    port=spec.port,
+                    timeout=self._timeout,
+                ),
+            )
+
+        try:
+            await self._call(
+                f"open the canary of endpoint {spec.name}",
+                lambda: (self._apply_sync(canary), self._apply_sync(weighted)),
+            )
+            _log.info(
+                "endpoint %s: revision %s takes %d%% of the ingress traffic for %gs",
+                spec.name,
+                revision,
+                gate.traffic_percent,
+                gate.window_s,
+            )
+            report = await kubernetes_gate.measure(gate, revision=revision, scrape=scrape)
+        finally:
+            await self._close_canary(spec.name)
+        verdict = {kubernetes_gate.ROLLOUT_ANNOTATION: kubernetes_gate.report_annotation(report)}
+        if report.verdict == "rolled_back":
+            verdict[kubernetes_gate.REJECTED_ANNOTATION] = rollout_gate.rollout_key(revision, gate)
+            await self._retarget(service, select=serving, target=serving, annotations=verdict)
+            await self._delete_deployment(f"{spec.name}-{revision}")
+            reasons = "; ".join(report.reasons)
+            _log.warning("endpoint %s: revision %s rolled back: %s", spec.name, revision, reasons)
+            raise errors.RolloutFailedError(
+                f"endpoint {spec.name}: revision {revision} was rolled back: {reasons}; "
+                f"revision {serving} keeps serving",
+                report=report,
+            )
+        await self._retarget(service, select=revision, target=revision, annotations=verdict)
+        return await self.promote_endpoint(spec.name)
+
+    async def _close_canary(self, name: str) -> None:
+        """The canary Ingress first (its share returns to the endpoint's Service), then
+        the canary Service."""
+        canary = kubernetes_gate.canary_name(name)
+
+        def close() -> None:
+            self._delete_ingress(canary)
+            try:
+                self._core.delete_namespaced_service(
+                    canary, self.namespace, _request_timeout=self._timeout
+                )
+            except ApiException as error:
+                if error.status != 404:
+                    raise
+
+        await self._call(f"close the canary of endpoint {name}", close)
 
     async def delete_endpoint(self, name: str) -> bool:
         self._scales.forget(name)

@@ -41,6 +41,7 @@ from reconciler.drivers.clusters import (
     local_pool,
     local_registry,
     local_rollout,
+    rollout_gate,
 )
 from reconciler.drivers.clusters import local_processes as procs
 from reconciler.drivers.clusters.local_endpoint import EndpointRunner, Host, log_path
@@ -234,7 +235,7 @@ class LocalClusterDriver:
             for worker in list(record.workers):
                 await runner.stop_worker(worker)
             record.revision = revision
-        elif record.rejected != local_rollout.rollout_key(revision.digest, spec.gate):
+        elif record.rejected != rollout_gate.rollout_key(revision.digest, spec.gate):
             local_rollout.begin(runner, revision, gate=spec.gate)
         self._registry.save()
 
@@ -243,7 +244,7 @@ class LocalClusterDriver:
         RolloutFailedError (with the gate's report) when it was rolled back. At the
         deadline, the observation as it is (not ready)."""
         digest = self._check_spec(spec).digest
-        key = local_rollout.rollout_key(digest, spec.gate)
+        key = rollout_gate.rollout_key(digest, spec.gate)
         await self.apply_endpoint(spec)
         runner = self._runners[spec.name]
         deadline = time.monotonic() + timeout_s
@@ -252,7 +253,7 @@ class LocalClusterDriver:
             settled = runner.confirmed >= runner.generation  # the proxy took the rollback
             late = time.monotonic() >= deadline
             if record.rejected == key and record.revision.digest != digest and (settled or late):
-                report = local_rollout.report_from(record.last_rollout or {})
+                report = rollout_gate.report_from(record.last_rollout or {})
                 raise RolloutFailedError(
                     f"endpoint {spec.name}: revision {digest[:12]} was rolled back: "
                     f"{'; '.join(report.reasons)}; revision {record.revision.digest[:12]} "
@@ -264,7 +265,7 @@ class LocalClusterDriver:
             rolling = candidate is not None and candidate.revision.digest == digest
             if not rolling and record.revision.digest != digest:
                 if record.last_rollout and record.last_rollout.get("revision") == digest:
-                    report = local_rollout.report_from(record.last_rollout)
+                    report = rollout_gate.report_from(record.last_rollout)
                     raise RolloutFailedError(
                         f"endpoint {spec.name}: revision {digest[:12]} was rolled back: "
                         f"{'; '.join(report.reasons)}",

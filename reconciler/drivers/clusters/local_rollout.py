@@ -24,10 +24,9 @@ rejected: the same spec is not tried again, a changed one is.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import aiohttp
 
@@ -44,20 +43,8 @@ WINDOW_STRETCH = 4
 """A window that saw fewer than ``min_requests`` answers grows up to this many times."""
 
 
-def rollout_key(digest: str, gate: RolloutGate | None) -> str:
-    """What a rollback rejects: the revision with its gate."""
-    shown = json.dumps(dataclasses.asdict(gate), sort_keys=True) if gate is not None else "-"
-    return f"{digest}:{shown}"
-
-
 def _gate(candidate: local_registry.Candidate) -> RolloutGate | None:
     return RolloutGate(**candidate.gate) if candidate.gate else None
-
-
-def report_from(raw: dict[str, Any]) -> GateReport:
-    fields = dict(raw)
-    fields["reasons"] = tuple(fields.get("reasons") or ())
-    return GateReport(**fields)
 
 
 def begin(
@@ -215,7 +202,7 @@ def roll_back(runner: EndpointRunner, report: GateReport, *, measured: bool = Fa
         runner.retire(worker)
     record.last_rollout = dataclasses.asdict(report)
     if measured:
-        record.rejected = rollout_key(candidate.revision.digest, _gate(candidate))
+        record.rejected = rollout_gate.rollout_key(candidate.revision.digest, _gate(candidate))
     record.candidate = None
     runner.host.save()
     _log.warning(

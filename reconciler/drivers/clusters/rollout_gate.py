@@ -9,7 +9,9 @@ than ``min_requests`` answered promotes on health alone, and the report says so.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
+import json
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -93,3 +95,26 @@ def never_ready(gate: RolloutGate | None, *, revision: str, why: str) -> GateRep
         traffic_percent=gate.traffic_percent if gate is not None else 0,
         decided_at=now_iso(),
     )
+
+
+def not_measured(gate: RolloutGate, *, revision: str, why: str) -> GateReport:
+    """The report of a ready revision whose measurements could not be read: rolled back,
+    since nothing says it meets its SLOs."""
+    return dataclasses.replace(
+        never_ready(gate, revision=revision, why=why),
+        reasons=(f"not measured: {why}",),
+        window_s=float(gate.window_s),
+    )
+
+
+def rollout_key(digest: str, gate: RolloutGate | None) -> str:
+    """What a rollback rejects: the revision with its gate."""
+    shown = json.dumps(dataclasses.asdict(gate), sort_keys=True) if gate is not None else "-"
+    return f"{digest}:{shown}"
+
+
+def report_from(raw: Mapping[str, Any]) -> GateReport:
+    """A GateReport from its dict form (as status and the stores keep it)."""
+    fields = dict(raw)
+    fields["reasons"] = tuple(fields.get("reasons") or ())
+    return GateReport(**fields)
