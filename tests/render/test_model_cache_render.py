@@ -53,6 +53,8 @@ def test_the_cache_daemonset_is_a_valid_apps_v1_daemonset() -> None:
     assert pull["image"] == BUILTIN_TEMPLATES["vllm"]["runtime"]["image"]
     assert pod["volumes"][0]["hostPath"] == {"path": cache.HOST_PATH, "type": "DirectoryOrCreate"}
     assert daemonset["metadata"]["name"] == "model-cache-phi"  # type: ignore[index]
+    # on GPU nodes too, whose taints keep off pods that ask for no GPU
+    assert {"key": "nvidia.com/gpu", "operator": "Exists"} in pod["tolerations"]
 
 
 def test_a_deployment_from_the_cache_mounts_it_and_loads_offline() -> None:
@@ -121,9 +123,7 @@ def test_the_pull_script_leaves_the_commit_where_an_offline_server_finds_it(
     assert (repo / "snapshots" / COMMIT / "w.safetensors").read_bytes() == WEIGHTS
 
     # what a server in the pod does: resolve the repo id offline from HF_HUB_CACHE
-    probe = (
-        "import huggingface_hub; print(huggingface_hub.snapshot_download('acme/tiny'))"
-    )
+    probe = "import huggingface_hub; print(huggingface_hub.snapshot_download('acme/tiny'))"
     offline = {**run_env, "HF_HUB_CACHE": str(folder), "HF_HUB_OFFLINE": "1",
                "HF_ENDPOINT": "http://127.0.0.1:9"}  # fmt: skip
     found = subprocess.run(
@@ -131,4 +131,3 @@ def test_the_pull_script_leaves_the_commit_where_an_offline_server_finds_it(
     )
     assert found.returncode == 0, found.stderr
     assert found.stdout.strip() == str(repo / "snapshots" / COMMIT)
-

@@ -8,7 +8,10 @@ the Model's scanned commit into a host folder in the Hugging Face cache layout
 image's huggingface_hub predates ``hf``), and writes the ref the
 spec names (``refs/main`` -> COMMIT) so an offline server resolves the repo id to that
 commit; then a pause container keeps the pod Ready, which is how the driver knows the
-node has the files. The puller image is the built-in vllm template's, which carries
+node has the files. The pods tolerate the taints GPU nodes carry (``nvidia.com/gpu``, as
+GKE and NVIDIA's operator set it, and AKS's ``sku=gpu``), as the NVIDIA device plugin's
+DaemonSet does: without that, the cache would land on every node but the ones whose GPUs
+the model's pods ask for. The puller image is the built-in vllm template's, which carries
 ``huggingface-cli`` and which the nodes pull for their vllm servers anyway. A gated or
 private repo's token reaches the puller from a Secret of the same name (``HF_TOKEN``,
 through ``secretKeyRef``): the DaemonSet itself never holds it.
@@ -38,6 +41,11 @@ MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY_VALUE = "reconciler"
 CACHE_ANNOTATION = "reconciler/model-cache"
 TOKEN_KEY = "HF_TOKEN"
+GPU_TOLERATIONS: tuple[dict[str, str], ...] = (
+    {"key": "nvidia.com/gpu", "operator": "Exists"},
+    {"key": "sku", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"},
+)
+"""The taints of GPU node pools that keep pods without GPU requests off them."""
 
 
 def puller_image() -> str:
@@ -133,6 +141,7 @@ def render_cache_daemonset(
                             "hostPath": {"path": HOST_PATH, "type": "DirectoryOrCreate"},
                         }
                     ],
+                    "tolerations": [dict(item) for item in GPU_TOLERATIONS],
                 },
             },
         },
