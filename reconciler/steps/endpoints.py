@@ -472,7 +472,7 @@ class _EndpointSteps:
         except protocol.RolloutTimeoutError as exc:
             return outcomes.Retry(f"{who}: {exc}")
         except protocol.RolloutFailedError as exc:
-            outputs = await self._failed_rollout(driver, endpoint.name, exc, spec, sizing)
+            outputs = await self._failed_rollout(driver, endpoint.name, exc, spec, sizing, cluster)
             return outcomes.Stalled(f"RolloutFailed: {who}: {exc}", outputs=outputs)
         except protocol.ClusterError as exc:
             return _driver_outcome(exc, what=who)
@@ -543,9 +543,10 @@ class _EndpointSteps:
         error: protocol.RolloutFailedError,
         spec: DeploymentSpec,
         sizing: roofline.SizingResult,
+        cluster: Mapping[str, Any],
     ) -> dict[str, Any]:
-        """A rolled-back rollout's outputs: the endpoint as the old revision serves it, and
-        the gate's measurements."""
+        """A rolled-back rollout's outputs: the endpoint as the old revision serves it (at
+        the URL callers use, as a ready one), and the gate's measurements."""
         outputs = scaling.failed_rollout_outputs(error)
         try:
             seen = await driver.observe_endpoint(name)
@@ -556,6 +557,7 @@ class _EndpointSteps:
         status = _status(seen, cluster=spec.cluster or "", sizing=sizing)
         status.update(scaling.status_fields(seen))
         status.update(outputs.get("status") or {})
+        status["endpoint_url"] = _public_url(seen.endpoint_url, cluster, name)
         return {"status": status}
 
     def _with_manifests(

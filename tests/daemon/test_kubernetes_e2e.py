@@ -222,3 +222,102 @@ def test_the_cluster_autoscalers_moves_are_scale_events_in_status(
     assert event["why"].startswith("horizontal-pod-autoscaler set replicas")
     assert scaled["workers"] == 4
     assert not scaled.get("drift")
+
+
+GATED = """\
+  rollout_gate: {traffic_percent: 25, window_s: 1, min_requests: 5}
+  deploy_config: {concurrent_requests: CONCURRENT, avg_sequence_length: 100,
+                  avg_context_length: 100, ttft: [50, 500]}
+"""
+
+
+class SlowServer:
+    """What the new revision's vLLM server counts while the gate measures it: chat
+    requests answered 2 s after they came (served by prometheus_client's own HTTP server,
+    which the double's pod proxy reaches)."""
+
+    def __init__(self) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+
+        self.registry = CollectorRegistry()
+        self.ttft = Histogram(
+            "vllm:time_to_first_token_seconds",
+            "ttft",
+            registry=self.registry,
+            buckets=(0.1, 0.5, 1.0, 2.5, 5.0),
+        )
+        self.requests = Counter(
+            "http_requests_total",
+            "requests",
+            ["method", "status", "handler"],
+            registry=self.registry,
+        )
+        self.server, self.thread = start_http_server(0, "127.0.0.1", registry=self.registry)
+        self.port = self.server.server_port
+
+    def answered(self, count: int) -> None:
+        for _ in range(count):
+            self.requests.labels("POST", "2xx", "/v1/chat/completions").inc()
+            self.ttft.observe(2.0)
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_gated_revision_that_breaks_its_slo_is_rolled_back_and_says_so_in_status(
+    start_daemon: StartDaemon, remote: GitRemote, cluster: Cluster, tmp_path: Path
+) -> None:
+    """On a Cluster with an ingress_url, a new revision takes the gate's share through a
+    canary Ingress; its pods' metrics say it is slow; status in Git says rolled back."""
+    cluster.kubelet.deployment_pods = True
+    slow = SlowServer()
+    cluster.double.serve_pods(
+        namespace=NAMESPACE,
+        labels={"reconciler/deployment": "chat"},
+        url=f"http://127.0.0.1:{slow.port}",
+    )
+    try:
+        gated = GATED.replace("CONCURRENT", "8")
+        daemon, model = serve_chat(start_daemon, remote, cluster, tmp_path, resync="1h")
+        files = specs(model)
+        files["gpu-cluster.yaml"] += "  ingress_url: https://ml.example.com\n"
+        base = files["deployments.yaml"].replace(
+            "  deploy_config: {concurrent_requests: 8, avg_sequence_length: 100, "
+            "avg_context_length: 100}\n",
+            "",
+        )
+        remote.writer.commit_and_push(
+            {**files, "deployments.yaml": base + gated}, "Gate chat's rollouts"
+        )
+        ready = wait_for(
+            "the gated Deployment Ready",
+            lambda: status_with(
+                remote,
+                lambda s: s.get("phase") == "Ready" and "ml.example.com" in s["endpoint_url"],
+            ),
+            timeout=90,
+        )
+        [old] = cluster.deployments()
+
+        remote.writer.commit_and_push(
+            {"deployments.yaml": base + GATED.replace("CONCURRENT", "16")},
+            "More concurrent requests: a new revision",
+        )
+
+        def measured() -> dict[str, Any] | None:
+            slow.answered(5)  # the canary's share keeps arriving while it is measured
+            return status_with(remote, lambda s: (s.get("rollout") or {}).get("verdict"))
+
+        rolled = wait_for("the gate's verdict in status", measured, timeout=90, every=0.2)
+        report = rolled["rollout"]
+        assert report["verdict"] == "rolled_back", report
+        assert report["traffic_percent"] == 25 and report["ttft_p90_ms"] > 500
+        assert "RolloutFailed" in condition(rolled, "Ready")["message"]
+        assert rolled["endpoint_url"] == ready["endpoint_url"]
+        [still] = cluster.deployments()
+        assert still.metadata.name == old.metadata.name
+        assert [s.metadata.name for s in cluster.services()] == ["chat"]
+        assert daemon.alive()
+    finally:
+        slow.stop()

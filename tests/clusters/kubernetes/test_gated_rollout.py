@@ -177,6 +177,8 @@ async def test_a_revision_that_breaks_its_ttft_slo_is_rolled_back_and_not_tried_
     assert report["requests"] >= 5 and report["traffic_percent"] == 20
     assert 1000 <= report["ttft_p90_ms"] <= 2500, report  # inside vLLM's 1-2.5 s bucket
     assert report["slo"]["ttft_p90_ms"] == 500
+    # the old revision serves on, at the URL callers use (through the ingress)
+    assert failed.outputs["status"]["endpoint_url"] == f"{INGRESS_URL}/{NAMESPACE}/chat/v1"
     # While it was measured, the canary took 20% at the ingress and selected the new pods.
     ingress, service = metrics.seen_canary[-1]
     assert ingress is not None and service is not None
