@@ -12,12 +12,14 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reconciler.drivers.clusters import protocol
-from reconciler.drivers.clusters.kubernetes import KubernetesDriver
 from reconciler.drivers.clusters.local import LocalClusterDriver
 from reconciler.drivers.secrets import SecretError, SecretResolver
+
+if TYPE_CHECKING:
+    from reconciler.drivers.clusters.kubernetes import KubernetesDriver
 
 
 class ClusterDrivers(Mapping[str, protocol.ClusterDriver]):
@@ -67,6 +69,9 @@ class ClusterDrivers(Mapping[str, protocol.ClusterDriver]):
         known = self._kube.get(name)
         if known is not None and known[0] == fingerprint:
             return known[1]
+        # the client is loaded with the first kubernetes Cluster, not at every start
+        from reconciler.drivers.clusters.kubernetes import KubernetesDriver
+
         made = KubernetesDriver(
             kubeconfig=text,
             context=context if isinstance(context, str) else None,

@@ -28,15 +28,12 @@ import datetime
 import logging
 import time
 from collections.abc import Callable, Mapping
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from reconciler.drivers.leases import (
-    CoordinationApi,
-    LeaseConflict,
-    LeaseError,
-    LeaseRecord,
-    LeaseWrite,
-)
+from reconciler.drivers.lease_records import LeaseConflict, LeaseError, LeaseRecord, LeaseWrite
+
+if TYPE_CHECKING:
+    from reconciler.drivers.leases import CoordinationApi
 
 log = logging.getLogger("reconciler.sharding")
 _R = TypeVar("_R")

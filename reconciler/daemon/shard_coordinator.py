@@ -40,7 +40,7 @@ import os
 import socket
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from reconciler.core.shards import PLACED_KINDS
 from reconciler.daemon import shard_map
@@ -58,12 +58,10 @@ from reconciler.daemon.shard_handover import (
     fragment,
 )
 from reconciler.daemon.sharding import ShardManager, ShardPlacement, ShardState
-from reconciler.drivers.leases import (
-    CoordinationApi,
-    LeaseConflict,
-    LeaseError,
-    in_cluster_namespace,
-)
+from reconciler.drivers.lease_records import LeaseConflict, LeaseError, in_cluster_namespace
+
+if TYPE_CHECKING:
+    from reconciler.drivers.leases import CoordinationApi
 from reconciler.drivers.secrets import SecretNotFound, SecretResolver, SecretUnreadable
 from reconciler.engine.executor import Executor
 from reconciler.engine.records import ObjectRecord
@@ -162,6 +160,8 @@ class ShardCoordinator:
         # A call may take half the renew deadline at most: a replica cut off from the API
         # server notices within the deadline, and its deadline watch acts on time anyway.
         timeout = max(min(5.0, sharding.seconds("renew_deadline") / 2), 0.5)
+        from reconciler.drivers.leases import CoordinationApi  # the client, only to shard
+
         try:
             api = CoordinationApi(
                 namespace=namespace, kubeconfig=kubeconfig, context=context, timeout_s=timeout

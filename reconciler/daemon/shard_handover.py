@@ -29,9 +29,12 @@ import hashlib
 import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from reconciler.drivers.leases import BlobRecord, CoordinationApi, LeaseError
+from reconciler.drivers.lease_records import BlobRecord, LeaseError
+
+if TYPE_CHECKING:
+    from reconciler.drivers.leases import CoordinationApi
 from reconciler.engine.store import Store
 
 VERSION = 1

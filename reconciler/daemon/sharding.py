@@ -34,7 +34,7 @@ from reconciler.core import shards
 from reconciler.daemon.lease_elector import LeaseElector
 from reconciler.daemon.object_book import DesiredObject
 from reconciler.daemon.object_memo import ObjectMemo
-from reconciler.drivers.leases import LeaseError
+from reconciler.drivers.lease_records import LeaseError
 
 log = logging.getLogger("reconciler.sharding")
 

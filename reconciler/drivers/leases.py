@@ -17,11 +17,8 @@ Failures leave as this module's own errors, never with the token in the message.
 from __future__ import annotations
 
 import base64
-import dataclasses
-import datetime
 import urllib.parse
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import urllib3.exceptions
@@ -32,96 +29,21 @@ from kubernetes.config.config_exception import ConfigException
 
 from reconciler.drivers.clusters import kubernetes_errors as errors
 from reconciler.drivers.clusters.kubernetes import load_configuration
+from reconciler.drivers.lease_records import (
+    BlobRecord,
+    LeaseConfigError,
+    LeaseConflict,
+    LeaseError,
+    LeaseForbidden,
+    LeaseRecord,
+    LeaseUnavailable,
+    LeaseWrite,
+    micro_time,
+    parse_time,
+)
 
 _T = TypeVar("_T")
-SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 USER_AGENT = "reconciler-sharding"
-
-
-class LeaseError(Exception):
-    """A call to the coordination API failed (the message says what and why)."""
-
-
-class LeaseConflict(LeaseError):
-    """Another writer changed the object first (409): re-read and decide again."""
-
-
-class LeaseUnavailable(LeaseError):
-    """The API server did not answer, or answered 5xx/429: try again at the next tick."""
-
-
-class LeaseForbidden(LeaseError):
-    """401/403: the service account lacks a permission (deploy/kubernetes/rbac.yaml)."""
-
-
-class LeaseConfigError(LeaseError):
-    """No usable credentials: neither a kubeconfig nor an in-cluster service account."""
-
-
-def micro_time(moment: datetime.datetime) -> str:
-    """``moment`` as a Kubernetes MicroTime. Never on a whole second: the client
-    re-encodes times with ``isoformat()``, which drops a zero fraction, and the API
-    server's MicroTime wants its six digits."""
-    moment = moment.astimezone(datetime.UTC)
-    if moment.microsecond == 0:
-        moment = moment.replace(microsecond=1)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _parse_time(value: Any) -> datetime.datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime.datetime):
-        return value
-    text = str(value).replace("Z", "+00:00")
-    return datetime.datetime.fromisoformat(text)
-
-
-@dataclasses.dataclass(frozen=True)
-class LeaseRecord:
-    """One Lease as read: its spec, labels, annotations and resourceVersion."""
-
-    name: str
-    holder: str | None
-    duration_s: int
-    transitions: int
-    acquire_time: datetime.datetime | None
-    renew_time: datetime.datetime | None
-    resource_version: str
-    labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
-    annotations: Mapping[str, str] = dataclasses.field(default_factory=dict)
-
-
-@dataclasses.dataclass(frozen=True)
-class LeaseWrite:
-    """What to write into a Lease (all of its spec and annotations)."""
-
-    holder: str | None
-    duration_s: int
-    transitions: int
-    acquire_time: datetime.datetime | None
-    renew_time: datetime.datetime | None
-    labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
-    annotations: Mapping[str, str] = dataclasses.field(default_factory=dict)
-
-
-@dataclasses.dataclass(frozen=True)
-class BlobRecord:
-    """One ConfigMap holding binary data: its entries, annotations and resourceVersion."""
-
-    name: str
-    data: Mapping[str, bytes]
-    labels: Mapping[str, str]
-    annotations: Mapping[str, str]
-    resource_version: str
-
-
-def in_cluster_namespace() -> str | None:
-    """The namespace of the pod this runs in (its service account's), or None outside one."""
-    try:
-        return (SERVICE_ACCOUNT_DIR / "namespace").read_text().strip() or None
-    except OSError:
-        return None
 
 
 class CoordinationApi:
@@ -373,8 +295,8 @@ def _lease(obj: Any) -> LeaseRecord:
         holder=(spec.holder_identity or None) if spec is not None else None,
         duration_s=int((spec.lease_duration_seconds if spec is not None else None) or 0),
         transitions=int((spec.lease_transitions if spec is not None else None) or 0),
-        acquire_time=_parse_time(spec.acquire_time) if spec is not None else None,
-        renew_time=_parse_time(spec.renew_time) if spec is not None else None,
+        acquire_time=parse_time(spec.acquire_time) if spec is not None else None,
+        renew_time=parse_time(spec.renew_time) if spec is not None else None,
         resource_version=str(meta.resource_version),
         labels=dict(meta.labels or {}),
         annotations=dict(meta.annotations or {}),
