@@ -504,10 +504,12 @@ class KubernetesDriver:
         return applied, selecting
 
     def _delete_ingress(self, name: str) -> None:
+        self._delete_if_there(self._networking.delete_namespaced_ingress, name)
+
+    def _delete_if_there(self, delete: Callable[..., Any], name: str) -> None:
+        """``delete`` the object ``name`` in our namespace; one already gone is fine."""
         try:
-            self._networking.delete_namespaced_ingress(
-                name, self.namespace, _request_timeout=self._timeout
-            )
+            delete(name, self.namespace, _request_timeout=self._timeout)
         except ApiException as error:
             if error.status != 404:
                 raise
@@ -965,13 +967,7 @@ class KubernetesDriver:
 
         def close() -> None:
             self._delete_ingress(canary)
-            try:
-                self._core.delete_namespaced_service(
-                    canary, self.namespace, _request_timeout=self._timeout
-                )
-            except ApiException as error:
-                if error.status != 404:
-                    raise
+            self._delete_if_there(self._core.delete_namespaced_service, canary)
 
         await self._call(f"close the canary of endpoint {name}", close)
 
