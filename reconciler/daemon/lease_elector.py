@@ -118,6 +118,14 @@ class LeaseElector:
     def holds(self, name: str) -> bool:
         return self.tenure(name) is not None
 
+    def last_tenure(self, name: str) -> Tenure | None:
+        """Our last hold on ``name``, also once it no longer counts."""
+        return self._held.get(name)
+
+    def lapsed(self, tenure: Tenure) -> bool:
+        """Whether ``tenure`` has stopped counting by now (its renew deadline passed)."""
+        return not self._fresh(tenure)
+
     def token(self, name: str) -> str | None:
         """``holder@lease#transitions`` while we hold ``name``, else None: what each step
         start records, and what it is checked against before the step goes on."""

@@ -395,6 +395,9 @@ class ShardCoordinator:
             executions=[r for r in handover.executions if f"{r['kind']}/{r['name']}" in mine],
         )
 
+    def counted_again(self, shard: int) -> None:
+        asyncio.get_running_loop().call_soon(self._activated, shard)
+
     def _activated(self, shard: int) -> None:
         """The shard is active: resume its chains, look at its objects again."""
         reconciler, executor = self._reconciler, self._executor

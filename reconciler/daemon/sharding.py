@@ -80,6 +80,11 @@ class ShardEvents(Protocol):
         """Stop the shard's work at a step boundary and save its handover; False: the
         handover could not be saved yet (keep the lease, try again)."""
 
+    def counted_again(self, shard: int) -> None:
+        """The lease of an active shard was renewed after its renew deadline had passed:
+        for a while it did not count, and what came up for the shard's objects then was
+        passed over; look at them again."""
+
 
 class ShardPlacement:
     """The shard of each object of the loaded revision (or, once removed, of what was
@@ -283,11 +288,21 @@ class ShardManager:
     async def _renew_held(self) -> None:
         async def renew(shard: int) -> None:
             name = self.lease_name(shard)
+            before = self.elector.last_tenure(name)
             tenure = await self.elector.acquire_or_renew(name, labels={MEMBER_LABEL: "shard"})
             held = self.held.get(shard)
             if held is None:
                 return
             if tenure is not None and tenure.transitions == held.transitions:
+                # Late: the old hold had stopped counting before this renewal landed.
+                late = before is not None and self.elector.lapsed(before)
+                if late and held.state is ShardState.ACTIVE:
+                    log.warning(
+                        "shard %d: renewed after its renew deadline; looking at its objects again",
+                        shard,
+                        extra={"shard": shard},
+                    )
+                    self.events.counted_again(shard)
                 return
             if tenure is None and self.elector.holds(name):
                 return  # a missed renewal, inside the deadline: try again next tick
