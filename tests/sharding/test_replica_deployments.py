@@ -107,7 +107,7 @@ def test_each_replica_serves_its_clusters_from_its_own_copy_of_the_model(
         wait_for(
             "two shards each",
             lambda: fleet.working("r-0", {0, 2}) and fleet.working("r-1", {1, 3}),
-            timeout=45,
+            timeout=120,  # two daemons start first: slow on a loaded machine
         )
         remote.writer.commit_and_push(specs(model), "two clusters, a model, six deployments")
         names = [f"chat-{s}-{i}" for s in (0, 1) for i in range(3)]

@@ -121,7 +121,7 @@ def test_kill9_mid_chain_shards_taken_over_and_each_chain_resumes_once(
     wait_for(
         "two shards each",
         lambda: fleet.working("r-0", {0, 2}) and fleet.working("r-1", {1, 3}),
-        timeout=45,
+        timeout=120,  # two daemons start first: slow on a loaded machine
     )
     victims = names_on({1, 3}, 8)
     survivors = names_on({0, 2}, 8)
@@ -194,7 +194,7 @@ def test_a_partitioned_replica_stops_acting_before_its_leases_can_lapse(
     wait_for(
         "two shards each",
         lambda: fleet.working("r-0", {0, 2}) and fleet.working("r-1", {1, 3}),
-        timeout=45,
+        timeout=120,  # two daemons start first: slow on a loaded machine
     )
     victims = names_on({1, 3}, 8)
     revision = push_workflows(remote, recorder, victims)
