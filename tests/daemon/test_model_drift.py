@@ -51,9 +51,15 @@ def test_a_file_changed_on_disk_shows_after_the_next_resync(
 
     config.write_text('{"model_type": "bert", "hidden_size": 16}')
     changed = hashlib.sha256(config.read_bytes()).hexdigest()
-    later = wait_for(
-        "the new hash in status",
-        lambda: (s := status()) and _hash_of(s, "config.json") == changed and s,
+    # The hash shows once the chain's hashing step ends, while the chain still runs
+    # (Reconciling); then the Model is Ready again with it.
+    wait_for(
+        "the new hash in status, the Model Ready",
+        lambda: (
+            (s := status())
+            and _hash_of(s, "config.json") == changed
+            and s["phase"] == "Ready"
+            and s
+        ),
         timeout=60,
     )
-    assert later["phase"] == "Ready"
