@@ -296,19 +296,24 @@ class Reconciler(ReconcilerReads):
         self._enqueue(key, Priority.CHANGE)
 
     def on_drift(self, key: str, drift: Sequence[Mapping[str, Any]]) -> None:
-        """A watch saw ``key``'s live state change out of band: say so, and repair it."""
+        """A watch saw ``key``'s live state change out of band: say so, and repair it.
+        Drift an apply of ours already overwrote (``reapplied``) is only told: its status
+        shows it until the object's next chain ends."""
         if key not in self.book.desired:
             return
+        healed = all(item.get("reapplied") for item in drift)
         log.warning(
-            "%s drifted: %s",
+            "%s drifted%s: %s",
             key,
+            " (already re-applied)" if healed else "",
             "; ".join(str(d.get("field")) for d in drift),
             extra={"object": key},
         )
         self.view.drift[key] = [dict(item) for item in drift]
-        self._drift_keys.add(key)
         self.status.mark(key)
-        self._enqueue(key, Priority.CHANGE)
+        if not healed:
+            self._drift_keys.add(key)
+            self._enqueue(key, Priority.CHANGE)
 
     def on_live_status(self, key: str, fields: Mapping[str, Any]) -> None:
         """A driver moved ``key``'s live state by itself (a local autoscaler scaled it):

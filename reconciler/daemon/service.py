@@ -265,7 +265,7 @@ class _LateReconciler:
     def on_drift(self, deployment: str, found: Sequence[Drift]) -> None:
         """A cluster's watch saw Deployment ``deployment``'s objects changed out of band."""
         if self.target is not None:
-            drift = [dict(dataclasses.asdict(item), reapplied=False) for item in found]
+            drift = [dataclasses.asdict(item) for item in found]
             self.target.on_drift(f"Deployment/{deployment}", drift)
 
     def on_exit(self, deployment: str, why: str) -> None:

@@ -158,8 +158,8 @@ def test_kubernetes_deployment_ready_drift_reapplied_then_pruned(
         field_manager="kubectl-scale",
         _content_type="application/merge-patch+json",
     )
-    # A resync already running when the change lands reports it as still differing
-    # (reapplied: false); the next one finds it on the live object and re-applies it.
+    # The watch reports the change (reapplied: false) and a chain re-applies it. When a
+    # resync's apply overwrote it first, the watch reports it as re-applied itself.
     drifted = wait_for(
         "the drift reported and re-applied",
         lambda: status_with(remote, lambda s: any(d["reapplied"] for d in s.get("drift") or [])),

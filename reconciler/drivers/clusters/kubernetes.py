@@ -262,11 +262,13 @@ class KubernetesDriver:
                 _log.exception("endpoint %s: a scale listener failed", endpoint)
 
     def watch_drift(self, listener: protocol.DriftListener) -> None:
-        """Report drift of managed Deployments as the watch sees it (on the watch's thread):
-        a field we applied changed, or the object was deleted, while no rollout of ours
-        was changing it. The listener gets the endpoint's name (our Deployment's)."""
+        """Report drift of managed Deployments as the watch sees it (on the watch's thread,
+        or a rollout's): a field we applied changed, or the object was deleted, while no
+        rollout of ours was changing it; or a change a rollout's apply overwrote before
+        the watch showed it (``reapplied``). The listener gets the endpoint's name (our
+        Deployment's)."""
 
-        def seen(_name: str, obj: dict[str, Any] | None) -> None:
+        def seen(_name: str, obj: dict[str, Any] | None, replaced: bool) -> None:
             if obj is None:
                 return  # a deletion names no owner here; the resync re-applies it
             labels = (obj.get("metadata") or {}).get("labels") or {}
@@ -275,7 +277,7 @@ class KubernetesDriver:
                 return
             found = drift.find_drift(obj, ours=self.field_manager)
             if found:
-                listener(owner, found)
+                listener(owner, [dataclasses.replace(d, reapplied=replaced) for d in found])
 
         self._rollouts.on_event = seen
         self._rollouts.start()

@@ -17,6 +17,13 @@ The same watch reports drift: every event of an object no rollout is waiting on 
 of ours is changing it) goes to ``on_event``, which compares it with what was applied.
 ``start`` keeps the watch running with no rollout, so drift is seen as it happens, not
 at the next resync.
+
+An out-of-band change can land between a rollout's read and its apply: the apply then
+overwrites it before anyone looked. The watch still saw that state, and knows it came
+before the apply (an older generation of the same object): it goes to ``on_event`` as
+*re-applied*. So does an event the watch delivers only after the apply answered (the
+answer alone can settle a rollout): it shows a state our apply already replaced, not
+the object as it is now.
 """
 
 from __future__ import annotations
@@ -39,6 +46,10 @@ def _generation(obj: Mapping[str, Any]) -> int:
     return int((obj.get("metadata") or {}).get("generation") or 0)
 
 
+def _uid(obj: Mapping[str, Any]) -> str:
+    return str((obj.get("metadata") or {}).get("uid") or "")
+
+
 class Waiter:
     """One rollout's wait: ``future`` ends with the settling Deployment (or the error)."""
 
@@ -48,6 +59,9 @@ class Waiter:
         self.generation: int | None = None
         self.latest: dict[str, Any] | None = None
         """The Deployment as last seen (None: not seen, or deleted)."""
+        self.early: list[dict[str, Any]] = []
+        """What the watch delivered before the apply answered: a state older than the
+        answer's was overwritten by the apply."""
 
 
 class DeploymentWatch:
@@ -76,9 +90,12 @@ class DeploymentWatch:
         self._stop = threading.Event()
         self.relists = 0
         """How often the watch had to re-list (410 Gone or an ended watch)."""
-        self.on_event: Callable[[str, dict[str, Any] | None], None] | None = None
-        """Called (on the watch thread) with each object no rollout waits on, None when it
-        was deleted."""
+        self._applied: dict[str, tuple[str, int]] = {}
+        """By name, the uid and generation our last apply answered."""
+        self.on_event: Callable[[str, dict[str, Any] | None, bool], None] | None = None
+        """Called with each object no rollout waits on (None when it was deleted), and
+        with each state an apply of ours replaced; the flag says which (True: replaced).
+        On the watch thread, or on the thread that gave ``applied`` the apply's answer."""
         self.on_any: Callable[[str, dict[str, Any] | None, bool], None] | None = None
         """Called (on the watch thread) with every object seen, listed or watched, and
         whether that was quiet: a listing, or an object a rollout of ours waits on."""
@@ -108,10 +125,15 @@ class DeploymentWatch:
         """The Deployment as the apply answered: its generation is the one to wait for."""
         with self._lock:
             waiter.generation = _generation(obj)
+            self._applied[waiter.name] = (_uid(obj), waiter.generation)
             seen = waiter.latest
             if seen is None or _generation(seen) < waiter.generation:
                 waiter.latest = seen = obj
             self._settle(waiter, seen)
+            replaced = [early for early in waiter.early if self._replaced(waiter.name, early)]
+            waiter.early.clear()
+        for early in replaced:
+            self._report(waiter.name, early, replaced=True)
 
     def forget(self, waiter: Waiter) -> None:
         with self._lock:
@@ -134,14 +156,27 @@ class DeploymentWatch:
         ):
             waiter.future.set_result(obj)
 
+    def _replaced(self, name: str, obj: Mapping[str, Any]) -> bool:
+        """Whether ``obj`` is an older state of the object our last apply of ``name``
+        answered (so that apply overwrote it)."""
+        uid, generation = self._applied.get(name, ("", 0))
+        return bool(uid) and _uid(obj) == uid and _generation(obj) < generation
+
     def _seen(self, name: str, obj: dict[str, Any] | None, *, listed: bool = False) -> None:
         with self._lock:
+            if obj is None:
+                self._applied.pop(name, None)
+            replaced = obj is not None and not listed and self._replaced(name, obj)
             waiting = self._waiters.get(name, ())
             for waiter in waiting:
+                if replaced:
+                    continue
                 waiter.latest = obj
                 if obj is not None:
+                    if waiter.generation is None and not listed:
+                        waiter.early.append(obj)
                     self._settle(waiter, obj)
-            report = self.on_event if not waiting and not listed else None
+            report = replaced or (not waiting and not listed)
             every = self.on_any
             quiet = bool(waiting) or listed
         if every is not None:
@@ -149,11 +184,17 @@ class DeploymentWatch:
                 every(name, obj, quiet)
             except Exception:  # a listener's bug must not end the watch
                 _log.exception("watch listener failed for %s", name)
-        if report is not None:
-            try:
-                report(name, obj)
-            except Exception:  # a listener's bug must not end the watch
-                _log.exception("drift listener failed for %s", name)
+        if report:
+            self._report(name, obj, replaced=replaced)
+
+    def _report(self, name: str, obj: dict[str, Any] | None, *, replaced: bool) -> None:
+        report = self.on_event
+        if report is None:
+            return
+        try:
+            report(name, obj, replaced)
+        except Exception:  # a listener's bug must not end the watch
+            _log.exception("drift listener failed for %s", name)
 
     def _fail(self, error: Exception) -> None:
         with self._lock:

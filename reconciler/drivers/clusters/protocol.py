@@ -204,6 +204,8 @@ class Drift:
     manager: str | None = None
     observed: str | None = None
     expected: str | None = None
+    reapplied: bool = False
+    """Already overwritten by an apply of ours (a watch saw the state only after it)."""
 
 
 DriftListener = Callable[[str, Sequence[Drift]], None]

@@ -7,6 +7,7 @@ import dataclasses
 import json
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 import yaml
@@ -170,6 +171,45 @@ async def test_rollout_reads_the_live_objects_once_and_reports_the_drift_it_heal
             ("PATCH", "chat", k8s.APPLY),
         ]
     )
+
+
+async def test_a_change_between_the_rollouts_read_and_its_apply_is_reported_as_reapplied(
+    backend: Backend, driver: k8s.KubernetesDriver
+) -> None:
+    """The apply overwrites a change its read did not see: the rollout cannot name it, the
+    watch can (a state older than the apply's answer), as re-applied drift, never as
+    drift still to repair."""
+    first = await driver.rollout(endpoint(), timeout_s=20)
+    assert first.ready, first.message
+    reported: list[protocol.Drift] = []
+    driver.watch_drift(lambda _name, found: reported.extend(found))
+    [deployment] = _deployments(backend, "chat")
+    apply = driver._apply_sync
+
+    def scaled_first(manifest: dict[str, Any]) -> dict[str, Any]:
+        if manifest["kind"] == "Deployment":  # `kubectl scale` lands after the read
+            backend.apps.patch_namespaced_deployment(
+                deployment.metadata.name,
+                NAMESPACE,
+                {"spec": {"replicas": 5}},
+                field_manager="kubectl-scale",
+                _content_type="application/merge-patch+json",
+            )
+        return apply(manifest)
+
+    driver._apply_sync = scaled_first  # type: ignore[method-assign]
+    again = await driver.rollout(endpoint(), timeout_s=20)
+
+    assert again.ready, again.message
+    assert again.healed == () and again.drift == ()
+    await until(lambda: bool(reported), what="the overwritten change reported")
+    # each event of that state tells it (the kubelet's status write is one more)
+    [drift] = set(reported)
+    assert drift.field == f"Deployment/{deployment.metadata.name}.spec.replicas"
+    assert (drift.manager, drift.observed, drift.expected) == ("kubectl-scale", "5", "2")
+    assert drift.reapplied is True
+    live = backend.apps.read_namespaced_deployment(deployment.metadata.name, NAMESPACE)
+    assert live.spec.replicas == 2
 
 
 async def test_a_watch_the_client_closes_ends_on_the_server(backend: Backend) -> None:
