@@ -273,5 +273,8 @@ async def start_api(tmp_path: Path, make_git_remote: MakeGitRemote) -> AsyncIter
     yield start
     for daemon, task, session in running:
         await session.close()
+        # Twice: the second request stops running steps at once instead of giving them
+        # the shutdown grace (a test that leaves a 60 s step running would wait 20 s).
+        daemon.request_stop()
         daemon.request_stop()
         await asyncio.wait_for(task, timeout=30)

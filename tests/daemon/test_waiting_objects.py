@@ -114,11 +114,13 @@ async def test_waiting_objects_are_parked_and_woken_not_polled(
         assert _deployment_runs(running) == []
         assert _lines_about_waiters(caplog) == said  # no line per retry: there is no retry
 
-        # Model/later is fixed by a push: Deployment/one is woken by its status change.
-        later.mkdir()
-        (later / "weights.bin").write_bytes(b"\0" * 64)
+        # Model/later is fixed by a push that points it at a folder that exists:
+        # Deployment/one is woken by its status change.
+        fixed = tmp_path / "fixed-model"
+        fixed.mkdir()
+        (fixed / "weights.bin").write_bytes(b"\0" * 64)
         remote.writer.commit_and_push(
-            {"models.yaml": _files(tmp_path, later_uri=str(later))["models.yaml"]}
+            {"models.yaml": _files(tmp_path, later_uri=str(fixed))["models.yaml"]}
         )
         await wait_until(
             "Deployment/one Ready",

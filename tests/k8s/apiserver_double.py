@@ -150,6 +150,7 @@ class ApiServerDouble:
         self._pod_upstreams: list[tuple[str, dict[str, str], str]] = []
         self._log_followers: dict[tuple[str, str], list[asyncio.Event]] = {}
         self._gone_next = 0
+        self._gone_namespace: str | None = None
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._runner: web.AppRunner | None = None
@@ -223,11 +224,17 @@ class ApiServerDouble:
 
         self.call(_expire)
 
-    def answer_next_watches_gone(self, count: int = 1) -> None:
-        """The next ``count`` watches that name a resourceVersion get an ERROR event 410."""
+    def answer_next_watches_gone(self, count: int = 1, *, namespace: str | None = None) -> None:
+        """The next ``count`` watches that name a resourceVersion get an ERROR event 410.
+
+        With ``namespace``, only watches scoped to that namespace count: the fake
+        kubelet's cluster-wide watches, which re-list every second, would otherwise take
+        the 410 meant for the watch under test.
+        """
 
         def _set() -> None:
             self._gone_next = count
+            self._gone_namespace = namespace
 
         self.call(_set)
 
@@ -1056,7 +1063,11 @@ class ApiServerDouble:
         response.content_type = "application/json"
         response.enable_chunked_encoding()
         await response.prepare(request)
-        forced_gone = bool(since and self._gone_next)
+        forced_gone = bool(
+            since
+            and self._gone_next
+            and (self._gone_namespace is None or self._gone_namespace == target.namespace)
+        )
         if forced_gone:
             self._gone_next -= 1
         if since and (forced_gone or since < self._oldest_rv):

@@ -276,7 +276,7 @@ async def test_the_shared_watch_relists_after_410_gone(
     if backend.double is None:
         pytest.skip("forcing 410 Gone needs the double's control")
     backend.kubelet.enabled.clear()
-    backend.double.answer_next_watches_gone(1)
+    backend.double.answer_next_watches_gone(1, namespace=NAMESPACE)
     rollout = asyncio.create_task(driver.rollout(endpoint(), timeout_s=60))
     await until(lambda: driver.relists >= 1, what="a re-list after 410")
     backend.kubelet.enabled.set()
@@ -293,7 +293,7 @@ async def test_readiness_watch_relists_after_410_gone(
         pytest.skip("forcing 410 Gone needs the double's control")
     backend.kubelet.enabled.clear()
     await driver.apply_endpoint(endpoint())
-    backend.double.answer_next_watches_gone(1)
+    backend.double.answer_next_watches_gone(1, namespace=NAMESPACE)
     waiting = asyncio.create_task(driver.wait_endpoint_ready("chat", timeout_s=30))
     await until(lambda: driver.relists >= 1, what="a re-list after 410")
     watches = [
