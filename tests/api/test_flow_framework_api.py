@@ -358,6 +358,15 @@ async def test_reference_yaml_template_with_provision_true(start_api: StartApi) 
         BASE, role="editor", data=b"name: [unclosed", headers={"Content-Type": "application/yaml"}
     )
     assert broken.status == 400 and "line" in broken.json()["detail"]
+    # A key that YAML loads as a number has no JSON meaning: refused, naming where.
+    numbered = await client.post(
+        BASE,
+        role="editor",
+        data=b"name: n\nui_metadata:\n  1e100: []\n  ok: 1\n",
+        headers={"Content-Type": "application/yaml"},
+    )
+    assert numbered.status == 400, numbered.text
+    assert "in ui_metadata: 1e+100" in numbered.json()["detail"]
     _assert_value_nowhere(api, CREDENTIAL_VALUE)
 
 

@@ -67,6 +67,7 @@ def parse_body(raw: bytes, content_type: str) -> dict[str, Any]:
         if len(loaded.documents) != 1:
             raise BadRequest("the YAML body must hold exactly one template document")
         value: Any = loaded.documents[0].value
+        _refuse_non_string_keys(value, "")
     else:
         try:
             value = json.loads(raw)
@@ -77,6 +78,23 @@ def parse_body(raw: bytes, content_type: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise Unprocessable("the template must be an object")
     return value
+
+
+def _refuse_non_string_keys(value: Any, where: str) -> None:
+    """A template is a JSON object: a YAML key that loads as a number, a boolean or null
+    (``1e100:``, ``true:``, ``~:``) has no JSON meaning, so it is refused, not guessed."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                at = f" in {where}" if where else ""
+                raise BadRequest(
+                    f"the YAML template has a key that is not a string{at}: {key!r} "
+                    "(JSON object keys are strings: quote it)"
+                )
+            _refuse_non_string_keys(item, f"{where}.{key}" if where else key)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _refuse_non_string_keys(item, f"{where}[{index}]")
 
 
 def new_workflow_id(name: str) -> str:
