@@ -275,6 +275,12 @@ class Unit:
                 await procs.stop_group(identity, grace_s=settings.stop_grace_s, child=self.child)
         self.healthy = False
         if self.next_restart_at is None:
+            identity = self.identity()
+            if identity is not None and procs.group_members(identity.pid):
+                # The leader is gone but what it started is not (a model server's workers):
+                # it goes with it, as systemd stops a unit's whole cgroup, or it would keep
+                # the port, the memory or the GPU that the restart needs.
+                await procs.stop_group(identity, grace_s=settings.stop_grace_s, child=self.child)
             if self.child is not None and self.child.returncode is not None:
                 self.last_exit = f"exited with {self.child.returncode}"
             elif self.last_exit is None:

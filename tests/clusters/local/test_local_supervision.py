@@ -98,6 +98,7 @@ async def test_killed_server_comes_back_on_the_same_port(
     assert after.endpoint_url == before.endpoint_url
     assert "restarted 1 time(s)" in after.message
     assert new["pid"] != old["pid"]
+    assert procs.start_ticks(old["helper"]) is None, "the killed server's child went with it"
     assert len(procs.marked_leaders(driver._marker("tiny"))) == 1, "one proxy"
     assert [w.pid for w in workers(driver)] == [new["pid"]]
 

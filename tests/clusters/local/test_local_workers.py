@@ -79,8 +79,11 @@ async def test_workers_share_the_requests_and_a_killed_one_is_replaced(
     assert (seen.workers_desired, seen.workers_ready) == (3, 3)
     first = worker_pids(driver)
     assert len(first) == 3
-    answered = {(await get_json(f"{seen.endpoint_url}/whoami"))["pid"] for _ in range(9)}
-    assert answered == first
+    helpers = {}
+    for _ in range(9):
+        who = await get_json(f"{seen.endpoint_url}/whoami")
+        helpers[who["pid"]] = who["helper"]
+    assert set(helpers) == first
 
     victim = sorted(first)[0]
     os.kill(victim, signal.SIGKILL)
@@ -90,6 +93,7 @@ async def test_workers_share_the_requests_and_a_killed_one_is_replaced(
         return victim not in now and len(now) == 3 and (await driver.observe_endpoint("tiny")).ready
 
     await eventually(replaced, what="a new third worker")
+    assert procs.start_ticks(helpers[victim]) is None, "the killed worker's child went with it"
     after = await driver.observe_endpoint("tiny")
     assert after.endpoint_url == seen.endpoint_url and "restarted 1 time(s)" in after.message
     answered = {(await get_json(f"{seen.endpoint_url}/whoami"))["pid"] for _ in range(9)}
