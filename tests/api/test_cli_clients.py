@@ -4,12 +4,12 @@ status`` / ``reconciler trigger`` talk to it: real subprocesses over loopback HT
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 from tests.api.conftest import API_SEED, SECRET_VALUES, TOKENS, write_api_config
 from tests.conftest import MakeGitRemote
 from tests.daemon.harness import DaemonProcess, daemon_env, wait_for
+from tests.forkserver import run_reconciler
 
 
 def _port(daemon: DaemonProcess) -> int | None:
@@ -25,14 +25,7 @@ def _cli(*args: str, url: str, token: str | None = None) -> subprocess.Completed
     env.pop("RECONCILER_TOKEN", None)
     if token is not None:
         env["RECONCILER_TOKEN"] = token
-    return subprocess.run(
-        [sys.executable, "-m", "reconciler", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
+    return run_reconciler(list(args), env=env, timeout=60)
 
 
 def start_api_daemon(tmp_path: Path, remote: Path) -> tuple[DaemonProcess, str]:

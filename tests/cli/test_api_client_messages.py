@@ -5,7 +5,6 @@ a kind in any case, a misspelled name, ``HOST:PORT`` without a scheme, no token.
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ from reconciler.cli.api_client import base_url
 from tests.api.conftest import API_SEED, TOKENS, write_api_config
 from tests.conftest import MakeGitRemote
 from tests.daemon.harness import DaemonProcess, daemon_env, wait_for
+from tests.forkserver import run_reconciler
 
 
 def _cli(*args: str, token: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -22,14 +22,7 @@ def _cli(*args: str, token: str | None = None) -> subprocess.CompletedProcess[st
     env.pop("RECONCILER_TOKEN", None)
     if token is not None:
         env["RECONCILER_TOKEN"] = token
-    return subprocess.run(
-        [sys.executable, "-m", "reconciler", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
+    return run_reconciler(list(args), env=env, timeout=60)
 
 
 def _port(daemon: DaemonProcess) -> int | None:

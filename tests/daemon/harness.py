@@ -13,7 +13,6 @@ import signal
 import socket
 import sqlite3
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from typing import Any, TypeVar
 import yaml
 
 from reconciler.engine import migrations
+from tests.forkserver import ForkedProcess, start_reconciler
 
 T = TypeVar("T")
 
@@ -99,18 +99,13 @@ class DaemonProcess:
     state_dir: Path
     log_path: Path
     env: dict[str, str]
-    proc: subprocess.Popen[bytes] | None = None
+    proc: ForkedProcess | subprocess.Popen[bytes] | None = None
     flags: tuple[str, ...] = ()
 
     def start(self) -> DaemonProcess:
-        self.log_file = self.log_path.open("ab")
+        """``python -m reconciler run``, forked from this worker's fork server."""
         flags = self.flags or ("--config", str(self.config))
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "reconciler", "run", *flags],
-            stdout=self.log_file,
-            stderr=subprocess.STDOUT,
-            env=self.env,
-        )
+        self.proc = start_reconciler(["run", *flags], env=self.env, output=self.log_path)
         return self
 
     @property
@@ -132,7 +127,6 @@ class DaemonProcess:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         code = self.proc.wait(timeout=timeout)
-        self.log_file.close()
         return code
 
     def alive(self) -> bool:
@@ -195,7 +189,6 @@ class DaemonProcess:
         """Wait for the process to end on its own; its exit code."""
         assert self.proc is not None, "the daemon was never started"
         code = self.proc.wait(timeout=timeout)
-        self.log_file.close()
         return code
 
     def records(self, msg: str) -> list[dict[str, Any]]:

@@ -129,7 +129,6 @@ class Replica:
 
     def kill9(self) -> None:
         self.process.kill9()
-        self.process.log_file.close()
 
 
 class Fleet:
