@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import MakeGitRemote
+from tests.daemon.conftest import SEED
 from tests.daemon.harness import daemon_env, wait_for, write_config
 from tests.forkserver import run_reconciler, start_reconciler
 
@@ -48,7 +50,7 @@ def test_a_forked_command_answers_as_a_subprocess_does(argv: list[str]) -> None:
 
 
 def test_a_child_s_output_file_is_there_at_once_and_a_kill_is_reported_as_a_signal(
-    tmp_path: Path,
+    tmp_path: Path, make_git_remote: MakeGitRemote
 ) -> None:
     log = tmp_path / "help.log"
     helped = start_reconciler(["endpoints", "--help"], env=dict(os.environ), output=log)
@@ -56,17 +58,18 @@ def test_a_child_s_output_file_is_there_at_once_and_a_kill_is_reported_as_a_sign
     assert helped.wait(timeout=60) == 0
     assert "endpoints" in log.read_text()
 
-    # A daemon whose remote is missing keeps running (and retrying) until it is stopped.
+    # A daemon on a real remote runs until it is stopped.
+    remote = make_git_remote(files=SEED)
     config = write_config(
         tmp_path / "reconciler.yaml",
-        remote=tmp_path / "missing.git",
+        remote=remote.path,
         state_dir=tmp_path / "state",
         secrets_dir=tmp_path,
     )
     daemon = start_reconciler(
         ["run", "--config", str(config)], env=daemon_env(), output=tmp_path / "daemon.log"
     )
-    wait_for("the daemon's first log line", lambda: (tmp_path / "daemon.log").read_text())
+    wait_for("the daemon ready", lambda: "ready" in (tmp_path / "daemon.log").read_text())
     assert daemon.poll() is None
     daemon.kill()
     assert daemon.wait(timeout=60) == -signal.SIGKILL
