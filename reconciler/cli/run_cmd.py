@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 1
     serve = serving if "api" in config.model_fields_set else None  # api: section, --listen
-    daemon = Daemon(config, config_file=path, serve=serve)
+    daemon = Daemon(config, config_file=path, serve=serve, owns_process=True)
     configure_logging(
         config.logging.level,
         redact=daemon.resolver.known_values,

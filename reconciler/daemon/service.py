@@ -303,8 +303,14 @@ class Daemon:
         notifier: SystemdNotifier | None = None,
         serve: Callable[[Daemon], contextlib.AbstractAsyncContextManager[object]] | None = None,
         clock: Clock = utc_clock,
+        owns_process: bool = False,
     ) -> None:
+        """``owns_process``: the daemon is all its process runs (``reconciler run``), so
+        it may tune the process-wide garbage collector (:func:`_settle_memory`). A daemon
+        hosted in another program (a test, an embedding) leaves it alone: freezing the
+        host's heap would keep its garbage, and each resync would walk all of it."""
         self._config = config
+        self._owns_process = owns_process
         self._clock = clock  # what schedules read the time from (tests pass their own)
         self._serve = serve  # the HTTP API, run while the loop runs (reconciler.api)
         self._config_file = config_file
@@ -493,7 +499,8 @@ class Daemon:
                 report = await reconciler.sync_source(resync=resync)
                 if resync:
                     await reconciler.flush(verify=True)
-                _settle_memory(loaded=report.loaded, full=resync)
+                if self._owns_process:
+                    _settle_memory(loaded=report.loaded, full=resync)
             except Exception:
                 log.exception("reconcile cycle failed; retrying")
                 await self._sleep(ERROR_BACKOFF_S)

@@ -87,7 +87,7 @@ class RunningDaemon:
 
 
 async def start_daemon(
-    tmp_path: Path, remote: Path, clock: ManualClock, **config: Any
+    tmp_path: Path, remote: Path, clock: ManualClock, *, owns_process: bool = False, **config: Any
 ) -> RunningDaemon:
     """A daemon on ``remote`` whose state lives in ``tmp_path/state`` (kept across
     restarts), started and past its first load."""
@@ -104,7 +104,12 @@ async def start_daemon(
         data = yaml.safe_load(path.read_text())
         data.update(config)
         path.write_text(yaml.safe_dump(data))
-    daemon = Daemon(load_config(path), notifier=SystemdNotifier(environ={}), clock=clock)
+    daemon = Daemon(
+        load_config(path),
+        notifier=SystemdNotifier(environ={}),
+        clock=clock,
+        owns_process=owns_process,
+    )
     task = asyncio.create_task(daemon.run())
 
     def ready() -> bool:
