@@ -13,7 +13,9 @@ whose text never contains credentials embedded in a URL.
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import tempfile
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -514,8 +516,7 @@ def open_or_init_bare(workdir: Path, *, create: bool) -> git.Repo | None:
         if not create:
             return None
         try:
-            workdir.mkdir(parents=True, exist_ok=True)
-            return git.Repo.init(workdir, bare=True)
+            return _init_bare_atomically(workdir)
         except (OSError, git.GitCommandError) as e:
             raise GitSourceError(f"cannot create a git repository in {workdir}: {e}") from e
     try:
@@ -524,6 +525,27 @@ def open_or_init_bare(workdir: Path, *, create: bool) -> git.Repo | None:
         raise GitSourceError(
             f"{workdir} exists and is not a git repository; empty it or choose another folder"
         ) from e
+
+
+def _init_bare_atomically(workdir: Path) -> git.Repo:
+    """``git init --bare`` in a sibling folder, renamed into place when complete.
+
+    A daemon killed during ``git init`` must not leave ``workdir`` half made: the next
+    start would find a folder that is neither empty nor a repository and refuse it. A
+    half-made sibling from such a kill is removed here.
+    """
+    workdir.parent.mkdir(parents=True, exist_ok=True)
+    prefix = f".{workdir.name}.init-"
+    for stale in workdir.parent.glob(f"{prefix}*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    building = Path(tempfile.mkdtemp(prefix=prefix, dir=workdir.parent))
+    try:
+        git.Repo.init(building, bare=True)
+        os.rename(building, workdir)  # replaces an empty folder as a whole
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise
+    return git.Repo(workdir)
 
 
 def read_commit_info(repo: git.Repo, commit: str) -> CommitInfo:
@@ -548,9 +570,7 @@ def read_file_origin(repo: git.Repo, path: str, rev: str) -> CommitInfo | None:
     """The oldest commit in ``rev``'s history that added ``path`` (renames followed), as
     a CommitInfo; None when there is none."""
     commit = resolve_commit(repo, rev)
-    out = check_git(
-        repo, "log", "--follow", "--diff-filter=A", "--format=%H", commit, "--", path
-    )
+    out = check_git(repo, "log", "--follow", "--diff-filter=A", "--format=%H", commit, "--", path)
     shas = out.decode("ascii", errors="replace").split()
     return read_commit_info(repo, shas[-1]) if shas else None
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from reconciler.drivers import git_source
 from reconciler.drivers.git_source import (
     BranchNotFound,
     GitSource,
@@ -215,3 +216,33 @@ def test_unknown_revisions_raise_revision_not_found(
         source.changed_paths("0" * 40, head)
     with pytest.raises(RevisionNotFound, match="not a valid revision"):
         source.commit_info("--all")
+
+
+def test_a_kill_during_git_init_leaves_no_half_made_repository(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The daemon killed while ``git init`` writes (here: a signal after HEAD and objects/
+    exist) must find its folder usable at the next start, not refuse it for good."""
+    workdir = tmp_path / "state" / "status"
+    real_init = git_source.git.Repo.init
+
+    def killed_midway(path: Path, **_: object) -> None:
+        (Path(path) / "objects").mkdir()
+        (Path(path) / "HEAD").write_text("ref: refs/heads/main\n")
+        raise KeyboardInterrupt  # what a SIGINT mid-init raises
+
+    monkeypatch.setattr(git_source.git.Repo, "init", killed_midway)
+    with pytest.raises(KeyboardInterrupt):
+        git_source.open_or_init_bare(workdir, create=True)
+    assert not workdir.exists() or not any(workdir.iterdir())
+
+    # A SIGKILL runs no cleanup: its half-made folder is left beside the workdir.
+    leftover = workdir.parent / ".status.init-k9x2"
+    (leftover / "objects").mkdir(parents=True)
+    monkeypatch.setattr(git_source.git.Repo, "init", real_init)
+
+    repo = git_source.open_or_init_bare(workdir, create=True)
+
+    assert repo is not None and repo.bare
+    assert not leftover.exists()
+    assert sorted(p.name for p in workdir.parent.iterdir()) == ["status"]
