@@ -13,9 +13,8 @@ covered by the tests that run the real command line (``tests/cli``, ``tests/syst
 that differs from the server's) falls back to a real subprocess.
 
 Protocol, JSON lines: the client writes ``{"argv", "env", "cwd", "stdout", "stderr"}``
-to the
-server's stdin; the server answers ``{"pid", "id"}`` (or ``{"error"}``) on its stdout and
-later, once it has reaped the child, ``{"exited": id, "code": ...}`` with
+to the server's stdin; the server answers ``{"pid", "id"}`` (or ``{"error"}``) on its
+stdout and later, once it has reaped the child, ``{"exited": id, "code": ...}`` with
 ``Popen.returncode``'s meaning (negative: killed by that signal). The id, not the pid,
 names a child: a pid is reused once its process is reaped.
 """
@@ -208,9 +207,8 @@ class ForkServer:
         assert self._process.stdin is not None and self._process.stdout is not None
         self._requests: IO[bytes] = self._process.stdin
         self._environ = _interpreter_env(os.environ)
-        self._lock = threading.Lock()
         self._one_request = threading.Lock()
-        self._changed = threading.Condition(self._lock)
+        self._changed = threading.Condition()
         self._started: list[dict[str, Any]] = []
         self._exits: dict[int, int] = {}
         self._gone = False
