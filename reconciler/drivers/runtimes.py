@@ -3,9 +3,10 @@
 A model server's pins clash with the daemon's own, so each runtime (``text-embeddings``,
 ``llama-cpp``) gets a virtualenv of its own under the state dir, installed with
 ``pip --require-hashes --no-deps`` from ``reconciler/runtimes/<name>.lock`` (made with
-``pip-compile --generate-hashes``). The folder is named after the lock's digest and a
-marker file is written last, so a half-built runtime is never used and a new lock builds
-beside the old one. Progress goes to a callback, one line per step.
+``pip-compile --generate-hashes``), by the daemon's own pip (``pip --python``): the
+runtime holds the server's packages and no pip of its own. The folder is named after the
+lock's digest and a marker file is written last, so a half-built runtime is never used
+and a new lock builds beside the old one. Progress goes to a callback, one line per step.
 
 A runtime whose packages compile from source may ship ``<name>.build-env`` beside its
 lock: ``KEY=VALUE`` lines (``#`` comments) set in pip's environment while it builds.
@@ -23,6 +24,7 @@ import asyncio
 import contextlib
 import fcntl
 import hashlib
+import importlib.metadata
 import json
 import os
 import re
@@ -50,6 +52,16 @@ class UnknownRuntimeError(RuntimeBuildError):
 
 def _ignore(_: str) -> None:
     return None
+
+
+def _pip_installs_into_others() -> bool:
+    """Whether the daemon's environment has a pip that takes ``--python``."""
+    try:
+        version = importlib.metadata.version("pip")
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    major, minor = (int(part) for part in re.findall(r"\d+", version)[:2])
+    return (major, minor) >= (22, 3)
 
 
 class RuntimeManager:
@@ -139,8 +151,7 @@ class RuntimeManager:
         packages = _PINNED.findall(lock_file.read_text())
         progress(f"runtime {name}: creating a virtualenv for {len(packages)} packages")
         try:
-            await self._run([self._python, "-m", "venv", str(place)], progress=None)
-            pip = [str(place / "bin" / "python"), "-m", "pip"]
+            pip = await self._create_venv(place)
             build_env = self.build_env(name)
             # pip's wheel cache is keyed by the source alone: a wheel built under another
             # build env would be reused, so a runtime with one builds without the cache.
@@ -168,6 +179,21 @@ class RuntimeManager:
         (place / MARKER).write_text(json.dumps(marker) + "\n")
         progress(f"runtime {name}: ready")
         return place / "bin"
+
+    async def _create_venv(self, place: Path) -> list[str]:
+        """A bare virtualenv at ``place``, and the pip command that installs into it.
+
+        The daemon's own pip installs into the runtime (``pip --python``): seeding each
+        runtime with a pip of its own costs ~7 s of CPU a build (ensurepip unpacks and
+        compiles pip) for a tool the runtime never runs. Without a pip beside the daemon
+        that has ``--python`` (pip 22.3 and later), the runtime gets its own.
+        """
+        python = str(place / "bin" / "python")
+        if not _pip_installs_into_others():
+            await self._run([self._python, "-m", "venv", str(place)], progress=None)
+            return [python, "-m", "pip"]
+        await self._run([self._python, "-m", "venv", "--without-pip", str(place)], progress=None)
+        return [sys.executable, "-m", "pip", "--python", python]
 
     async def _run(
         self,

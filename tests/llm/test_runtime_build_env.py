@@ -8,12 +8,14 @@ moves when the build env changes, so a changed build is never mistaken for the o
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from reconciler.drivers import runtimes
 from reconciler.drivers.runtimes import RuntimeBuildError, RuntimeManager
 
 SETUP = """\
@@ -65,6 +67,25 @@ async def test_build_env_is_set_while_building_and_moves_the_folder(tmp_path: Pa
         check=True,
     )
     assert ran.stdout.strip() == "1"
+    # The daemon's pip installed it: the runtime holds the package and no pip of its own.
+    assert not list(built.parent.glob("lib/python*/site-packages/pip"))
+    assert list(built.parent.glob("lib/python*/site-packages/tinybuilt.py"))
+
+
+@pytest.mark.parametrize(
+    ("version", "expected"), [("22.2.2", False), ("22.3", True), ("23.2.1", True), (None, False)]
+)
+def test_the_daemons_pip_installs_runtimes_only_when_it_takes_python(
+    monkeypatch: pytest.MonkeyPatch, version: str | None, expected: bool
+) -> None:
+    def pip_version(name: str) -> str:
+        assert name == "pip"
+        if version is None:
+            raise importlib.metadata.PackageNotFoundError(name)
+        return version
+
+    monkeypatch.setattr(importlib.metadata, "version", pip_version)
+    assert runtimes._pip_installs_into_others() is expected
 
 
 def test_a_malformed_build_env_line_is_named(tmp_path: Path) -> None:
