@@ -61,8 +61,23 @@ def _pids() -> list[int]:
     return [int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit()]
 
 
+def group_exists(pgid: int) -> bool:
+    """Whether any process, a zombie included, is in group ``pgid``: one signal 0, where
+    ``group_members`` reads every process's stat (~6 ms for 90 processes, more on a busy
+    host)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # there is one, of another user
+    return True
+
+
 def group_members(pgid: int) -> list[int]:
     """Live processes of process group ``pgid`` (zombies excluded)."""
+    if not group_exists(pgid):
+        return []
     members = []
     for pid in _pids():
         fields = _stat_fields(pid)
@@ -134,13 +149,17 @@ def spawn(
 async def _wait_group_gone(
     pgid: int, child: subprocess.Popen[bytes] | None, deadline: float
 ) -> bool:
+    """Poll every 50 ms with a signal 0 to the group; read /proc (which tells zombies, not
+    yet reaped by their parent, from live members) only every 0.5 s while it answers."""
+    polls = 0
     while True:
         if child is not None:
             child.poll()
-        if not group_members(pgid):
+        if not group_exists(pgid) or (polls % 10 == 0 and not group_members(pgid)):
             return True
         if time.monotonic() >= deadline:
             return False
+        polls += 1
         await asyncio.sleep(0.05)
 
 
