@@ -45,7 +45,7 @@ PRELOAD = (
     "reconciler.cli.status_cmd",
     "reconciler.cli.trigger_cmd",
     # What a daemon imports once it runs: its Kubernetes drivers (the kubernetes client
-    # loads each API class on first use; CoreV1Api alone is ~0.15 s of CPU a daemon),
+    # loads each API class on first use; CoreV1Api alone is ~0.4 s of CPU a daemon),
     # the Lease elector, and anyio's event loop backend under watchfiles.
     "reconciler.drivers.clusters.kubernetes",
     "reconciler.drivers.leases",
