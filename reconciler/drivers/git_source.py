@@ -18,6 +18,7 @@ import re
 import shutil
 import tempfile
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,6 +28,7 @@ from typing import Literal
 import git
 
 from reconciler.drivers import files
+from reconciler.drivers.git_refs import local_repo_path, read_branch_tip
 
 __all__ = [
     "BlobEntry",
@@ -208,6 +210,41 @@ def list_tree_blobs(repo: git.Repo, commit: str) -> list[BlobEntry]:
     return entries
 
 
+_LISTINGS_KEPT = 8
+_listings: OrderedDict[tuple[str, str, tuple[str, ...]], tuple[BlobEntry, ...]] = OrderedDict()
+"""(git dir, commit, roots) -> that commit's spec files. A commit's tree never changes,
+and a write through the API lists its base and its new commit several times."""
+_listings_lock = threading.Lock()
+
+
+def list_spec_blobs(
+    repo: git.Repo, revision: str, roots: Sequence[str] = (".",)
+) -> tuple[BlobEntry, ...]:
+    """Every spec file (see ``files.is_spec_path``) of ``revision``, sorted by path.
+
+    The last few listings are kept by commit; a full commit sha asked again is answered
+    without running git. Raises RevisionNotFound for a revision that names no commit.
+    """
+    git_dir, wanted = str(repo.git_dir), tuple(roots)
+    if _HEX_SHA.match(revision):
+        with _listings_lock:
+            if (hit := _listings.get((git_dir, revision, wanted))) is not None:
+                _listings.move_to_end((git_dir, revision, wanted))
+                return hit
+    key = (git_dir, resolve_commit(repo, revision), wanted)
+    with _listings_lock:
+        if (hit := _listings.get(key)) is not None:
+            _listings.move_to_end(key)
+            return hit
+    entries = [e for e in list_tree_blobs(repo, key[1]) if files.is_spec_path(e.path, roots=roots)]
+    listing = tuple(sorted(entries, key=lambda e: e.path))
+    with _listings_lock:
+        _listings[key] = listing
+        while len(_listings) > _LISTINGS_KEPT:
+            _listings.popitem(last=False)
+    return listing
+
+
 def read_blob_batch(repo: git.Repo, shas: Iterable[str]) -> dict[str, bytes]:
     """Read many blobs through one ``git cat-file --batch`` process."""
     wanted = list(dict.fromkeys(shas))
@@ -262,6 +299,9 @@ class GitSource:
         self._fetch_timeout_s = fetch_timeout_s
         self._repo: git.Repo | None = None
         self._sync_lock = threading.Lock()
+        self._local_remote = local_repo_path(url)
+        self._fetched: str | None = None
+        """The head the last fetch brought, while the tracking ref still holds it."""
 
     @property
     def display_url(self) -> str:
@@ -276,9 +316,18 @@ class GitSource:
         """Fetch the branch (creating the local copy on first use); return its head sha.
 
         Raises RemoteUnavailable (BranchNotFound when the branch is missing); the local
-        copy and :meth:`local_head` are left as they were.
+        copy and :meth:`local_head` are left as they were. A remote on a local path whose
+        branch file still names the head fetched last is not fetched again (see
+        ``git_refs``): that is most polls of the embedded default.
         """
         with self._sync_lock:
+            if (
+                self._fetched is not None
+                and self._local_remote is not None
+                and read_branch_tip(self._local_remote, self._branch) == self._fetched
+            ):
+                return self._fetched
+            self._fetched = None
             repo = self._open(create=True)
             assert repo is not None
             refspec = f"+refs/heads/{self._branch}:{self._tracking_ref}"
@@ -296,7 +345,8 @@ class GitSource:
             )
             if result.status != 0:
                 raise self._fetch_error(result.stderr, has_copy=self.local_head() is not None)
-            return resolve_commit(repo, self._tracking_ref)
+            self._fetched = resolve_commit(repo, self._tracking_ref)
+            return self._fetched
 
     def local_head(self) -> str | None:
         """The branch head fetched last, without contacting the remote; None before any."""
@@ -312,14 +362,11 @@ class GitSource:
         """The commit sha a revision names in the local copy."""
         return resolve_commit(self._require_repo(), revision)
 
-    def list_spec_blobs(self, revision: str, roots: Sequence[str] = (".",)) -> list[BlobEntry]:
+    def list_spec_blobs(
+        self, revision: str, roots: Sequence[str] = (".",)
+    ) -> Sequence[BlobEntry]:
         """Every spec file (see ``files.is_spec_path``) of ``revision``, sorted by path."""
-        repo = self._require_repo()
-        commit = resolve_commit(repo, revision)
-        entries = [
-            e for e in list_tree_blobs(repo, commit) if files.is_spec_path(e.path, roots=roots)
-        ]
-        return sorted(entries, key=lambda e: e.path)
+        return list_spec_blobs(self._require_repo(), revision, roots)
 
     def read_blobs(self, shas: Iterable[str]) -> dict[str, bytes]:
         """Contents of the given blobs, read through a single git process."""
@@ -362,6 +409,7 @@ class GitSource:
         if self._repo is not None:
             self._repo.close()
             self._repo = None
+        self._fetched = None
 
     @property
     def _tracking_ref(self) -> str:

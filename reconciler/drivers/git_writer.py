@@ -25,7 +25,6 @@ from pathlib import Path, PurePosixPath
 
 import git
 
-from reconciler.drivers import files
 from reconciler.drivers.git_source import (
     NETWORK_ENV,
     BlobEntry,
@@ -34,12 +33,11 @@ from reconciler.drivers.git_source import (
     GitSourceError,
     RemoteUnavailable,
     check_git,
-    list_tree_blobs,
+    list_spec_blobs,
     open_or_init_bare,
     push_commit,
     read_blob_batch,
     redact_credentials,
-    resolve_commit,
     run_git,
     what_to_check,
 )
@@ -105,14 +103,11 @@ class GitWriter:
 
     # -- the blob source -------------------------------------------------------------------
 
-    def list_spec_blobs(self, revision: str, roots: Sequence[str] = (".",)) -> list[BlobEntry]:
+    def list_spec_blobs(
+        self, revision: str, roots: Sequence[str] = (".",)
+    ) -> Sequence[BlobEntry]:
         """Every spec file of ``revision`` (a commit in the local store), sorted by path."""
-        repo = self._open()
-        commit = resolve_commit(repo, revision)
-        entries = [
-            e for e in list_tree_blobs(repo, commit) if files.is_spec_path(e.path, roots=roots)
-        ]
-        return sorted(entries, key=lambda e: e.path)
+        return list_spec_blobs(self._open(), revision, roots)
 
     def read_blobs(self, shas: Iterable[str]) -> dict[str, bytes]:
         return read_blob_batch(self._open(), shas)

@@ -15,42 +15,18 @@ from typing import Protocol
 
 import watchfiles
 
+from reconciler.drivers.git_refs import GitDirError, find_git_dirs
+
+RefWatchError = GitDirError
+"""The path to watch is not a git repository."""
+
 __all__ = ["RefWatchError", "StopSignal", "find_git_dirs", "watch_refs"]
-
-
-class RefWatchError(Exception):
-    """The path to watch is not a git repository."""
 
 
 class StopSignal(Protocol):
     """Anything with ``is_set()``: an asyncio, anyio or threading ``Event``."""
 
     def is_set(self) -> bool: ...
-
-
-def find_git_dirs(repo_path: Path) -> list[Path]:
-    """The folders holding ``repo_path``'s refs: its git dir, plus the common dir of a worktree."""
-    dot_git = repo_path / ".git"
-    if dot_git.is_dir():
-        git_dir = dot_git
-    elif dot_git.is_file():
-        text = dot_git.read_text(encoding="utf-8").strip()
-        if not text.startswith("gitdir:"):
-            raise RefWatchError(f"{dot_git} does not point to a git folder ('gitdir: ...')")
-        git_dir = (repo_path / text.removeprefix("gitdir:").strip()).resolve()
-    elif (repo_path / "HEAD").is_file() and (repo_path / "refs").is_dir():
-        git_dir = repo_path  # a bare repository
-    else:
-        raise RefWatchError(
-            f"{repo_path} is not a git repository (no .git folder, and not a bare repository)"
-        )
-    dirs = [git_dir.resolve()]
-    common = git_dir / "commondir"
-    if common.is_file():
-        shared = (git_dir / common.read_text(encoding="utf-8").strip()).resolve()
-        if shared not in dirs:
-            dirs.append(shared)
-    return dirs
 
 
 async def watch_refs(

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 import yaml
 
+from reconciler.drivers.git_refs import read_branch_tip
 from reconciler.engine import migrations
 from tests.forkserver import ForkedProcess, start_reconciler
 
@@ -43,24 +44,6 @@ def wait_for(
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
-def branch_tip(remote: Path, branch: str) -> str | None:
-    """The commit a bare remote's ``branch`` points at, read from its ref files as git
-    does (the loose ref first, then packed-refs); None while the branch does not exist."""
-    try:
-        return (remote / "refs" / "heads" / branch).read_text().strip() or None
-    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-        pass
-    try:
-        packed = (remote / "packed-refs").read_text()
-    except FileNotFoundError:
-        return None
-    for line in packed.splitlines():
-        sha, _, name = line.partition(" ")
-        if name == f"refs/heads/{branch}":
-            return sha
-    return None
-
-
 _status_files: dict[tuple[str, str, str], bytes | None] = {}
 """(remote, commit, path) -> the file's bytes at that commit: a commit never changes, so a
 poll whose branch has not moved reads nothing more (tests poll status every 0.1 s)."""
@@ -68,7 +51,7 @@ poll whose branch has not moved reads nothing more (tests poll status every 0.1 
 
 def read_status(remote: Path, path: str, *, branch: str = STATUS_BRANCH) -> dict[str, Any] | None:
     """A status file from the remote's status branch, or None while it is absent."""
-    tip = branch_tip(remote, branch)
+    tip = read_branch_tip(remote, branch)
     if tip is None:
         return None
     key = (str(remote), tip, path)

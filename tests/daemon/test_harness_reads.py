@@ -1,29 +1,11 @@
-"""The harness reads status as git would: ``branch_tip`` against ``git rev-parse`` for a
-loose ref, a packed one and a missing one, and ``read_status`` follows a branch that moves
-(its cache is keyed by commit, so a new commit is never answered from an old read)."""
+"""The harness' ``read_status`` follows a branch that moves (its cache is keyed by commit,
+so a new commit is never answered from an old read). Its branch tips come from
+``reconciler.drivers.git_refs``, checked against git in tests/drivers/test_git_refs.py."""
 
 from __future__ import annotations
 
 from tests.conftest import MakeGitRemote, git
-from tests.daemon.harness import STATUS_BRANCH, branch_tip, read_status
-
-
-def test_branch_tip_agrees_with_git_for_loose_packed_and_missing_refs(
-    make_git_remote: MakeGitRemote,
-) -> None:
-    remote = make_git_remote(files={"a.yaml": "kind: Model\n"})
-    writer = remote.writer
-    git(writer.path, "push", "--quiet", "origin", f"HEAD:refs/heads/{STATUS_BRANCH}")
-    loose = git(remote.path, "rev-parse", f"refs/heads/{STATUS_BRANCH}")
-    assert branch_tip(remote.path, STATUS_BRANCH) == loose
-
-    git(remote.path, "pack-refs", "--all")
-    assert not (remote.path / "refs" / "heads" / "reconciler" / "status").exists()
-    assert branch_tip(remote.path, STATUS_BRANCH) == loose
-    assert branch_tip(remote.path, "main") == git(remote.path, "rev-parse", "refs/heads/main")
-
-    assert branch_tip(remote.path, "no/such/branch") is None
-    assert branch_tip(remote.path, "reconciler") is None  # a folder of refs, not a ref
+from tests.daemon.harness import STATUS_BRANCH, read_status
 
 
 def test_read_status_follows_the_branch_as_it_moves(make_git_remote: MakeGitRemote) -> None:

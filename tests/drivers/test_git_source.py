@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,6 +18,7 @@ from reconciler.drivers.git_source import (
     RemoteUnavailable,
     RevisionNotFound,
 )
+from tests.conftest import git
 
 if TYPE_CHECKING:
     from conftest import MakeGitRemote
@@ -246,3 +249,92 @@ def test_a_kill_during_git_init_leaves_no_half_made_repository(
     assert repo is not None and repo.bare
     assert not leftover.exists()
     assert sorted(p.name for p in workdir.parent.iterdir()) == ["status"]
+
+
+@pytest.fixture
+def git_calls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[], list[str]]:
+    """Every git command line started from here on, through a logging ``git`` on PATH
+    (GitPython looks git up on PATH at each call)."""
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    log = tmp_path / "git-calls.log"
+    real = shutil.which("git")
+    assert real is not None
+    (shim / "git").write_text(f'#!/bin/sh\necho "$*" >> "{log}"\nexec "{real}" "$@"\n')
+    (shim / "git").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{shim}{os.pathsep}{os.environ['PATH']}")
+    return lambda: log.read_text().splitlines() if log.exists() else []
+
+
+def test_a_local_remote_whose_branch_did_not_move_is_not_fetched_again(
+    make_git_remote: MakeGitRemote, tmp_path: Path, git_calls: Callable[[], list[str]]
+) -> None:
+    remote = make_git_remote(files=SPECS)
+    source = GitSource(remote.url, "main", tmp_path / "copy")
+    head = source.sync()
+    assert any(line.startswith("fetch ") for line in git_calls())
+
+    before = len(git_calls())
+    assert source.sync() == head
+    assert git_calls()[before:] == []  # read from refs/heads/main: no git at all
+
+    git(remote.path, "pack-refs", "--all")  # the tip now lives in packed-refs
+    before = len(git_calls())
+    assert source.sync() == head
+    assert git_calls()[before:] == []
+
+    newer = remote.writer.commit_and_push({"models/new.yaml": "kind: Model\n"})
+    before = len(git_calls())
+    assert source.sync() == newer
+    assert any(line.startswith("fetch ") for line in git_calls()[before:])
+    assert source.local_head() == newer
+
+
+def test_a_branch_deleted_after_a_fetch_is_missing_not_the_old_head(
+    make_git_remote: MakeGitRemote, tmp_path: Path
+) -> None:
+    remote = make_git_remote(files=SPECS)
+    source = GitSource(remote.url, "main", tmp_path / "copy")
+    head = source.sync()
+    git(remote.path, "pack-refs", "--all")
+    git(remote.path, "update-ref", "-d", "refs/heads/main")
+
+    with pytest.raises(BranchNotFound, match="no branch 'main'"):
+        source.sync()
+    assert source.local_head() == head
+
+    git(remote.path, "update-ref", "refs/heads/main", head)
+    assert source.sync() == head
+
+
+def test_a_remote_given_as_a_file_url_is_read_the_same_way(
+    make_git_remote: MakeGitRemote, tmp_path: Path, git_calls: Callable[[], list[str]]
+) -> None:
+    remote = make_git_remote(files=SPECS)
+    source = GitSource(f"file://{remote.path}", "main", tmp_path / "copy")
+    head = source.sync()
+    before = len(git_calls())
+    assert source.sync() == head
+    assert git_calls()[before:] == []
+    assert remote.writer.commit_and_push({"x.yaml": "kind: Model\n"}) == source.sync()
+
+
+def test_a_listing_asked_again_by_commit_runs_no_git(
+    make_git_remote: MakeGitRemote, tmp_path: Path, git_calls: Callable[[], list[str]]
+) -> None:
+    remote = make_git_remote(files=SPECS)
+    source = GitSource(remote.url, "main", tmp_path / "copy")
+    head = source.sync()
+    first = source.list_spec_blobs(head)
+    before = len(git_calls())
+    assert source.list_spec_blobs(head) == first
+    assert git_calls()[before:] == []
+    # Other roots are another listing; a branch name is resolved every time.
+    assert [e.path for e in source.list_spec_blobs(head, roots=("models",))] == ["models/llama.yml"]
+    newer = remote.writer.commit_and_push({"models/llama.yml": None})
+    source.sync()
+    assert [e.path for e in source.list_spec_blobs("refs/remotes/origin/main")] == [
+        "clusters/gpu-a.yaml",
+        "deployments/chat.yaml",
+    ]
+    assert source.resolve("refs/remotes/origin/main") == newer
