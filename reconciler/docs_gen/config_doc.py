@@ -59,7 +59,10 @@ MEANINGS: dict[str, str] = {
     "(ssh, https, file); a relative path is taken from the config file's folder",
     "repo.branch": "the branch to watch",
     "repo.paths": "spec roots inside the repo, relative, without `..`",
-    "repo.poll_interval": "how often to fetch when no webhook or watch event arrives",
+    "repo.poll_interval": (
+        "how often to look for new commits when no webhook or watch event arrives "
+        "(a repo on a local path is fetched only when its branch moved)"
+    ),
     "resync_interval": "compare everything again even with no push",
     "status.branch": "the branch status files are committed to",
     "status.path": "the folder of the status files (null: `status`); required when "
