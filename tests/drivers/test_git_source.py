@@ -266,11 +266,15 @@ def git_calls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[], l
     return lambda: log.read_text().splitlines() if log.exists() else []
 
 
+@pytest.mark.parametrize("scheme", ["", "file://"], ids=["path", "file-url"])
 def test_a_local_remote_whose_branch_did_not_move_is_not_fetched_again(
-    make_git_remote: MakeGitRemote, tmp_path: Path, git_calls: Callable[[], list[str]]
+    make_git_remote: MakeGitRemote,
+    tmp_path: Path,
+    git_calls: Callable[[], list[str]],
+    scheme: str,
 ) -> None:
     remote = make_git_remote(files=SPECS)
-    source = GitSource(remote.url, "main", tmp_path / "copy")
+    source = GitSource(f"{scheme}{remote.path}", "main", tmp_path / "copy")
     head = source.sync()
     assert any(line.startswith("fetch ") for line in git_calls())
 
@@ -305,18 +309,6 @@ def test_a_branch_deleted_after_a_fetch_is_missing_not_the_old_head(
 
     git(remote.path, "update-ref", "refs/heads/main", head)
     assert source.sync() == head
-
-
-def test_a_remote_given_as_a_file_url_is_read_the_same_way(
-    make_git_remote: MakeGitRemote, tmp_path: Path, git_calls: Callable[[], list[str]]
-) -> None:
-    remote = make_git_remote(files=SPECS)
-    source = GitSource(f"file://{remote.path}", "main", tmp_path / "copy")
-    head = source.sync()
-    before = len(git_calls())
-    assert source.sync() == head
-    assert git_calls()[before:] == []
-    assert remote.writer.commit_and_push({"x.yaml": "kind: Model\n"}) == source.sync()
 
 
 def test_a_listing_asked_again_by_commit_runs_no_git(
