@@ -217,6 +217,14 @@ and a write through the API lists its base and its new commit several times."""
 _listings_lock = threading.Lock()
 
 
+def _kept_listing(key: tuple[str, str, tuple[str, ...]]) -> tuple[BlobEntry, ...] | None:
+    with _listings_lock:
+        hit = _listings.get(key)
+        if hit is not None:
+            _listings.move_to_end(key)
+        return hit
+
+
 def list_spec_blobs(
     repo: git.Repo, revision: str, roots: Sequence[str] = (".",)
 ) -> tuple[BlobEntry, ...]:
@@ -226,16 +234,12 @@ def list_spec_blobs(
     without running git. Raises RevisionNotFound for a revision that names no commit.
     """
     git_dir, wanted = str(repo.git_dir), tuple(roots)
-    if _HEX_SHA.match(revision):
-        with _listings_lock:
-            if (hit := _listings.get((git_dir, revision, wanted))) is not None:
-                _listings.move_to_end((git_dir, revision, wanted))
-                return hit
+    hit = _kept_listing((git_dir, revision, wanted)) if _HEX_SHA.match(revision) else None
+    if hit is not None:
+        return hit
     key = (git_dir, resolve_commit(repo, revision), wanted)
-    with _listings_lock:
-        if (hit := _listings.get(key)) is not None:
-            _listings.move_to_end(key)
-            return hit
+    if (hit := _kept_listing(key)) is not None:
+        return hit
     entries = [e for e in list_tree_blobs(repo, key[1]) if files.is_spec_path(e.path, roots=roots)]
     listing = tuple(sorted(entries, key=lambda e: e.path))
     with _listings_lock:
@@ -362,9 +366,7 @@ class GitSource:
         """The commit sha a revision names in the local copy."""
         return resolve_commit(self._require_repo(), revision)
 
-    def list_spec_blobs(
-        self, revision: str, roots: Sequence[str] = (".",)
-    ) -> Sequence[BlobEntry]:
+    def list_spec_blobs(self, revision: str, roots: Sequence[str] = (".",)) -> Sequence[BlobEntry]:
         """Every spec file (see ``files.is_spec_path``) of ``revision``, sorted by path."""
         return list_spec_blobs(self._require_repo(), revision, roots)
 

@@ -103,9 +103,7 @@ class GitWriter:
 
     # -- the blob source -------------------------------------------------------------------
 
-    def list_spec_blobs(
-        self, revision: str, roots: Sequence[str] = (".",)
-    ) -> Sequence[BlobEntry]:
+    def list_spec_blobs(self, revision: str, roots: Sequence[str] = (".",)) -> Sequence[BlobEntry]:
         """Every spec file of ``revision`` (a commit in the local store), sorted by path."""
         return list_spec_blobs(self._open(), revision, roots)
 
