@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import networkx as nx
+if TYPE_CHECKING:  # imported where a graph is built: ~0.3 s of CPU a command may not need
+    import networkx as nx
 
 from reconciler.core.chain_builders import (
     SUSPENDED_NOTE,
@@ -151,6 +152,8 @@ def reference_graph(
     references: Callable[[ObjectState], Sequence[str]] = references_of,
 ) -> nx.DiGraph:
     """Edges from each object to those that refer to it (desired state wins)."""
+    import networkx as nx
+
     graph = nx.DiGraph()
     keys = set(desired) | set(current)
     graph.add_nodes_from(keys)
@@ -164,6 +167,8 @@ def reference_graph(
 
 def dependency_order(graph: nx.DiGraph) -> list[str]:
     """Dependencies before dependants; ties by kind order, then name."""
+    import networkx as nx
+
     try:
         return list(nx.lexicographical_topological_sort(graph, key=_sort_key))
     except nx.NetworkXUnfeasible:  # a cycle: validation reports it; keep kind order
@@ -236,9 +241,7 @@ class PlanMemo:
         workflow's new parameters, keeps both)."""
         keys = desired.keys() | current.keys()
         fingerprint = hash(
-            frozenset(
-                (key, self.references(desired.get(key) or current[key])) for key in keys
-            )
+            frozenset((key, self.references(desired.get(key) or current[key])) for key in keys)
         )
         if self.graph is None or fingerprint != self.fingerprint:
             self.graph = reference_graph(desired, current, references=self.references)

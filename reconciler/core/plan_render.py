@@ -24,8 +24,6 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-import networkx as nx
-
 from reconciler.core.chains import Chain
 from reconciler.core.diagnostics import Diagnostic
 from reconciler.core.diff import FieldChange
@@ -91,6 +89,8 @@ def chain_outline(chain: Chain) -> str:
         for step in chain.steps
     }
     order = {step.id: index for index, step in enumerate(chain.steps)}
+    import networkx as nx  # here, as in Chain.graph(): importers that never draw skip it
+
     graph = chain.graph()
     try:
         generations = [
