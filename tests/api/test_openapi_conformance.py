@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 import yaml
 
 schemathesis = pytest.importorskip("schemathesis")
@@ -126,6 +127,16 @@ def _drops_authorization(case: Any) -> bool:
     return False
 
 
+@pytest.fixture(scope="module")
+def session() -> Iterator[requests.Session]:
+    """One keep-alive session for all requests. ``trust_env`` is off: the daemon is on
+    loopback, and requests would otherwise scan the whole environment for proxy and
+    certificate settings before each of the thousands of requests."""
+    with requests.Session() as http:
+        http.trust_env = False
+        yield http
+
+
 @pytest.fixture
 def one_path(request: pytest.FixtureRequest) -> Any:
     """The document narrowed to the path this test was parametrized with: all of its
@@ -144,7 +155,9 @@ def one_path(request: pytest.FixtureRequest) -> Any:
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @schemathesis.pytest.from_fixture("one_path").parametrize()
-def test_every_response_matches_the_document(case: Any, served: str) -> None:
+def test_every_response_matches_the_document(
+    case: Any, served: str, session: requests.Session
+) -> None:
     excluded = []
     if (case.method.upper(), case.path) in VALIDATED_AS_SPECS:
         # A body of the documented shape can still be a spec validate refuses (an edge to
@@ -156,6 +169,7 @@ def test_every_response_matches_the_document(case: Any, served: str) -> None:
     headers = {} if _drops_authorization(case) else {"Authorization": f"Bearer {TOKENS['admin']}"}
     case.call_and_validate(
         base_url=served,
+        session=session,
         headers=headers,
         timeout=30,
         excluded_checks=excluded,
