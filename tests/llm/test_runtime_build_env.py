@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import io
 import subprocess
-import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -18,29 +19,59 @@ import pytest
 from reconciler.drivers import runtimes
 from reconciler.drivers.runtimes import RuntimeBuildError, RuntimeManager
 
-SETUP = """\
-import os
-from setuptools import setup
-if os.environ.get("TINY_BUILD_FLAG") != "on":
-    raise SystemExit("TINY_BUILD_FLAG is not set to on")
-setup(name="tinybuilt", version="1.0", py_modules=["tinybuilt"])
+BACKEND = """\
+import base64, hashlib, os, zipfile
+
+DIST = "tinybuilt-1.0.dist-info"
+
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    if os.environ.get("TINY_BUILD_FLAG") != "on":
+        raise SystemExit("TINY_BUILD_FLAG is not set to on")
+    files = {
+        "tinybuilt.py": open("tinybuilt.py", "rb").read(),
+        DIST + "/METADATA": b"Metadata-Version: 2.1\\nName: tinybuilt\\nVersion: 1.0\\n",
+        DIST + "/WHEEL": b"Wheel-Version: 1.0\\nGenerator: tiny\\nRoot-Is-Purelib: true\\n"
+        b"Tag: py3-none-any\\n",
+    }
+    record = []
+    for name, data in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
+        record.append("%s,sha256=%s,%d" % (name, digest.decode(), len(data)))
+    files[DIST + "/RECORD"] = ("\\n".join(record + [DIST + "/RECORD,,"]) + "\\n").encode()
+    wheel = "tinybuilt-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(os.path.join(wheel_directory, wheel), "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return wheel
+"""
+"""An in-tree PEP 517 backend with no requirements: pip builds the package in its isolated
+build environment, as it would any sdist, without first installing setuptools into it."""
+
+PYPROJECT = """\
+[build-system]
+requires = []
+build-backend = "tinybackend"
+backend-path = ["."]
 """
 
 
 def _sdist(tmp_path: Path) -> Path:
-    source = tmp_path / "src"
-    source.mkdir()
-    (source / "setup.py").write_text(SETUP)
-    (source / "tinybuilt.py").write_text("VALUE = 1\n")
     out = tmp_path / "dist"
-    subprocess.run(
-        [sys.executable, "setup.py", "-q", "sdist", "--formats=gztar", "-d", str(out)],
-        cwd=source,
-        check=True,
-        capture_output=True,
-        env={"TINY_BUILD_FLAG": "on", "PATH": "/usr/bin:/bin"},
-    )
-    [archive] = list(out.glob("*.tar.gz"))
+    out.mkdir()
+    archive = out / "tinybuilt-1.0.tar.gz"
+    members = {
+        "PKG-INFO": "Metadata-Version: 2.1\nName: tinybuilt\nVersion: 1.0\n",
+        "pyproject.toml": PYPROJECT,
+        "tinybackend.py": BACKEND,
+        "tinybuilt.py": "VALUE = 1\n",
+    }
+    with tarfile.open(archive, "w:gz") as tar:
+        for name, text in members.items():
+            data = text.encode()
+            info = tarfile.TarInfo(f"tinybuilt-1.0/{name}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
     return archive
 
 
