@@ -12,7 +12,7 @@ import difflib
 from collections.abc import Iterable
 
 from reconciler.cli.api_client import ApiCallError, ApiClient
-from reconciler.specs.registry import KINDS
+from reconciler.specs.kinds import KINDS
 
 PAGE = 500
 

@@ -8,7 +8,7 @@ loader can map each one to a YAML position.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Final, Literal, get_args
+from typing import Annotated, Final
 
 from pydantic import Discriminator, ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
@@ -17,17 +17,12 @@ from reconciler.specs.cluster import ClusterDocument
 from reconciler.specs.credential import CredentialDocument
 from reconciler.specs.deployment import DeploymentDocument
 from reconciler.specs.envelope import Document
+from reconciler.specs.kinds import KINDS as KINDS
+from reconciler.specs.kinds import Kind as Kind
 from reconciler.specs.model import ModelDocument
 from reconciler.specs.project import ProjectDocument
 from reconciler.specs.template import DeploymentTemplateDocument
 from reconciler.specs.workflow import WorkflowDocument
-
-Kind = Literal[
-    "Credential", "Project", "Cluster", "DeploymentTemplate", "Model", "Deployment", "Workflow"
-]
-
-KINDS: Final[tuple[Kind, ...]] = get_args(Kind)
-"""Every kind, in dependency order: an object only refers to kinds before its own."""
 
 SpecDocument = Annotated[
     CredentialDocument
