@@ -13,6 +13,7 @@ operations it exercised.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import re
 from collections.abc import Mapping
@@ -38,30 +39,56 @@ class AnswerMismatch(AssertionError):
     """An answer (or an accepted request) that the document does not allow."""
 
 
+@functools.cache
+def _served_document() -> dict[str, Any]:
+    """The document, built once per process: a check only reads it, and a fresh copy
+    for each test's AnswerCheck cost ~50 ms of CPU."""
+    return openapi.document()
+
+
+def _path_templates(document: Mapping[str, Any]) -> list[tuple[re.Pattern[str], str, int]]:
+    """(regex, template, literal length) for each documented path template."""
+    templates: list[tuple[re.Pattern[str], str, int]] = []
+    for template, item in document["paths"].items():
+        patterns = {
+            p["name"]: p["schema"].get("pattern", "^[^/]+$").strip("^$")
+            for operation in item.values()
+            for p in operation.get("parameters", [])
+            if p["in"] == "path"
+        }
+        regex = ""
+        last = 0
+        for found in _PARAMETER.finditer(template):
+            regex += re.escape(template[last : found.start()])
+            regex += f"(?:{patterns.get(found.group(1), '[^/]+')})"
+            last = found.end()
+        regex += re.escape(template[last:])
+        literal = len(_PARAMETER.sub("", template))
+        templates.append((re.compile(regex), template, literal))
+    return templates
+
+
+_Compiled = tuple[
+    dict[str, Any],
+    list[tuple[re.Pattern[str], str, int]],
+    dict[str, jsonschema.protocols.Validator],
+]
+_COMPILED: dict[int, _Compiled] = {}
+"""id(document) -> (the document, its path templates, its validators by schema): every
+AnswerCheck of a document shares them (the entry keeps the document, so its id stays its)."""
+
+
 @dataclasses.dataclass
 class AnswerCheck:
-    document: dict[str, Any] = dataclasses.field(default_factory=openapi.document)
+    document: dict[str, Any] = dataclasses.field(default_factory=_served_document)
     seen: list[Seen] = dataclasses.field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self._templates: list[tuple[re.Pattern[str], str, int]] = []
-        for template, item in self.document["paths"].items():
-            patterns = {
-                p["name"]: p["schema"].get("pattern", "^[^/]+$").strip("^$")
-                for operation in item.values()
-                for p in operation.get("parameters", [])
-                if p["in"] == "path"
-            }
-            regex = ""
-            last = 0
-            for found in _PARAMETER.finditer(template):
-                regex += re.escape(template[last : found.start()])
-                regex += f"(?:{patterns.get(found.group(1), '[^/]+')})"
-                last = found.end()
-            regex += re.escape(template[last:])
-            literal = len(_PARAMETER.sub("", template))
-            self._templates.append((re.compile(regex), template, literal))
-        self._validators: dict[str, jsonschema.protocols.Validator] = {}
+        entry = _COMPILED.get(id(self.document))
+        if entry is None or entry[0] is not self.document:
+            entry = (self.document, _path_templates(self.document), {})
+            _COMPILED[id(self.document)] = entry
+        _, self._templates, self._validators = entry
 
     def template_of(self, path: str) -> str | None:
         """The documented path template ``path`` falls under (the most literal one)."""
