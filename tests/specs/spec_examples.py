@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -22,19 +23,27 @@ RawDocument = dict[str, Any]
 """One YAML document as yaml.safe_load gives it."""
 
 
-def example_documents() -> list[tuple[str, int, RawDocument]]:
-    """(file, index, document) for every document of every example file."""
+@functools.cache
+def _parsed_examples() -> tuple[tuple[str, int, RawDocument], ...]:
+    """The example files parsed once per process; callers get copies. Parsing them again
+    for each ``example()`` (hundreds of calls, many at collection) cost seconds of CPU
+    in every pytest worker."""
     found = []
     for filename in EXAMPLE_FILES:
         text = (EXAMPLES / filename).read_text(encoding="utf-8")
         for index, document in enumerate(yaml.safe_load_all(text)):
             found.append((filename, index, document))
-    return found
+    return tuple(found)
+
+
+def example_documents() -> list[tuple[str, int, RawDocument]]:
+    """(file, index, document) for every document of every example file."""
+    return copy.deepcopy(list(_parsed_examples()))
 
 
 def example(kind: str, name: str) -> RawDocument:
     """A deep copy of the example document ``kind/name``."""
-    for _, _, document in example_documents():
+    for _, _, document in _parsed_examples():
         if document["kind"] == kind and document["metadata"]["name"] == name:
             return copy.deepcopy(document)
     raise LookupError(f"no example {kind}/{name}")
