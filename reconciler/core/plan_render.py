@@ -84,13 +84,13 @@ def field_line(field: FieldChange) -> str:
 
 def chain_outline(chain: Chain) -> str:
     """``add_model -> scan_model``; nodes that may run together are braced: ``a -> {b, c}``."""
+    import networkx as nx  # here, as in Chain.graph(): importers that never draw skip it
+
     labels = {
         step.id: step.id if step.id == step.type else f"{step.id} ({step.type})"
         for step in chain.steps
     }
     order = {step.id: index for index, step in enumerate(chain.steps)}
-    import networkx as nx  # here, as in Chain.graph(): importers that never draw skip it
-
     graph = chain.graph()
     try:
         generations = [

@@ -39,13 +39,6 @@ class AnswerMismatch(AssertionError):
     """An answer (or an accepted request) that the document does not allow."""
 
 
-@functools.cache
-def _served_document() -> dict[str, Any]:
-    """The document, built once per process: a check only reads it, and a fresh copy
-    for each test's AnswerCheck cost ~50 ms of CPU."""
-    return openapi.document()
-
-
 def _path_templates(document: Mapping[str, Any]) -> list[tuple[re.Pattern[str], str, int]]:
     """(regex, template, literal length) for each documented path template."""
     templates: list[tuple[re.Pattern[str], str, int]] = []
@@ -68,27 +61,25 @@ def _path_templates(document: Mapping[str, Any]) -> list[tuple[re.Pattern[str], 
     return templates
 
 
-_Compiled = tuple[
+@functools.cache
+def _served() -> tuple[
     dict[str, Any],
     list[tuple[re.Pattern[str], str, int]],
     dict[str, jsonschema.protocols.Validator],
-]
-_COMPILED: dict[int, _Compiled] = {}
-"""id(document) -> (the document, its path templates, its validators by schema): every
-AnswerCheck of a document shares them (the entry keeps the document, so its id stays its)."""
+]:
+    """The served document, its path templates and its validators (filled as schemas are
+    met), built once per process and shared by every AnswerCheck: each only reads them,
+    and building them again for each test cost ~50 ms of CPU."""
+    document = openapi.document()
+    return document, _path_templates(document), {}
 
 
 @dataclasses.dataclass
 class AnswerCheck:
-    document: dict[str, Any] = dataclasses.field(default_factory=_served_document)
     seen: list[Seen] = dataclasses.field(default_factory=list)
 
     def __post_init__(self) -> None:
-        entry = _COMPILED.get(id(self.document))
-        if entry is None or entry[0] is not self.document:
-            entry = (self.document, _path_templates(self.document), {})
-            _COMPILED[id(self.document)] = entry
-        _, self._templates, self._validators = entry
+        self.document, self._templates, self._validators = _served()
 
     def template_of(self, path: str) -> str | None:
         """The documented path template ``path`` falls under (the most literal one)."""
