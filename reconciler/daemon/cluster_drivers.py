@@ -5,6 +5,11 @@ one process supervisor of this daemon (its endpoints live under the state dir an
 a daemon restart); a ``kubernetes`` Cluster gets a client built from the kubeconfig its
 spec names in the host's secret store, rebuilt when the spec or the secret changes, and
 its watch reports drift to ``on_drift`` and the cluster autoscaler's moves to ``on_scale``.
+
+A rebuilt Cluster's old driver stops watching at once: its connection may reach a server
+that is no longer the Cluster's, whose events must not count as drift, and a rollout
+waiting on it fails so that its step is retried on the new one. Calls in flight finish on
+the old client; ``close`` (at the daemon's shutdown) closes every driver made.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ class ClusterDrivers(Mapping[str, protocol.ClusterDriver]):
         self._on_drift = on_drift
         self._on_scale = on_scale
         self._kube: dict[str, tuple[str, KubernetesDriver]] = {}
+        self._retired: list[KubernetesDriver] = []
 
     def __getitem__(self, name: str) -> protocol.ClusterDriver:
         spec = self._specs().get(name)
@@ -69,6 +75,9 @@ class ClusterDrivers(Mapping[str, protocol.ClusterDriver]):
         known = self._kube.get(name)
         if known is not None and known[0] == fingerprint:
             return known[1]
+        if known is not None:
+            known[1].retire(f"Cluster {name}'s kubeconfig, context or namespace changed")
+            self._retired.append(known[1])
         # the client is loaded with the first kubernetes Cluster, not at every start
         from reconciler.drivers.clusters.kubernetes import KubernetesDriver
 
@@ -91,6 +100,9 @@ class ClusterDrivers(Mapping[str, protocol.ClusterDriver]):
         return len(self._specs())
 
     async def close(self) -> None:
-        for _, driver in self._kube.values():
-            await driver.close()
+        """Close every driver made, replaced ones included."""
+        made = [*self._retired, *(driver for _, driver in self._kube.values())]
+        self._retired.clear()
         self._kube.clear()
+        for driver in made:
+            await driver.close()

@@ -142,8 +142,9 @@ def assemble(
     local: LocalClusterDriver | None = None,
     clock: Clock = utc_clock,
     fence: Fence | None = None,
-) -> tuple[Reconciler, Executor]:
-    """Every part of the loop, wired from the config around one state store."""
+) -> tuple[Reconciler, Executor, ClusterDrivers]:
+    """Every part of the loop, wired from the config around one state store; the cluster
+    drivers are the caller's to close once the executor has stopped."""
     state_dir = config.state_dir
     late = _LateReconciler()
     flow_records = flow_framework.StoreFlowRecords(store)
@@ -229,7 +230,7 @@ def assemble(
         clock=clock,
         notifications=config.notifications,
     )
-    return reconciler, executor
+    return reconciler, executor, drivers
 
 
 _Told = TypeVar("_Told")
@@ -406,7 +407,7 @@ class Daemon:
         )
         await local.start()  # adopts the servers a previous daemon left serving
         sharding = self._sharding()
-        reconciler, executor = assemble(
+        reconciler, executor, drivers = assemble(
             self._config,
             store,
             resolver=self.resolver,
@@ -463,6 +464,7 @@ class Daemon:
                     await task
             await hooks.close()  # after the executor: runs ending in the grace period notify
             await local.close()
+            await drivers.close()  # their watches end: no thread of this run outlives it
             await http.close()
             await reconciler.settle(timeout_s=5)
             if sharding is not None:

@@ -737,11 +737,12 @@ class KubernetesDriver:
         """The Deployment once its rollout is over, or as last seen at ``deadline``."""
         remaining = max(deadline - time.monotonic(), 0.0)
         # asyncio.wait, not wait_for: the future is the watch thread's to end, never cancelled
-        done, _ = await asyncio.wait([asyncio.wrap_future(waiting.future)], timeout=remaining)
+        settled = asyncio.wrap_future(waiting.future)
+        done, _ = await asyncio.wait([settled], timeout=remaining)
         if not done:
             return waiting.latest
         try:
-            return waiting.future.result()
+            return settled.result()  # the wrapper's: its error is retrieved, not left to warn
         except Exception as error:
             errors.raise_for(
                 error,
@@ -1190,7 +1191,13 @@ class KubernetesDriver:
             ensure_namespace=self._ensure_namespace,
         )
 
+    def retire(self, reason: str) -> None:
+        """Stop watching, for a driver that another replaces: rollouts waiting here fail
+        with ``reason`` (their step is retried on the new driver) and no drift or scale
+        event is reported from here on. Calls in flight finish; ``close`` ends the rest."""
+        self._rollouts.close(reason)
+
     async def close(self) -> None:
-        self._rollouts.close()
+        self._rollouts.close("the driver was closed")
         await asyncio.get_running_loop().run_in_executor(self._threads, self._api.close)
         self._threads.shutdown(wait=False)

@@ -18,6 +18,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
 from reconciler.drivers.clusters import protocol
+from reconciler.drivers.clusters.kubernetes_watch import WatchClosed
 
 _BEARER = re.compile(r"(?i)bearer\s+[A-Za-z0-9._~+/=-]+")
 
@@ -83,6 +84,8 @@ def raise_for(error: Exception, *, action: str, scrub: Scrubber) -> NoReturn:
         else:
             kind = protocol.ClusterError
         raise kind(text) from error
+    if isinstance(error, WatchClosed):  # the driver was replaced or shut down: try again
+        raise protocol.ClusterUnreachableError(scrub(f"{action}: {error}")) from None
     if isinstance(error, urllib3.exceptions.HTTPError | OSError):
         raise protocol.ClusterUnreachableError(
             scrub(f"{action}: the API server did not answer ({type(error).__name__}: {error})")

@@ -11,7 +11,10 @@ A rollout registers before its apply and then gives the object its apply answere
 an object of at least that generation settles it, so a state of an earlier spec is never
 taken for the new one, and an event that came before the apply's answer is not lost.
 A failure of the watch itself (the server refuses it, cannot be reached) is handed to
-every rollout waiting at that moment; the thread backs off and tries again.
+every rollout waiting at that moment; the thread backs off and tries again. ``close``
+(the driver replaced by one for a changed kubeconfig, or shut down) ends every wait at
+once with ``WatchClosed`` and every report: a closed watch never hands on another event,
+and its thread ends at its next event or backoff, within one watch chunk.
 
 The same watch reports drift: every event of an object no rollout is waiting on (nobody
 of ours is changing it) goes to ``on_event``, which compares it with what was applied.
@@ -48,6 +51,10 @@ def _generation(obj: Mapping[str, Any]) -> int:
 
 def _uid(obj: Mapping[str, Any]) -> str:
     return str((obj.get("metadata") or {}).get("uid") or "")
+
+
+class WatchClosed(Exception):
+    """A rollout's wait ended because its watch was closed, not because of its Deployment."""
 
 
 class Waiter:
@@ -88,6 +95,7 @@ class DeploymentWatch:
         self._waiters: dict[str, list[Waiter]] = {}
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._closed: WatchClosed | None = None
         self.relists = 0
         """How often the watch had to re-list (410 Gone or an ended watch)."""
         self._applied: dict[str, tuple[str, int]] = {}
@@ -117,6 +125,9 @@ class DeploymentWatch:
         """Register a wait for Deployment ``name``; call before applying it."""
         waiter = Waiter(name)
         with self._lock:
+            if self._closed is not None:
+                waiter.future.set_exception(self._closed)
+                return waiter
             self._waiters.setdefault(name, []).append(waiter)
             self._start_locked()
         return waiter
@@ -124,6 +135,8 @@ class DeploymentWatch:
     def applied(self, waiter: Waiter, obj: dict[str, Any]) -> None:
         """The Deployment as the apply answered: its generation is the one to wait for."""
         with self._lock:
+            if self._stop.is_set():
+                return  # closed: the waiter has failed already
             waiter.generation = _generation(obj)
             self._applied[waiter.name] = (_uid(obj), waiter.generation)
             seen = waiter.latest
@@ -143,8 +156,15 @@ class DeploymentWatch:
             if not waiting:
                 self._waiters.pop(waiter.name, None)
 
-    def close(self) -> None:
-        self._stop.set()
+    def close(self, reason: str = "the driver was closed") -> None:
+        """Stop the watch: every rollout waiting on it fails with ``WatchClosed(reason)``,
+        a later ``expect`` fails at once, and no event is reported from here on."""
+        error = WatchClosed(f"the watch of namespace {self._namespace} ended: {reason}")
+        with self._lock:
+            if self._closed is None:
+                self._closed = error
+            self._stop.set()
+        self._fail(error)
 
     # ------------------------------------------------------------------ the thread
     def _settle(self, waiter: Waiter, obj: dict[str, Any]) -> None:
@@ -164,6 +184,8 @@ class DeploymentWatch:
 
     def _seen(self, name: str, obj: dict[str, Any] | None, *, listed: bool = False) -> None:
         with self._lock:
+            if self._stop.is_set():
+                return  # closed: a stale connection's events go nowhere
             if obj is None:
                 self._applied.pop(name, None)
             replaced = obj is not None and not listed and self._replaced(name, obj)
