@@ -6,13 +6,19 @@ retried on the new one), and a stopping daemon must close every driver it made: 
 neither happened, and the threads went on listing a server that was no longer the
 Cluster's, for as long as the process lived.
 
-The API server here refuses connections (a discard port): what is checked is the life of
-the driver's threads, which retry a refused listing with backoff until closed.
+What is checked is the life of the driver's threads, so no real API server is needed.
+The driver tests use a server that accepts connections and never answers: a watch's
+listing blocks there, so nothing but ``retire`` can end a rollout's wait. (A refusing
+server would fail the waits itself, at a moment of its own.) The daemon test uses a
+refused port, where the watch retries with backoff until it is closed.
 """
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +37,47 @@ from tests.daemon.inprocess import ManualClock, start_daemon, wait_until
 REFUSED = "https://127.0.0.1:9"  # the discard port: nothing listens, connections are refused
 
 
-def kubeconfig(token: str) -> str:
+class SilentServer:
+    """Accepts connections and never answers; ``stop`` closes them (the reads end)."""
+
+    def __init__(self) -> None:
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"https://127.0.0.1:{self._listener.getsockname()[1]}"
+        self._held: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self._listener.accept()
+            except OSError:
+                return  # stopped
+            self._held.append(connection)
+
+    def stop(self) -> None:
+        with contextlib.suppress(OSError):  # already stopped
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accept (close alone does not)
+        self._listener.close()
+        self._thread.join(timeout=5)
+        for connection in self._held:
+            connection.close()
+
+
+@pytest.fixture
+def silent() -> Iterator[SilentServer]:
+    server = SilentServer()
+    yield server
+    server.stop()
+
+
+def kubeconfig(token: str, server: str = REFUSED) -> str:
     return f"""\
 apiVersion: v1
 kind: Config
 clusters:
   - name: gpu
-    cluster: {{server: "{REFUSED}", insecure-skip-tls-verify: true}}
+    cluster: {{server: "{server}", insecure-skip-tls-verify: true}}
 users:
   - name: admin
     user: {{token: {token}}}
@@ -71,10 +111,10 @@ def watch_thread(driver: KubernetesDriver) -> threading.Thread:
 
 
 @pytest.fixture
-def drivers(tmp_path: Path) -> ClusterDrivers:
+def drivers(tmp_path: Path, silent: SilentServer) -> ClusterDrivers:
     secrets = tmp_path / "secrets"
     secrets.mkdir()
-    (secrets / "gpu-kubeconfig").write_text(kubeconfig("first-token"))
+    (secrets / "gpu-kubeconfig").write_text(kubeconfig("first-token", silent.url))
     spec: dict[str, Any] = {
         "driver": "kubernetes",
         "namespace": "lifetime-a",
@@ -89,7 +129,7 @@ def drivers(tmp_path: Path) -> ClusterDrivers:
 
 
 async def test_a_changed_kubeconfig_stops_the_old_drivers_watch_and_fails_its_waits(
-    drivers: ClusterDrivers, tmp_path: Path
+    drivers: ClusterDrivers, tmp_path: Path, silent: SilentServer
 ) -> None:
     old = drivers["gpu"]
     assert isinstance(old, KubernetesDriver)
@@ -97,7 +137,7 @@ async def test_a_changed_kubeconfig_stops_the_old_drivers_watch_and_fails_its_wa
     waiting = old._rollouts.expect("chat")  # a rollout of the old driver, mid-wait
     assert drivers["gpu"] is old  # unchanged secret: the same driver
 
-    (tmp_path / "secrets" / "gpu-kubeconfig").write_text(kubeconfig("rotated-token"))
+    (tmp_path / "secrets" / "gpu-kubeconfig").write_text(kubeconfig("rotated-token", silent.url))
     new = drivers["gpu"]
 
     assert isinstance(new, KubernetesDriver) and new is not old
@@ -106,6 +146,7 @@ async def test_a_changed_kubeconfig_stops_the_old_drivers_watch_and_fails_its_wa
     # a rollout that starts on the old driver after that fails at once, to be retried
     with pytest.raises(WatchClosed):
         old._rollouts.expect("chat").future.result(timeout=0)
+    silent.stop()  # the listings blocked there end; a closed watch does not try again
     await wait_until("the old driver's watch thread to end", lambda: not old_thread.is_alive())
     assert watch_thread(new).is_alive()
 
