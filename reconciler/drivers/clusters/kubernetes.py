@@ -1194,7 +1194,8 @@ class KubernetesDriver:
     def retire(self, reason: str) -> None:
         """Stop watching, for a driver that another replaces: rollouts waiting here fail
         with ``reason`` (their step is retried on the new driver) and no drift or scale
-        event is reported from here on. Calls in flight finish; ``close`` ends the rest."""
+        event that arrives from here on is reported. Calls in flight finish; ``close``
+        ends the rest."""
         self._rollouts.close(reason)
 
     async def close(self) -> None:

@@ -13,8 +13,8 @@ taken for the new one, and an event that came before the apply's answer is not l
 A failure of the watch itself (the server refuses it, cannot be reached) is handed to
 every rollout waiting at that moment; the thread backs off and tries again. ``close``
 (the driver replaced by one for a changed kubeconfig, or shut down) ends every wait at
-once with ``WatchClosed`` and every report: a closed watch never hands on another event,
-and its thread ends at its next event or backoff, within one watch chunk.
+once with ``WatchClosed``; no event that reaches a closed watch is reported, and its
+thread ends at its next event or backoff, within one watch chunk.
 
 The same watch reports drift: every event of an object no rollout is waiting on (nobody
 of ours is changing it) goes to ``on_event``, which compares it with what was applied.
@@ -126,7 +126,7 @@ class DeploymentWatch:
         waiter = Waiter(name)
         with self._lock:
             if self._closed is not None:
-                waiter.future.set_exception(self._closed)
+                waiter.future.set_exception(WatchClosed(str(self._closed)))
                 return waiter
             self._waiters.setdefault(name, []).append(waiter)
             self._start_locked()
@@ -158,7 +158,7 @@ class DeploymentWatch:
 
     def close(self, reason: str = "the driver was closed") -> None:
         """Stop the watch: every rollout waiting on it fails with ``WatchClosed(reason)``,
-        a later ``expect`` fails at once, and no event is reported from here on."""
+        a later ``expect`` fails at once, and no event that arrives after this is reported."""
         error = WatchClosed(f"the watch of namespace {self._namespace} ended: {reason}")
         with self._lock:
             if self._closed is None:
