@@ -46,6 +46,7 @@ for i in $(seq 1 "$runs"); do
     label=$i
     [ "$i" -eq 1 ] && label="1, fresh clone, new \`.venv\`"
     printf "| %s | %s | %s | %s | %.0f |\n" "$label" "$result" "$(minsec $((t1 - t0)))" \
-        "$( [ -n "$pytest_s" ] && minsec "$pytest_s" || echo "-")" "$(echo "$b1 - $b0" | bc)"
+        "$( [ -n "$pytest_s" ] && minsec "$pytest_s" || echo "-")" \
+        "$(awk -v a="$b0" -v b="$b1" 'BEGIN { print b - a }')"
 done
 exit "$failed"
